@@ -1,0 +1,117 @@
+//! The scalar types a layer can hold.
+
+use core::fmt::{Debug, Display};
+use core::ops::{Add, AddAssign, Div, Mul, MulAssign, Neg, Sub, SubAssign};
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for f32 {}
+    impl Sealed for f64 {}
+}
+
+/// A floating-point scalar a normalization layer can hold: `f32` or `f64`.
+///
+/// Statistics (means, variances, gradient sums) are accumulated in
+/// [`Float::Acc`], which is `f64` for both types: an `f32` layer then keeps
+/// its mean exact enough that inputs far from zero (mean 1e4, spread 1) are
+/// normalized as accurately as PyTorch does, and constant inputs give exactly
+/// the bias.
+///
+/// The trait is sealed: it is implemented for `f32` and `f64` only.
+pub trait Float:
+    sealed::Sealed
+    + Copy
+    + Default
+    + PartialEq
+    + PartialOrd
+    + Debug
+    + Display
+    + Send
+    + Sync
+    + 'static
+    + Add<Output = Self>
+    + Sub<Output = Self>
+    + Mul<Output = Self>
+    + Div<Output = Self>
+    + Neg<Output = Self>
+    + AddAssign
+    + SubAssign
+    + MulAssign
+{
+    /// The type statistics are accumulated in.
+    type Acc: Float<Acc = Self::Acc>;
+    /// `0`.
+    const ZERO: Self;
+    /// `1`.
+    const ONE: Self;
+    /// The type's name as written in Rust and in the `dtype` argument.
+    const NAME: &'static str;
+
+    /// Widens to the accumulator type (exact).
+    fn to_acc(self) -> Self::Acc;
+    /// Rounds an accumulated value to this type (to nearest).
+    fn from_acc(acc: Self::Acc) -> Self;
+    /// Rounds an `f64` to this type (to nearest).
+    fn from_f64(v: f64) -> Self;
+    /// Widens to `f64` (exact).
+    fn to_f64(self) -> f64;
+    /// Converts a count; exact for counts below 2^24 (f32) or 2^53 (f64).
+    fn from_usize(n: usize) -> Self;
+    /// The correctly rounded square root.
+    fn sqrt(self) -> Self;
+    /// The larger of `self` and `other`; `self` if either is NaN.
+    fn max(self, other: Self) -> Self;
+}
+
+macro_rules! impl_float {
+    ($t:ident, $libm_sqrt:ident) => {
+        impl Float for $t {
+            type Acc = f64;
+            const ZERO: Self = 0.0;
+            const ONE: Self = 1.0;
+            const NAME: &'static str = stringify!($t);
+
+            #[inline(always)]
+            fn to_acc(self) -> f64 {
+                f64::from(self)
+            }
+            #[inline(always)]
+            #[allow(clippy::cast_possible_truncation, clippy::unnecessary_cast)]
+            fn from_acc(acc: f64) -> Self {
+                acc as $t
+            }
+            #[inline(always)]
+            #[allow(clippy::cast_possible_truncation, clippy::unnecessary_cast)]
+            fn from_f64(v: f64) -> Self {
+                v as $t
+            }
+            #[inline(always)]
+            fn to_f64(self) -> f64 {
+                f64::from(self)
+            }
+            #[inline(always)]
+            #[allow(clippy::cast_precision_loss)]
+            fn from_usize(n: usize) -> Self {
+                n as $t
+            }
+            #[inline(always)]
+            fn sqrt(self) -> Self {
+                #[cfg(feature = "std")]
+                {
+                    <$t>::sqrt(self)
+                }
+                #[cfg(not(feature = "std"))]
+                {
+                    libm::$libm_sqrt(self)
+                }
+            }
+            #[inline(always)]
+            fn max(self, other: Self) -> Self {
+                if other > self { other } else { self }
+            }
+        }
+    };
+}
+
+impl_float!(f32, sqrtf);
+impl_float!(f64, sqrt);

@@ -1,0 +1,31 @@
+//! Runtime of [constnorm](https://docs.rs/constnorm): the [`Normalization`]
+//! trait every generated layer implements, its error type [`NormError`], and
+//! the numeric [`kernels`] the generated code calls.
+//!
+//! Use it through the `constnorm` crate, whose `#[normalize]` attribute
+//! generates the layers; this crate has no macro of its own.
+//!
+//! # Features
+//! - `std` (default): square roots from the standard library; without it the
+//!   crate is `#![no_std]` and takes them from `libm`.
+//! - `ndarray` (default): [`NormalizationNdarray`], forward and backward on
+//!   `ndarray` views.
+#![cfg_attr(not(feature = "std"), no_std)]
+#![warn(missing_docs)]
+
+mod error;
+mod float;
+pub mod kernels;
+#[cfg(feature = "ndarray")]
+mod nd;
+mod row;
+mod traits;
+
+pub use error::NormError;
+pub use float::Float;
+pub use kernels::batch::BatchSaved;
+pub use kernels::layer::LayerSaved;
+#[cfg(feature = "ndarray")]
+pub use nd::NormalizationNdarray;
+pub use row::Row;
+pub use traits::{AffineGrads, Mode, Normalization};
