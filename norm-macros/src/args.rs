@@ -1,12 +1,14 @@
-//! Parse: the attribute's tokens into typed arguments that keep their spans.
-//! Only syntax is checked here; ranges and combinations are `valid.rs`'s.
+//! Parse: the attribute's tokens into typed arguments that keep their tokens
+//! for error spans. Only syntax is checked here; ranges and combinations are
+//! `valid.rs`'s.
 
-use crate::errors::{Errors, did_you_mean, one_of};
+use crate::errors::{Errors, one_of, suggest, unknown};
 use crate::symbol::{self, BATCH, CRATE, DIMS, DTYPE, EPS, LAYER, MOMENTUM};
-use proc_macro2::{Span, TokenStream};
+use proc_macro2::TokenStream;
+use quote::ToTokens;
+use std::collections::BTreeSet;
 use syn::parse::Parser;
 use syn::punctuated::Punctuated;
-use syn::spanned::Spanned;
 use syn::{Expr, ExprLit, ExprUnary, Lit, Meta, Token, UnOp};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -54,13 +56,13 @@ pub enum Momentum {
     Cumulative,
 }
 
-/// A parsed value with the span of its key (for "does not apply" errors) and
-/// of itself (for "out of range" errors).
+/// A parsed value with the tokens of its key (for "does not apply" errors)
+/// and of itself (for "out of range" errors).
 #[derive(Clone, Debug)]
 pub struct Arg<T> {
     pub value: T,
-    pub key: Span,
-    pub span: Span,
+    pub key: TokenStream,
+    pub tokens: TokenStream,
 }
 
 #[derive(Default)]
@@ -71,7 +73,13 @@ pub struct Args {
     pub momentum: Option<Arg<Momentum>>,
     pub dtype: Option<Arg<Dtype>>,
     pub krate: Option<Arg<syn::Path>>,
+    /// What the user tried to give, even where it did not parse (a misspelled
+    /// kind, `dims = 3.0`): validation then reports no "missing" error on top.
+    pub attempted: BTreeSet<&'static str>,
 }
+
+/// The name `attempted` records a kind under.
+pub const KIND: &str = "kind";
 
 pub fn parse(tokens: TokenStream, errors: &mut Errors) -> Args {
     let mut args = Args::default();
@@ -79,6 +87,8 @@ pub fn parse(tokens: TokenStream, errors: &mut Errors) -> Args {
         Ok(metas) => metas,
         Err(e) => {
             errors.push(e);
+            // Nothing parsed: the syntax error is the only one worth showing.
+            args.attempted.extend([KIND, DIMS]);
             return args;
         }
     };
@@ -86,14 +96,21 @@ pub fn parse(tokens: TokenStream, errors: &mut Errors) -> Args {
         match meta {
             Meta::Path(path) => parse_kind(&path, &mut args, errors),
             Meta::NameValue(nv) => parse_option(&nv, &mut args, errors),
-            Meta::List(list) => errors.at(
-                list.span(),
-                format!(
-                    "unexpected `{}(...)`: arguments are a kind ({}) and `name = value` pairs",
-                    path_name(&list.path),
-                    one_of(symbol::KINDS)
-                ),
-            ),
+            Meta::List(list) => {
+                let name = path_name(&list.path);
+                if let Some(option) = attempted_option(&name) {
+                    args.attempted.insert(option);
+                }
+                errors.spanned(
+                    &list,
+                    format!(
+                        "unexpected `{name}(...)`: arguments are a kind ({}) and `name = value` pairs{}",
+                        one_of(symbol::KINDS),
+                        attempted_option(&name)
+                            .map_or_else(String::new, |o| format!(", for example {}", example(o)))
+                    ),
+                );
+            }
         }
     }
     args
@@ -107,33 +124,42 @@ fn path_name(path: &syn::Path) -> String {
         .join("::")
 }
 
+/// The option a key names or most likely means.
+fn attempted_option(name: &str) -> Option<&'static str> {
+    symbol::OPTIONS
+        .iter()
+        .copied()
+        .find(|o| *o == name)
+        .or_else(|| suggest(name, symbol::OPTIONS))
+}
+
 fn parse_kind(path: &syn::Path, args: &mut Args, errors: &mut Errors) {
     let name = path_name(path);
-    let span = path.span();
-    if symbol::OPTIONS.contains(&name.as_str()) {
-        errors.at(span, format!("`{name}` needs a value, for example `{}`", example(&name)));
+    if let Some(option) = symbol::OPTIONS.iter().copied().find(|o| *o == name) {
+        args.attempted.insert(option);
+        errors.spanned(path, format!("`{name}` needs a value, for example {}", example(option)));
         return;
     }
+    args.attempted.insert(KIND);
     let Some(kind) = Kind::from_name(&name) else {
-        errors.at(
-            span,
-            format!(
-                "unknown normalization kind `{name}`{}; expected {}",
-                did_you_mean(&name, symbol::KINDS),
-                one_of(symbol::KINDS)
-            ),
-        );
+        errors.spanned(path, unknown("normalization kind", &name, symbol::KINDS));
         return;
     };
     match &args.kind {
-        Some(first) => errors.at(
-            span,
+        Some(first) => errors.spanned(
+            path,
             format!(
                 "a layer has one kind, and it is already given as `{}`",
                 first.value.name()
             ),
         ),
-        None => args.kind = Some(Arg { value: kind, key: span, span }),
+        None => {
+            args.kind = Some(Arg {
+                value: kind,
+                key: path.to_token_stream(),
+                tokens: path.to_token_stream(),
+            });
+        }
     }
 }
 
@@ -149,22 +175,20 @@ fn example(option: &str) -> &'static str {
 
 fn parse_option(nv: &syn::MetaNameValue, args: &mut Args, errors: &mut Errors) {
     let name = path_name(&nv.path);
-    let key = nv.path.span();
+    if let Some(option) = attempted_option(&name) {
+        args.attempted.insert(option);
+    }
+    let key = nv.path.to_token_stream();
     let value = peel(&nv.value);
-    let span = value.span();
     let result = match name.as_str() {
-        DIMS => set(&mut args.dims, integer(value, DIMS), key, span, DIMS),
-        EPS => set(&mut args.eps, number(value, EPS), key, span, EPS),
-        MOMENTUM => set(&mut args.momentum, momentum(value), key, span, MOMENTUM),
-        DTYPE => set(&mut args.dtype, dtype(value), key, span, DTYPE),
-        CRATE => set(&mut args.krate, crate_path(value), key, span, CRATE),
-        _ => Err(syn::Error::new(
-            key,
-            format!(
-                "unknown argument `{name}`{}; expected {}",
-                did_you_mean(&name, symbol::OPTIONS),
-                one_of(symbol::OPTIONS)
-            ),
+        DIMS => set(&mut args.dims, integer(value, DIMS), key, value, DIMS),
+        EPS => set(&mut args.eps, number(value, EPS), key, value, EPS),
+        MOMENTUM => set(&mut args.momentum, momentum(value), key, value, MOMENTUM),
+        DTYPE => set(&mut args.dtype, dtype(value), key, value, DTYPE),
+        CRATE => set(&mut args.krate, crate_path(value), key, value, CRATE),
+        _ => Err(syn::Error::new_spanned(
+            &nv.path,
+            unknown("argument", &name, symbol::OPTIONS),
         )),
     };
     if let Err(e) = result {
@@ -175,17 +199,17 @@ fn parse_option(nv: &syn::MetaNameValue, args: &mut Args, errors: &mut Errors) {
 fn set<T>(
     slot: &mut Option<Arg<T>>,
     value: syn::Result<T>,
-    key: Span,
-    span: Span,
+    key: TokenStream,
+    tokens: &Expr,
     name: &str,
 ) -> syn::Result<()> {
     if slot.is_some() {
-        return Err(syn::Error::new(key, format!("duplicate argument `{name}`")));
+        return Err(syn::Error::new_spanned(key, format!("duplicate argument `{name}`")));
     }
     *slot = Some(Arg {
         value: value?,
         key,
-        span,
+        tokens: tokens.to_token_stream(),
     });
     Ok(())
 }
@@ -201,18 +225,20 @@ fn peel(value: &Expr) -> &Expr {
 }
 
 fn integer(value: &Expr, name: &str) -> syn::Result<u128> {
+    let negative = || syn::Error::new_spanned(value, format!("`{name}` must be at least 1"));
     match value {
+        // syn folds a leading minus into the literal in attribute arguments
+        Expr::Lit(ExprLit {
+            lit: Lit::Int(int), ..
+        }) if int.base10_digits().starts_with('-') => Err(negative()),
         Expr::Lit(ExprLit {
             lit: Lit::Int(int), ..
         }) => int.base10_parse::<u128>(),
         Expr::Unary(ExprUnary {
             op: UnOp::Neg(_), ..
-        }) => Err(syn::Error::new(
-            value.span(),
-            format!("`{name}` must be at least 1"),
-        )),
-        _ => Err(syn::Error::new(
-            value.span(),
+        }) => Err(negative()),
+        _ => Err(syn::Error::new_spanned(
+            value,
             format!(
                 "`{name}` must be an integer literal such as `{name} = 16` \
                  (the macro sees tokens, not the values of constants)"
@@ -223,9 +249,9 @@ fn integer(value: &Expr, name: &str) -> syn::Result<u128> {
 
 fn number(value: &Expr, name: &str) -> syn::Result<f64> {
     let literal = |lit: &Lit| match lit {
-        Lit::Float(f) => f.base10_parse::<f64>(),
-        Lit::Int(i) => i.base10_parse::<f64>(),
-        _ => Err(syn::Error::new(lit.span(), "")),
+        Lit::Float(f) => f.base10_parse::<f64>().ok(),
+        Lit::Int(i) => i.base10_parse::<f64>().ok(),
+        _ => None,
     };
     let parsed = match value {
         Expr::Lit(ExprLit { lit, .. }) => literal(lit),
@@ -235,13 +261,13 @@ fn number(value: &Expr, name: &str) -> syn::Result<f64> {
             ..
         }) => match peel(expr) {
             Expr::Lit(ExprLit { lit, .. }) => literal(lit).map(|v| -v),
-            _ => Err(syn::Error::new(value.span(), "")),
+            _ => None,
         },
-        _ => Err(syn::Error::new(value.span(), "")),
+        _ => None,
     };
-    parsed.map_err(|_| {
-        syn::Error::new(
-            value.span(),
+    parsed.ok_or_else(|| {
+        syn::Error::new_spanned(
+            value,
             format!("`{name}` must be a number literal, for example {}", example(name)),
         )
     })
@@ -257,41 +283,37 @@ fn single_ident(value: &Expr) -> Option<String> {
 fn momentum(value: &Expr) -> syn::Result<Momentum> {
     match single_ident(value).as_deref() {
         Some(symbol::NONE | symbol::NONE_PYTHON) => Ok(Momentum::Cumulative),
-        Some(other) => Err(syn::Error::new(
-            value.span(),
-            format!(
-                "unknown momentum `{other}`{}; expected a number in [0, 1] or `none` \
-                 (a cumulative moving average, PyTorch's momentum=None)",
-                did_you_mean(other, &[symbol::NONE])
-            ),
+        Some(other) => Err(syn::Error::new_spanned(
+            value,
+            match suggest(other, &[symbol::NONE]) {
+                Some(none) => format!("unknown momentum `{other}`: did you mean `{none}`?"),
+                None => format!(
+                    "unknown momentum `{other}`: expected a number in [0, 1], or `none` for a \
+                     cumulative moving average (PyTorch's momentum=None)"
+                ),
+            },
         )),
         None => number(value, MOMENTUM).map(Momentum::Factor),
     }
 }
 
 fn dtype(value: &Expr) -> syn::Result<Dtype> {
-    let found = match value {
-        Expr::Lit(ExprLit {
-            lit: Lit::Str(s), ..
-        }) => {
-            return Err(syn::Error::new(
-                value.span(),
-                format!("write the type without quotes: `dtype = {}`", s.value()),
-            ));
-        }
-        _ => single_ident(value),
-    };
-    match found.as_deref() {
+    if let Expr::Lit(ExprLit {
+        lit: Lit::Str(s), ..
+    }) = value
+    {
+        return Err(syn::Error::new_spanned(
+            value,
+            format!("write the type without quotes: `dtype = {}`", s.value()),
+        ));
+    }
+    match single_ident(value).as_deref() {
         Some(symbol::F32) => Ok(Dtype::F32),
         Some(symbol::F64) => Ok(Dtype::F64),
-        other => Err(syn::Error::new(
-            value.span(),
-            format!(
-                "unsupported dtype{}{}; expected {}",
-                other.map_or_else(String::new, |o| format!(" `{o}`")),
-                other.map_or_else(String::new, |o| did_you_mean(o, symbol::DTYPES)),
-                one_of(symbol::DTYPES)
-            ),
+        Some(other) => Err(syn::Error::new_spanned(value, unknown("dtype", other, symbol::DTYPES))),
+        None => Err(syn::Error::new_spanned(
+            value,
+            format!("`dtype` must be {}", one_of(symbol::DTYPES)),
         )),
     }
 }
@@ -302,8 +324,8 @@ fn crate_path(value: &Expr) -> syn::Result<syn::Path> {
         Expr::Lit(ExprLit {
             lit: Lit::Str(s), ..
         }) => s.parse::<syn::Path>(),
-        _ => Err(syn::Error::new(
-            value.span(),
+        _ => Err(syn::Error::new_spanned(
+            value,
             "`crate` must be a path to the constnorm crate, for example `crate = ::my_reexport::constnorm`",
         )),
     }

@@ -21,25 +21,36 @@ impl Errors {
     pub fn finish(self) -> Result<(), syn::Error> {
         self.0.map_or(Ok(()), Err)
     }
+
+    pub fn spanned(&mut self, tokens: impl quote::ToTokens, message: impl Display) {
+        self.push(syn::Error::new_spanned(tokens, message));
+    }
 }
 
-/// "; did you mean `x`?" for the closest candidate, or for a known alias.
-pub fn did_you_mean(found: &str, candidates: &[&str]) -> String {
+/// The candidate `found` most likely meant: a known alias (PyTorch's name for
+/// it), or a close spelling.
+pub fn suggest(found: &str, candidates: &[&'static str]) -> Option<&'static str> {
     let alias = crate::symbol::ALIASES
         .iter()
         .find(|(alias, ours)| alias.eq_ignore_ascii_case(found) && candidates.contains(ours))
         .map(|(_, ours)| *ours);
-    let close = || {
+    alias.or_else(|| {
         candidates
             .iter()
             .map(|c| (strsim::jaro_winkler(found, c), *c))
             .filter(|(score, _)| *score > 0.8)
             .max_by(|a, b| a.0.total_cmp(&b.0))
             .map(|(_, c)| c)
-    };
-    alias
-        .or_else(close)
-        .map_or_else(String::new, |c| format!("; did you mean `{c}`?"))
+    })
+}
+
+/// "unknown X `found`: did you mean `c`?", or "unknown X `found`; expected
+/// `a` or `b`" when nothing is close.
+pub fn unknown(what: &str, found: &str, candidates: &[&'static str]) -> String {
+    match suggest(found, candidates) {
+        Some(c) => format!("unknown {what} `{found}`: did you mean `{c}`?"),
+        None => format!("unknown {what} `{found}`; expected {}", one_of(candidates)),
+    }
 }
 
 /// "`a`, `b` or `c`".

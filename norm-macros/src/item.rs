@@ -3,9 +3,8 @@
 use crate::errors::Errors;
 use crate::symbol::GENERATED_TRAITS;
 use proc_macro2::TokenStream;
-use quote::ToTokens;
+use quote::{ToTokens, quote};
 use syn::punctuated::Punctuated;
-use syn::spanned::Spanned;
 use syn::{Attribute, Fields, Ident, Item, Token, Visibility};
 
 const USAGE: &str = "`#[normalize]` goes on a unit struct such as `pub struct TokenNorm;`, and generates its fields";
@@ -36,30 +35,30 @@ pub fn parse(tokens: TokenStream, errors: &mut Errors) -> Option<Target> {
     let strukt = match item {
         Item::Struct(s) => s,
         Item::Enum(e) => {
-            let span = e.enum_token.span.join(e.ident.span()).unwrap_or(e.ident.span());
-            errors.at(span, format!("{USAGE}, not on an enum"));
+            let (token, ident) = (e.enum_token, e.ident);
+            errors.spanned(quote!(#token #ident), format!("{USAGE}, not on an enum"));
             return None;
         }
         Item::Fn(f) => {
-            errors.at(f.sig.ident.span(), format!("{USAGE}, not on a function"));
+            errors.spanned(&f.sig.ident, format!("{USAGE}, not on a function"));
             return None;
         }
         other => {
-            errors.at(other.span(), USAGE);
+            errors.spanned(&other, USAGE);
             return None;
         }
     };
     let mut ok = true;
     if !strukt.generics.params.is_empty() || strukt.generics.where_clause.is_some() {
-        errors.at(
-            strukt.generics.span(),
+        errors.spanned(
+            &strukt.generics,
             "a `#[normalize]` layer cannot be generic: the attribute fixes its size and dtype",
         );
         ok = false;
     }
     if !matches!(strukt.fields, Fields::Unit) {
-        errors.at(
-            strukt.fields.span(),
+        errors.spanned(
+            &strukt.fields,
             format!(
                 "{USAGE}: remove these fields (the layer gets `weight`, `bias` and, for batch norm, \
                  `running_mean`, `running_var` and `num_batches_tracked`)"
@@ -90,8 +89,8 @@ fn check_derive(attr: &Attribute, errors: &mut Errors) -> bool {
     for path in paths {
         let name = path.segments.last().map(|s| s.ident.to_string());
         if let Some(name) = name.filter(|n| GENERATED_TRAITS.contains(&n.as_str())) {
-            errors.at(
-                path.span(),
+            errors.spanned(
+                &path,
                 format!(
                     "`#[normalize]` already implements `{name}` for this layer; remove `{}` from the derive",
                     path.to_token_stream()

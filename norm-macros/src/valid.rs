@@ -23,7 +23,7 @@ pub struct Config {
 
 pub fn validate(args: Args, errors: &mut Errors) -> Option<Config> {
     let kind = args.kind.as_ref().map(|k| k.value);
-    if args.kind.is_none() {
+    if args.kind.is_none() && !args.attempted.contains(crate::args::KIND) {
         errors.at(
             Span::call_site(),
             format!(
@@ -37,8 +37,8 @@ pub fn validate(args: Args, errors: &mut Errors) -> Option<Config> {
     let eps = args.eps.as_ref().map_or(Some(DEFAULT_EPS), |eps| {
         let ok = eps.value.is_finite() && eps.value > 0.0;
         if !ok {
-            errors.at(
-                eps.span,
+            errors.spanned(
+                &eps.tokens,
                 "`eps` must be a finite number greater than 0 (PyTorch's default is 1e-5)",
             );
         }
@@ -60,17 +60,20 @@ pub fn validate(args: Args, errors: &mut Errors) -> Option<Config> {
 
 fn dims(args: &Args, errors: &mut Errors) -> Option<usize> {
     let Some(dims) = &args.dims else {
-        let span = args.kind.as_ref().map_or_else(Span::call_site, |k| k.span);
-        errors.at(
-            span,
-            "missing `dims`: the number of features to normalize, for example `dims = 16`",
-        );
+        if !args.attempted.contains(symbol::DIMS) {
+            let message =
+                "missing `dims`: the number of features to normalize, for example `dims = 16`";
+            match &args.kind {
+                Some(kind) => errors.spanned(&kind.tokens, message),
+                None => errors.at(Span::call_site(), message),
+            }
+        }
         return None;
     };
     match usize::try_from(dims.value) {
-        Ok(0) => errors.at(dims.span, "`dims` must be at least 1"),
+        Ok(0) => errors.spanned(&dims.tokens, "`dims` must be at least 1"),
         Ok(n) => return Some(n),
-        Err(_) => errors.at(dims.span, "`dims` is too large for this target's usize"),
+        Err(_) => errors.spanned(&dims.tokens, "`dims` is too large for this target's usize"),
     }
     None
 }
@@ -84,8 +87,8 @@ fn momentum(
         return Some(Some(DEFAULT_MOMENTUM));
     };
     if kind == Some(Kind::Layer) {
-        errors.at(
-            arg.key,
+        errors.spanned(
+            &arg.key,
             format!(
                 "`{MOMENTUM}` does not apply to layer norm: only batch norm keeps running statistics"
             ),
@@ -96,8 +99,8 @@ fn momentum(
         Momentum::Cumulative => Some(None),
         Momentum::Factor(m) if (0.0..=1.0).contains(&m) => Some(Some(m)),
         Momentum::Factor(_) => {
-            errors.at(
-                arg.span,
+            errors.spanned(
+                &arg.tokens,
                 "`momentum` must be between 0 and 1 (PyTorch's default is 0.1), \
                  or `none` for a cumulative moving average",
             );

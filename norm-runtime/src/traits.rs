@@ -88,9 +88,10 @@ pub trait Normalization {
         x: &[Self::Row; B],
     ) -> ([Self::Row; B], Self::Saved) {
         const {
+            assert!(B > 0, "empty batch: B must be at least 1");
             assert!(
-                B >= Self::MIN_TRAIN_ROWS && B > 0,
-                "batch too small to train on: batch norm needs at least 2 rows (one value per channel has no variance), every layer at least 1"
+                B >= Self::MIN_TRAIN_ROWS,
+                "batch too small to train on: batch norm needs at least 2 rows (one value per channel has no variance)"
             );
         }
         let mut y = [Self::Row::ZERO; B];

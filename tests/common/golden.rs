@@ -1,0 +1,254 @@
+//! Runs a PyTorch reference case (tests/golden, format in its README) step by
+//! step through a generated layer and compares every tensor.
+//!
+//! Tolerances (the foundation issue's): f64: |got - expected| <= 1e-10 *
+//! max(1, max |expected|) per tensor. f32: our error against the float64 truth
+//! <= 4 * PyTorch's own float32 error on the same tensor + 1e-6 * max(1, max
+//! |expected|). Tensors PyTorch gives no float32 result for (running
+//! statistics) get the 1e-6 term alone.
+
+use constnorm::{AffineGrads, Float, Normalization};
+use serde::Deserialize;
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+#[derive(Debug, Deserialize)]
+pub struct File {
+    pub cases: Vec<Case>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Case {
+    pub name: String,
+    pub op: String,
+    pub dtype: String,
+    pub shape: Vec<usize>,
+    pub eps: f64,
+    #[serde(default)]
+    pub momentum: Option<f64>,
+    #[serde(default)]
+    pub init: Option<Init>,
+    pub steps: Vec<Step>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct Init {
+    pub weight: Option<Vec<f64>>,
+    pub bias: Option<Vec<f64>>,
+    pub running_mean: Option<Vec<f64>>,
+    pub running_var: Option<Vec<f64>>,
+    pub num_batches_tracked: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Step {
+    pub mode: String,
+    pub x: Vec<f64>,
+    pub dy: Vec<f64>,
+    pub y: Vec<f64>,
+    pub dx: Vec<f64>,
+    pub dweight: Option<Vec<f64>>,
+    pub dbias: Option<Vec<f64>>,
+    pub running_mean_after: Option<Vec<f64>>,
+    pub running_var_after: Option<Vec<f64>>,
+    pub num_batches_tracked_after: Option<u64>,
+    pub y_torch_f32: Option<Vec<f64>>,
+    pub dx_torch_f32: Option<Vec<f64>>,
+    pub dweight_torch_f32: Option<Vec<f64>>,
+    pub dbias_torch_f32: Option<Vec<f64>>,
+}
+
+/// Every case of one reference file, parsed once per test binary.
+pub fn file(name: &str) -> &'static File {
+    static FILES: OnceLock<HashMap<&'static str, File>> = OnceLock::new();
+    let files = FILES.get_or_init(|| {
+        ["layer_norm", "batch_norm", "rms_norm", "group_norm", "instance_norm"]
+            .into_iter()
+            .map(|stem| {
+                let path = format!("{}/tests/golden/{stem}.json", env!("CARGO_MANIFEST_DIR"));
+                let text = std::fs::read_to_string(&path)
+                    .unwrap_or_else(|e| panic!("reading {path}: {e}"));
+                let parsed: File = serde_json::from_str(&text)
+                    .unwrap_or_else(|e| panic!("parsing {path}: {e}"));
+                (stem, parsed)
+            })
+            .collect()
+    });
+    files
+        .get(name)
+        .unwrap_or_else(|| panic!("no reference file {name}"))
+}
+
+pub fn case(file_name: &str, case_name: &str) -> &'static Case {
+    file(file_name)
+        .cases
+        .iter()
+        .find(|c| c.name == case_name)
+        .unwrap_or_else(|| panic!("no case {case_name} in {file_name}.json"))
+}
+
+/// Converts reference values to the layer's scalar type (exact: the inputs of
+/// the f32 cases are representable in f32).
+pub fn array<T: Float, const N: usize>(values: &[f64]) -> [T; N] {
+    assert_eq!(values.len(), N, "reference tensor has the wrong length");
+    core::array::from_fn(|i| T::from_f64(values[i]))
+}
+
+pub fn rows<T: Float, const N: usize>(values: &[f64]) -> Vec<[T; N]> {
+    assert_eq!(values.len() % N, 0, "reference tensor is not a whole number of rows");
+    values.chunks_exact(N).map(array).collect()
+}
+
+fn flat<T: Float, const N: usize>(rows: &[[T; N]]) -> Vec<f64> {
+    rows.iter().flatten().map(|v| v.to_f64()).collect()
+}
+
+/// The running statistics of a batch-norm layer, read back for comparison.
+pub struct RunningState {
+    pub mean: Vec<f64>,
+    pub var: Vec<f64>,
+    pub num_batches_tracked: u64,
+}
+
+/// The largest error of our f32 result relative to PyTorch's own f32 error,
+/// over the tensors of a case where PyTorch's error is not zero.
+#[derive(Debug, Default)]
+pub struct Report {
+    pub failures: Vec<String>,
+    pub worst_f32_ratio: Option<(f64, String)>,
+}
+
+impl Report {
+    fn compare(
+        &mut self,
+        f32_case: bool,
+        what: &str,
+        got: &[f64],
+        expected: &[f64],
+        torch_f32: Option<&[f64]>,
+    ) {
+        if got.len() != expected.len() {
+            self.failures.push(format!(
+                "{what}: {} values, expected {}",
+                got.len(),
+                expected.len()
+            ));
+            return;
+        }
+        let scale = expected.iter().fold(1.0_f64, |m, v| m.max(v.abs()));
+        let max_err = |a: &[f64]| {
+            a.iter()
+                .zip(expected)
+                .map(|(a, e)| (a - e).abs())
+                .fold(0.0_f64, |m, d| if d.is_nan() { f64::NAN } else { m.max(d) })
+        };
+        let err = max_err(got);
+        let (bound, torch_err) = if f32_case {
+            let torch_err = torch_f32.map_or(0.0, max_err);
+            (4.0 * torch_err + 1e-6 * scale, Some(torch_err))
+        } else {
+            (1e-10 * scale, None)
+        };
+        if !(err <= bound) {
+            self.failures.push(format!(
+                "{what}: max error {err:.3e} > bound {bound:.3e} (PyTorch f32 error {torch_err:?}, scale {scale:.3e})"
+            ));
+        }
+        if let Some(t) = torch_err.filter(|t| *t > 0.0) {
+            let ratio = err / t;
+            if self.worst_f32_ratio.as_ref().is_none_or(|(r, _)| ratio > *r) {
+                self.worst_f32_ratio = Some((ratio, what.to_owned()));
+            }
+        }
+    }
+}
+
+/// Runs every step of `case` through `layer`: forward in the step's mode,
+/// then backward with the step's `dy`, comparing `y`, `dx`, the parameter
+/// gradients the reference has, and (through `running`) the running
+/// statistics after the step.
+pub fn run<L, const N: usize>(
+    case: &Case,
+    mut layer: L,
+    running: impl Fn(&L) -> Option<RunningState>,
+) -> Report
+where
+    L: Normalization<Row = [<L as Normalization>::Scalar; N], Grads = AffineGrads<<L as Normalization>::Scalar, N>>,
+{
+    let f32_case = match case.dtype.as_str() {
+        "f32" => true,
+        "f64" => false,
+        other => panic!("unknown dtype {other}"),
+    };
+    assert_eq!(
+        <L::Scalar as Float>::NAME,
+        case.dtype,
+        "the test's layer has the wrong dtype"
+    );
+    let mut report = Report::default();
+    for (i, step) in case.steps.iter().enumerate() {
+        let at = |what: &str| format!("{} step {i} ({}) {what}", case.name, step.mode);
+        let x = rows::<L::Scalar, N>(&step.x);
+        let dy = rows::<L::Scalar, N>(&step.dy);
+        let mut y = vec![[<L::Scalar as Float>::ZERO; N]; x.len()];
+        let saved = match step.mode.as_str() {
+            "train" => layer.forward_train(&x, &mut y),
+            "eval" => layer.forward_eval(&x, &mut y),
+            other => panic!("unknown mode {other}"),
+        }
+        .unwrap_or_else(|e| panic!("{}: forward failed: {e}", at("")));
+        let mut grads = AffineGrads::default();
+        let mut dx = vec![[<L::Scalar as Float>::ZERO; N]; x.len()];
+        layer
+            .backward(&x, &saved, &dy, &mut dx, &mut grads)
+            .unwrap_or_else(|e| panic!("{}: backward failed: {e}", at("")));
+
+        let grad = |g: &[L::Scalar; N]| g.iter().map(|v| v.to_f64()).collect::<Vec<_>>();
+        report.compare(f32_case, &at("y"), &flat(&y), &step.y, step.y_torch_f32.as_deref());
+        report.compare(f32_case, &at("dx"), &flat(&dx), &step.dx, step.dx_torch_f32.as_deref());
+        if let Some(expected) = &step.dweight {
+            report.compare(f32_case, &at("dweight"), &grad(&grads.weight), expected, step.dweight_torch_f32.as_deref());
+        }
+        if let Some(expected) = &step.dbias {
+            report.compare(f32_case, &at("dbias"), &grad(&grads.bias), expected, step.dbias_torch_f32.as_deref());
+        }
+        match (running(&layer), &step.running_mean_after, &step.running_var_after) {
+            (Some(state), Some(mean), Some(var)) => {
+                report.compare(f32_case, &at("running_mean"), &state.mean, mean, None);
+                report.compare(f32_case, &at("running_var"), &state.var, var, None);
+                if step.num_batches_tracked_after != Some(state.num_batches_tracked) {
+                    report.failures.push(format!(
+                        "{}: {} != expected {:?}",
+                        at("num_batches_tracked"),
+                        state.num_batches_tracked,
+                        step.num_batches_tracked_after
+                    ));
+                }
+            }
+            (None, None, None) => {}
+            (ours, mean, _) => report.failures.push(format!(
+                "{}: layer has running statistics: {}, reference has them: {}",
+                at(""),
+                ours.is_some(),
+                mean.is_some()
+            )),
+        }
+    }
+    report
+}
+
+/// Fails the test with every mismatch, and prints the f32 accuracy figure.
+pub fn finish(case: &Case, report: Report) {
+    if let Some((ratio, what)) = &report.worst_f32_ratio {
+        println!(
+            "f32 accuracy {}: worst error ratio to PyTorch f32 {ratio:.3} ({what})",
+            case.name
+        );
+    }
+    assert!(
+        report.failures.is_empty(),
+        "{} failed:\n{}",
+        case.name,
+        report.failures.join("\n")
+    );
+}

@@ -1,0 +1,20 @@
+use constnorm::normalize;
+
+const N: usize = 4;
+
+#[normalize(layer, dims = 0)]
+struct Zero;
+
+#[normalize(layer, dims = 3.0)]
+struct Float;
+
+#[normalize(layer, dims = N)]
+struct Constant;
+
+#[normalize(batch, dims = -2)]
+struct Negative;
+
+#[normalize(batch, dims = "4")]
+struct Text;
+
+fn main() {}
