@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::golden::{self, RunningState};
+use common::golden;
 use constnorm::normalize;
 
 /// Every case run below.
@@ -53,18 +53,48 @@ const COVERED: &[&str] = &[
 
 /// Cases not run yet, with the feature they need.
 const SKIPPED: &[(&str, &str)] = &[
-    ("layer_f64_2x3x4x8_normal", "normalized_shape with several dims"),
-    ("layer_f32_2x3x4x8_normal", "normalized_shape with several dims"),
-    ("batch_f64_8x4x10_normal_m0.1", "batch norm over spatial positions (3-D/4-D input)"),
-    ("batch_f64_2x3x4x4_normal_m0.1", "batch norm over spatial positions (3-D/4-D input)"),
-    ("batch_f64_4x16x8x8_normal_m0.3", "batch norm over spatial positions (3-D/4-D input)"),
+    (
+        "layer_f64_2x3x4x8_normal",
+        "normalized_shape with several dims",
+    ),
+    (
+        "layer_f32_2x3x4x8_normal",
+        "normalized_shape with several dims",
+    ),
+    (
+        "batch_f64_8x4x10_normal_m0.1",
+        "batch norm over spatial positions (3-D/4-D input)",
+    ),
+    (
+        "batch_f64_2x3x4x4_normal_m0.1",
+        "batch norm over spatial positions (3-D/4-D input)",
+    ),
+    (
+        "batch_f64_4x16x8x8_normal_m0.3",
+        "batch norm over spatial positions (3-D/4-D input)",
+    ),
     ("batch_f64_8x5_normal_m0.1_noaffine", "affine = false"),
-    ("batch_f64_8x5_normal_m0.1_notrack", "track_running_stats = false"),
-    ("batch_f32_8x4x10_normal_m0.1", "batch norm over spatial positions (3-D/4-D input)"),
-    ("batch_f32_2x3x4x4_normal_m0.1", "batch norm over spatial positions (3-D/4-D input)"),
-    ("batch_f32_4x16x8x8_normal_m0.3", "batch norm over spatial positions (3-D/4-D input)"),
+    (
+        "batch_f64_8x5_normal_m0.1_notrack",
+        "track_running_stats = false",
+    ),
+    (
+        "batch_f32_8x4x10_normal_m0.1",
+        "batch norm over spatial positions (3-D/4-D input)",
+    ),
+    (
+        "batch_f32_2x3x4x4_normal_m0.1",
+        "batch norm over spatial positions (3-D/4-D input)",
+    ),
+    (
+        "batch_f32_4x16x8x8_normal_m0.3",
+        "batch norm over spatial positions (3-D/4-D input)",
+    ),
     ("batch_f32_8x5_normal_m0.1_noaffine", "affine = false"),
-    ("batch_f32_8x5_normal_m0.1_notrack", "track_running_stats = false"),
+    (
+        "batch_f32_8x5_normal_m0.1_notrack",
+        "track_running_stats = false",
+    ),
     ("rms_f64_4x3_eps1e-06", "the rms kind"),
     ("rms_f64_8x64_eps1e-06", "the rms kind"),
     ("rms_f64_2x5x16_epsNone", "the rms kind"),
@@ -91,14 +121,27 @@ const SKIPPED: &[(&str, &str)] = &[
 
 #[test]
 fn every_reference_case_is_run_or_listed() {
-    let mut listed: Vec<&str> = COVERED.iter().copied().chain(SKIPPED.iter().map(|s| s.0)).collect();
-    listed.sort_unstable();
-    let mut all: Vec<&str> = ["layer_norm", "batch_norm", "rms_norm", "group_norm", "instance_norm"]
+    let mut listed: Vec<&str> = COVERED
         .iter()
-        .flat_map(|f| golden::file(f).cases.iter().map(|c| c.name.as_str()))
+        .copied()
+        .chain(SKIPPED.iter().map(|s| s.0))
         .collect();
+    listed.sort_unstable();
+    let mut all: Vec<&str> = [
+        "layer_norm",
+        "batch_norm",
+        "rms_norm",
+        "group_norm",
+        "instance_norm",
+    ]
+    .iter()
+    .flat_map(|f| golden::file(f).cases.iter().map(|c| c.name.as_str()))
+    .collect();
     all.sort_unstable();
-    assert_eq!(listed, all, "tests/golden.rs is stale: run python3 tests/golden/generate.py");
+    assert_eq!(
+        listed, all,
+        "tests/golden.rs is stale: run python3 tests/golden/generate.py"
+    );
 }
 
 #[test]
@@ -494,11 +537,25 @@ fn batch_f64_4x3_normal_m0_1() {
     let mut layer = Layer::new();
     layer.weight = golden::array(init.and_then(|i| i.weight.as_deref()).expect("init.weight"));
     layer.bias = golden::array(init.and_then(|i| i.bias.as_deref()).expect("init.bias"));
-    layer.running_mean = golden::array(init.and_then(|i| i.running_mean.as_deref()).expect("init.running_mean"));
-    layer.running_var = golden::array(init.and_then(|i| i.running_var.as_deref()).expect("init.running_var"));
-    layer.num_batches_tracked = init.and_then(|i| i.num_batches_tracked).expect("init.num_batches_tracked");
+    layer.running_mean = golden::array(
+        init.and_then(|i| i.running_mean.as_deref())
+            .expect("init.running_mean"),
+    );
+    layer.running_var = golden::array(
+        init.and_then(|i| i.running_var.as_deref())
+            .expect("init.running_var"),
+    );
+    layer.num_batches_tracked = init
+        .and_then(|i| i.num_batches_tracked)
+        .expect("init.num_batches_tracked");
     assert_eq!(Layer::EPS, case.eps);
-    let report = golden::run::<Layer, 3>(case, layer, |l: &Layer| Some(RunningState { mean: l.running_mean.iter().map(|v| f64::from(*v)).collect(), var: l.running_var.iter().map(|v| f64::from(*v)).collect(), num_batches_tracked: l.num_batches_tracked }));
+    let report = golden::run::<Layer, 3>(case, layer, |l: &Layer| {
+        Some(golden::running(
+            &l.running_mean,
+            &l.running_var,
+            l.num_batches_tracked,
+        ))
+    });
     golden::finish(case, report);
 }
 
@@ -511,11 +568,25 @@ fn batch_f64_2x16_normal_m0_1() {
     let mut layer = Layer::new();
     layer.weight = golden::array(init.and_then(|i| i.weight.as_deref()).expect("init.weight"));
     layer.bias = golden::array(init.and_then(|i| i.bias.as_deref()).expect("init.bias"));
-    layer.running_mean = golden::array(init.and_then(|i| i.running_mean.as_deref()).expect("init.running_mean"));
-    layer.running_var = golden::array(init.and_then(|i| i.running_var.as_deref()).expect("init.running_var"));
-    layer.num_batches_tracked = init.and_then(|i| i.num_batches_tracked).expect("init.num_batches_tracked");
+    layer.running_mean = golden::array(
+        init.and_then(|i| i.running_mean.as_deref())
+            .expect("init.running_mean"),
+    );
+    layer.running_var = golden::array(
+        init.and_then(|i| i.running_var.as_deref())
+            .expect("init.running_var"),
+    );
+    layer.num_batches_tracked = init
+        .and_then(|i| i.num_batches_tracked)
+        .expect("init.num_batches_tracked");
     assert_eq!(Layer::EPS, case.eps);
-    let report = golden::run::<Layer, 16>(case, layer, |l: &Layer| Some(RunningState { mean: l.running_mean.iter().map(|v| f64::from(*v)).collect(), var: l.running_var.iter().map(|v| f64::from(*v)).collect(), num_batches_tracked: l.num_batches_tracked }));
+    let report = golden::run::<Layer, 16>(case, layer, |l: &Layer| {
+        Some(golden::running(
+            &l.running_mean,
+            &l.running_var,
+            l.num_batches_tracked,
+        ))
+    });
     golden::finish(case, report);
 }
 
@@ -528,11 +599,25 @@ fn batch_f64_32x16_normal_m0_1() {
     let mut layer = Layer::new();
     layer.weight = golden::array(init.and_then(|i| i.weight.as_deref()).expect("init.weight"));
     layer.bias = golden::array(init.and_then(|i| i.bias.as_deref()).expect("init.bias"));
-    layer.running_mean = golden::array(init.and_then(|i| i.running_mean.as_deref()).expect("init.running_mean"));
-    layer.running_var = golden::array(init.and_then(|i| i.running_var.as_deref()).expect("init.running_var"));
-    layer.num_batches_tracked = init.and_then(|i| i.num_batches_tracked).expect("init.num_batches_tracked");
+    layer.running_mean = golden::array(
+        init.and_then(|i| i.running_mean.as_deref())
+            .expect("init.running_mean"),
+    );
+    layer.running_var = golden::array(
+        init.and_then(|i| i.running_var.as_deref())
+            .expect("init.running_var"),
+    );
+    layer.num_batches_tracked = init
+        .and_then(|i| i.num_batches_tracked)
+        .expect("init.num_batches_tracked");
     assert_eq!(Layer::EPS, case.eps);
-    let report = golden::run::<Layer, 16>(case, layer, |l: &Layer| Some(RunningState { mean: l.running_mean.iter().map(|v| f64::from(*v)).collect(), var: l.running_var.iter().map(|v| f64::from(*v)).collect(), num_batches_tracked: l.num_batches_tracked }));
+    let report = golden::run::<Layer, 16>(case, layer, |l: &Layer| {
+        Some(golden::running(
+            &l.running_mean,
+            &l.running_var,
+            l.num_batches_tracked,
+        ))
+    });
     golden::finish(case, report);
 }
 
@@ -545,11 +630,25 @@ fn batch_f64_8x16_normal_mnone() {
     let mut layer = Layer::new();
     layer.weight = golden::array(init.and_then(|i| i.weight.as_deref()).expect("init.weight"));
     layer.bias = golden::array(init.and_then(|i| i.bias.as_deref()).expect("init.bias"));
-    layer.running_mean = golden::array(init.and_then(|i| i.running_mean.as_deref()).expect("init.running_mean"));
-    layer.running_var = golden::array(init.and_then(|i| i.running_var.as_deref()).expect("init.running_var"));
-    layer.num_batches_tracked = init.and_then(|i| i.num_batches_tracked).expect("init.num_batches_tracked");
+    layer.running_mean = golden::array(
+        init.and_then(|i| i.running_mean.as_deref())
+            .expect("init.running_mean"),
+    );
+    layer.running_var = golden::array(
+        init.and_then(|i| i.running_var.as_deref())
+            .expect("init.running_var"),
+    );
+    layer.num_batches_tracked = init
+        .and_then(|i| i.num_batches_tracked)
+        .expect("init.num_batches_tracked");
     assert_eq!(Layer::EPS, case.eps);
-    let report = golden::run::<Layer, 16>(case, layer, |l: &Layer| Some(RunningState { mean: l.running_mean.iter().map(|v| f64::from(*v)).collect(), var: l.running_var.iter().map(|v| f64::from(*v)).collect(), num_batches_tracked: l.num_batches_tracked }));
+    let report = golden::run::<Layer, 16>(case, layer, |l: &Layer| {
+        Some(golden::running(
+            &l.running_mean,
+            &l.running_var,
+            l.num_batches_tracked,
+        ))
+    });
     golden::finish(case, report);
 }
 
@@ -562,11 +661,25 @@ fn batch_f64_16x8_constant_m0_1() {
     let mut layer = Layer::new();
     layer.weight = golden::array(init.and_then(|i| i.weight.as_deref()).expect("init.weight"));
     layer.bias = golden::array(init.and_then(|i| i.bias.as_deref()).expect("init.bias"));
-    layer.running_mean = golden::array(init.and_then(|i| i.running_mean.as_deref()).expect("init.running_mean"));
-    layer.running_var = golden::array(init.and_then(|i| i.running_var.as_deref()).expect("init.running_var"));
-    layer.num_batches_tracked = init.and_then(|i| i.num_batches_tracked).expect("init.num_batches_tracked");
+    layer.running_mean = golden::array(
+        init.and_then(|i| i.running_mean.as_deref())
+            .expect("init.running_mean"),
+    );
+    layer.running_var = golden::array(
+        init.and_then(|i| i.running_var.as_deref())
+            .expect("init.running_var"),
+    );
+    layer.num_batches_tracked = init
+        .and_then(|i| i.num_batches_tracked)
+        .expect("init.num_batches_tracked");
     assert_eq!(Layer::EPS, case.eps);
-    let report = golden::run::<Layer, 8>(case, layer, |l: &Layer| Some(RunningState { mean: l.running_mean.iter().map(|v| f64::from(*v)).collect(), var: l.running_var.iter().map(|v| f64::from(*v)).collect(), num_batches_tracked: l.num_batches_tracked }));
+    let report = golden::run::<Layer, 8>(case, layer, |l: &Layer| {
+        Some(golden::running(
+            &l.running_mean,
+            &l.running_var,
+            l.num_batches_tracked,
+        ))
+    });
     golden::finish(case, report);
 }
 
@@ -579,11 +692,25 @@ fn batch_f64_64x8_offset_m0_1() {
     let mut layer = Layer::new();
     layer.weight = golden::array(init.and_then(|i| i.weight.as_deref()).expect("init.weight"));
     layer.bias = golden::array(init.and_then(|i| i.bias.as_deref()).expect("init.bias"));
-    layer.running_mean = golden::array(init.and_then(|i| i.running_mean.as_deref()).expect("init.running_mean"));
-    layer.running_var = golden::array(init.and_then(|i| i.running_var.as_deref()).expect("init.running_var"));
-    layer.num_batches_tracked = init.and_then(|i| i.num_batches_tracked).expect("init.num_batches_tracked");
+    layer.running_mean = golden::array(
+        init.and_then(|i| i.running_mean.as_deref())
+            .expect("init.running_mean"),
+    );
+    layer.running_var = golden::array(
+        init.and_then(|i| i.running_var.as_deref())
+            .expect("init.running_var"),
+    );
+    layer.num_batches_tracked = init
+        .and_then(|i| i.num_batches_tracked)
+        .expect("init.num_batches_tracked");
     assert_eq!(Layer::EPS, case.eps);
-    let report = golden::run::<Layer, 8>(case, layer, |l: &Layer| Some(RunningState { mean: l.running_mean.iter().map(|v| f64::from(*v)).collect(), var: l.running_var.iter().map(|v| f64::from(*v)).collect(), num_batches_tracked: l.num_batches_tracked }));
+    let report = golden::run::<Layer, 8>(case, layer, |l: &Layer| {
+        Some(golden::running(
+            &l.running_mean,
+            &l.running_var,
+            l.num_batches_tracked,
+        ))
+    });
     golden::finish(case, report);
 }
 
@@ -596,11 +723,25 @@ fn batch_f32_4x3_normal_m0_1() {
     let mut layer = Layer::new();
     layer.weight = golden::array(init.and_then(|i| i.weight.as_deref()).expect("init.weight"));
     layer.bias = golden::array(init.and_then(|i| i.bias.as_deref()).expect("init.bias"));
-    layer.running_mean = golden::array(init.and_then(|i| i.running_mean.as_deref()).expect("init.running_mean"));
-    layer.running_var = golden::array(init.and_then(|i| i.running_var.as_deref()).expect("init.running_var"));
-    layer.num_batches_tracked = init.and_then(|i| i.num_batches_tracked).expect("init.num_batches_tracked");
+    layer.running_mean = golden::array(
+        init.and_then(|i| i.running_mean.as_deref())
+            .expect("init.running_mean"),
+    );
+    layer.running_var = golden::array(
+        init.and_then(|i| i.running_var.as_deref())
+            .expect("init.running_var"),
+    );
+    layer.num_batches_tracked = init
+        .and_then(|i| i.num_batches_tracked)
+        .expect("init.num_batches_tracked");
     assert_eq!(Layer::EPS, case.eps);
-    let report = golden::run::<Layer, 3>(case, layer, |l: &Layer| Some(RunningState { mean: l.running_mean.iter().map(|v| f64::from(*v)).collect(), var: l.running_var.iter().map(|v| f64::from(*v)).collect(), num_batches_tracked: l.num_batches_tracked }));
+    let report = golden::run::<Layer, 3>(case, layer, |l: &Layer| {
+        Some(golden::running(
+            &l.running_mean,
+            &l.running_var,
+            l.num_batches_tracked,
+        ))
+    });
     golden::finish(case, report);
 }
 
@@ -613,11 +754,25 @@ fn batch_f32_2x16_normal_m0_1() {
     let mut layer = Layer::new();
     layer.weight = golden::array(init.and_then(|i| i.weight.as_deref()).expect("init.weight"));
     layer.bias = golden::array(init.and_then(|i| i.bias.as_deref()).expect("init.bias"));
-    layer.running_mean = golden::array(init.and_then(|i| i.running_mean.as_deref()).expect("init.running_mean"));
-    layer.running_var = golden::array(init.and_then(|i| i.running_var.as_deref()).expect("init.running_var"));
-    layer.num_batches_tracked = init.and_then(|i| i.num_batches_tracked).expect("init.num_batches_tracked");
+    layer.running_mean = golden::array(
+        init.and_then(|i| i.running_mean.as_deref())
+            .expect("init.running_mean"),
+    );
+    layer.running_var = golden::array(
+        init.and_then(|i| i.running_var.as_deref())
+            .expect("init.running_var"),
+    );
+    layer.num_batches_tracked = init
+        .and_then(|i| i.num_batches_tracked)
+        .expect("init.num_batches_tracked");
     assert_eq!(Layer::EPS, case.eps);
-    let report = golden::run::<Layer, 16>(case, layer, |l: &Layer| Some(RunningState { mean: l.running_mean.iter().map(|v| f64::from(*v)).collect(), var: l.running_var.iter().map(|v| f64::from(*v)).collect(), num_batches_tracked: l.num_batches_tracked }));
+    let report = golden::run::<Layer, 16>(case, layer, |l: &Layer| {
+        Some(golden::running(
+            &l.running_mean,
+            &l.running_var,
+            l.num_batches_tracked,
+        ))
+    });
     golden::finish(case, report);
 }
 
@@ -630,11 +785,25 @@ fn batch_f32_32x16_normal_m0_1() {
     let mut layer = Layer::new();
     layer.weight = golden::array(init.and_then(|i| i.weight.as_deref()).expect("init.weight"));
     layer.bias = golden::array(init.and_then(|i| i.bias.as_deref()).expect("init.bias"));
-    layer.running_mean = golden::array(init.and_then(|i| i.running_mean.as_deref()).expect("init.running_mean"));
-    layer.running_var = golden::array(init.and_then(|i| i.running_var.as_deref()).expect("init.running_var"));
-    layer.num_batches_tracked = init.and_then(|i| i.num_batches_tracked).expect("init.num_batches_tracked");
+    layer.running_mean = golden::array(
+        init.and_then(|i| i.running_mean.as_deref())
+            .expect("init.running_mean"),
+    );
+    layer.running_var = golden::array(
+        init.and_then(|i| i.running_var.as_deref())
+            .expect("init.running_var"),
+    );
+    layer.num_batches_tracked = init
+        .and_then(|i| i.num_batches_tracked)
+        .expect("init.num_batches_tracked");
     assert_eq!(Layer::EPS, case.eps);
-    let report = golden::run::<Layer, 16>(case, layer, |l: &Layer| Some(RunningState { mean: l.running_mean.iter().map(|v| f64::from(*v)).collect(), var: l.running_var.iter().map(|v| f64::from(*v)).collect(), num_batches_tracked: l.num_batches_tracked }));
+    let report = golden::run::<Layer, 16>(case, layer, |l: &Layer| {
+        Some(golden::running(
+            &l.running_mean,
+            &l.running_var,
+            l.num_batches_tracked,
+        ))
+    });
     golden::finish(case, report);
 }
 
@@ -647,11 +816,25 @@ fn batch_f32_8x16_normal_mnone() {
     let mut layer = Layer::new();
     layer.weight = golden::array(init.and_then(|i| i.weight.as_deref()).expect("init.weight"));
     layer.bias = golden::array(init.and_then(|i| i.bias.as_deref()).expect("init.bias"));
-    layer.running_mean = golden::array(init.and_then(|i| i.running_mean.as_deref()).expect("init.running_mean"));
-    layer.running_var = golden::array(init.and_then(|i| i.running_var.as_deref()).expect("init.running_var"));
-    layer.num_batches_tracked = init.and_then(|i| i.num_batches_tracked).expect("init.num_batches_tracked");
+    layer.running_mean = golden::array(
+        init.and_then(|i| i.running_mean.as_deref())
+            .expect("init.running_mean"),
+    );
+    layer.running_var = golden::array(
+        init.and_then(|i| i.running_var.as_deref())
+            .expect("init.running_var"),
+    );
+    layer.num_batches_tracked = init
+        .and_then(|i| i.num_batches_tracked)
+        .expect("init.num_batches_tracked");
     assert_eq!(Layer::EPS, case.eps);
-    let report = golden::run::<Layer, 16>(case, layer, |l: &Layer| Some(RunningState { mean: l.running_mean.iter().map(|v| f64::from(*v)).collect(), var: l.running_var.iter().map(|v| f64::from(*v)).collect(), num_batches_tracked: l.num_batches_tracked }));
+    let report = golden::run::<Layer, 16>(case, layer, |l: &Layer| {
+        Some(golden::running(
+            &l.running_mean,
+            &l.running_var,
+            l.num_batches_tracked,
+        ))
+    });
     golden::finish(case, report);
 }
 
@@ -664,11 +847,25 @@ fn batch_f32_16x8_constant_m0_1() {
     let mut layer = Layer::new();
     layer.weight = golden::array(init.and_then(|i| i.weight.as_deref()).expect("init.weight"));
     layer.bias = golden::array(init.and_then(|i| i.bias.as_deref()).expect("init.bias"));
-    layer.running_mean = golden::array(init.and_then(|i| i.running_mean.as_deref()).expect("init.running_mean"));
-    layer.running_var = golden::array(init.and_then(|i| i.running_var.as_deref()).expect("init.running_var"));
-    layer.num_batches_tracked = init.and_then(|i| i.num_batches_tracked).expect("init.num_batches_tracked");
+    layer.running_mean = golden::array(
+        init.and_then(|i| i.running_mean.as_deref())
+            .expect("init.running_mean"),
+    );
+    layer.running_var = golden::array(
+        init.and_then(|i| i.running_var.as_deref())
+            .expect("init.running_var"),
+    );
+    layer.num_batches_tracked = init
+        .and_then(|i| i.num_batches_tracked)
+        .expect("init.num_batches_tracked");
     assert_eq!(Layer::EPS, case.eps);
-    let report = golden::run::<Layer, 8>(case, layer, |l: &Layer| Some(RunningState { mean: l.running_mean.iter().map(|v| f64::from(*v)).collect(), var: l.running_var.iter().map(|v| f64::from(*v)).collect(), num_batches_tracked: l.num_batches_tracked }));
+    let report = golden::run::<Layer, 8>(case, layer, |l: &Layer| {
+        Some(golden::running(
+            &l.running_mean,
+            &l.running_var,
+            l.num_batches_tracked,
+        ))
+    });
     golden::finish(case, report);
 }
 
@@ -681,10 +878,24 @@ fn batch_f32_64x8_offset_m0_1() {
     let mut layer = Layer::new();
     layer.weight = golden::array(init.and_then(|i| i.weight.as_deref()).expect("init.weight"));
     layer.bias = golden::array(init.and_then(|i| i.bias.as_deref()).expect("init.bias"));
-    layer.running_mean = golden::array(init.and_then(|i| i.running_mean.as_deref()).expect("init.running_mean"));
-    layer.running_var = golden::array(init.and_then(|i| i.running_var.as_deref()).expect("init.running_var"));
-    layer.num_batches_tracked = init.and_then(|i| i.num_batches_tracked).expect("init.num_batches_tracked");
+    layer.running_mean = golden::array(
+        init.and_then(|i| i.running_mean.as_deref())
+            .expect("init.running_mean"),
+    );
+    layer.running_var = golden::array(
+        init.and_then(|i| i.running_var.as_deref())
+            .expect("init.running_var"),
+    );
+    layer.num_batches_tracked = init
+        .and_then(|i| i.num_batches_tracked)
+        .expect("init.num_batches_tracked");
     assert_eq!(Layer::EPS, case.eps);
-    let report = golden::run::<Layer, 8>(case, layer, |l: &Layer| Some(RunningState { mean: l.running_mean.iter().map(|v| f64::from(*v)).collect(), var: l.running_var.iter().map(|v| f64::from(*v)).collect(), num_batches_tracked: l.num_batches_tracked }));
+    let report = golden::run::<Layer, 8>(case, layer, |l: &Layer| {
+        Some(golden::running(
+            &l.running_mean,
+            &l.running_var,
+            l.num_batches_tracked,
+        ))
+    });
     golden::finish(case, report);
 }

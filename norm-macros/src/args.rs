@@ -137,7 +137,10 @@ fn parse_kind(path: &syn::Path, args: &mut Args, errors: &mut Errors) {
     let name = path_name(path);
     if let Some(option) = symbol::OPTIONS.iter().copied().find(|o| *o == name) {
         args.attempted.insert(option);
-        errors.spanned(path, format!("`{name}` needs a value, for example {}", example(option)));
+        errors.spanned(
+            path,
+            format!("`{name}` needs a value, for example {}", example(option)),
+        );
         return;
     }
     args.attempted.insert(KIND);
@@ -204,7 +207,10 @@ fn set<T>(
     name: &str,
 ) -> syn::Result<()> {
     if slot.is_some() {
-        return Err(syn::Error::new_spanned(key, format!("duplicate argument `{name}`")));
+        return Err(syn::Error::new_spanned(
+            key,
+            format!("duplicate argument `{name}`"),
+        ));
     }
     *slot = Some(Arg {
         value: value?,
@@ -268,7 +274,10 @@ fn number(value: &Expr, name: &str) -> syn::Result<f64> {
     parsed.ok_or_else(|| {
         syn::Error::new_spanned(
             value,
-            format!("`{name}` must be a number literal, for example {}", example(name)),
+            format!(
+                "`{name}` must be a number literal, for example {}",
+                example(name)
+            ),
         )
     })
 }
@@ -310,7 +319,10 @@ fn dtype(value: &Expr) -> syn::Result<Dtype> {
     match single_ident(value).as_deref() {
         Some(symbol::F32) => Ok(Dtype::F32),
         Some(symbol::F64) => Ok(Dtype::F64),
-        Some(other) => Err(syn::Error::new_spanned(value, unknown("dtype", other, symbol::DTYPES))),
+        Some(other) => Err(syn::Error::new_spanned(
+            value,
+            unknown("dtype", other, symbol::DTYPES),
+        )),
         None => Err(syn::Error::new_spanned(
             value,
             format!("`dtype` must be {}", one_of(symbol::DTYPES)),

@@ -56,7 +56,8 @@ fn layer(config: &Config, target: &Target) -> TokenStream {
         }
     };
     let result = quote!(::core::result::Result<Self::Saved, #krate::NormError>);
-    let sig_train = quote!(fn forward_train(&mut self, x: &[Self::Row], y: &mut [Self::Row]) -> #result);
+    let sig_train =
+        quote!(fn forward_train(&mut self, x: &[Self::Row], y: &mut [Self::Row]) -> #result);
     let sig_eval = quote!(fn forward_eval(&self, x: &[Self::Row], y: &mut [Self::Row]) -> #result);
     let sig_backward = quote! {
         fn backward(
@@ -244,7 +245,14 @@ fn docs(config: &Config) -> Vec<String> {
     lines.extend([
         String::new(),
         " Forward and backward passes come from the `Normalization` trait; the".into(),
-        format!(" configuration is in the constants `DIMS`, `EPS`{}.", if config.kind == Kind::Batch { " and `MOMENTUM`" } else { "" }),
+        format!(
+            " configuration is in the constants `DIMS`, `EPS`{}.",
+            if config.kind == Kind::Batch {
+                " and `MOMENTUM`"
+            } else {
+                ""
+            }
+        ),
     ]);
     lines
 }

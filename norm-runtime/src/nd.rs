@@ -82,7 +82,10 @@ fn vec_of_zero_rows<R: Row>(rows: usize) -> Vec<R> {
     std::vec![R::ZERO; rows]
 }
 
-fn rows_of<R: Row>(view: ArrayView2<'_, R::Scalar>, argument: &'static str) -> Result<Vec<R>, NormError> {
+fn rows_of<R: Row>(
+    view: ArrayView2<'_, R::Scalar>,
+    argument: &'static str,
+) -> Result<Vec<R>, NormError> {
     let (rows, cols) = view.dim();
     if cols != R::LEN {
         return Err(NormError::ShapeMismatch {

@@ -104,7 +104,10 @@ pub trait Normalization {
     /// [`forward_eval`](Self::forward_eval) on a batch of constant size `B`,
     /// returning the output by value. `B == 0` is a compile error.
     #[inline]
-    fn forward_eval_array<const B: usize>(&self, x: &[Self::Row; B]) -> ([Self::Row; B], Self::Saved) {
+    fn forward_eval_array<const B: usize>(
+        &self,
+        x: &[Self::Row; B],
+    ) -> ([Self::Row; B], Self::Saved) {
         const {
             assert!(B > 0, "empty batch: B must be at least 1");
         }

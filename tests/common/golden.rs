@@ -62,17 +62,23 @@ pub struct Step {
 pub fn file(name: &str) -> &'static File {
     static FILES: OnceLock<HashMap<&'static str, File>> = OnceLock::new();
     let files = FILES.get_or_init(|| {
-        ["layer_norm", "batch_norm", "rms_norm", "group_norm", "instance_norm"]
-            .into_iter()
-            .map(|stem| {
-                let path = format!("{}/tests/golden/{stem}.json", env!("CARGO_MANIFEST_DIR"));
-                let text = std::fs::read_to_string(&path)
-                    .unwrap_or_else(|e| panic!("reading {path}: {e}"));
-                let parsed: File = serde_json::from_str(&text)
-                    .unwrap_or_else(|e| panic!("parsing {path}: {e}"));
-                (stem, parsed)
-            })
-            .collect()
+        [
+            "layer_norm",
+            "batch_norm",
+            "rms_norm",
+            "group_norm",
+            "instance_norm",
+        ]
+        .into_iter()
+        .map(|stem| {
+            let path = format!("{}/tests/golden/{stem}.json", env!("CARGO_MANIFEST_DIR"));
+            let text =
+                std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {path}: {e}"));
+            let parsed: File =
+                serde_json::from_str(&text).unwrap_or_else(|e| panic!("parsing {path}: {e}"));
+            (stem, parsed)
+        })
+        .collect()
     });
     files
         .get(name)
@@ -95,7 +101,11 @@ pub fn array<T: Float, const N: usize>(values: &[f64]) -> [T; N] {
 }
 
 pub fn rows<T: Float, const N: usize>(values: &[f64]) -> Vec<[T; N]> {
-    assert_eq!(values.len() % N, 0, "reference tensor is not a whole number of rows");
+    assert_eq!(
+        values.len() % N,
+        0,
+        "reference tensor is not a whole number of rows"
+    );
     values.chunks_exact(N).map(array).collect()
 }
 
@@ -108,6 +118,19 @@ pub struct RunningState {
     pub mean: Vec<f64>,
     pub var: Vec<f64>,
     pub num_batches_tracked: u64,
+}
+
+/// Reads back a batch-norm layer's running statistics.
+pub fn running<T: Float, const N: usize>(
+    mean: &[T; N],
+    var: &[T; N],
+    num_batches_tracked: u64,
+) -> RunningState {
+    RunningState {
+        mean: mean.iter().map(|v| v.to_f64()).collect(),
+        var: var.iter().map(|v| v.to_f64()).collect(),
+        num_batches_tracked,
+    }
 }
 
 /// The largest error of our f32 result relative to PyTorch's own f32 error,
@@ -149,14 +172,18 @@ impl Report {
         } else {
             (1e-10 * scale, None)
         };
-        if !(err <= bound) {
+        if err.is_nan() || err > bound {
             self.failures.push(format!(
                 "{what}: max error {err:.3e} > bound {bound:.3e} (PyTorch f32 error {torch_err:?}, scale {scale:.3e})"
             ));
         }
         if let Some(t) = torch_err.filter(|t| *t > 0.0) {
             let ratio = err / t;
-            if self.worst_f32_ratio.as_ref().is_none_or(|(r, _)| ratio > *r) {
+            if self
+                .worst_f32_ratio
+                .as_ref()
+                .is_none_or(|(r, _)| ratio > *r)
+            {
                 self.worst_f32_ratio = Some((ratio, what.to_owned()));
             }
         }
@@ -173,7 +200,10 @@ pub fn run<L, const N: usize>(
     running: impl Fn(&L) -> Option<RunningState>,
 ) -> Report
 where
-    L: Normalization<Row = [<L as Normalization>::Scalar; N], Grads = AffineGrads<<L as Normalization>::Scalar, N>>,
+    L: Normalization<
+            Row = [<L as Normalization>::Scalar; N],
+            Grads = AffineGrads<<L as Normalization>::Scalar, N>,
+        >,
 {
     let f32_case = match case.dtype.as_str() {
         "f32" => true,
@@ -204,15 +234,43 @@ where
             .unwrap_or_else(|e| panic!("{}: backward failed: {e}", at("")));
 
         let grad = |g: &[L::Scalar; N]| g.iter().map(|v| v.to_f64()).collect::<Vec<_>>();
-        report.compare(f32_case, &at("y"), &flat(&y), &step.y, step.y_torch_f32.as_deref());
-        report.compare(f32_case, &at("dx"), &flat(&dx), &step.dx, step.dx_torch_f32.as_deref());
+        report.compare(
+            f32_case,
+            &at("y"),
+            &flat(&y),
+            &step.y,
+            step.y_torch_f32.as_deref(),
+        );
+        report.compare(
+            f32_case,
+            &at("dx"),
+            &flat(&dx),
+            &step.dx,
+            step.dx_torch_f32.as_deref(),
+        );
         if let Some(expected) = &step.dweight {
-            report.compare(f32_case, &at("dweight"), &grad(&grads.weight), expected, step.dweight_torch_f32.as_deref());
+            report.compare(
+                f32_case,
+                &at("dweight"),
+                &grad(&grads.weight),
+                expected,
+                step.dweight_torch_f32.as_deref(),
+            );
         }
         if let Some(expected) = &step.dbias {
-            report.compare(f32_case, &at("dbias"), &grad(&grads.bias), expected, step.dbias_torch_f32.as_deref());
+            report.compare(
+                f32_case,
+                &at("dbias"),
+                &grad(&grads.bias),
+                expected,
+                step.dbias_torch_f32.as_deref(),
+            );
         }
-        match (running(&layer), &step.running_mean_after, &step.running_var_after) {
+        match (
+            running(&layer),
+            &step.running_mean_after,
+            &step.running_var_after,
+        ) {
             (Some(state), Some(mean), Some(var)) => {
                 report.compare(f32_case, &at("running_mean"), &state.mean, mean, None);
                 report.compare(f32_case, &at("running_var"), &state.var, var, None);

@@ -12,6 +12,7 @@ and the generated lists disagree, so a stale file cannot pass silently.
 """
 import json
 import pathlib
+import subprocess
 
 HERE = pathlib.Path(__file__).resolve().parent
 OUT = HERE.parent / "golden.rs"
@@ -83,8 +84,7 @@ def test_fn(stem, case):
     else:
         lines.append("    let layer = Layer::new();")
     running = (
-        "|l: &Layer| Some(RunningState { mean: l.running_mean.iter().map(|v| f64::from(*v)).collect(), "
-        "var: l.running_var.iter().map(|v| f64::from(*v)).collect(), num_batches_tracked: l.num_batches_tracked })"
+        "|l: &Layer| Some(golden::running(&l.running_mean, &l.running_var, l.num_batches_tracked))"
         if case["op"] == "batch"
         else "|_: &Layer| None"
     )
@@ -116,7 +116,7 @@ def main():
         "",
         "mod common;",
         "",
-        "use common::golden::{self, RunningState};",
+        "use common::golden;",
         "use constnorm::normalize;",
         "",
         "/// Every case run below.",
@@ -144,6 +144,7 @@ def main():
         *tests,
     ]
     OUT.write_text("\n".join(out))
+    subprocess.run(["rustfmt", "--edition", "2024", str(OUT)], check=True)
     print(f"wrote {OUT}: {len(covered)} cases run, {len(skipped)} listed as not run yet")
 
 

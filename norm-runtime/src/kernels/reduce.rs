@@ -11,10 +11,7 @@ const LANES: usize = 8;
 
 /// Sums `K` quantities `f(i)` over `i in 0..n`.
 #[inline(always)]
-pub(crate) fn lane_sums<A: Float, const K: usize>(
-    n: usize,
-    f: impl Fn(usize) -> [A; K],
-) -> [A; K] {
+pub(crate) fn lane_sums<A: Float, const K: usize>(n: usize, f: impl Fn(usize) -> [A; K]) -> [A; K] {
     let mut acc = [[A::ZERO; K]; LANES];
     let full = n - n % LANES;
     let mut base = 0;

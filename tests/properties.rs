@@ -1,0 +1,214 @@
+//! Properties that hold for any input (proptest), checked against direct
+//! computations in the test, not against the kernels:
+//! - before the affine step, the output has mean ~ 0 and variance
+//!   ~ v / (v + eps), where v is the input's biased variance;
+//! - adding a constant to the input leaves the output unchanged;
+//! - a constant input gives exactly the bias, never NaN;
+//! - batch norm's running statistics follow PyTorch's update rule.
+
+use constnorm::{AffineGrads, Normalization, normalize};
+use proptest::prelude::*;
+
+#[normalize(layer, dims = 17, dtype = f64)]
+struct Ln64;
+
+#[normalize(layer, dims = 17)]
+struct Ln32;
+
+#[normalize(batch, dims = 5, dtype = f64)]
+struct Bn64;
+
+#[normalize(batch, dims = 5)]
+struct Bn32;
+
+#[normalize(batch, dims = 3, momentum = none, dtype = f64)]
+struct BnCumulative;
+
+#[normalize(batch, dims = 3, momentum = 0.25, dtype = f64)]
+struct BnQuarter;
+
+/// Mean and biased variance, computed the plain way.
+fn moments(values: impl Iterator<Item = f64> + Clone) -> (f64, f64) {
+    let n = values.clone().count() as f64;
+    let mean = values.clone().sum::<f64>() / n;
+    let var = values.map(|v| (v - mean) * (v - mean)).sum::<f64>() / n;
+    (mean, var)
+}
+
+fn row<const N: usize>() -> impl Strategy<Value = [f64; N]> {
+    prop::collection::vec(-100.0..100.0_f64, N).prop_map(|v| v.try_into().unwrap())
+}
+
+fn rows<const N: usize>(count: std::ops::Range<usize>) -> impl Strategy<Value = Vec<[f64; N]>> {
+    prop::collection::vec(row::<N>(), count)
+}
+
+/// Values that make a sum of copies inexact (0.1), huge, tiny or negative.
+fn awkward() -> impl Strategy<Value = f64> {
+    prop_oneof![
+        -1e6..1e6_f64,
+        Just(0.1),
+        Just(1e15),
+        Just(-3.3e-7),
+        Just(0.0),
+        Just(1e4 + 0.1),
+    ]
+}
+
+proptest! {
+    #[test]
+    fn layer_output_is_standardized(x in rows::<17>(1..6)) {
+        let mut y = vec![[0.0; 17]; x.len()];
+        Ln64::new().forward_train(&x, &mut y).unwrap();
+        for (xr, yr) in x.iter().zip(&y) {
+            let (_, v) = moments(xr.iter().copied());
+            let (mean, var) = moments(yr.iter().copied());
+            prop_assert!(mean.abs() < 1e-12, "mean {mean}");
+            prop_assert!((var - v / (v + Ln64::EPS)).abs() < 1e-12, "var {var}, input var {v}");
+        }
+    }
+
+    #[test]
+    fn layer_output_is_standardized_f32(x in rows::<17>(1..6)) {
+        let x32: Vec<[f32; 17]> = x.iter().map(|r| r.map(|v| v as f32)).collect();
+        let mut y = vec![[0.0_f32; 17]; x.len()];
+        Ln32::new().forward_train(&x32, &mut y).unwrap();
+        for (xr, yr) in x32.iter().zip(&y) {
+            let (_, v) = moments(xr.iter().map(|v| f64::from(*v)));
+            let (mean, var) = moments(yr.iter().map(|v| f64::from(*v)));
+            prop_assert!(mean.abs() < 1e-6, "mean {mean}");
+            prop_assert!((var - v / (v + Ln32::EPS)).abs() < 1e-6, "var {var}");
+        }
+    }
+
+    #[test]
+    fn batch_output_is_standardized_per_feature(x in rows::<5>(2..9)) {
+        let mut y = vec![[0.0; 5]; x.len()];
+        Bn64::new().forward_train(&x, &mut y).unwrap();
+        for c in 0..5 {
+            let (_, v) = moments(x.iter().map(|r| r[c]));
+            let (mean, var) = moments(y.iter().map(|r| r[c]));
+            prop_assert!(mean.abs() < 1e-12, "feature {c}: mean {mean}");
+            prop_assert!((var - v / (v + Bn64::EPS)).abs() < 1e-12, "feature {c}: var {var}");
+        }
+    }
+
+    #[test]
+    fn batch_output_is_standardized_per_feature_f32(x in rows::<5>(2..9)) {
+        let x32: Vec<[f32; 5]> = x.iter().map(|r| r.map(|v| v as f32)).collect();
+        let mut y = vec![[0.0_f32; 5]; x.len()];
+        Bn32::new().forward_train(&x32, &mut y).unwrap();
+        for c in 0..5 {
+            let (_, v) = moments(x32.iter().map(|r| f64::from(r[c])));
+            let (mean, var) = moments(y.iter().map(|r| f64::from(r[c])));
+            prop_assert!(mean.abs() < 1e-6, "feature {c}: mean {mean}");
+            prop_assert!((var - v / (v + Bn32::EPS)).abs() < 1e-6, "feature {c}: var {var}");
+        }
+    }
+
+    #[test]
+    fn layer_is_invariant_to_shifting_a_row(x in rows::<17>(1..5), shift in -1e3..1e3_f64, w in row::<17>(), b in row::<17>()) {
+        let layer = Ln64 { weight: w, bias: b };
+        let shifted: Vec<[f64; 17]> = x.iter().map(|r| r.map(|v| v + shift)).collect();
+        let (mut y, mut ys) = (vec![[0.0; 17]; x.len()], vec![[0.0; 17]; x.len()]);
+        layer.forward_eval(&x, &mut y).unwrap();
+        layer.forward_eval(&shifted, &mut ys).unwrap();
+        for (a, b) in y.iter().flatten().zip(ys.iter().flatten()) {
+            prop_assert!((a - b).abs() < 1e-9 * a.abs().max(1.0), "{a} vs {b}");
+        }
+    }
+
+    #[test]
+    fn batch_is_invariant_to_shifting_a_feature(x in rows::<5>(2..9), shift in prop::array::uniform5(-1e3..1e3_f64)) {
+        let shifted: Vec<[f64; 5]> = x.iter().map(|r| std::array::from_fn(|c| r[c] + shift[c])).collect();
+        let (mut y, mut ys) = (vec![[0.0; 5]; x.len()], vec![[0.0; 5]; x.len()]);
+        Bn64::new().forward_train(&x, &mut y).unwrap();
+        Bn64::new().forward_train(&shifted, &mut ys).unwrap();
+        for (a, b) in y.iter().flatten().zip(ys.iter().flatten()) {
+            prop_assert!((a - b).abs() < 1e-9 * a.abs().max(1.0), "{a} vs {b}");
+        }
+    }
+
+    #[test]
+    fn constant_rows_give_exactly_the_bias(c in awkward(), rows in 1..5usize, w in row::<17>(), b in row::<17>()) {
+        let x = vec![[c; 17]; rows];
+        let mut layer = Ln64 { weight: w, bias: b };
+        let mut y = vec![[f64::NAN; 17]; rows];
+        let saved = layer.forward_train(&x, &mut y).unwrap();
+        for yr in &y {
+            prop_assert_eq!(yr, &b);
+        }
+        let mut dx = vec![[f64::NAN; 17]; rows];
+        layer.backward(&x, &saved, &x, &mut dx, &mut AffineGrads::default()).unwrap();
+        prop_assert!(dx.iter().flatten().all(|v| v.is_finite()));
+
+        let x32 = vec![[c as f32; 17]; rows];
+        let b32 = b.map(|v| v as f32);
+        let mut layer = Ln32 { weight: w.map(|v| v as f32), bias: b32 };
+        let mut y = vec![[f32::NAN; 17]; rows];
+        layer.forward_train(&x32, &mut y).unwrap();
+        for yr in &y {
+            prop_assert_eq!(yr, &b32);
+        }
+    }
+
+    #[test]
+    fn constant_features_give_exactly_the_bias(c in prop::array::uniform5(awkward()), rows in 2..9usize, b in row::<5>()) {
+        let x = vec![c; rows];
+        let mut layer = Bn64::new();
+        layer.bias = b;
+        let mut y = vec![[f64::NAN; 5]; rows];
+        layer.forward_train(&x, &mut y).unwrap();
+        for yr in &y {
+            prop_assert_eq!(yr, &b);
+        }
+        prop_assert_eq!(layer.running_var, [0.9; 5]);
+
+        let mut layer = Bn32::new();
+        layer.bias = b.map(|v| v as f32);
+        let x32 = vec![c.map(|v| v as f32); rows];
+        let mut y = vec![[f32::NAN; 5]; rows];
+        layer.forward_train(&x32, &mut y).unwrap();
+        for yr in &y {
+            prop_assert_eq!(yr, &layer.bias);
+        }
+    }
+
+    #[test]
+    fn running_statistics_follow_the_momentum_rule(batches in prop::collection::vec(rows::<3>(2..6), 1..5)) {
+        let mut layer = BnQuarter::new();
+        let (mut mean, mut var) = ([0.0; 3], [1.0; 3]);
+        for x in &batches {
+            layer.forward_train(x, &mut vec![[0.0; 3]; x.len()]).unwrap();
+            let n = x.len() as f64;
+            for c in 0..3 {
+                let (m, v) = moments(x.iter().map(|r| r[c]));
+                mean[c] = 0.75 * mean[c] + 0.25 * m;
+                var[c] = 0.75 * var[c] + 0.25 * v * n / (n - 1.0);
+            }
+        }
+        prop_assert_eq!(layer.num_batches_tracked, batches.len() as u64);
+        for c in 0..3 {
+            prop_assert!((layer.running_mean[c] - mean[c]).abs() < 1e-12 * mean[c].abs().max(1.0));
+            prop_assert!((layer.running_var[c] - var[c]).abs() < 1e-12 * var[c].abs().max(1.0));
+        }
+    }
+
+    #[test]
+    fn momentum_none_is_the_average_of_batch_statistics(batches in prop::collection::vec(rows::<3>(2..6), 1..6)) {
+        let mut layer = BnCumulative::new();
+        for x in &batches {
+            layer.forward_train(x, &mut vec![[0.0; 3]; x.len()]).unwrap();
+        }
+        let k = batches.len() as f64;
+        for c in 0..3 {
+            let mean = batches.iter().map(|x| moments(x.iter().map(|r| r[c])).0).sum::<f64>() / k;
+            let var = batches.iter().map(|x| {
+                let n = x.len() as f64;
+                moments(x.iter().map(|r| r[c])).1 * n / (n - 1.0)
+            }).sum::<f64>() / k;
+            prop_assert!((layer.running_mean[c] - mean).abs() < 1e-10 * mean.abs().max(1.0));
+            prop_assert!((layer.running_var[c] - var).abs() < 1e-10 * var.abs().max(1.0));
+        }
+    }
+}
