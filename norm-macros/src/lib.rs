@@ -2,7 +2,7 @@
 //! Use it through the `constnorm` crate, which re-exports it together with the
 //! runtime the generated code calls.
 //!
-//! The crate is a parse / validate / expand pipeline (see [`expand`]): every
+//! The crate is a parse / validate / expand pipeline (`expand::normalize`): every
 //! misuse is a spanned compile error, all of them reported in one build, and
 //! the macro never panics.
 
