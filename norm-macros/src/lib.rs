@@ -11,6 +11,8 @@ mod errors;
 mod expand;
 mod item;
 mod symbol;
+#[cfg(test)]
+mod tests;
 mod valid;
 
 use proc_macro::TokenStream;

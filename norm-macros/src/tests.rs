@@ -1,0 +1,130 @@
+//! The macro never panics and always emits valid items: on random attribute
+//! arguments and random items, the expansion parses as Rust, and carries a
+//! `compile_error!` exactly when the input was wrong.
+
+use crate::expand::normalize;
+use proc_macro2::TokenStream;
+use proptest::prelude::*;
+use std::str::FromStr;
+
+/// Pieces of attribute arguments, valid and not.
+const WORDS: &[&str] = &[
+    "batch",
+    "layer",
+    "bacth",
+    "group",
+    "dims",
+    "eps",
+    "momentum",
+    "dtype",
+    "crate",
+    "none",
+    "None",
+    "f32",
+    "f64",
+    "f16",
+    "=",
+    "=",
+    ",",
+    ",",
+    "0",
+    "1",
+    "3",
+    "16",
+    "-2",
+    "1e-5",
+    "-1e-5",
+    "1e999",
+    "0.1",
+    "1.5",
+    "-0.1",
+    "3.0",
+    "\"f32\"",
+    "::constnorm",
+    "crate::x",
+    "[4, 8]",
+    "(4)",
+    "-",
+    "N",
+    "dims(4)",
+    "18446744073709551616",
+    "340282366920938463463374607431768211456",
+];
+
+const ITEMS: &[&str] = &[
+    "pub struct L;",
+    "struct L;",
+    "pub(crate) struct L;",
+    "#[derive(Copy)] struct L;",
+    "#[derive(Clone)] struct L;",
+    "/// docs\n#[cfg(test)] struct L;",
+    "struct L { x: f32 }",
+    "struct L(f32);",
+    "struct L<T>(T);",
+    "enum L { A }",
+    "fn l() {}",
+    "impl L {}",
+    "const L: u8 = 1;",
+    "struct",
+];
+
+fn attribute() -> impl Strategy<Value = String> {
+    prop::collection::vec(prop::sample::select(WORDS), 0..12).prop_map(|w| w.join(" "))
+}
+
+fn expand(attr: &str, item: &str) -> TokenStream {
+    let attr = TokenStream::from_str(attr).expect("attribute tokens");
+    let item = TokenStream::from_str(item).expect("item tokens");
+    normalize(attr, item)
+}
+
+fn has_compile_error(tokens: &TokenStream) -> bool {
+    tokens.to_string().contains("compile_error")
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    #[test]
+    fn never_panics_and_emits_items(attr in attribute(), item in prop::sample::select(ITEMS)) {
+        let out = expand(&attr, item);
+        if item != "struct" {
+            // The item comes back (generated or unchanged) beside any error.
+            prop_assert!(syn::parse2::<syn::File>(out.clone()).is_ok(), "not Rust items: {out}");
+        }
+        let valid_item = ["pub struct L;", "struct L;", "pub(crate) struct L;", "#[derive(Copy)] struct L;", "/// docs\n#[cfg(test)] struct L;"].contains(&item);
+        if !valid_item {
+            prop_assert!(has_compile_error(&out), "no error for item {item}");
+        }
+    }
+}
+
+#[test]
+fn valid_attributes_expand_without_errors() {
+    for attr in [
+        "layer, dims = 3",
+        "batch, dims = 16, momentum = 0.1, eps = 1e-5",
+        "batch, dims = 4, momentum = none, dtype = f64",
+        "dims = 4, layer, crate = \"::x::y\"",
+        "batch, dims = 1, momentum = 0, eps = 1",
+    ] {
+        let out = expand(attr, "pub struct L;");
+        assert!(!has_compile_error(&out), "{attr}: {out}");
+        let file = syn::parse2::<syn::File>(out).expect("items");
+        assert_eq!(
+            file.items.len(),
+            4,
+            "{attr}: struct, inherent impl, Default, Normalization"
+        );
+    }
+}
+
+#[test]
+fn invalid_attributes_report_every_problem() {
+    let out = expand(
+        "bacth, dims = 0, eps = -1.0, momentum = 2.0, dtype = f16, colour = 1",
+        "struct L;",
+    );
+    let errors = out.to_string().matches("compile_error").count();
+    assert_eq!(errors, 6, "{out}");
+}
