@@ -6,7 +6,8 @@ pub use norm_macros::normalize;
 #[cfg(feature = "ndarray")]
 pub use norm_runtime::NormalizationNdarray;
 pub use norm_runtime::{
-    AffineGrads, BatchSaved, Float, LayerSaved, Mode, NormError, Normalization, Row,
+    AffineGrads, BatchSaved, Float, InstanceSaved, LayerSaved, Mode, NoGrads, NormError,
+    Normalization, Row, RowSaved, WeightGrads,
 };
 
 /// The runtime crate, for its numeric [`kernels`](norm_runtime::kernels).
@@ -16,5 +17,6 @@ pub use norm_runtime as runtime;
 #[doc(hidden)]
 pub mod __private {
     pub use norm_runtime::kernels::batch::Running;
-    pub use norm_runtime::kernels::{Affine, GradsMut, batch, layer};
+    pub use norm_runtime::kernels::rows::Segments;
+    pub use norm_runtime::kernels::{Affine, GradsMut, batch, instance, rows};
 }

@@ -85,7 +85,7 @@ macro_rules! untouched_on_error {
             const SENTINEL: [f32; 3] = [f32::MAX; 3];
 
             /// Runs a failing call and checks its error and that nothing changed.
-            fn refuses(expected: NormError, call: impl FnOnce(&mut Layer, &mut [[f32; 3]], &mut AffineGrads<f32, 3>) -> Result<(), NormError>) {
+            fn refuses(expected: NormError, call: impl FnOnce(&mut Layer, &mut [[f32; 3]], &mut AffineGrads<[f32; 3]>) -> Result<(), NormError>) {
                 let mut l = layer();
                 let before = state(&l);
                 let mut out = [SENTINEL; 4];

@@ -19,6 +19,7 @@ const COVERED: &[&str] = &[
     "layer_f64_32x64_normal",
     "layer_f64_4x768_normal",
     "layer_f64_2x5x16_normal",
+    "layer_f64_2x3x4x8_normal",
     "layer_f64_3x1_normal",
     "layer_f64_4x16_constant",
     "layer_f64_8x32_offset",
@@ -33,6 +34,7 @@ const COVERED: &[&str] = &[
     "layer_f32_32x64_normal",
     "layer_f32_4x768_normal",
     "layer_f32_2x5x16_normal",
+    "layer_f32_2x3x4x8_normal",
     "layer_f32_3x1_normal",
     "layer_f32_4x16_constant",
     "layer_f32_8x32_offset",
@@ -41,83 +43,50 @@ const COVERED: &[&str] = &[
     "batch_f64_2x16_normal_m0.1",
     "batch_f64_32x16_normal_m0.1",
     "batch_f64_8x16_normal_mNone",
+    "batch_f64_8x4x10_normal_m0.1",
+    "batch_f64_2x3x4x4_normal_m0.1",
+    "batch_f64_4x16x8x8_normal_m0.3",
+    "batch_f64_8x5_normal_m0.1_noaffine",
+    "batch_f64_8x5_normal_m0.1_notrack",
     "batch_f64_16x8_constant_m0.1",
     "batch_f64_64x8_offset_m0.1",
     "batch_f32_4x3_normal_m0.1",
     "batch_f32_2x16_normal_m0.1",
     "batch_f32_32x16_normal_m0.1",
     "batch_f32_8x16_normal_mNone",
+    "batch_f32_8x4x10_normal_m0.1",
+    "batch_f32_2x3x4x4_normal_m0.1",
+    "batch_f32_4x16x8x8_normal_m0.3",
+    "batch_f32_8x5_normal_m0.1_noaffine",
+    "batch_f32_8x5_normal_m0.1_notrack",
     "batch_f32_16x8_constant_m0.1",
     "batch_f32_64x8_offset_m0.1",
+    "rms_f64_4x3_eps1e-06",
+    "rms_f64_8x64_eps1e-06",
+    "rms_f64_2x5x16_epsNone",
+    "rms_f64_2x3x4x8_eps1e-05",
+    "rms_f64_4x16_eps1e-06",
+    "rms_f32_4x3_eps1e-06",
+    "rms_f32_8x64_eps1e-06",
+    "rms_f32_2x5x16_epsNone",
+    "rms_f32_2x3x4x8_eps1e-05",
+    "rms_f32_4x16_eps1e-06",
+    "group_f64_2x6x4x4_g3",
+    "group_f64_4x8x5_g2",
+    "group_f64_2x16x3x3_g16",
+    "group_f64_2x16x3x3_g1",
+    "group_f32_2x6x4x4_g3",
+    "group_f32_4x8x5_g2",
+    "group_f32_2x16x3x3_g16",
+    "group_f32_2x16x3x3_g1",
+    "instance_f64_2x3x4x4",
+    "instance_f64_3x4x10_affine",
+    "instance_f32_2x3x4x4",
+    "instance_f32_3x4x10_affine",
 ];
 
 /// Cases not run yet, with the feature they need.
-const SKIPPED: &[(&str, &str)] = &[
-    (
-        "layer_f64_2x3x4x8_normal",
-        "normalized_shape with several dims",
-    ),
-    (
-        "layer_f32_2x3x4x8_normal",
-        "normalized_shape with several dims",
-    ),
-    (
-        "batch_f64_8x4x10_normal_m0.1",
-        "batch norm over spatial positions (3-D/4-D input)",
-    ),
-    (
-        "batch_f64_2x3x4x4_normal_m0.1",
-        "batch norm over spatial positions (3-D/4-D input)",
-    ),
-    (
-        "batch_f64_4x16x8x8_normal_m0.3",
-        "batch norm over spatial positions (3-D/4-D input)",
-    ),
-    ("batch_f64_8x5_normal_m0.1_noaffine", "affine = false"),
-    (
-        "batch_f64_8x5_normal_m0.1_notrack",
-        "track_running_stats = false",
-    ),
-    (
-        "batch_f32_8x4x10_normal_m0.1",
-        "batch norm over spatial positions (3-D/4-D input)",
-    ),
-    (
-        "batch_f32_2x3x4x4_normal_m0.1",
-        "batch norm over spatial positions (3-D/4-D input)",
-    ),
-    (
-        "batch_f32_4x16x8x8_normal_m0.3",
-        "batch norm over spatial positions (3-D/4-D input)",
-    ),
-    ("batch_f32_8x5_normal_m0.1_noaffine", "affine = false"),
-    (
-        "batch_f32_8x5_normal_m0.1_notrack",
-        "track_running_stats = false",
-    ),
-    ("rms_f64_4x3_eps1e-06", "the rms kind"),
-    ("rms_f64_8x64_eps1e-06", "the rms kind"),
-    ("rms_f64_2x5x16_epsNone", "the rms kind"),
-    ("rms_f64_2x3x4x8_eps1e-05", "the rms kind"),
-    ("rms_f64_4x16_eps1e-06", "the rms kind"),
-    ("rms_f32_4x3_eps1e-06", "the rms kind"),
-    ("rms_f32_8x64_eps1e-06", "the rms kind"),
-    ("rms_f32_2x5x16_epsNone", "the rms kind"),
-    ("rms_f32_2x3x4x8_eps1e-05", "the rms kind"),
-    ("rms_f32_4x16_eps1e-06", "the rms kind"),
-    ("group_f64_2x6x4x4_g3", "the group kind"),
-    ("group_f64_4x8x5_g2", "the group kind"),
-    ("group_f64_2x16x3x3_g16", "the group kind"),
-    ("group_f64_2x16x3x3_g1", "the group kind"),
-    ("group_f32_2x6x4x4_g3", "the group kind"),
-    ("group_f32_4x8x5_g2", "the group kind"),
-    ("group_f32_2x16x3x3_g16", "the group kind"),
-    ("group_f32_2x16x3x3_g1", "the group kind"),
-    ("instance_f64_2x3x4x4", "the instance kind"),
-    ("instance_f64_3x4x10_affine", "the instance kind"),
-    ("instance_f32_2x3x4x4", "the instance kind"),
-    ("instance_f32_3x4x10_affine", "the instance kind"),
-];
+const SKIPPED: &[(&str, &str)] = &[];
 
 #[test]
 fn every_reference_case_is_run_or_listed() {
@@ -154,33 +123,31 @@ fn layer_f64_4x3_normal() {
     layer.weight = golden::array(init.and_then(|i| i.weight.as_deref()).expect("init.weight"));
     layer.bias = golden::array(init.and_then(|i| i.bias.as_deref()).expect("init.bias"));
     assert_eq!(Layer::EPS, case.eps);
-    let report = golden::run::<Layer, 3>(case, layer, |_: &Layer| None);
+    let report = golden::run(case, layer, |_: &Layer| None);
     golden::finish(case, report);
 }
 
 #[test]
 fn layer_f64_4x3_normal_nobias() {
-    // PyTorch's module has no bias: ours stays at the identity value.
-    #[normalize(layer, dims = 3, eps = 1e-05, dtype = f64)]
+    #[normalize(layer, dims = 3, eps = 1e-05, bias = false, dtype = f64)]
     struct Layer;
     let case = golden::case("layer_norm", "layer_f64_4x3_normal_nobias");
     let init = case.init.as_ref();
     let mut layer = Layer::new();
     layer.weight = golden::array(init.and_then(|i| i.weight.as_deref()).expect("init.weight"));
     assert_eq!(Layer::EPS, case.eps);
-    let report = golden::run::<Layer, 3>(case, layer, |_: &Layer| None);
+    let report = golden::run(case, layer, |_: &Layer| None);
     golden::finish(case, report);
 }
 
 #[test]
 fn layer_f64_4x3_normal_noaffine() {
-    // PyTorch's module has no weight and no bias: ours stays at the identity value.
-    #[normalize(layer, dims = 3, eps = 1e-05, dtype = f64)]
+    #[normalize(layer, dims = 3, eps = 1e-05, affine = false, dtype = f64)]
     struct Layer;
     let case = golden::case("layer_norm", "layer_f64_4x3_normal_noaffine");
     let layer = Layer::new();
     assert_eq!(Layer::EPS, case.eps);
-    let report = golden::run::<Layer, 3>(case, layer, |_: &Layer| None);
+    let report = golden::run(case, layer, |_: &Layer| None);
     golden::finish(case, report);
 }
 
@@ -194,7 +161,7 @@ fn layer_f64_1x3_normal() {
     layer.weight = golden::array(init.and_then(|i| i.weight.as_deref()).expect("init.weight"));
     layer.bias = golden::array(init.and_then(|i| i.bias.as_deref()).expect("init.bias"));
     assert_eq!(Layer::EPS, case.eps);
-    let report = golden::run::<Layer, 3>(case, layer, |_: &Layer| None);
+    let report = golden::run(case, layer, |_: &Layer| None);
     golden::finish(case, report);
 }
 
@@ -208,33 +175,31 @@ fn layer_f64_8x16_normal() {
     layer.weight = golden::array(init.and_then(|i| i.weight.as_deref()).expect("init.weight"));
     layer.bias = golden::array(init.and_then(|i| i.bias.as_deref()).expect("init.bias"));
     assert_eq!(Layer::EPS, case.eps);
-    let report = golden::run::<Layer, 16>(case, layer, |_: &Layer| None);
+    let report = golden::run(case, layer, |_: &Layer| None);
     golden::finish(case, report);
 }
 
 #[test]
 fn layer_f64_8x16_normal_nobias() {
-    // PyTorch's module has no bias: ours stays at the identity value.
-    #[normalize(layer, dims = 16, eps = 1e-05, dtype = f64)]
+    #[normalize(layer, dims = 16, eps = 1e-05, bias = false, dtype = f64)]
     struct Layer;
     let case = golden::case("layer_norm", "layer_f64_8x16_normal_nobias");
     let init = case.init.as_ref();
     let mut layer = Layer::new();
     layer.weight = golden::array(init.and_then(|i| i.weight.as_deref()).expect("init.weight"));
     assert_eq!(Layer::EPS, case.eps);
-    let report = golden::run::<Layer, 16>(case, layer, |_: &Layer| None);
+    let report = golden::run(case, layer, |_: &Layer| None);
     golden::finish(case, report);
 }
 
 #[test]
 fn layer_f64_8x16_normal_noaffine() {
-    // PyTorch's module has no weight and no bias: ours stays at the identity value.
-    #[normalize(layer, dims = 16, eps = 1e-05, dtype = f64)]
+    #[normalize(layer, dims = 16, eps = 1e-05, affine = false, dtype = f64)]
     struct Layer;
     let case = golden::case("layer_norm", "layer_f64_8x16_normal_noaffine");
     let layer = Layer::new();
     assert_eq!(Layer::EPS, case.eps);
-    let report = golden::run::<Layer, 16>(case, layer, |_: &Layer| None);
+    let report = golden::run(case, layer, |_: &Layer| None);
     golden::finish(case, report);
 }
 
@@ -248,7 +213,7 @@ fn layer_f64_32x64_normal() {
     layer.weight = golden::array(init.and_then(|i| i.weight.as_deref()).expect("init.weight"));
     layer.bias = golden::array(init.and_then(|i| i.bias.as_deref()).expect("init.bias"));
     assert_eq!(Layer::EPS, case.eps);
-    let report = golden::run::<Layer, 64>(case, layer, |_: &Layer| None);
+    let report = golden::run(case, layer, |_: &Layer| None);
     golden::finish(case, report);
 }
 
@@ -262,7 +227,7 @@ fn layer_f64_4x768_normal() {
     layer.weight = golden::array(init.and_then(|i| i.weight.as_deref()).expect("init.weight"));
     layer.bias = golden::array(init.and_then(|i| i.bias.as_deref()).expect("init.bias"));
     assert_eq!(Layer::EPS, case.eps);
-    let report = golden::run::<Layer, 768>(case, layer, |_: &Layer| None);
+    let report = golden::run(case, layer, |_: &Layer| None);
     golden::finish(case, report);
 }
 
@@ -276,7 +241,21 @@ fn layer_f64_2x5x16_normal() {
     layer.weight = golden::array(init.and_then(|i| i.weight.as_deref()).expect("init.weight"));
     layer.bias = golden::array(init.and_then(|i| i.bias.as_deref()).expect("init.bias"));
     assert_eq!(Layer::EPS, case.eps);
-    let report = golden::run::<Layer, 16>(case, layer, |_: &Layer| None);
+    let report = golden::run(case, layer, |_: &Layer| None);
+    golden::finish(case, report);
+}
+
+#[test]
+fn layer_f64_2x3x4x8_normal() {
+    #[normalize(layer, dims = [4, 8], eps = 1e-05, dtype = f64)]
+    struct Layer;
+    let case = golden::case("layer_norm", "layer_f64_2x3x4x8_normal");
+    let init = case.init.as_ref();
+    let mut layer = Layer::new();
+    layer.weight = golden::array(init.and_then(|i| i.weight.as_deref()).expect("init.weight"));
+    layer.bias = golden::array(init.and_then(|i| i.bias.as_deref()).expect("init.bias"));
+    assert_eq!(Layer::EPS, case.eps);
+    let report = golden::run(case, layer, |_: &Layer| None);
     golden::finish(case, report);
 }
 
@@ -290,7 +269,7 @@ fn layer_f64_3x1_normal() {
     layer.weight = golden::array(init.and_then(|i| i.weight.as_deref()).expect("init.weight"));
     layer.bias = golden::array(init.and_then(|i| i.bias.as_deref()).expect("init.bias"));
     assert_eq!(Layer::EPS, case.eps);
-    let report = golden::run::<Layer, 1>(case, layer, |_: &Layer| None);
+    let report = golden::run(case, layer, |_: &Layer| None);
     golden::finish(case, report);
 }
 
@@ -304,7 +283,7 @@ fn layer_f64_4x16_constant() {
     layer.weight = golden::array(init.and_then(|i| i.weight.as_deref()).expect("init.weight"));
     layer.bias = golden::array(init.and_then(|i| i.bias.as_deref()).expect("init.bias"));
     assert_eq!(Layer::EPS, case.eps);
-    let report = golden::run::<Layer, 16>(case, layer, |_: &Layer| None);
+    let report = golden::run(case, layer, |_: &Layer| None);
     golden::finish(case, report);
 }
 
@@ -318,7 +297,7 @@ fn layer_f64_8x32_offset() {
     layer.weight = golden::array(init.and_then(|i| i.weight.as_deref()).expect("init.weight"));
     layer.bias = golden::array(init.and_then(|i| i.bias.as_deref()).expect("init.bias"));
     assert_eq!(Layer::EPS, case.eps);
-    let report = golden::run::<Layer, 32>(case, layer, |_: &Layer| None);
+    let report = golden::run(case, layer, |_: &Layer| None);
     golden::finish(case, report);
 }
 
@@ -332,7 +311,7 @@ fn layer_f64_4x16_tiny() {
     layer.weight = golden::array(init.and_then(|i| i.weight.as_deref()).expect("init.weight"));
     layer.bias = golden::array(init.and_then(|i| i.bias.as_deref()).expect("init.bias"));
     assert_eq!(Layer::EPS, case.eps);
-    let report = golden::run::<Layer, 16>(case, layer, |_: &Layer| None);
+    let report = golden::run(case, layer, |_: &Layer| None);
     golden::finish(case, report);
 }
 
@@ -346,33 +325,31 @@ fn layer_f32_4x3_normal() {
     layer.weight = golden::array(init.and_then(|i| i.weight.as_deref()).expect("init.weight"));
     layer.bias = golden::array(init.and_then(|i| i.bias.as_deref()).expect("init.bias"));
     assert_eq!(Layer::EPS, case.eps);
-    let report = golden::run::<Layer, 3>(case, layer, |_: &Layer| None);
+    let report = golden::run(case, layer, |_: &Layer| None);
     golden::finish(case, report);
 }
 
 #[test]
 fn layer_f32_4x3_normal_nobias() {
-    // PyTorch's module has no bias: ours stays at the identity value.
-    #[normalize(layer, dims = 3, eps = 1e-05, dtype = f32)]
+    #[normalize(layer, dims = 3, eps = 1e-05, bias = false, dtype = f32)]
     struct Layer;
     let case = golden::case("layer_norm", "layer_f32_4x3_normal_nobias");
     let init = case.init.as_ref();
     let mut layer = Layer::new();
     layer.weight = golden::array(init.and_then(|i| i.weight.as_deref()).expect("init.weight"));
     assert_eq!(Layer::EPS, case.eps);
-    let report = golden::run::<Layer, 3>(case, layer, |_: &Layer| None);
+    let report = golden::run(case, layer, |_: &Layer| None);
     golden::finish(case, report);
 }
 
 #[test]
 fn layer_f32_4x3_normal_noaffine() {
-    // PyTorch's module has no weight and no bias: ours stays at the identity value.
-    #[normalize(layer, dims = 3, eps = 1e-05, dtype = f32)]
+    #[normalize(layer, dims = 3, eps = 1e-05, affine = false, dtype = f32)]
     struct Layer;
     let case = golden::case("layer_norm", "layer_f32_4x3_normal_noaffine");
     let layer = Layer::new();
     assert_eq!(Layer::EPS, case.eps);
-    let report = golden::run::<Layer, 3>(case, layer, |_: &Layer| None);
+    let report = golden::run(case, layer, |_: &Layer| None);
     golden::finish(case, report);
 }
 
@@ -386,7 +363,7 @@ fn layer_f32_1x3_normal() {
     layer.weight = golden::array(init.and_then(|i| i.weight.as_deref()).expect("init.weight"));
     layer.bias = golden::array(init.and_then(|i| i.bias.as_deref()).expect("init.bias"));
     assert_eq!(Layer::EPS, case.eps);
-    let report = golden::run::<Layer, 3>(case, layer, |_: &Layer| None);
+    let report = golden::run(case, layer, |_: &Layer| None);
     golden::finish(case, report);
 }
 
@@ -400,33 +377,31 @@ fn layer_f32_8x16_normal() {
     layer.weight = golden::array(init.and_then(|i| i.weight.as_deref()).expect("init.weight"));
     layer.bias = golden::array(init.and_then(|i| i.bias.as_deref()).expect("init.bias"));
     assert_eq!(Layer::EPS, case.eps);
-    let report = golden::run::<Layer, 16>(case, layer, |_: &Layer| None);
+    let report = golden::run(case, layer, |_: &Layer| None);
     golden::finish(case, report);
 }
 
 #[test]
 fn layer_f32_8x16_normal_nobias() {
-    // PyTorch's module has no bias: ours stays at the identity value.
-    #[normalize(layer, dims = 16, eps = 1e-05, dtype = f32)]
+    #[normalize(layer, dims = 16, eps = 1e-05, bias = false, dtype = f32)]
     struct Layer;
     let case = golden::case("layer_norm", "layer_f32_8x16_normal_nobias");
     let init = case.init.as_ref();
     let mut layer = Layer::new();
     layer.weight = golden::array(init.and_then(|i| i.weight.as_deref()).expect("init.weight"));
     assert_eq!(Layer::EPS, case.eps);
-    let report = golden::run::<Layer, 16>(case, layer, |_: &Layer| None);
+    let report = golden::run(case, layer, |_: &Layer| None);
     golden::finish(case, report);
 }
 
 #[test]
 fn layer_f32_8x16_normal_noaffine() {
-    // PyTorch's module has no weight and no bias: ours stays at the identity value.
-    #[normalize(layer, dims = 16, eps = 1e-05, dtype = f32)]
+    #[normalize(layer, dims = 16, eps = 1e-05, affine = false, dtype = f32)]
     struct Layer;
     let case = golden::case("layer_norm", "layer_f32_8x16_normal_noaffine");
     let layer = Layer::new();
     assert_eq!(Layer::EPS, case.eps);
-    let report = golden::run::<Layer, 16>(case, layer, |_: &Layer| None);
+    let report = golden::run(case, layer, |_: &Layer| None);
     golden::finish(case, report);
 }
 
@@ -440,7 +415,7 @@ fn layer_f32_32x64_normal() {
     layer.weight = golden::array(init.and_then(|i| i.weight.as_deref()).expect("init.weight"));
     layer.bias = golden::array(init.and_then(|i| i.bias.as_deref()).expect("init.bias"));
     assert_eq!(Layer::EPS, case.eps);
-    let report = golden::run::<Layer, 64>(case, layer, |_: &Layer| None);
+    let report = golden::run(case, layer, |_: &Layer| None);
     golden::finish(case, report);
 }
 
@@ -454,7 +429,7 @@ fn layer_f32_4x768_normal() {
     layer.weight = golden::array(init.and_then(|i| i.weight.as_deref()).expect("init.weight"));
     layer.bias = golden::array(init.and_then(|i| i.bias.as_deref()).expect("init.bias"));
     assert_eq!(Layer::EPS, case.eps);
-    let report = golden::run::<Layer, 768>(case, layer, |_: &Layer| None);
+    let report = golden::run(case, layer, |_: &Layer| None);
     golden::finish(case, report);
 }
 
@@ -468,7 +443,21 @@ fn layer_f32_2x5x16_normal() {
     layer.weight = golden::array(init.and_then(|i| i.weight.as_deref()).expect("init.weight"));
     layer.bias = golden::array(init.and_then(|i| i.bias.as_deref()).expect("init.bias"));
     assert_eq!(Layer::EPS, case.eps);
-    let report = golden::run::<Layer, 16>(case, layer, |_: &Layer| None);
+    let report = golden::run(case, layer, |_: &Layer| None);
+    golden::finish(case, report);
+}
+
+#[test]
+fn layer_f32_2x3x4x8_normal() {
+    #[normalize(layer, dims = [4, 8], eps = 1e-05, dtype = f32)]
+    struct Layer;
+    let case = golden::case("layer_norm", "layer_f32_2x3x4x8_normal");
+    let init = case.init.as_ref();
+    let mut layer = Layer::new();
+    layer.weight = golden::array(init.and_then(|i| i.weight.as_deref()).expect("init.weight"));
+    layer.bias = golden::array(init.and_then(|i| i.bias.as_deref()).expect("init.bias"));
+    assert_eq!(Layer::EPS, case.eps);
+    let report = golden::run(case, layer, |_: &Layer| None);
     golden::finish(case, report);
 }
 
@@ -482,7 +471,7 @@ fn layer_f32_3x1_normal() {
     layer.weight = golden::array(init.and_then(|i| i.weight.as_deref()).expect("init.weight"));
     layer.bias = golden::array(init.and_then(|i| i.bias.as_deref()).expect("init.bias"));
     assert_eq!(Layer::EPS, case.eps);
-    let report = golden::run::<Layer, 1>(case, layer, |_: &Layer| None);
+    let report = golden::run(case, layer, |_: &Layer| None);
     golden::finish(case, report);
 }
 
@@ -496,7 +485,7 @@ fn layer_f32_4x16_constant() {
     layer.weight = golden::array(init.and_then(|i| i.weight.as_deref()).expect("init.weight"));
     layer.bias = golden::array(init.and_then(|i| i.bias.as_deref()).expect("init.bias"));
     assert_eq!(Layer::EPS, case.eps);
-    let report = golden::run::<Layer, 16>(case, layer, |_: &Layer| None);
+    let report = golden::run(case, layer, |_: &Layer| None);
     golden::finish(case, report);
 }
 
@@ -510,7 +499,7 @@ fn layer_f32_8x32_offset() {
     layer.weight = golden::array(init.and_then(|i| i.weight.as_deref()).expect("init.weight"));
     layer.bias = golden::array(init.and_then(|i| i.bias.as_deref()).expect("init.bias"));
     assert_eq!(Layer::EPS, case.eps);
-    let report = golden::run::<Layer, 32>(case, layer, |_: &Layer| None);
+    let report = golden::run(case, layer, |_: &Layer| None);
     golden::finish(case, report);
 }
 
@@ -524,7 +513,7 @@ fn layer_f32_4x16_tiny() {
     layer.weight = golden::array(init.and_then(|i| i.weight.as_deref()).expect("init.weight"));
     layer.bias = golden::array(init.and_then(|i| i.bias.as_deref()).expect("init.bias"));
     assert_eq!(Layer::EPS, case.eps);
-    let report = golden::run::<Layer, 16>(case, layer, |_: &Layer| None);
+    let report = golden::run(case, layer, |_: &Layer| None);
     golden::finish(case, report);
 }
 
@@ -549,7 +538,7 @@ fn batch_f64_4x3_normal_m0_1() {
         .and_then(|i| i.num_batches_tracked)
         .expect("init.num_batches_tracked");
     assert_eq!(Layer::EPS, case.eps);
-    let report = golden::run::<Layer, 3>(case, layer, |l: &Layer| {
+    let report = golden::run(case, layer, |l: &Layer| {
         Some(golden::running(
             &l.running_mean,
             &l.running_var,
@@ -580,7 +569,7 @@ fn batch_f64_2x16_normal_m0_1() {
         .and_then(|i| i.num_batches_tracked)
         .expect("init.num_batches_tracked");
     assert_eq!(Layer::EPS, case.eps);
-    let report = golden::run::<Layer, 16>(case, layer, |l: &Layer| {
+    let report = golden::run(case, layer, |l: &Layer| {
         Some(golden::running(
             &l.running_mean,
             &l.running_var,
@@ -611,7 +600,7 @@ fn batch_f64_32x16_normal_m0_1() {
         .and_then(|i| i.num_batches_tracked)
         .expect("init.num_batches_tracked");
     assert_eq!(Layer::EPS, case.eps);
-    let report = golden::run::<Layer, 16>(case, layer, |l: &Layer| {
+    let report = golden::run(case, layer, |l: &Layer| {
         Some(golden::running(
             &l.running_mean,
             &l.running_var,
@@ -642,13 +631,149 @@ fn batch_f64_8x16_normal_mnone() {
         .and_then(|i| i.num_batches_tracked)
         .expect("init.num_batches_tracked");
     assert_eq!(Layer::EPS, case.eps);
-    let report = golden::run::<Layer, 16>(case, layer, |l: &Layer| {
+    let report = golden::run(case, layer, |l: &Layer| {
         Some(golden::running(
             &l.running_mean,
             &l.running_var,
             l.num_batches_tracked,
         ))
     });
+    golden::finish(case, report);
+}
+
+#[test]
+fn batch_f64_8x4x10_normal_m0_1() {
+    #[normalize(batch, dims = 4, spatial = 10, eps = 1e-05, momentum = 0.1, dtype = f64)]
+    struct Layer;
+    let case = golden::case("batch_norm", "batch_f64_8x4x10_normal_m0.1");
+    let init = case.init.as_ref();
+    let mut layer = Layer::new();
+    layer.weight = golden::array(init.and_then(|i| i.weight.as_deref()).expect("init.weight"));
+    layer.bias = golden::array(init.and_then(|i| i.bias.as_deref()).expect("init.bias"));
+    layer.running_mean = golden::array(
+        init.and_then(|i| i.running_mean.as_deref())
+            .expect("init.running_mean"),
+    );
+    layer.running_var = golden::array(
+        init.and_then(|i| i.running_var.as_deref())
+            .expect("init.running_var"),
+    );
+    layer.num_batches_tracked = init
+        .and_then(|i| i.num_batches_tracked)
+        .expect("init.num_batches_tracked");
+    assert_eq!(Layer::EPS, case.eps);
+    let report = golden::run(case, layer, |l: &Layer| {
+        Some(golden::running(
+            &l.running_mean,
+            &l.running_var,
+            l.num_batches_tracked,
+        ))
+    });
+    golden::finish(case, report);
+}
+
+#[test]
+fn batch_f64_2x3x4x4_normal_m0_1() {
+    #[normalize(batch, dims = 3, spatial = [4, 4], eps = 1e-05, momentum = 0.1, dtype = f64)]
+    struct Layer;
+    let case = golden::case("batch_norm", "batch_f64_2x3x4x4_normal_m0.1");
+    let init = case.init.as_ref();
+    let mut layer = Layer::new();
+    layer.weight = golden::array(init.and_then(|i| i.weight.as_deref()).expect("init.weight"));
+    layer.bias = golden::array(init.and_then(|i| i.bias.as_deref()).expect("init.bias"));
+    layer.running_mean = golden::array(
+        init.and_then(|i| i.running_mean.as_deref())
+            .expect("init.running_mean"),
+    );
+    layer.running_var = golden::array(
+        init.and_then(|i| i.running_var.as_deref())
+            .expect("init.running_var"),
+    );
+    layer.num_batches_tracked = init
+        .and_then(|i| i.num_batches_tracked)
+        .expect("init.num_batches_tracked");
+    assert_eq!(Layer::EPS, case.eps);
+    let report = golden::run(case, layer, |l: &Layer| {
+        Some(golden::running(
+            &l.running_mean,
+            &l.running_var,
+            l.num_batches_tracked,
+        ))
+    });
+    golden::finish(case, report);
+}
+
+#[test]
+fn batch_f64_4x16x8x8_normal_m0_3() {
+    #[normalize(batch, dims = 16, spatial = [8, 8], eps = 1e-05, momentum = 0.3, dtype = f64)]
+    struct Layer;
+    let case = golden::case("batch_norm", "batch_f64_4x16x8x8_normal_m0.3");
+    let init = case.init.as_ref();
+    let mut layer = Layer::new();
+    layer.weight = golden::array(init.and_then(|i| i.weight.as_deref()).expect("init.weight"));
+    layer.bias = golden::array(init.and_then(|i| i.bias.as_deref()).expect("init.bias"));
+    layer.running_mean = golden::array(
+        init.and_then(|i| i.running_mean.as_deref())
+            .expect("init.running_mean"),
+    );
+    layer.running_var = golden::array(
+        init.and_then(|i| i.running_var.as_deref())
+            .expect("init.running_var"),
+    );
+    layer.num_batches_tracked = init
+        .and_then(|i| i.num_batches_tracked)
+        .expect("init.num_batches_tracked");
+    assert_eq!(Layer::EPS, case.eps);
+    let report = golden::run(case, layer, |l: &Layer| {
+        Some(golden::running(
+            &l.running_mean,
+            &l.running_var,
+            l.num_batches_tracked,
+        ))
+    });
+    golden::finish(case, report);
+}
+
+#[test]
+fn batch_f64_8x5_normal_m0_1_noaffine() {
+    #[normalize(batch, dims = 5, eps = 1e-05, affine = false, momentum = 0.1, dtype = f64)]
+    struct Layer;
+    let case = golden::case("batch_norm", "batch_f64_8x5_normal_m0.1_noaffine");
+    let init = case.init.as_ref();
+    let mut layer = Layer::new();
+    layer.running_mean = golden::array(
+        init.and_then(|i| i.running_mean.as_deref())
+            .expect("init.running_mean"),
+    );
+    layer.running_var = golden::array(
+        init.and_then(|i| i.running_var.as_deref())
+            .expect("init.running_var"),
+    );
+    layer.num_batches_tracked = init
+        .and_then(|i| i.num_batches_tracked)
+        .expect("init.num_batches_tracked");
+    assert_eq!(Layer::EPS, case.eps);
+    let report = golden::run(case, layer, |l: &Layer| {
+        Some(golden::running(
+            &l.running_mean,
+            &l.running_var,
+            l.num_batches_tracked,
+        ))
+    });
+    golden::finish(case, report);
+}
+
+#[test]
+fn batch_f64_8x5_normal_m0_1_notrack() {
+    #[normalize(batch, dims = 5, eps = 1e-05, track_running_stats = false, dtype = f64)]
+    struct Layer;
+    let case = golden::case("batch_norm", "batch_f64_8x5_normal_m0.1_notrack");
+    let init = case.init.as_ref();
+    let mut layer = Layer::new();
+    layer.weight = golden::array(init.and_then(|i| i.weight.as_deref()).expect("init.weight"));
+    layer.bias = golden::array(init.and_then(|i| i.bias.as_deref()).expect("init.bias"));
+    assert_eq!(Layer::EPS, case.eps);
+    let report = golden::run(case, layer, |_: &Layer| None);
     golden::finish(case, report);
 }
 
@@ -673,7 +798,7 @@ fn batch_f64_16x8_constant_m0_1() {
         .and_then(|i| i.num_batches_tracked)
         .expect("init.num_batches_tracked");
     assert_eq!(Layer::EPS, case.eps);
-    let report = golden::run::<Layer, 8>(case, layer, |l: &Layer| {
+    let report = golden::run(case, layer, |l: &Layer| {
         Some(golden::running(
             &l.running_mean,
             &l.running_var,
@@ -704,7 +829,7 @@ fn batch_f64_64x8_offset_m0_1() {
         .and_then(|i| i.num_batches_tracked)
         .expect("init.num_batches_tracked");
     assert_eq!(Layer::EPS, case.eps);
-    let report = golden::run::<Layer, 8>(case, layer, |l: &Layer| {
+    let report = golden::run(case, layer, |l: &Layer| {
         Some(golden::running(
             &l.running_mean,
             &l.running_var,
@@ -735,7 +860,7 @@ fn batch_f32_4x3_normal_m0_1() {
         .and_then(|i| i.num_batches_tracked)
         .expect("init.num_batches_tracked");
     assert_eq!(Layer::EPS, case.eps);
-    let report = golden::run::<Layer, 3>(case, layer, |l: &Layer| {
+    let report = golden::run(case, layer, |l: &Layer| {
         Some(golden::running(
             &l.running_mean,
             &l.running_var,
@@ -766,7 +891,7 @@ fn batch_f32_2x16_normal_m0_1() {
         .and_then(|i| i.num_batches_tracked)
         .expect("init.num_batches_tracked");
     assert_eq!(Layer::EPS, case.eps);
-    let report = golden::run::<Layer, 16>(case, layer, |l: &Layer| {
+    let report = golden::run(case, layer, |l: &Layer| {
         Some(golden::running(
             &l.running_mean,
             &l.running_var,
@@ -797,7 +922,7 @@ fn batch_f32_32x16_normal_m0_1() {
         .and_then(|i| i.num_batches_tracked)
         .expect("init.num_batches_tracked");
     assert_eq!(Layer::EPS, case.eps);
-    let report = golden::run::<Layer, 16>(case, layer, |l: &Layer| {
+    let report = golden::run(case, layer, |l: &Layer| {
         Some(golden::running(
             &l.running_mean,
             &l.running_var,
@@ -828,13 +953,149 @@ fn batch_f32_8x16_normal_mnone() {
         .and_then(|i| i.num_batches_tracked)
         .expect("init.num_batches_tracked");
     assert_eq!(Layer::EPS, case.eps);
-    let report = golden::run::<Layer, 16>(case, layer, |l: &Layer| {
+    let report = golden::run(case, layer, |l: &Layer| {
         Some(golden::running(
             &l.running_mean,
             &l.running_var,
             l.num_batches_tracked,
         ))
     });
+    golden::finish(case, report);
+}
+
+#[test]
+fn batch_f32_8x4x10_normal_m0_1() {
+    #[normalize(batch, dims = 4, spatial = 10, eps = 1e-05, momentum = 0.1, dtype = f32)]
+    struct Layer;
+    let case = golden::case("batch_norm", "batch_f32_8x4x10_normal_m0.1");
+    let init = case.init.as_ref();
+    let mut layer = Layer::new();
+    layer.weight = golden::array(init.and_then(|i| i.weight.as_deref()).expect("init.weight"));
+    layer.bias = golden::array(init.and_then(|i| i.bias.as_deref()).expect("init.bias"));
+    layer.running_mean = golden::array(
+        init.and_then(|i| i.running_mean.as_deref())
+            .expect("init.running_mean"),
+    );
+    layer.running_var = golden::array(
+        init.and_then(|i| i.running_var.as_deref())
+            .expect("init.running_var"),
+    );
+    layer.num_batches_tracked = init
+        .and_then(|i| i.num_batches_tracked)
+        .expect("init.num_batches_tracked");
+    assert_eq!(Layer::EPS, case.eps);
+    let report = golden::run(case, layer, |l: &Layer| {
+        Some(golden::running(
+            &l.running_mean,
+            &l.running_var,
+            l.num_batches_tracked,
+        ))
+    });
+    golden::finish(case, report);
+}
+
+#[test]
+fn batch_f32_2x3x4x4_normal_m0_1() {
+    #[normalize(batch, dims = 3, spatial = [4, 4], eps = 1e-05, momentum = 0.1, dtype = f32)]
+    struct Layer;
+    let case = golden::case("batch_norm", "batch_f32_2x3x4x4_normal_m0.1");
+    let init = case.init.as_ref();
+    let mut layer = Layer::new();
+    layer.weight = golden::array(init.and_then(|i| i.weight.as_deref()).expect("init.weight"));
+    layer.bias = golden::array(init.and_then(|i| i.bias.as_deref()).expect("init.bias"));
+    layer.running_mean = golden::array(
+        init.and_then(|i| i.running_mean.as_deref())
+            .expect("init.running_mean"),
+    );
+    layer.running_var = golden::array(
+        init.and_then(|i| i.running_var.as_deref())
+            .expect("init.running_var"),
+    );
+    layer.num_batches_tracked = init
+        .and_then(|i| i.num_batches_tracked)
+        .expect("init.num_batches_tracked");
+    assert_eq!(Layer::EPS, case.eps);
+    let report = golden::run(case, layer, |l: &Layer| {
+        Some(golden::running(
+            &l.running_mean,
+            &l.running_var,
+            l.num_batches_tracked,
+        ))
+    });
+    golden::finish(case, report);
+}
+
+#[test]
+fn batch_f32_4x16x8x8_normal_m0_3() {
+    #[normalize(batch, dims = 16, spatial = [8, 8], eps = 1e-05, momentum = 0.3, dtype = f32)]
+    struct Layer;
+    let case = golden::case("batch_norm", "batch_f32_4x16x8x8_normal_m0.3");
+    let init = case.init.as_ref();
+    let mut layer = Layer::new();
+    layer.weight = golden::array(init.and_then(|i| i.weight.as_deref()).expect("init.weight"));
+    layer.bias = golden::array(init.and_then(|i| i.bias.as_deref()).expect("init.bias"));
+    layer.running_mean = golden::array(
+        init.and_then(|i| i.running_mean.as_deref())
+            .expect("init.running_mean"),
+    );
+    layer.running_var = golden::array(
+        init.and_then(|i| i.running_var.as_deref())
+            .expect("init.running_var"),
+    );
+    layer.num_batches_tracked = init
+        .and_then(|i| i.num_batches_tracked)
+        .expect("init.num_batches_tracked");
+    assert_eq!(Layer::EPS, case.eps);
+    let report = golden::run(case, layer, |l: &Layer| {
+        Some(golden::running(
+            &l.running_mean,
+            &l.running_var,
+            l.num_batches_tracked,
+        ))
+    });
+    golden::finish(case, report);
+}
+
+#[test]
+fn batch_f32_8x5_normal_m0_1_noaffine() {
+    #[normalize(batch, dims = 5, eps = 1e-05, affine = false, momentum = 0.1, dtype = f32)]
+    struct Layer;
+    let case = golden::case("batch_norm", "batch_f32_8x5_normal_m0.1_noaffine");
+    let init = case.init.as_ref();
+    let mut layer = Layer::new();
+    layer.running_mean = golden::array(
+        init.and_then(|i| i.running_mean.as_deref())
+            .expect("init.running_mean"),
+    );
+    layer.running_var = golden::array(
+        init.and_then(|i| i.running_var.as_deref())
+            .expect("init.running_var"),
+    );
+    layer.num_batches_tracked = init
+        .and_then(|i| i.num_batches_tracked)
+        .expect("init.num_batches_tracked");
+    assert_eq!(Layer::EPS, case.eps);
+    let report = golden::run(case, layer, |l: &Layer| {
+        Some(golden::running(
+            &l.running_mean,
+            &l.running_var,
+            l.num_batches_tracked,
+        ))
+    });
+    golden::finish(case, report);
+}
+
+#[test]
+fn batch_f32_8x5_normal_m0_1_notrack() {
+    #[normalize(batch, dims = 5, eps = 1e-05, track_running_stats = false, dtype = f32)]
+    struct Layer;
+    let case = golden::case("batch_norm", "batch_f32_8x5_normal_m0.1_notrack");
+    let init = case.init.as_ref();
+    let mut layer = Layer::new();
+    layer.weight = golden::array(init.and_then(|i| i.weight.as_deref()).expect("init.weight"));
+    layer.bias = golden::array(init.and_then(|i| i.bias.as_deref()).expect("init.bias"));
+    assert_eq!(Layer::EPS, case.eps);
+    let report = golden::run(case, layer, |_: &Layer| None);
     golden::finish(case, report);
 }
 
@@ -859,7 +1120,7 @@ fn batch_f32_16x8_constant_m0_1() {
         .and_then(|i| i.num_batches_tracked)
         .expect("init.num_batches_tracked");
     assert_eq!(Layer::EPS, case.eps);
-    let report = golden::run::<Layer, 8>(case, layer, |l: &Layer| {
+    let report = golden::run(case, layer, |l: &Layer| {
         Some(golden::running(
             &l.running_mean,
             &l.running_var,
@@ -890,12 +1151,304 @@ fn batch_f32_64x8_offset_m0_1() {
         .and_then(|i| i.num_batches_tracked)
         .expect("init.num_batches_tracked");
     assert_eq!(Layer::EPS, case.eps);
-    let report = golden::run::<Layer, 8>(case, layer, |l: &Layer| {
+    let report = golden::run(case, layer, |l: &Layer| {
         Some(golden::running(
             &l.running_mean,
             &l.running_var,
             l.num_batches_tracked,
         ))
     });
+    golden::finish(case, report);
+}
+
+#[test]
+fn rms_f64_4x3_eps1e_06() {
+    #[normalize(rms, dims = 3, eps = 1e-06, dtype = f64)]
+    struct Layer;
+    let case = golden::case("rms_norm", "rms_f64_4x3_eps1e-06");
+    let init = case.init.as_ref();
+    let mut layer = Layer::new();
+    layer.weight = golden::array(init.and_then(|i| i.weight.as_deref()).expect("init.weight"));
+    assert_eq!(Layer::EPS, case.eps);
+    let report = golden::run(case, layer, |_: &Layer| None);
+    golden::finish(case, report);
+}
+
+#[test]
+fn rms_f64_8x64_eps1e_06() {
+    #[normalize(rms, dims = 64, eps = 1e-06, dtype = f64)]
+    struct Layer;
+    let case = golden::case("rms_norm", "rms_f64_8x64_eps1e-06");
+    let init = case.init.as_ref();
+    let mut layer = Layer::new();
+    layer.weight = golden::array(init.and_then(|i| i.weight.as_deref()).expect("init.weight"));
+    assert_eq!(Layer::EPS, case.eps);
+    let report = golden::run(case, layer, |_: &Layer| None);
+    golden::finish(case, report);
+}
+
+#[test]
+fn rms_f64_2x5x16_epsnone() {
+    #[normalize(rms, dims = 16, dtype = f64)]
+    struct Layer;
+    let case = golden::case("rms_norm", "rms_f64_2x5x16_epsNone");
+    let init = case.init.as_ref();
+    let mut layer = Layer::new();
+    layer.weight = golden::array(init.and_then(|i| i.weight.as_deref()).expect("init.weight"));
+    assert_eq!(Layer::EPS, case.eps);
+    let report = golden::run(case, layer, |_: &Layer| None);
+    golden::finish(case, report);
+}
+
+#[test]
+fn rms_f64_2x3x4x8_eps1e_05() {
+    #[normalize(rms, dims = [4, 8], eps = 1e-05, dtype = f64)]
+    struct Layer;
+    let case = golden::case("rms_norm", "rms_f64_2x3x4x8_eps1e-05");
+    let init = case.init.as_ref();
+    let mut layer = Layer::new();
+    layer.weight = golden::array(init.and_then(|i| i.weight.as_deref()).expect("init.weight"));
+    assert_eq!(Layer::EPS, case.eps);
+    let report = golden::run(case, layer, |_: &Layer| None);
+    golden::finish(case, report);
+}
+
+#[test]
+fn rms_f64_4x16_eps1e_06() {
+    #[normalize(rms, dims = 16, eps = 1e-06, dtype = f64)]
+    struct Layer;
+    let case = golden::case("rms_norm", "rms_f64_4x16_eps1e-06");
+    let init = case.init.as_ref();
+    let mut layer = Layer::new();
+    layer.weight = golden::array(init.and_then(|i| i.weight.as_deref()).expect("init.weight"));
+    assert_eq!(Layer::EPS, case.eps);
+    let report = golden::run(case, layer, |_: &Layer| None);
+    golden::finish(case, report);
+}
+
+#[test]
+fn rms_f32_4x3_eps1e_06() {
+    #[normalize(rms, dims = 3, eps = 1e-06, dtype = f32)]
+    struct Layer;
+    let case = golden::case("rms_norm", "rms_f32_4x3_eps1e-06");
+    let init = case.init.as_ref();
+    let mut layer = Layer::new();
+    layer.weight = golden::array(init.and_then(|i| i.weight.as_deref()).expect("init.weight"));
+    assert_eq!(Layer::EPS, case.eps);
+    let report = golden::run(case, layer, |_: &Layer| None);
+    golden::finish(case, report);
+}
+
+#[test]
+fn rms_f32_8x64_eps1e_06() {
+    #[normalize(rms, dims = 64, eps = 1e-06, dtype = f32)]
+    struct Layer;
+    let case = golden::case("rms_norm", "rms_f32_8x64_eps1e-06");
+    let init = case.init.as_ref();
+    let mut layer = Layer::new();
+    layer.weight = golden::array(init.and_then(|i| i.weight.as_deref()).expect("init.weight"));
+    assert_eq!(Layer::EPS, case.eps);
+    let report = golden::run(case, layer, |_: &Layer| None);
+    golden::finish(case, report);
+}
+
+#[test]
+fn rms_f32_2x5x16_epsnone() {
+    #[normalize(rms, dims = 16, dtype = f32)]
+    struct Layer;
+    let case = golden::case("rms_norm", "rms_f32_2x5x16_epsNone");
+    let init = case.init.as_ref();
+    let mut layer = Layer::new();
+    layer.weight = golden::array(init.and_then(|i| i.weight.as_deref()).expect("init.weight"));
+    assert_eq!(Layer::EPS, case.eps);
+    let report = golden::run(case, layer, |_: &Layer| None);
+    golden::finish(case, report);
+}
+
+#[test]
+fn rms_f32_2x3x4x8_eps1e_05() {
+    #[normalize(rms, dims = [4, 8], eps = 1e-05, dtype = f32)]
+    struct Layer;
+    let case = golden::case("rms_norm", "rms_f32_2x3x4x8_eps1e-05");
+    let init = case.init.as_ref();
+    let mut layer = Layer::new();
+    layer.weight = golden::array(init.and_then(|i| i.weight.as_deref()).expect("init.weight"));
+    assert_eq!(Layer::EPS, case.eps);
+    let report = golden::run(case, layer, |_: &Layer| None);
+    golden::finish(case, report);
+}
+
+#[test]
+fn rms_f32_4x16_eps1e_06() {
+    #[normalize(rms, dims = 16, eps = 1e-06, dtype = f32)]
+    struct Layer;
+    let case = golden::case("rms_norm", "rms_f32_4x16_eps1e-06");
+    let init = case.init.as_ref();
+    let mut layer = Layer::new();
+    layer.weight = golden::array(init.and_then(|i| i.weight.as_deref()).expect("init.weight"));
+    assert_eq!(Layer::EPS, case.eps);
+    let report = golden::run(case, layer, |_: &Layer| None);
+    golden::finish(case, report);
+}
+
+#[test]
+fn group_f64_2x6x4x4_g3() {
+    #[normalize(group, dims = 6, spatial = [4, 4], groups = 3, eps = 1e-05, dtype = f64)]
+    struct Layer;
+    let case = golden::case("group_norm", "group_f64_2x6x4x4_g3");
+    let init = case.init.as_ref();
+    let mut layer = Layer::new();
+    layer.weight = golden::array(init.and_then(|i| i.weight.as_deref()).expect("init.weight"));
+    layer.bias = golden::array(init.and_then(|i| i.bias.as_deref()).expect("init.bias"));
+    assert_eq!(Layer::EPS, case.eps);
+    let report = golden::run(case, layer, |_: &Layer| None);
+    golden::finish(case, report);
+}
+
+#[test]
+fn group_f64_4x8x5_g2() {
+    #[normalize(group, dims = 8, spatial = 5, groups = 2, eps = 1e-05, dtype = f64)]
+    struct Layer;
+    let case = golden::case("group_norm", "group_f64_4x8x5_g2");
+    let init = case.init.as_ref();
+    let mut layer = Layer::new();
+    layer.weight = golden::array(init.and_then(|i| i.weight.as_deref()).expect("init.weight"));
+    layer.bias = golden::array(init.and_then(|i| i.bias.as_deref()).expect("init.bias"));
+    assert_eq!(Layer::EPS, case.eps);
+    let report = golden::run(case, layer, |_: &Layer| None);
+    golden::finish(case, report);
+}
+
+#[test]
+fn group_f64_2x16x3x3_g16() {
+    #[normalize(group, dims = 16, spatial = [3, 3], groups = 16, eps = 1e-05, dtype = f64)]
+    struct Layer;
+    let case = golden::case("group_norm", "group_f64_2x16x3x3_g16");
+    let init = case.init.as_ref();
+    let mut layer = Layer::new();
+    layer.weight = golden::array(init.and_then(|i| i.weight.as_deref()).expect("init.weight"));
+    layer.bias = golden::array(init.and_then(|i| i.bias.as_deref()).expect("init.bias"));
+    assert_eq!(Layer::EPS, case.eps);
+    let report = golden::run(case, layer, |_: &Layer| None);
+    golden::finish(case, report);
+}
+
+#[test]
+fn group_f64_2x16x3x3_g1() {
+    #[normalize(group, dims = 16, spatial = [3, 3], groups = 1, eps = 1e-05, dtype = f64)]
+    struct Layer;
+    let case = golden::case("group_norm", "group_f64_2x16x3x3_g1");
+    let init = case.init.as_ref();
+    let mut layer = Layer::new();
+    layer.weight = golden::array(init.and_then(|i| i.weight.as_deref()).expect("init.weight"));
+    layer.bias = golden::array(init.and_then(|i| i.bias.as_deref()).expect("init.bias"));
+    assert_eq!(Layer::EPS, case.eps);
+    let report = golden::run(case, layer, |_: &Layer| None);
+    golden::finish(case, report);
+}
+
+#[test]
+fn group_f32_2x6x4x4_g3() {
+    #[normalize(group, dims = 6, spatial = [4, 4], groups = 3, eps = 1e-05, dtype = f32)]
+    struct Layer;
+    let case = golden::case("group_norm", "group_f32_2x6x4x4_g3");
+    let init = case.init.as_ref();
+    let mut layer = Layer::new();
+    layer.weight = golden::array(init.and_then(|i| i.weight.as_deref()).expect("init.weight"));
+    layer.bias = golden::array(init.and_then(|i| i.bias.as_deref()).expect("init.bias"));
+    assert_eq!(Layer::EPS, case.eps);
+    let report = golden::run(case, layer, |_: &Layer| None);
+    golden::finish(case, report);
+}
+
+#[test]
+fn group_f32_4x8x5_g2() {
+    #[normalize(group, dims = 8, spatial = 5, groups = 2, eps = 1e-05, dtype = f32)]
+    struct Layer;
+    let case = golden::case("group_norm", "group_f32_4x8x5_g2");
+    let init = case.init.as_ref();
+    let mut layer = Layer::new();
+    layer.weight = golden::array(init.and_then(|i| i.weight.as_deref()).expect("init.weight"));
+    layer.bias = golden::array(init.and_then(|i| i.bias.as_deref()).expect("init.bias"));
+    assert_eq!(Layer::EPS, case.eps);
+    let report = golden::run(case, layer, |_: &Layer| None);
+    golden::finish(case, report);
+}
+
+#[test]
+fn group_f32_2x16x3x3_g16() {
+    #[normalize(group, dims = 16, spatial = [3, 3], groups = 16, eps = 1e-05, dtype = f32)]
+    struct Layer;
+    let case = golden::case("group_norm", "group_f32_2x16x3x3_g16");
+    let init = case.init.as_ref();
+    let mut layer = Layer::new();
+    layer.weight = golden::array(init.and_then(|i| i.weight.as_deref()).expect("init.weight"));
+    layer.bias = golden::array(init.and_then(|i| i.bias.as_deref()).expect("init.bias"));
+    assert_eq!(Layer::EPS, case.eps);
+    let report = golden::run(case, layer, |_: &Layer| None);
+    golden::finish(case, report);
+}
+
+#[test]
+fn group_f32_2x16x3x3_g1() {
+    #[normalize(group, dims = 16, spatial = [3, 3], groups = 1, eps = 1e-05, dtype = f32)]
+    struct Layer;
+    let case = golden::case("group_norm", "group_f32_2x16x3x3_g1");
+    let init = case.init.as_ref();
+    let mut layer = Layer::new();
+    layer.weight = golden::array(init.and_then(|i| i.weight.as_deref()).expect("init.weight"));
+    layer.bias = golden::array(init.and_then(|i| i.bias.as_deref()).expect("init.bias"));
+    assert_eq!(Layer::EPS, case.eps);
+    let report = golden::run(case, layer, |_: &Layer| None);
+    golden::finish(case, report);
+}
+
+#[test]
+fn instance_f64_2x3x4x4() {
+    #[normalize(instance, dims = 3, spatial = [4, 4], eps = 1e-05, dtype = f64)]
+    struct Layer;
+    let case = golden::case("instance_norm", "instance_f64_2x3x4x4");
+    let layer = Layer::new();
+    assert_eq!(Layer::EPS, case.eps);
+    let report = golden::run(case, layer, |_: &Layer| None);
+    golden::finish(case, report);
+}
+
+#[test]
+fn instance_f64_3x4x10_affine() {
+    #[normalize(instance, dims = 4, spatial = 10, eps = 1e-05, affine = true, dtype = f64)]
+    struct Layer;
+    let case = golden::case("instance_norm", "instance_f64_3x4x10_affine");
+    let init = case.init.as_ref();
+    let mut layer = Layer::new();
+    layer.weight = golden::array(init.and_then(|i| i.weight.as_deref()).expect("init.weight"));
+    layer.bias = golden::array(init.and_then(|i| i.bias.as_deref()).expect("init.bias"));
+    assert_eq!(Layer::EPS, case.eps);
+    let report = golden::run(case, layer, |_: &Layer| None);
+    golden::finish(case, report);
+}
+
+#[test]
+fn instance_f32_2x3x4x4() {
+    #[normalize(instance, dims = 3, spatial = [4, 4], eps = 1e-05, dtype = f32)]
+    struct Layer;
+    let case = golden::case("instance_norm", "instance_f32_2x3x4x4");
+    let layer = Layer::new();
+    assert_eq!(Layer::EPS, case.eps);
+    let report = golden::run(case, layer, |_: &Layer| None);
+    golden::finish(case, report);
+}
+
+#[test]
+fn instance_f32_3x4x10_affine() {
+    #[normalize(instance, dims = 4, spatial = 10, eps = 1e-05, affine = true, dtype = f32)]
+    struct Layer;
+    let case = golden::case("instance_norm", "instance_f32_3x4x10_affine");
+    let init = case.init.as_ref();
+    let mut layer = Layer::new();
+    layer.weight = golden::array(init.and_then(|i| i.weight.as_deref()).expect("init.weight"));
+    layer.bias = golden::array(init.and_then(|i| i.bias.as_deref()).expect("init.bias"));
+    assert_eq!(Layer::EPS, case.eps);
+    let report = golden::run(case, layer, |_: &Layer| None);
     golden::finish(case, report);
 }

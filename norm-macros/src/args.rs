@@ -3,7 +3,10 @@
 //! `valid.rs`'s.
 
 use crate::errors::{Errors, one_of, suggest, unknown};
-use crate::symbol::{self, BATCH, CRATE, DIMS, DTYPE, EPS, LAYER, MOMENTUM};
+use crate::symbol::{
+    self, AFFINE, BATCH, BIAS, CRATE, DIMS, DTYPE, EPS, GROUP, GROUPS, INSTANCE, LAYER, MOMENTUM,
+    RMS, SPATIAL, TRACK,
+};
 use proc_macro2::TokenStream;
 use quote::ToTokens;
 use std::collections::BTreeSet;
@@ -15,22 +18,50 @@ use syn::{Expr, ExprLit, ExprUnary, Lit, Meta, Token, UnOp};
 pub enum Kind {
     Batch,
     Layer,
+    Rms,
+    Group,
+    Instance,
 }
 
 impl Kind {
+    const ALL: [Self; 5] = [
+        Self::Batch,
+        Self::Layer,
+        Self::Rms,
+        Self::Group,
+        Self::Instance,
+    ];
+
     fn from_name(name: &str) -> Option<Self> {
-        match name {
-            BATCH => Some(Self::Batch),
-            LAYER => Some(Self::Layer),
-            _ => None,
-        }
+        Self::ALL.into_iter().find(|k| k.name() == name)
     }
 
+    /// The name in the attribute.
     pub fn name(self) -> &'static str {
         match self {
             Self::Batch => BATCH,
             Self::Layer => LAYER,
+            Self::Rms => RMS,
+            Self::Group => GROUP,
+            Self::Instance => INSTANCE,
         }
+    }
+
+    /// The name in prose.
+    pub fn prose(self) -> &'static str {
+        match self {
+            Self::Batch => "batch norm",
+            Self::Layer => "layer norm",
+            Self::Rms => "RMS norm",
+            Self::Group => "group norm",
+            Self::Instance => "instance norm",
+        }
+    }
+
+    /// Normalizes over channels with optional spatial dims (`dims` is the
+    /// channel count), rather than over trailing dims (`dims` is the shape).
+    pub fn has_channels(self) -> bool {
+        matches!(self, Self::Batch | Self::Group | Self::Instance)
     }
 }
 
@@ -65,10 +96,23 @@ pub struct Arg<T> {
     pub tokens: TokenStream,
 }
 
+/// `dims = 16` or `dims = [4, 8]` (and likewise `spatial`): each value with
+/// its tokens, and whether it was written as an array.
+#[derive(Clone, Debug)]
+pub struct Shape {
+    pub dims: Vec<Arg<u128>>,
+    pub bracketed: bool,
+}
+
 #[derive(Default)]
 pub struct Args {
     pub kind: Option<Arg<Kind>>,
-    pub dims: Option<Arg<u128>>,
+    pub dims: Option<Arg<Shape>>,
+    pub spatial: Option<Arg<Shape>>,
+    pub groups: Option<Arg<u128>>,
+    pub affine: Option<Arg<bool>>,
+    pub bias: Option<Arg<bool>>,
+    pub track: Option<Arg<bool>>,
     pub eps: Option<Arg<f64>>,
     pub momentum: Option<Arg<Momentum>>,
     pub dtype: Option<Arg<Dtype>>,
@@ -168,7 +212,12 @@ fn parse_kind(path: &syn::Path, args: &mut Args, errors: &mut Errors) {
 
 fn example(option: &str) -> &'static str {
     match option {
-        DIMS => "`dims = 16`",
+        DIMS => "`dims = 16` or `dims = [4, 8]`",
+        SPATIAL => "`spatial = 32` or `spatial = [8, 8]`",
+        GROUPS => "`groups = 4`",
+        AFFINE => "`affine = false`",
+        BIAS => "`bias = false`",
+        TRACK => "`track_running_stats = false`",
         EPS => "`eps = 1e-5`",
         MOMENTUM => "`momentum = 0.1` or `momentum = none`",
         DTYPE => "`dtype = f64`",
@@ -184,7 +233,18 @@ fn parse_option(nv: &syn::MetaNameValue, args: &mut Args, errors: &mut Errors) {
     let key = nv.path.to_token_stream();
     let value = peel(&nv.value);
     let result = match name.as_str() {
-        DIMS => set(&mut args.dims, integer(value, DIMS), key, value, DIMS),
+        DIMS => set(&mut args.dims, shape(value, DIMS), key, value, DIMS),
+        SPATIAL => set(
+            &mut args.spatial,
+            shape(value, SPATIAL),
+            key,
+            value,
+            SPATIAL,
+        ),
+        GROUPS => set(&mut args.groups, integer(value, GROUPS), key, value, GROUPS),
+        AFFINE => set(&mut args.affine, boolean(value, AFFINE), key, value, AFFINE),
+        BIAS => set(&mut args.bias, boolean(value, BIAS), key, value, BIAS),
+        TRACK => set(&mut args.track, boolean(value, TRACK), key, value, TRACK),
         EPS => set(&mut args.eps, number(value, EPS), key, value, EPS),
         MOMENTUM => set(&mut args.momentum, momentum(value), key, value, MOMENTUM),
         DTYPE => set(&mut args.dtype, dtype(value), key, value, DTYPE),
@@ -249,6 +309,55 @@ fn integer(value: &Expr, name: &str) -> syn::Result<u128> {
                 "`{name}` must be an integer literal such as `{name} = 16` \
                  (the macro sees tokens, not the values of constants)"
             ),
+        )),
+    }
+}
+
+/// One integer, or an array of them.
+fn shape(value: &Expr, name: &str) -> syn::Result<Shape> {
+    let one = |e: &Expr| {
+        integer(peel(e), name).map(|v| Arg {
+            value: v,
+            key: e.to_token_stream(),
+            tokens: e.to_token_stream(),
+        })
+    };
+    match value {
+        Expr::Array(array) => {
+            let mut dims = Vec::new();
+            let mut errors: Option<syn::Error> = None;
+            for elem in &array.elems {
+                match one(elem) {
+                    Ok(d) => dims.push(d),
+                    Err(e) => match &mut errors {
+                        Some(all) => all.combine(e),
+                        None => errors = Some(e),
+                    },
+                }
+            }
+            errors.map_or(
+                Ok(Shape {
+                    dims,
+                    bracketed: true,
+                }),
+                Err,
+            )
+        }
+        other => one(other).map(|d| Shape {
+            dims: vec![d],
+            bracketed: false,
+        }),
+    }
+}
+
+fn boolean(value: &Expr, name: &str) -> syn::Result<bool> {
+    match value {
+        Expr::Lit(ExprLit {
+            lit: Lit::Bool(b), ..
+        }) => Ok(b.value),
+        _ => Err(syn::Error::new_spanned(
+            value,
+            format!("`{name}` must be `true` or `false`"),
         )),
     }
 }

@@ -34,160 +34,266 @@ fn fallback(input: TokenStream, error: &syn::Error) -> TokenStream {
     quote! { #errors #input }
 }
 
+/// `[[T; B]; A]` for the shape `[A, B]`.
+fn nested(t: &TokenStream, shape: &[usize]) -> TokenStream {
+    shape.iter().rev().fold(t.clone(), |inner, &d| {
+        let d = Literal::usize_unsuffixed(d);
+        quote!([#inner; #d])
+    })
+}
+
+/// `[[v; B]; A]`: an array of the shape filled with `v`.
+fn filled(v: &TokenStream, shape: &[usize]) -> TokenStream {
+    nested(v, shape)
+}
+
+fn usize_list(values: &[usize]) -> TokenStream {
+    let values = values.iter().map(|v| Literal::usize_unsuffixed(*v));
+    quote!([#(#values),*])
+}
+
 fn layer(config: &Config, target: &Target) -> TokenStream {
     let Target { attrs, vis, ident } = target;
     let cfgs: Vec<_> = target.cfgs().collect();
     let krate = &config.krate;
-    let t = format_ident!("{}", config.dtype.name());
-    let n = Literal::usize_unsuffixed(config.dims);
-    let eps = Literal::f64_suffixed(config.eps);
-    let doc = docs(config);
     let private = quote!(#krate::__private);
-    let affine = quote! {
-        #private::Affine {
-            weight: ::core::option::Option::Some(&self.weight),
-            bias: ::core::option::Option::Some(&self.bias),
-        }
+    let t = {
+        let t = format_ident!("{}", config.dtype.name());
+        quote!(#t)
     };
-    let grads = quote! {
-        #private::GradsMut {
-            weight: ::core::option::Option::Some(&mut grads.weight),
-            bias: ::core::option::Option::Some(&mut grads.bias),
-        }
-    };
-    let result = quote!(::core::result::Result<Self::Saved, #krate::NormError>);
-    let sig_train =
-        quote!(fn forward_train(&mut self, x: &[Self::Row], y: &mut [Self::Row]) -> #result);
-    let sig_eval = quote!(fn forward_eval(&self, x: &[Self::Row], y: &mut [Self::Row]) -> #result);
-    let sig_backward = quote! {
-        fn backward(
-            &self,
-            x: &[Self::Row],
-            saved: &Self::Saved,
-            dy: &[Self::Row],
-            dx: &mut [Self::Row],
-            grads: &mut Self::Grads,
-        ) -> ::core::result::Result<(), #krate::NormError>
-    };
+    let kind = config.kind;
 
-    let (fields, init, consts, saved, methods) = match config.kind {
-        Kind::Layer => (
-            quote!(),
-            quote!(),
-            quote!(),
-            quote!(#krate::LayerSaved),
-            quote! {
-                #[inline]
-                #sig_train {
-                    #private::layer::forward(#affine, Self::EPS, #krate::Mode::Train, x, y)
-                }
-                #[inline]
-                #sig_eval {
-                    #private::layer::forward(#affine, Self::EPS, #krate::Mode::Eval, x, y)
-                }
-                #[inline]
-                #sig_backward {
-                    #private::layer::backward(#affine, Self::EPS, x, saved, dy, dx, #grads)
-                }
-            },
+    // Shapes: a row, and the parameters (one per value, or one per channel).
+    let (row_shape, param_shape): (Vec<usize>, Vec<usize>) = if kind.has_channels() {
+        let mut row = vec![config.channels()];
+        row.extend(&config.spatial);
+        (row, vec![config.channels()])
+    } else {
+        (config.dims.clone(), config.dims.clone())
+    };
+    let row_ty = nested(&t, &row_shape);
+    let param_ty = nested(&t, &param_shape);
+    let param_len: usize = param_shape.iter().product();
+    let channels = Literal::usize_unsuffixed(param_shape[0]);
+    let channel_ty = quote!([#t; #channels]);
+    let spatial = Literal::usize_unsuffixed(config.spatial_size());
+
+    // Fields and their initial values.
+    let some = quote!(::core::option::Option::Some);
+    let none = quote!(::core::option::Option::None);
+    let one = filled(&quote!(1.0), &param_shape);
+    let zero = filled(&quote!(0.0), &param_shape);
+    let mut fields = TokenStream::new();
+    let mut init = TokenStream::new();
+    if config.affine {
+        fields.extend(quote! {
+            /// Learned scale (PyTorch's `weight`, gamma). Starts at 1.
+            pub weight: #param_ty,
+        });
+        init.extend(quote!(weight: #one,));
+    }
+    if config.bias {
+        fields.extend(quote! {
+            /// Learned shift (PyTorch's `bias`, beta). Starts at 0.
+            pub bias: #param_ty,
+        });
+        init.extend(quote!(bias: #zero,));
+    }
+    if config.track {
+        fields.extend(quote! {
+            /// Running mean of each channel (PyTorch's `running_mean`), used in
+            /// inference; updated by every training pass. Starts at 0.
+            pub running_mean: #channel_ty,
+            /// Running unbiased variance of each channel (PyTorch's `running_var`),
+            /// used in inference; updated by every training pass. Starts at 1.
+            pub running_var: #channel_ty,
+            /// Training passes seen (PyTorch's `num_batches_tracked`). Starts at 0.
+            pub num_batches_tracked: u64,
+        });
+        init.extend(quote! {
+            running_mean: [0.0; #channels],
+            running_var: [1.0; #channels],
+            num_batches_tracked: 0,
+        });
+    }
+
+    let weight = if config.affine {
+        quote!(#some(&self.weight))
+    } else {
+        none.clone()
+    };
+    let bias = if config.bias {
+        quote!(#some(&self.bias))
+    } else {
+        none.clone()
+    };
+    let affine = quote!(#private::Affine::<#param_ty> { weight: #weight, bias: #bias });
+    let (grads_ty, grads) = match (config.affine, config.bias) {
+        (true, true) => (
+            quote!(#krate::AffineGrads<#param_ty>),
+            quote!(#private::GradsMut { weight: #some(&mut grads.weight), bias: #some(&mut grads.bias) }),
         ),
-        Kind::Batch => {
-            let momentum = config.momentum.map_or_else(
-                || quote!(::core::option::Option::None),
-                |m| {
-                    let m = Literal::f64_suffixed(m);
-                    quote!(::core::option::Option::Some(#m))
-                },
-            );
-            (
-                quote! {
-                    /// Running mean of each feature (PyTorch's `running_mean`), used in
-                    /// inference; updated by every training pass. Starts at 0.
-                    pub running_mean: [#t; #n],
-                    /// Running unbiased variance of each feature (PyTorch's `running_var`),
-                    /// used in inference; updated by every training pass. Starts at 1.
-                    pub running_var: [#t; #n],
-                    /// Training passes seen (PyTorch's `num_batches_tracked`). Starts at 0.
-                    pub num_batches_tracked: u64,
-                },
-                quote! {
-                    running_mean: [0.0; #n],
-                    running_var: [1.0; #n],
-                    num_batches_tracked: 0,
-                },
-                quote! {
-                    /// The weight of the newest batch in the running statistics
-                    /// (PyTorch's `momentum`); `None` is a cumulative moving average.
-                    pub const MOMENTUM: ::core::option::Option<f64> = #momentum;
-                },
-                quote!(#krate::BatchSaved<#t, #n>),
-                quote! {
-                    const MIN_TRAIN_ROWS: usize = 2;
+        (true, false) => (
+            quote!(#krate::WeightGrads<#param_ty>),
+            quote!(#private::GradsMut { weight: #some(&mut grads.weight), bias: #none }),
+        ),
+        _ => (
+            quote!(#krate::NoGrads),
+            quote!({
+                let _: &mut #krate::NoGrads = grads;
+                #private::GradsMut::<#param_ty> { weight: #none, bias: #none }
+            }),
+        ),
+    };
+    let grads_len = Literal::usize_unsuffixed(if config.affine { param_len } else { 0 });
+    let running_mut = quote! {
+        #private::Running {
+            mean: &mut self.running_mean,
+            var: &mut self.running_var,
+            num_batches_tracked: &mut self.num_batches_tracked,
+        }
+    };
+    let running_ref = quote!((&self.running_mean, &self.running_var));
+    let train = quote!(#krate::Mode::Train);
+    let eval = quote!(#krate::Mode::Eval);
 
-                    #[inline]
-                    #sig_train {
-                        #private::batch::forward_train(
-                            #affine,
-                            ::core::option::Option::Some(#private::Running {
-                                mean: &mut self.running_mean,
-                                var: &mut self.running_var,
-                                num_batches_tracked: &mut self.num_batches_tracked,
-                            }),
-                            Self::EPS,
-                            Self::MOMENTUM,
-                            x,
-                            y,
-                        )
-                    }
-                    #[inline]
-                    #sig_eval {
-                        #private::batch::forward_eval(
-                            #affine,
-                            ::core::option::Option::Some((&self.running_mean, &self.running_var)),
-                            Self::EPS,
-                            x,
-                            y,
-                        )
-                    }
-                    #[inline]
-                    #sig_backward {
-                        #private::batch::backward(#affine, x, saved, dy, dx, #grads)
-                    }
-                },
+    // The saved statistics and the three kernel calls.
+    let rows_kernel = |geometry: TokenStream| {
+        (
+            quote!(#krate::RowSaved),
+            quote!(#private::rows::forward(#affine, #geometry, Self::EPS, #train, x, y)),
+            quote!(#private::rows::forward(#affine, #geometry, Self::EPS, #eval, x, y)),
+            quote!(#private::rows::backward::<_, #param_ty, #grads_len>(#affine, #geometry, Self::EPS, x, saved, dy, dx, #grads)),
+        )
+    };
+    let (saved, train_call, eval_call, backward_call) = match kind {
+        Kind::Layer => rows_kernel(quote!(#private::Segments::LAYER)),
+        Kind::Rms => rows_kernel(quote!(#private::Segments::RMS)),
+        Kind::Group => {
+            let groups = Literal::usize_unsuffixed(config.groups);
+            rows_kernel(quote!(#private::Segments::group(#groups, #spatial)))
+        }
+        Kind::Instance if !config.track => {
+            rows_kernel(quote!(#private::Segments::instance(#channels, #spatial)))
+        }
+        Kind::Instance => {
+            let momentum = Literal::f64_suffixed(config.momentum.unwrap_or(0.0));
+            (
+                quote!(#krate::InstanceSaved<#t, #channels>),
+                quote!(#private::instance::forward_train(#affine, &mut self.running_mean, &mut self.running_var, Self::EPS, #momentum, x, y)),
+                quote!(#private::instance::forward_eval(#affine, &self.running_mean, &self.running_var, Self::EPS, x, y)),
+                quote!(#private::instance::backward(#affine, Self::EPS, x, saved, dy, dx, #grads)),
+            )
+        }
+        Kind::Batch => {
+            let (running_mut, running_ref, momentum) = if config.track {
+                (
+                    quote!(#some(#running_mut)),
+                    quote!(#some(#running_ref)),
+                    quote!(Self::MOMENTUM),
+                )
+            } else {
+                (none.clone(), none.clone(), none.clone())
+            };
+            (
+                quote!(#krate::BatchSaved<#t, #channels>),
+                quote!(#private::batch::forward_train(#affine, #running_mut, Self::EPS, #momentum, x, y)),
+                quote!(#private::batch::forward_eval(#affine, #running_ref, Self::EPS, x, y)),
+                quote!(#private::batch::backward(#affine, x, saved, dy, dx, #grads)),
             )
         }
     };
 
+    // Smallest batches: batch norm needs 2 values per channel to train (and,
+    // without running statistics, in inference too).
+    let min_rows = if kind == Kind::Batch && config.spatial_size() < 2 {
+        2
+    } else {
+        1
+    };
+    let min_train = Literal::usize_unsuffixed(min_rows);
+    let min_eval = Literal::usize_unsuffixed(if config.track || kind != Kind::Batch {
+        1
+    } else {
+        min_rows
+    });
+
+    // Constants.
+    let dims_const = if config.dims_bracketed {
+        let list = usize_list(&config.dims);
+        let len = Literal::usize_unsuffixed(config.dims.len());
+        quote! {
+            /// The normalized shape (PyTorch's `normalized_shape`).
+            pub const DIMS: [usize; #len] = #list;
+        }
+    } else {
+        let d = Literal::usize_unsuffixed(config.dims[0]);
+        let doc = if kind.has_channels() {
+            "The number of channels."
+        } else {
+            "The number of features normalized."
+        };
+        quote! {
+            #[doc = #doc]
+            pub const DIMS: usize = #d;
+        }
+    };
+    let mut consts = dims_const;
+    if kind.has_channels() {
+        let list = usize_list(&config.spatial);
+        let len = Literal::usize_unsuffixed(config.spatial.len());
+        consts.extend(quote! {
+            /// The spatial dims after the channel (empty for none).
+            pub const SPATIAL: [usize; #len] = #list;
+        });
+    }
+    if kind == Kind::Group {
+        let g = Literal::usize_unsuffixed(config.groups);
+        consts.extend(quote! {
+            /// The number of groups the channels are split into.
+            pub const GROUPS: usize = #g;
+        });
+    }
+    let eps = Literal::f64_suffixed(config.eps);
+    consts.extend(quote! {
+        /// Added to the variance (the mean square for RMS norm) inside the square root.
+        pub const EPS: f64 = #eps;
+    });
+    if config.track {
+        let momentum = config.momentum.map_or_else(
+            || none.clone(),
+            |m| {
+                let m = Literal::f64_suffixed(m);
+                quote!(#some(#m))
+            },
+        );
+        consts.extend(quote! {
+            /// The weight of the newest batch in the running statistics
+            /// (PyTorch's `momentum`); `None` is a cumulative moving average.
+            pub const MOMENTUM: ::core::option::Option<f64> = #momentum;
+        });
+    }
+
+    let doc = docs(config);
+    let result = quote!(::core::result::Result<Self::Saved, #krate::NormError>);
     quote! {
         #(#attrs)*
         #(#[doc = #doc])*
         #[derive(::core::clone::Clone, ::core::fmt::Debug, ::core::cmp::PartialEq)]
         #vis struct #ident {
-            /// Learned scale of each feature (PyTorch's `weight`, gamma). Starts at 1.
-            pub weight: [#t; #n],
-            /// Learned shift of each feature (PyTorch's `bias`, beta). Starts at 0.
-            pub bias: [#t; #n],
             #fields
         }
 
         #(#cfgs)*
         #[automatically_derived]
         impl #ident {
-            /// The number of features normalized.
-            pub const DIMS: usize = #n;
-            /// Added to the variance inside the square root.
-            pub const EPS: f64 = #eps;
             #consts
 
-            /// A layer initialized as PyTorch initializes it: weight 1, bias 0
-            /// (and running mean 0, running variance 1).
+            /// A layer initialized as PyTorch initializes it: weight 1, bias 0,
+            /// running mean 0, running variance 1 (for the parameters it has).
             #[must_use]
             pub const fn new() -> Self {
-                Self {
-                    weight: [1.0; #n],
-                    bias: [0.0; #n],
-                    #init
-                }
+                Self { #init }
             }
         }
 
@@ -204,55 +310,129 @@ fn layer(config: &Config, target: &Target) -> TokenStream {
         #[automatically_derived]
         impl #krate::Normalization for #ident {
             type Scalar = #t;
-            type Row = [#t; #n];
+            type Row = #row_ty;
             type Saved = #saved;
-            type Grads = #krate::AffineGrads<#t, #n>;
-            #methods
+            type Grads = #grads_ty;
+            const MIN_TRAIN_ROWS: usize = #min_train;
+            const MIN_EVAL_ROWS: usize = #min_eval;
+
+            #[inline]
+            fn forward_train(&mut self, x: &[Self::Row], y: &mut [Self::Row]) -> #result {
+                #train_call
+            }
+
+            #[inline]
+            fn forward_eval(&self, x: &[Self::Row], y: &mut [Self::Row]) -> #result {
+                #eval_call
+            }
+
+            #[inline]
+            fn backward(
+                &self,
+                x: &[Self::Row],
+                saved: &Self::Saved,
+                dy: &[Self::Row],
+                dx: &mut [Self::Row],
+                grads: &mut Self::Grads,
+            ) -> ::core::result::Result<(), #krate::NormError> {
+                #backward_call
+            }
         }
     }
 }
 
+/// PyTorch's spelling of a float argument.
+fn py_float(v: f64) -> String {
+    format!("{v:e}").replace("e-", "e-0").replace("e-00", "e-0")
+}
+
+fn py_bool(b: bool) -> &'static str {
+    if b { "True" } else { "False" }
+}
+
 /// The generated doc comment: what the layer is, in PyTorch's terms.
 fn docs(config: &Config) -> Vec<String> {
-    let Config {
-        dims, eps, dtype, ..
-    } = config;
-    let dtype = dtype.name();
+    let dtype = config.dtype.name();
     let torch_dtype = if dtype == "f32" { "float32" } else { "float64" };
-    let mut lines = vec![String::new()];
-    match config.kind {
-        Kind::Layer => lines.extend([
-            format!(" **Layer normalization** over {dims} features, `{dtype}`, generated by `#[normalize]`."),
-            String::new(),
-            format!(" Equivalent to PyTorch's `torch.nn.LayerNorm({dims}, eps={eps:e})` in {torch_dtype}:"),
-            " each row is normalized with its own mean and biased variance, in training and".into(),
-            " inference alike, then scaled by `weight` and shifted by `bias`.".into(),
-        ]),
-        Kind::Batch => {
-            let momentum = config
-                .momentum
-                .map_or_else(|| "None".to_owned(), |m| format!("{m}"));
-            lines.extend([
-                format!(" **Batch normalization** over {dims} features, `{dtype}`, generated by `#[normalize]`."),
-                String::new(),
-                format!(" Equivalent to PyTorch's `torch.nn.BatchNorm1d({dims}, eps={eps:e}, momentum={momentum})`"),
-                format!(" in {torch_dtype} on `(batch, {dims})` input: training normalizes each feature with"),
-                " the batch's mean and biased variance and updates `running_mean` and `running_var`;".into(),
-                " inference uses the running statistics. Training needs at least 2 rows.".into(),
-            ]);
-        }
-    }
-    lines.extend([
+    let eps = py_float(config.eps);
+    let shape = if config.dims_bracketed {
+        format!("{:?}", config.dims)
+    } else {
+        config.dims[0].to_string()
+    };
+    let momentum = config
+        .momentum
+        .map_or_else(|| "None".to_owned(), |m| format!("{m}"));
+    let c = config.dims[0];
+    let dim_suffix = config.spatial.len().max(1);
+    let input = {
+        let mut s = vec!["batch".to_owned(), c.to_string()];
+        s.extend(config.spatial.iter().map(ToString::to_string));
+        format!("({})", s.join(", "))
+    };
+    let (title, torch, what) = match config.kind {
+        Kind::Layer => (
+            format!("**Layer normalization** over {shape} values"),
+            format!(
+                "torch.nn.LayerNorm({shape}, eps={eps}, elementwise_affine={}, bias={})",
+                py_bool(config.affine),
+                py_bool(config.bias)
+            ),
+            "each row is normalized with its own mean and biased variance, in training and inference alike".to_owned(),
+        ),
+        Kind::Rms => (
+            format!("**RMS normalization** over {shape} values"),
+            format!(
+                "torch.nn.RMSNorm({shape}, eps={eps}, elementwise_affine={})",
+                py_bool(config.affine)
+            ),
+            "each row is divided by its root mean square, in training and inference alike".to_owned(),
+        ),
+        Kind::Group => (
+            format!("**Group normalization** of {c} channels in {} groups", config.groups),
+            format!(
+                "torch.nn.GroupNorm({}, {c}, eps={eps}, affine={})",
+                config.groups,
+                py_bool(config.affine)
+            ),
+            format!("on input of shape {input}: each group of channels of each example is normalized with its own statistics"),
+        ),
+        Kind::Instance => (
+            format!("**Instance normalization** of {c} channels"),
+            format!(
+                "torch.nn.InstanceNorm{dim_suffix}d({c}, eps={eps}, momentum={momentum}, affine={}, track_running_stats={})",
+                py_bool(config.affine),
+                py_bool(config.track)
+            ),
+            format!(
+                "on input of shape {input}: each channel of each example is normalized over its spatial positions{}",
+                if config.track { "; inference uses the running statistics" } else { "" }
+            ),
+        ),
+        Kind::Batch => (
+            format!("**Batch normalization** of {c} channels"),
+            format!(
+                "torch.nn.BatchNorm{dim_suffix}d({c}, eps={eps}, momentum={momentum}, affine={}, track_running_stats={})",
+                py_bool(config.affine),
+                py_bool(config.track)
+            ),
+            format!(
+                "on input of shape {input}: training normalizes each channel with the batch's mean and biased variance{}",
+                if config.track {
+                    " and updates the running statistics, which inference uses"
+                } else {
+                    ", and so does inference (no running statistics)"
+                }
+            ),
+        ),
+    };
+    vec![
+        String::new(),
+        format!(" {title}, `{dtype}`, generated by `#[normalize]`."),
+        String::new(),
+        format!(" Equivalent to PyTorch's `{torch}` in {torch_dtype}: {what}."),
         String::new(),
         " Forward and backward passes come from the `Normalization` trait; the".into(),
-        format!(
-            " configuration is in the constants `DIMS`, `EPS`{}.",
-            if config.kind == Kind::Batch {
-                " and `MOMENTUM`"
-            } else {
-                ""
-            }
-        ),
-    ]);
-    lines
+        " configuration is in the associated constants.".into(),
+    ]
 }

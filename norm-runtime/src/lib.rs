@@ -24,8 +24,12 @@ mod traits;
 pub use error::NormError;
 pub use float::Float;
 pub use kernels::batch::BatchSaved;
-pub use kernels::layer::LayerSaved;
+pub use kernels::instance::InstanceSaved;
+pub use kernels::rows::RowSaved;
 #[cfg(feature = "ndarray")]
 pub use nd::NormalizationNdarray;
 pub use row::Row;
-pub use traits::{AffineGrads, Mode, Normalization};
+pub use traits::{AffineGrads, Mode, NoGrads, Normalization, WeightGrads};
+
+/// The saved statistics of layer norm: per-row statistics, see [`RowSaved`].
+pub type LayerSaved = RowSaved;

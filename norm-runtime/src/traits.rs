@@ -39,6 +39,11 @@ pub trait Normalization {
     /// two values per channel for a variance, 1 for layer norm.
     const MIN_TRAIN_ROWS: usize = 1;
 
+    /// The fewest rows `forward_eval` accepts: 1, except for a batch norm
+    /// without running statistics, which normalizes with the batch's
+    /// statistics in inference too.
+    const MIN_EVAL_ROWS: usize = 1;
+
     /// Training-mode forward pass: normalizes `x` into `y`. Batch norm uses the
     /// batch's statistics and updates its running statistics.
     ///
@@ -102,7 +107,9 @@ pub trait Normalization {
     }
 
     /// [`forward_eval`](Self::forward_eval) on a batch of constant size `B`,
-    /// returning the output by value. `B == 0` is a compile error.
+    /// returning the output by value. A batch too small (`B == 0`, or below
+    /// [`MIN_EVAL_ROWS`](Self::MIN_EVAL_ROWS)) is a compile error, so this
+    /// cannot fail.
     #[inline]
     fn forward_eval_array<const B: usize>(
         &self,
@@ -110,6 +117,10 @@ pub trait Normalization {
     ) -> ([Self::Row; B], Self::Saved) {
         const {
             assert!(B > 0, "empty batch: B must be at least 1");
+            assert!(
+                B >= Self::MIN_EVAL_ROWS,
+                "batch too small: without running statistics, batch norm needs at least 2 values per channel in inference too"
+            );
         }
         let mut y = [Self::Row::ZERO; B];
         match self.forward_eval(x, &mut y) {
@@ -139,22 +150,36 @@ pub trait Normalization {
 }
 
 /// Gradients of a layer's `weight` and `bias`, accumulated by
-/// [`Normalization::backward`]. `Default` is all zeros.
-#[derive(Clone, Debug, PartialEq)]
-pub struct AffineGrads<T: Float, const N: usize> {
+/// [`Normalization::backward`]. `P` is the parameters' array type, such as
+/// `[f32; 16]`. `Default` is all zeros.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct AffineGrads<P> {
     /// Gradient of the loss with respect to `weight`.
-    pub weight: [T; N],
+    pub weight: P,
     /// Gradient of the loss with respect to `bias`.
-    pub bias: [T; N],
+    pub bias: P,
 }
 
-impl<T: Float, const N: usize> AffineGrads<T, N> {
+/// Gradient of the `weight` of a layer without bias (`bias = false`, or
+/// RMS norm), accumulated by [`Normalization::backward`]. `Default` is zeros.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct WeightGrads<P> {
+    /// Gradient of the loss with respect to `weight`.
+    pub weight: P,
+}
+
+/// The gradients of a layer without parameters (`affine = false`): there are
+/// none, and backward only computes `dx`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NoGrads;
+
+impl<P: Row> AffineGrads<P> {
     /// All zeros.
     #[must_use]
     pub const fn zeros() -> Self {
         Self {
-            weight: [T::ZERO; N],
-            bias: [T::ZERO; N],
+            weight: P::ZERO,
+            bias: P::ZERO,
         }
     }
 
@@ -165,7 +190,28 @@ impl<T: Float, const N: usize> AffineGrads<T, N> {
     }
 }
 
-impl<T: Float, const N: usize> Default for AffineGrads<T, N> {
+impl<P: Row> Default for AffineGrads<P> {
+    #[inline]
+    fn default() -> Self {
+        Self::zeros()
+    }
+}
+
+impl<P: Row> WeightGrads<P> {
+    /// All zeros.
+    #[must_use]
+    pub const fn zeros() -> Self {
+        Self { weight: P::ZERO }
+    }
+
+    /// Sets every gradient back to zero, as `optimizer.zero_grad()` does.
+    #[inline]
+    pub fn zero(&mut self) {
+        *self = Self::zeros();
+    }
+}
+
+impl<P: Row> Default for WeightGrads<P> {
     #[inline]
     fn default() -> Self {
         Self::zeros()

@@ -7,7 +7,7 @@
 //! |expected|). Tensors PyTorch gives no float32 result for (running
 //! statistics) get the 1e-6 term alone.
 
-use constnorm::{AffineGrads, Float, Normalization};
+use constnorm::{AffineGrads, Float, NoGrads, Normalization, Row, WeightGrads};
 use serde::Deserialize;
 use std::collections::HashMap;
 use std::sync::OnceLock;
@@ -93,24 +93,71 @@ pub fn case(file_name: &str, case_name: &str) -> &'static Case {
         .unwrap_or_else(|| panic!("no case {case_name} in {file_name}.json"))
 }
 
-/// Converts reference values to the layer's scalar type (exact: the inputs of
-/// the f32 cases are representable in f32).
-pub fn array<T: Float, const N: usize>(values: &[f64]) -> [T; N] {
-    assert_eq!(values.len(), N, "reference tensor has the wrong length");
-    core::array::from_fn(|i| T::from_f64(values[i]))
+/// Converts reference values to a row or parameter array of any shape (exact:
+/// the inputs of the f32 cases are representable in f32).
+pub fn array<R: Row>(values: &[f64]) -> R {
+    assert_eq!(
+        values.len(),
+        R::LEN,
+        "reference tensor has the wrong length"
+    );
+    let mut out = R::ZERO;
+    for (o, v) in out.as_flat_mut().iter_mut().zip(values) {
+        *o = R::Scalar::from_f64(*v);
+    }
+    out
 }
 
-pub fn rows<T: Float, const N: usize>(values: &[f64]) -> Vec<[T; N]> {
+pub fn rows<R: Row>(values: &[f64]) -> Vec<R> {
     assert_eq!(
-        values.len() % N,
+        values.len() % R::LEN,
         0,
         "reference tensor is not a whole number of rows"
     );
-    values.chunks_exact(N).map(array).collect()
+    values.chunks_exact(R::LEN).map(array).collect()
 }
 
-fn flat<T: Float, const N: usize>(rows: &[[T; N]]) -> Vec<f64> {
-    rows.iter().flatten().map(|v| v.to_f64()).collect()
+fn flat<R: Row>(rows: &[R]) -> Vec<f64> {
+    rows.iter()
+        .flat_map(|r| r.as_flat().iter().map(|v| v.to_f64()))
+        .collect()
+}
+
+fn values<R: Row>(p: &R) -> Vec<f64> {
+    p.as_flat().iter().map(|v| v.to_f64()).collect()
+}
+
+/// The parameter gradients a layer's `Grads` holds.
+pub trait GradValues {
+    fn weight(&self) -> Option<Vec<f64>>;
+    fn bias(&self) -> Option<Vec<f64>>;
+}
+
+impl<P: Row> GradValues for AffineGrads<P> {
+    fn weight(&self) -> Option<Vec<f64>> {
+        Some(values(&self.weight))
+    }
+    fn bias(&self) -> Option<Vec<f64>> {
+        Some(values(&self.bias))
+    }
+}
+
+impl<P: Row> GradValues for WeightGrads<P> {
+    fn weight(&self) -> Option<Vec<f64>> {
+        Some(values(&self.weight))
+    }
+    fn bias(&self) -> Option<Vec<f64>> {
+        None
+    }
+}
+
+impl GradValues for NoGrads {
+    fn weight(&self) -> Option<Vec<f64>> {
+        None
+    }
+    fn bias(&self) -> Option<Vec<f64>> {
+        None
+    }
 }
 
 /// The running statistics of a batch-norm layer, read back for comparison.
@@ -192,18 +239,12 @@ impl Report {
 
 /// Runs every step of `case` through `layer`: forward in the step's mode,
 /// then backward with the step's `dy`, comparing `y`, `dx`, the parameter
-/// gradients the reference has, and (through `running`) the running
-/// statistics after the step.
-pub fn run<L, const N: usize>(
-    case: &Case,
-    mut layer: L,
-    running: impl Fn(&L) -> Option<RunningState>,
-) -> Report
+/// gradients (the layer must have exactly the reference's parameters), and
+/// (through `running`) the running statistics after the step.
+pub fn run<L>(case: &Case, mut layer: L, running: impl Fn(&L) -> Option<RunningState>) -> Report
 where
-    L: Normalization<
-            Row = [<L as Normalization>::Scalar; N],
-            Grads = AffineGrads<<L as Normalization>::Scalar, N>,
-        >,
+    L: Normalization,
+    L::Grads: GradValues,
 {
     let f32_case = match case.dtype.as_str() {
         "f32" => true,
@@ -218,22 +259,21 @@ where
     let mut report = Report::default();
     for (i, step) in case.steps.iter().enumerate() {
         let at = |what: &str| format!("{} step {i} ({}) {what}", case.name, step.mode);
-        let x = rows::<L::Scalar, N>(&step.x);
-        let dy = rows::<L::Scalar, N>(&step.dy);
-        let mut y = vec![[<L::Scalar as Float>::ZERO; N]; x.len()];
+        let x = rows::<L::Row>(&step.x);
+        let dy = rows::<L::Row>(&step.dy);
+        let mut y = vec![L::Row::ZERO; x.len()];
         let saved = match step.mode.as_str() {
             "train" => layer.forward_train(&x, &mut y),
             "eval" => layer.forward_eval(&x, &mut y),
             other => panic!("unknown mode {other}"),
         }
         .unwrap_or_else(|e| panic!("{}: forward failed: {e}", at("")));
-        let mut grads = AffineGrads::default();
-        let mut dx = vec![[<L::Scalar as Float>::ZERO; N]; x.len()];
+        let mut grads = L::Grads::default();
+        let mut dx = vec![L::Row::ZERO; x.len()];
         layer
             .backward(&x, &saved, &dy, &mut dx, &mut grads)
             .unwrap_or_else(|e| panic!("{}: backward failed: {e}", at("")));
 
-        let grad = |g: &[L::Scalar; N]| g.iter().map(|v| v.to_f64()).collect::<Vec<_>>();
         report.compare(
             f32_case,
             &at("y"),
@@ -248,23 +288,28 @@ where
             &step.dx,
             step.dx_torch_f32.as_deref(),
         );
-        if let Some(expected) = &step.dweight {
-            report.compare(
-                f32_case,
-                &at("dweight"),
-                &grad(&grads.weight),
-                expected,
-                step.dweight_torch_f32.as_deref(),
-            );
-        }
-        if let Some(expected) = &step.dbias {
-            report.compare(
-                f32_case,
-                &at("dbias"),
-                &grad(&grads.bias),
-                expected,
-                step.dbias_torch_f32.as_deref(),
-            );
+        let params = [
+            (
+                "dweight",
+                grads.weight(),
+                &step.dweight,
+                &step.dweight_torch_f32,
+            ),
+            ("dbias", grads.bias(), &step.dbias, &step.dbias_torch_f32),
+        ];
+        for (what, ours, expected, torch) in params {
+            match (ours, expected) {
+                (Some(ours), Some(expected)) => {
+                    report.compare(f32_case, &at(what), &ours, expected, torch.as_deref());
+                }
+                (None, None) => {}
+                (ours, _) => report.failures.push(format!(
+                    "{}: layer has it: {}, reference has it: {}",
+                    at(what),
+                    ours.is_some(),
+                    expected.is_some()
+                )),
+            }
         }
         match (
             running(&layer),

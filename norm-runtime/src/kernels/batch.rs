@@ -1,44 +1,46 @@
-//! Batch normalization (PyTorch's `BatchNorm1d` on `(batch, N)` input): each
-//! of the `N` features is normalized with statistics over the batch in
-//! training, and with running averages of them in inference.
+//! Batch normalization (PyTorch's `BatchNorm1d/2d/3d`): each of the `C`
+//! channels is normalized with statistics over the batch and the channel's
+//! spatial positions in training, and with running averages of them in
+//! inference. A row is channel-major (`[[T; L]; C]`, `[[[T; W]; H]; C]`, or
+//! `[T; C]` without spatial dims), like PyTorch's contiguous NCHW.
 
-use super::{Affine, GradsMut, check_backward, check_forward};
-use crate::{Float, Mode, NormError};
+use super::{Acc, Affine, GradsMut, accumulate, check_backward, check_forward};
+use crate::{Float, Mode, NormError, Row};
 
-/// The running statistics of a batch-norm layer, updated by training passes.
+/// The running statistics of a layer that tracks them, updated by training
+/// passes.
 #[derive(Debug)]
-pub struct Running<'a, T, const N: usize> {
-    /// Running mean per feature (PyTorch's `running_mean`).
-    pub mean: &'a mut [T; N],
-    /// Running unbiased variance per feature (PyTorch's `running_var`).
-    pub var: &'a mut [T; N],
+pub struct Running<'a, T, const C: usize> {
+    /// Running mean per channel (PyTorch's `running_mean`).
+    pub mean: &'a mut [T; C],
+    /// Running unbiased variance per channel (PyTorch's `running_var`).
+    pub var: &'a mut [T; C],
     /// Training batches seen (PyTorch's `num_batches_tracked`).
     pub num_batches_tracked: &'a mut u64,
 }
 
 /// The statistics a batch-norm forward pass used, kept for backward: the
-/// per-feature mean and `1 / sqrt(var + eps)`, the batch size and the mode.
+/// per-channel mean and `1 / sqrt(var + eps)`, the batch size and the mode.
 #[derive(Clone, Debug, PartialEq)]
-pub struct BatchSaved<T: Float, const N: usize> {
-    mean: [T::Acc; N],
-    inv_std: [T::Acc; N],
+pub struct BatchSaved<T: Float, const C: usize> {
+    mean: [T::Acc; C],
+    inv_std: [T::Acc; C],
     rows: usize,
     mode: Mode,
 }
 
-impl<T: Float, const N: usize> BatchSaved<T, N> {
-    /// The per-feature mean used: the batch's in training, the running mean
-    /// in inference.
+impl<T: Float, const C: usize> BatchSaved<T, C> {
+    /// The per-channel mean used: the batch's, or the running mean.
     #[inline]
     #[must_use]
-    pub const fn mean(&self) -> &[T::Acc; N] {
+    pub const fn mean(&self) -> &[T::Acc; C] {
         &self.mean
     }
 
-    /// The per-feature `1 / sqrt(var + eps)` used.
+    /// The per-channel `1 / sqrt(var + eps)` used.
     #[inline]
     #[must_use]
-    pub const fn inv_std(&self) -> &[T::Acc; N] {
+    pub const fn inv_std(&self) -> &[T::Acc; C] {
         &self.inv_std
     }
 
@@ -49,65 +51,106 @@ impl<T: Float, const N: usize> BatchSaved<T, N> {
         self.rows
     }
 
-    /// Whether the statistics are the batch's ([`Mode::Train`]) or fixed
-    /// running statistics ([`Mode::Eval`]).
+    /// Which statistics were used: the batch's ([`Mode::Train`]; also in
+    /// inference for a layer that does not track running statistics), or the
+    /// fixed running statistics ([`Mode::Eval`]).
     #[inline]
     #[must_use]
     pub const fn mode(&self) -> Mode {
         self.mode
     }
+
+    /// Statistics of a batch normalized with fixed per-channel statistics.
+    pub(crate) fn fixed(mean: [T::Acc; C], inv_std: [T::Acc; C], rows: usize) -> Self {
+        Self {
+            mean,
+            inv_std,
+            rows,
+            mode: Mode::Eval,
+        }
+    }
 }
 
-/// Per-feature batch mean and biased variance, corrected two-pass.
+/// Values per channel in one row.
+const fn spatial<R: Row, const C: usize>() -> usize {
+    R::LEN / C
+}
+
+/// Per-channel mean and variance.
+type Moments<T, const C: usize> = ([Acc<T>; C], [Acc<T>; C]);
+
+/// A layer's running mean and variance, read-only.
+pub type RunningRef<'a, T, const C: usize> = (&'a [T; C], &'a [T; C]);
+
+/// Per-channel batch mean and biased variance, corrected two-pass.
 #[inline]
-fn batch_moments<T: Float, const N: usize>(x: &[[T; N]]) -> ([T::Acc; N], [T::Acc; N]) {
-    let n = T::Acc::from_usize(x.len());
-    let mut rough = [T::Acc::ZERO; N];
+fn batch_moments<R: Row, const C: usize>(x: &[R]) -> Moments<R::Scalar, C> {
+    let s = spatial::<R, C>();
+    let n = Acc::<R::Scalar>::from_usize(x.len() * s);
+    let zero = Acc::<R::Scalar>::ZERO;
+    let mut rough = [zero; C];
     for row in x {
-        for (s, v) in rough.iter_mut().zip(row) {
-            *s += v.to_acc();
+        for (sum, values) in rough.iter_mut().zip(row.as_flat().chunks_exact(s)) {
+            for v in values {
+                *sum += v.to_acc();
+            }
         }
     }
-    for s in &mut rough {
-        *s = *s / n;
+    for sum in &mut rough {
+        *sum = *sum / n;
     }
-    let mut dev = [T::Acc::ZERO; N];
-    let mut dev2 = [T::Acc::ZERO; N];
+    let mut dev = [zero; C];
+    let mut dev2 = [zero; C];
     for row in x {
-        for c in 0..N {
-            let d = row[c].to_acc() - rough[c];
-            dev[c] += d;
-            dev2[c] += d * d;
+        for (c, values) in row.as_flat().chunks_exact(s).enumerate() {
+            for v in values {
+                let d = v.to_acc() - rough[c];
+                dev[c] += d;
+                dev2[c] += d * d;
+            }
         }
     }
-    let mut var = [T::Acc::ZERO; N];
-    for c in 0..N {
+    let mut var = [zero; C];
+    for c in 0..C {
         rough[c] += dev[c] / n;
-        var[c] = ((dev2[c] - dev[c] * dev[c] / n) / n).max(T::Acc::ZERO);
+        var[c] = ((dev2[c] - dev[c] * dev[c] / n) / n).max(zero);
     }
     (rough, var)
 }
 
 #[inline]
-fn inv_std<A: Float>(var: A, eps: f64) -> A {
+pub(crate) fn inv_std<A: Float>(var: A, eps: f64) -> A {
     A::ONE / (var + A::from_f64(eps)).sqrt()
 }
 
-/// `y = (x - mean) * inv_std * weight + bias`, per feature.
+/// `y = (x - mean) * inv_std * weight + bias`, per channel.
 #[inline]
-fn normalize<T: Float, const N: usize>(
-    affine: Affine<'_, T, N>,
-    mean: &[T::Acc; N],
-    inv_std: &[T::Acc; N],
-    x: &[[T; N]],
-    y: &mut [[T; N]],
+fn normalize<R: Row, const C: usize>(
+    affine: Affine<'_, [R::Scalar; C]>,
+    mean: &[Acc<R::Scalar>; C],
+    inv_std: &[Acc<R::Scalar>; C],
+    x: &[R],
+    y: &mut [R],
 ) {
+    let s = spatial::<R, C>();
+    let one = Acc::<R::Scalar>::ONE;
+    let zero = Acc::<R::Scalar>::ZERO;
+    let mut scale = [zero; C];
+    let mut shift = [zero; C];
+    for c in 0..C {
+        scale[c] = affine.weight.map_or(one, |w| w[c].to_acc());
+        shift[c] = affine.bias.map_or(zero, |b| b[c].to_acc());
+    }
     for (xr, yr) in x.iter().zip(y.iter_mut()) {
-        for c in 0..N {
-            let xhat = (xr[c].to_acc() - mean[c]) * inv_std[c];
-            let scaled = affine.weight.map_or(xhat, |w| xhat * w[c].to_acc());
-            let shifted = affine.bias.map_or(scaled, |b| scaled + b[c].to_acc());
-            yr[c] = T::from_acc(shifted);
+        let channels = xr
+            .as_flat()
+            .chunks_exact(s)
+            .zip(yr.as_flat_mut().chunks_exact_mut(s));
+        for (c, (xs, ys)) in channels.enumerate() {
+            for (xv, yv) in xs.iter().zip(ys) {
+                let xhat = (xv.to_acc() - mean[c]) * inv_std[c];
+                *yv = R::Scalar::from_acc(xhat * scale[c] + shift[c]);
+            }
         }
     }
 }
@@ -115,28 +158,30 @@ fn normalize<T: Float, const N: usize>(
 /// Training forward pass: normalizes with the batch's statistics and, when the
 /// layer tracks them, updates the running statistics as PyTorch does:
 /// `num_batches_tracked += 1`, then `r = (1 - m) r + m s` with the batch mean,
-/// and the batch's unbiased variance (`var * n / (n - 1)`) for `running_var`,
-/// where `m = momentum`, or `1 / num_batches_tracked` when it is `None`.
+/// and the batch's unbiased variance (`var * n / (n - 1)`, `n` = rows x
+/// spatial positions) for `running_var`, where `m = momentum`, or
+/// `1 / num_batches_tracked` when it is `None`.
 ///
 /// # Errors
 /// [`NormError::RowCountMismatch`], [`NormError::EmptyBatch`], and
-/// [`NormError::TooFewValuesPerChannel`] for a single row. On error nothing is
-/// written.
+/// [`NormError::TooFewValuesPerChannel`] when each channel has a single value.
+/// On error nothing is written.
 #[inline]
-pub fn forward_train<T: Float, const N: usize>(
-    affine: Affine<'_, T, N>,
-    running: Option<Running<'_, T, N>>,
+pub fn forward_train<R: Row, const C: usize>(
+    affine: Affine<'_, [R::Scalar; C]>,
+    running: Option<Running<'_, R::Scalar, C>>,
     eps: f64,
     momentum: Option<f64>,
-    x: &[[T; N]],
-    y: &mut [[T; N]],
-) -> Result<BatchSaved<T, N>, NormError> {
+    x: &[R],
+    y: &mut [R],
+) -> Result<BatchSaved<R::Scalar, C>, NormError> {
     check_forward(x.len(), y.len())?;
-    if x.len() < 2 {
-        return Err(NormError::TooFewValuesPerChannel { values: x.len() });
+    let values = x.len() * spatial::<R, C>();
+    if values < 2 {
+        return Err(NormError::TooFewValuesPerChannel { values });
     }
-    let (mean, var) = batch_moments(x);
-    let mut inv = [T::Acc::ZERO; N];
+    let (mean, var) = batch_moments::<R, C>(x);
+    let mut inv = [Acc::<R::Scalar>::ZERO; C];
     for (i, v) in inv.iter_mut().zip(&var) {
         *i = inv_std(*v, eps);
     }
@@ -144,14 +189,15 @@ pub fn forward_train<T: Float, const N: usize>(
     if let Some(running) = running {
         let count = running.num_batches_tracked.saturating_add(1);
         *running.num_batches_tracked = count;
-        let m = T::Acc::from_f64(momentum.unwrap_or(1.0 / count as f64));
-        let keep = T::Acc::ONE - m;
-        let n = T::Acc::from_usize(x.len());
-        let bessel = n / (n - T::Acc::ONE);
-        for c in 0..N {
-            running.mean[c] = T::from_acc(keep * running.mean[c].to_acc() + m * mean[c]);
-            running.var[c] = T::from_acc(keep * running.var[c].to_acc() + m * var[c] * bessel);
+        #[allow(clippy::cast_precision_loss)]
+        let m = momentum.unwrap_or(1.0 / count as f64);
+        let n = Acc::<R::Scalar>::from_usize(values);
+        let bessel = n / (n - Acc::<R::Scalar>::ONE);
+        let mut unbiased = var;
+        for v in &mut unbiased {
+            *v *= bessel;
         }
+        update_running(running.mean, running.var, m, &mean, &unbiased);
     }
     Ok(BatchSaved {
         mean,
@@ -159,6 +205,23 @@ pub fn forward_train<T: Float, const N: usize>(
         rows: x.len(),
         mode: Mode::Train,
     })
+}
+
+/// `r = (1 - m) r + m s` for the running mean and variance.
+#[inline]
+pub(crate) fn update_running<T: Float, const C: usize>(
+    running_mean: &mut [T; C],
+    running_var: &mut [T; C],
+    momentum: f64,
+    mean: &[T::Acc; C],
+    unbiased_var: &[T::Acc; C],
+) {
+    let m = T::Acc::from_f64(momentum);
+    let keep = T::Acc::ONE - m;
+    for c in 0..C {
+        running_mean[c] = T::from_acc(keep * running_mean[c].to_acc() + m * mean[c]);
+        running_var[c] = T::from_acc(keep * running_var[c].to_acc() + m * unbiased_var[c]);
+    }
 }
 
 /// Inference forward pass: normalizes with the running statistics, or, for a
@@ -169,30 +232,25 @@ pub fn forward_train<T: Float, const N: usize>(
 /// [`NormError::RowCountMismatch`], [`NormError::EmptyBatch`]; without running
 /// statistics also [`NormError::TooFewValuesPerChannel`].
 #[inline]
-pub fn forward_eval<T: Float, const N: usize>(
-    affine: Affine<'_, T, N>,
-    running: Option<(&[T; N], &[T; N])>,
+pub fn forward_eval<R: Row, const C: usize>(
+    affine: Affine<'_, [R::Scalar; C]>,
+    running: Option<RunningRef<'_, R::Scalar, C>>,
     eps: f64,
-    x: &[[T; N]],
-    y: &mut [[T; N]],
-) -> Result<BatchSaved<T, N>, NormError> {
+    x: &[R],
+    y: &mut [R],
+) -> Result<BatchSaved<R::Scalar, C>, NormError> {
     let Some((running_mean, running_var)) = running else {
         return forward_train(affine, None, eps, None, x, y);
     };
     check_forward(x.len(), y.len())?;
-    let mut mean = [T::Acc::ZERO; N];
-    let mut inv = [T::Acc::ZERO; N];
-    for c in 0..N {
+    let mut mean = [Acc::<R::Scalar>::ZERO; C];
+    let mut inv = [Acc::<R::Scalar>::ZERO; C];
+    for c in 0..C {
         mean[c] = running_mean[c].to_acc();
         inv[c] = inv_std(running_var[c].to_acc(), eps);
     }
     normalize(affine, &mean, &inv, x, y);
-    Ok(BatchSaved {
-        mean,
-        inv_std: inv,
-        rows: x.len(),
-        mode: Mode::Eval,
-    })
+    Ok(BatchSaved::fixed(mean, inv, x.len()))
 }
 
 /// Backward pass of the forward pass that returned `saved`: through the batch
@@ -203,44 +261,60 @@ pub fn forward_eval<T: Float, const N: usize>(
 /// [`NormError::SavedRowsMismatch`] or [`NormError::RowCountMismatch`]; nothing
 /// is written then.
 #[inline]
-pub fn backward<T: Float, const N: usize>(
-    affine: Affine<'_, T, N>,
-    x: &[[T; N]],
-    saved: &BatchSaved<T, N>,
-    dy: &[[T; N]],
-    dx: &mut [[T; N]],
-    grads: GradsMut<'_, T, N>,
+pub fn backward<R: Row, const C: usize>(
+    affine: Affine<'_, [R::Scalar; C]>,
+    x: &[R],
+    saved: &BatchSaved<R::Scalar, C>,
+    dy: &[R],
+    dx: &mut [R],
+    grads: GradsMut<'_, [R::Scalar; C]>,
 ) -> Result<(), NormError> {
     check_backward(saved.rows, x.len(), dy.len(), dx.len())?;
+    let s = spatial::<R, C>();
+    let zero = Acc::<R::Scalar>::ZERO;
     let (mean, inv) = (&saved.mean, &saved.inv_std);
-    let mut sum_dy = [T::Acc::ZERO; N];
-    let mut sum_dy_xhat = [T::Acc::ZERO; N];
+    let mut sum_dy = [zero; C];
+    let mut sum_dy_xhat = [zero; C];
     for (xr, dyr) in x.iter().zip(dy) {
-        for c in 0..N {
-            let d = dyr[c].to_acc();
-            sum_dy[c] += d;
-            sum_dy_xhat[c] += d * (xr[c].to_acc() - mean[c]) * inv[c];
+        let channels = xr
+            .as_flat()
+            .chunks_exact(s)
+            .zip(dyr.as_flat().chunks_exact(s));
+        for (c, (xs, dys)) in channels.enumerate() {
+            for (xv, dyv) in xs.iter().zip(dys) {
+                let d = dyv.to_acc();
+                sum_dy[c] += d;
+                sum_dy_xhat[c] += d * (xv.to_acc() - mean[c]) * inv[c];
+            }
         }
     }
-    let n = T::Acc::from_usize(x.len());
-    let mut scale = [T::Acc::ZERO; N];
-    let mut mean_dy = [T::Acc::ZERO; N];
-    let mut mean_dy_xhat = [T::Acc::ZERO; N];
-    for c in 0..N {
+    let n = Acc::<R::Scalar>::from_usize(x.len() * s);
+    let mut scale = [zero; C];
+    let mut mean_dy = [zero; C];
+    let mut mean_dy_xhat = [zero; C];
+    for c in 0..C {
         scale[c] = affine.weight.map_or(inv[c], |w| w[c].to_acc() * inv[c]);
+        // With fixed statistics (inference) the two mean terms vanish.
         if saved.mode == Mode::Train {
             mean_dy[c] = sum_dy[c] / n;
             mean_dy_xhat[c] = sum_dy_xhat[c] / n;
         }
     }
-    // In inference the statistics are constants, so the two mean terms vanish.
     for ((xr, dyr), dxr) in x.iter().zip(dy).zip(dx.iter_mut()) {
-        for c in 0..N {
-            let xhat = (xr[c].to_acc() - mean[c]) * inv[c];
-            dxr[c] =
-                T::from_acc(scale[c] * (dyr[c].to_acc() - mean_dy[c] - xhat * mean_dy_xhat[c]));
+        let channels = xr
+            .as_flat()
+            .chunks_exact(s)
+            .zip(dyr.as_flat().chunks_exact(s))
+            .zip(dxr.as_flat_mut().chunks_exact_mut(s));
+        for (c, ((xs, dys), dxs)) in channels.enumerate() {
+            for ((xv, dyv), dxv) in xs.iter().zip(dys).zip(dxs) {
+                let xhat = (xv.to_acc() - mean[c]) * inv[c];
+                *dxv = R::Scalar::from_acc(
+                    scale[c] * (dyv.to_acc() - mean_dy[c] - xhat * mean_dy_xhat[c]),
+                );
+            }
         }
     }
-    super::accumulate(grads, &sum_dy_xhat, &sum_dy);
+    accumulate(grads, &sum_dy_xhat, &sum_dy);
     Ok(())
 }

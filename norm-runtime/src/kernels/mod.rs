@@ -1,38 +1,71 @@
 //! Numeric kernels the generated layers call.
 //!
-//! Every kernel is generic over the scalar type and the layer's constant size
-//! `N`, so each generated layer gets its own copy, specialized to its size.
-//! They take the layer's arrays by reference and allocate nothing.
+//! Every kernel is generic over the row type (an array of the layer's exact
+//! size) and takes the layer's geometry as constants, so each generated layer
+//! gets its own copy, specialized to its sizes. They take the layer's arrays
+//! by reference and allocate nothing.
 //!
-//! Statistics are accumulated in [`Float::Acc`](crate::Float::Acc) with the
-//! corrected two-pass algorithm (mean, then the sum of squared deviations
-//! together with the sum of deviations, which corrects the mean's rounding
-//! error). This is stable for inputs far from zero, and a constant input gives
-//! exactly zero variance and exactly the bias as output.
+//! - [`rows`]: statistics of contiguous segments of each row: layer norm
+//!   (the whole row), RMS norm (the whole row, not centred), group norm (one
+//!   segment per group of channels) and instance norm (one per channel).
+//! - [`batch`]: statistics of each channel over the batch and its spatial
+//!   positions, with running averages for inference.
+//! - [`instance`]: instance norm that also tracks running statistics.
+//!
+//! Statistics are accumulated in [`Float::Acc`] with the corrected two-pass
+//! algorithm (the mean, then the sum of squared deviations together with the
+//! sum of deviations, which corrects the mean's rounding error). This is
+//! stable for inputs far from zero, and a constant input gives exactly zero
+//! variance and exactly the bias as output.
 
 pub mod batch;
-pub mod layer;
+pub mod instance;
 mod reduce;
+pub mod rows;
 
-use crate::NormError;
+use crate::{Float, NormError, Row};
 
-/// The learned per-feature scale and shift, when the layer has them.
-#[derive(Clone, Copy, Debug)]
-pub struct Affine<'a, T, const N: usize> {
-    /// The per-feature scale (PyTorch's `weight`, gamma), if the layer has one.
-    pub weight: Option<&'a [T; N]>,
-    /// The per-feature shift (PyTorch's `bias`, beta), if the layer has one.
-    pub bias: Option<&'a [T; N]>,
+/// The accumulator type of a scalar.
+type Acc<T> = <T as Float>::Acc;
+
+/// Flat views of the weight and bias, when present.
+type FlatParams<'a, T> = (Option<&'a [T]>, Option<&'a [T]>);
+
+/// The learned scale and shift, for the parameters the layer has. `P` is the
+/// parameter array: the row type for layer and RMS norm, `[T; C]` (one per
+/// channel) for the others.
+#[derive(Debug)]
+pub struct Affine<'a, P> {
+    /// The scale (PyTorch's `weight`, gamma), if the layer has one.
+    pub weight: Option<&'a P>,
+    /// The shift (PyTorch's `bias`, beta), if the layer has one.
+    pub bias: Option<&'a P>,
+}
+
+impl<P> Clone for Affine<'_, P> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<P> Copy for Affine<'_, P> {}
+
+impl<'a, P: Row> Affine<'a, P> {
+    /// The parameters as flat slices.
+    #[inline]
+    fn flat(self) -> FlatParams<'a, P::Scalar> {
+        (self.weight.map(Row::as_flat), self.bias.map(Row::as_flat))
+    }
 }
 
 /// Where backward accumulates the parameter gradients, for the parameters the
 /// layer has.
 #[derive(Debug)]
-pub struct GradsMut<'a, T, const N: usize> {
+pub struct GradsMut<'a, P> {
     /// Accumulator of the `weight` gradient.
-    pub weight: Option<&'a mut [T; N]>,
+    pub weight: Option<&'a mut P>,
     /// Accumulator of the `bias` gradient.
-    pub bias: Option<&'a mut [T; N]>,
+    pub bias: Option<&'a mut P>,
 }
 
 /// Checks the arguments of a forward pass.
@@ -80,15 +113,15 @@ pub(crate) fn check_backward(
 /// Adds gradient sums computed in the accumulator type to the caller's
 /// accumulators, rounding once.
 #[inline]
-pub(crate) fn accumulate<T: crate::Float, const N: usize>(
-    grads: GradsMut<'_, T, N>,
-    dweight: &[T::Acc; N],
-    dbias: &[T::Acc; N],
+pub(crate) fn accumulate<P: Row, const NP: usize>(
+    grads: GradsMut<'_, P>,
+    dweight: &[Acc<P::Scalar>; NP],
+    dbias: &[Acc<P::Scalar>; NP],
 ) {
     for (acc, sum) in [(grads.weight, dweight), (grads.bias, dbias)] {
         if let Some(acc) = acc {
-            for (a, s) in acc.iter_mut().zip(sum) {
-                *a = T::from_acc(a.to_acc() + *s);
+            for (a, s) in acc.as_flat_mut().iter_mut().zip(sum) {
+                *a = P::Scalar::from_acc(a.to_acc() + *s);
             }
         }
     }
