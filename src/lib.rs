@@ -6,8 +6,8 @@ pub use norm_macros::normalize;
 #[cfg(feature = "ndarray")]
 pub use norm_runtime::NormalizationNdarray;
 pub use norm_runtime::{
-    AffineGrads, BatchSaved, Float, InstanceSaved, LayerSaved, Mode, NoGrads, NormError,
-    Normalization, Row, RowSaved, WeightGrads,
+    AffineGrads, BatchSaved, Float, FoundShape, InstanceSaved, LayerSaved, Mode, NoGrads,
+    NormError, Normalization, Row, RowSaved, WeightGrads,
 };
 
 /// The runtime crate, for its numeric [`kernels`](norm_runtime::kernels).

@@ -1,7 +1,7 @@
 //! forward_train, forward_eval and backward (slice and constant-size forms)
-//! allocate nothing, for both kinds and both dtypes, small and large.
+//! allocate nothing, for every kind and switch, both dtypes, small and large.
 
-use constnorm::{AffineGrads, Normalization, normalize};
+use constnorm::{Float, Normalization, Row, normalize};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
@@ -57,23 +57,30 @@ fn the_counter_sees_allocations() {
 }
 
 macro_rules! no_alloc_test {
-    ($($name:ident: $kind:ident, $t:ident, dims = $n:literal, rows = $b:literal;)*) => {$(
+    ($($name:ident: [$($attr:tt)*], rows = $b:literal;)*) => {$(
         #[test]
         fn $name() {
-            #[normalize($kind, dims = $n, dtype = $t)]
+            #[normalize($($attr)*)]
             struct Layer;
+            type R = <Layer as Normalization>::Row;
 
             // Inputs and outputs are prepared before counting.
-            let x: Vec<[$t; $n]> = (0..$b)
-                .map(|r| std::array::from_fn(|c| ((r * 31 + c * 7) % 13) as $t - 6.0))
+            let x: Vec<R> = (0..$b)
+                .map(|r| {
+                    let mut row = R::ZERO;
+                    for (i, v) in row.as_flat_mut().iter_mut().enumerate() {
+                        *v = Float::from_f64(((r * 31 + i * 7) % 13) as f64 - 6.0);
+                    }
+                    row
+                })
                 .collect();
-            let x_array: [[$t; $n]; $b] = std::array::from_fn(|r| x[r]);
+            let x_array: [R; $b] = std::array::from_fn(|r| x[r]);
             let dy = x.iter().rev().copied().collect::<Vec<_>>();
-            let dy_array: [[$t; $n]; $b] = std::array::from_fn(|r| dy[r]);
-            let mut y = vec![[0.0; $n]; $b];
-            let mut dx = vec![[0.0; $n]; $b];
+            let dy_array: [R; $b] = std::array::from_fn(|r| dy[r]);
+            let mut y = vec![R::ZERO; $b];
+            let mut dx = vec![R::ZERO; $b];
             let mut layer = Layer::new();
-            let mut grads = AffineGrads::default();
+            let mut grads = <Layer as Normalization>::Grads::default();
 
             let n = allocations(|| {
                 let saved = layer.forward_train(&x, &mut y).unwrap();
@@ -95,10 +102,21 @@ macro_rules! no_alloc_test {
 }
 
 no_alloc_test! {
-    layer_f32_small: layer, f32, dims = 3, rows = 4;
-    layer_f64_small: layer, f64, dims = 3, rows = 4;
-    layer_f32_large: layer, f32, dims = 768, rows = 8;
-    batch_f32_small: batch, f32, dims = 16, rows = 2;
-    batch_f64_small: batch, f64, dims = 16, rows = 4;
-    batch_f32_large: batch, f32, dims = 256, rows = 32;
+    layer_f32_small: [layer, dims = 3], rows = 4;
+    layer_f64_small: [layer, dims = 3, dtype = f64], rows = 4;
+    layer_f32_large: [layer, dims = 768], rows = 8;
+    layer_2d_no_bias: [layer, dims = [4, 8], bias = false], rows = 3;
+    layer_no_affine: [layer, dims = 16, affine = false], rows = 3;
+    rms: [rms, dims = 64], rows = 4;
+    rms_2d_with_bias: [rms, dims = [4, 4], bias = true, dtype = f64], rows = 2;
+    batch_f32_small: [batch, dims = 16], rows = 2;
+    batch_f64_small: [batch, dims = 16, dtype = f64], rows = 4;
+    batch_f32_large: [batch, dims = 256], rows = 32;
+    batch_2d: [batch, dims = 8, spatial = [4, 4]], rows = 2;
+    batch_3d_no_affine: [batch, dims = 2, spatial = [2, 3, 4], affine = false], rows = 2;
+    batch_no_running: [batch, dims = 8, track_running_stats = false], rows = 4;
+    group: [group, dims = 8, groups = 4, spatial = [3, 3]], rows = 2;
+    group_no_spatial: [group, dims = 8, groups = 2], rows = 2;
+    instance: [instance, dims = 4, spatial = 10], rows = 3;
+    instance_tracked_affine: [instance, dims = 4, spatial = [2, 5], affine = true, track_running_stats = true], rows = 3;
 }

@@ -31,17 +31,34 @@ use proc_macro::TokenStream;
 ///
 /// # Arguments
 /// - the kind, first by convention:
-///   - `batch`: batch normalization (PyTorch's `BatchNorm1d` on `(batch, dims)`
-///     input): each feature is normalized with the batch's statistics in
-///     training and with running averages of them in inference.
-///   - `layer`: layer normalization (PyTorch's `LayerNorm(dims)`): each row is
+///   - `batch`: batch normalization (PyTorch's `BatchNorm1d/2d/3d`): each
+///     channel is normalized with the batch's statistics in training and with
+///     running averages of them in inference.
+///   - `layer`: layer normalization (`LayerNorm`): each example is
 ///     normalized over its own `dims` values, the same in both modes.
-/// - `dims = N` (required): the number of features, an integer literal >= 1.
-/// - `eps = 1e-5` (default `1e-5`): added to the variance inside the square
-///   root; a finite number > 0.
-/// - `momentum = 0.1` (batch only, default `0.1`): the weight of each new
-///   batch in the running statistics, in [0, 1]; `momentum = none` gives
-///   PyTorch's cumulative moving average (`momentum=None`).
+///   - `rms`: RMS normalization (`RMSNorm`): each example is divided by its
+///     root mean square over `dims`.
+///   - `group`: group normalization (`GroupNorm`): each example's channels,
+///     in `groups` groups, each group normalized on its own.
+///   - `instance`: instance normalization (`InstanceNorm1d/2d/3d`): each
+///     channel of each example normalized over its spatial positions.
+/// - `dims = N` or `dims = [A, B, ...]` (required): for layer and RMS norm the
+///   normalized shape (up to 4 dims); for the others the number of channels.
+/// - `spatial = L`, `[H, W]` or `[D, H, W]` (batch, group, instance; required
+///   for instance): the spatial dims after the channel.
+/// - `groups = G` (group, required): divides `dims`.
+/// - `eps = 1e-5` (default `1e-5`; RMS norm: the dtype's machine epsilon):
+///   added to the variance inside the square root; a finite number > 0.
+/// - `momentum = 0.1` (with running statistics, default `0.1`): the weight of
+///   each new batch, in [0, 1]; `momentum = none` gives PyTorch's cumulative
+///   moving average (`momentum=None`; batch norm only).
+/// - `affine = false` (default `true`, instance norm `false`): no learned
+///   `weight` and `bias`.
+/// - `bias = false` / `bias = true` (layer and RMS norm; default `true` for
+///   layer, `false` for RMS, as in PyTorch): whether there is a `bias`.
+/// - `track_running_stats = false` / `true` (batch and instance; default
+///   `true` for batch, `false` for instance): running statistics for
+///   inference.
 /// - `dtype = f32` (default `f32`) or `dtype = f64`: the scalar type.
 /// - `crate = path` (default `::constnorm`): where the `constnorm` crate is,
 ///   for crates that re-export it under another path.
@@ -51,27 +68,42 @@ use proc_macro::TokenStream;
 /// #[normalize(batch, dims = 8, momentum = none, dtype = f64)]
 /// struct Cumulative;
 ///
+/// #[normalize(batch, dims = 16, spatial = [8, 8])] // BatchNorm2d(16) on 8x8
+/// struct Bn2d;
+///
+/// #[normalize(rms, dims = [4, 64], eps = 1e-6)]
+/// struct Rms;
+///
+/// #[normalize(group, dims = 32, groups = 8, spatial = [4, 4])]
+/// struct Gn;
+///
+/// #[normalize(instance, dims = 3, spatial = 100, affine = true)]
+/// struct In1d;
+///
 /// mod reexported { pub use constnorm as norm; }
-/// #[normalize(layer, dims = 4, eps = 1e-6, crate = reexported::norm)]
+/// #[normalize(layer, dims = 4, eps = 1e-6, bias = false, crate = reexported::norm)]
 /// struct Custom;
 /// ```
 ///
 /// # What it generates
 /// The struct keeps its name, visibility, doc comments and attributes and
-/// gets public fields named after PyTorch's state dict: `weight` and `bias`
-/// (`[T; N]`), and for batch norm `running_mean`, `running_var` (`[T; N]`)
+/// gets public fields named after PyTorch's state dict, for the parameters
+/// and statistics it has: `weight` and `bias` (per value for layer and RMS
+/// norm, per channel otherwise), `running_mean`, `running_var` (per channel)
 /// and `num_batches_tracked` (`u64`). It gets `new()` (a `const fn`) and
 /// `Default` with PyTorch's initial values, `Clone`, `Debug` and `PartialEq`
-/// (so do not derive those yourself), the constants `DIMS`, `EPS` (and
-/// `MOMENTUM`), and an implementation of `constnorm::Normalization`.
+/// (so do not derive those yourself), the constants `DIMS`, `EPS` and, where
+/// they apply, `SPATIAL`, `GROUPS` and `MOMENTUM`, and an implementation of
+/// `constnorm::Normalization`.
 ///
 /// # Errors
 /// Compile errors, each on the offending token: an unknown kind or argument
 /// (with a suggestion for near misses and for PyTorch's names), a duplicate
-/// argument, a missing kind or `dims`, `dims = 0` or not an integer literal,
-/// `eps <= 0` or not finite, `momentum` outside [0, 1], an argument that does
-/// not apply to the kind, and the attribute on anything but a unit struct
-/// without generics.
+/// argument, a missing kind, `dims`, `groups` or `spatial`, a zero or empty
+/// shape, `groups` that does not divide `dims`, `eps <= 0` or not finite,
+/// `momentum` outside [0, 1] or without running statistics, an argument that
+/// does not apply to the kind, `bias = true` with `affine = false`, and the
+/// attribute on anything but a unit struct without generics.
 #[proc_macro_attribute]
 pub fn normalize(attr: TokenStream, item: TokenStream) -> TokenStream {
     expand::normalize(attr.into(), item.into()).into()

@@ -107,6 +107,11 @@ fn valid_attributes_expand_without_errors() {
         "batch, dims = 4, momentum = none, dtype = f64",
         "dims = 4, layer, crate = \"::x::y\"",
         "batch, dims = 1, momentum = 0, eps = 1",
+        "layer, dims = [4, 8], bias = false",
+        "rms, dims = [2, 3, 4, 5], affine = false",
+        "batch, dims = 3, spatial = [2, 4, 4], track_running_stats = false, affine = false",
+        "group, dims = 6, groups = 3, spatial = [4, 4]",
+        "instance, dims = 3, spatial = 10, affine = true, track_running_stats = true, momentum = 0.5",
     ] {
         let out = expand(attr, "pub struct L;");
         assert!(!has_compile_error(&out), "{attr}: {out}");

@@ -37,8 +37,8 @@ pub enum NormError {
         /// Values each channel had (rows x spatial positions).
         values: usize,
     },
-    /// An `ndarray` argument does not have one row per example with the
-    /// layer's number of features.
+    /// An `ndarray` argument of shape `(batch, features)` does not have the
+    /// layer's number of features per example.
     ShapeMismatch {
         /// The argument's name (`"x"` or `"dy"`).
         argument: &'static str,
@@ -47,6 +47,70 @@ pub enum NormError {
         /// The shape found.
         found: [usize; 2],
     },
+    /// An `ndarray` argument of shape `(batch, ...)` does not have one
+    /// example of the layer's row shape per batch entry.
+    RowShapeMismatch {
+        /// The argument's name (`"x"` or `"dy"`).
+        argument: &'static str,
+        /// The shape of one example (after the batch axis).
+        expected: &'static [usize],
+        /// The shape found, batch axis included.
+        found: FoundShape,
+    },
+}
+
+/// The shape of an array argument, kept without allocating (the first
+/// [`FoundShape::KEPT`] dims, and the rank).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FoundShape {
+    dims: [usize; FoundShape::KEPT],
+    rank: usize,
+}
+
+impl FoundShape {
+    /// How many dims are kept.
+    pub const KEPT: usize = 8;
+
+    /// Records a shape.
+    #[must_use]
+    pub fn new(shape: &[usize]) -> Self {
+        let mut dims = [0; Self::KEPT];
+        for (d, s) in dims.iter_mut().zip(shape) {
+            *d = *s;
+        }
+        Self {
+            dims,
+            rank: shape.len(),
+        }
+    }
+
+    /// The number of dims.
+    #[must_use]
+    pub const fn rank(&self) -> usize {
+        self.rank
+    }
+
+    /// The dims kept (all of them up to rank 8).
+    #[must_use]
+    pub fn dims(&self) -> &[usize] {
+        &self.dims[..self.rank.min(Self::KEPT)]
+    }
+}
+
+impl fmt::Display for FoundShape {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("(")?;
+        for (i, d) in self.dims().iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            write!(f, "{d}")?;
+        }
+        if self.rank > Self::KEPT {
+            f.write_str(", ...")?;
+        }
+        f.write_str(")")
+    }
 }
 
 impl fmt::Display for NormError {
@@ -81,6 +145,20 @@ impl fmt::Display for NormError {
                 "`{argument}` has shape ({}, {}) but the layer expects (batch, {expected_features})",
                 found[0], found[1]
             ),
+            Self::RowShapeMismatch {
+                argument,
+                expected,
+                found,
+            } => {
+                write!(
+                    f,
+                    "`{argument}` has shape {found} but the layer expects (batch"
+                )?;
+                for d in expected {
+                    write!(f, ", {d}")?;
+                }
+                f.write_str(")")
+            }
         }
     }
 }

@@ -21,7 +21,7 @@ mod nd;
 mod row;
 mod traits;
 
-pub use error::NormError;
+pub use error::{FoundShape, NormError};
 pub use float::Float;
 pub use kernels::batch::BatchSaved;
 pub use kernels::instance::InstanceSaved;

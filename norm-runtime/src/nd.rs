@@ -1,16 +1,21 @@
-//! `ndarray` interop: forward and backward on `(batch, features)` views in any
-//! memory layout, returning owned arrays.
+//! `ndarray` interop: forward and backward on `(batch, features)` views, or
+//! on `(batch, ...row shape)` views such as `(N, C, H, W)`, in any memory
+//! layout, returning owned arrays.
 
-use crate::{NormError, Normalization, Row};
-use ndarray::{Array2, ArrayView2};
+use crate::{FoundShape, NormError, Normalization, Row};
+use ndarray::{Array2, ArrayD, ArrayView2, ArrayViewD, IxDyn};
 use std::vec::Vec;
 
-/// Forward and backward passes on `ndarray` views of shape `(batch, DIMS)`.
+/// Forward and backward passes on `ndarray` views.
 ///
-/// Implemented for every [`Normalization`]. The views may have any strides
-/// (transposed, sliced, Fortran order); the results are standard-layout
-/// arrays. These methods allocate (the copies in and out); the slice methods
-/// of [`Normalization`] do not.
+/// Implemented for every [`Normalization`], in two forms: on 2-D views of
+/// shape `(batch, features)` with the row flattened (`*_ndarray`), and on
+/// views of any rank whose shape is the batch followed by the row's shape,
+/// such as `(N, C, H, W)` for 2-D batch norm or `(N, 4, 8)` for layer norm
+/// over `[4, 8]` (`*_ndarray_d`). The views may have any strides (transposed,
+/// sliced, permuted, Fortran order); the results are standard-layout arrays.
+/// These methods allocate (the copies in and out); the slice methods of
+/// [`Normalization`] do not.
 ///
 /// ```
 /// use constnorm::{normalize, NormalizationNdarray};
@@ -74,9 +79,99 @@ pub trait NormalizationNdarray: Normalization {
         self.backward(&x, saved, &dy, &mut dx, grads)?;
         Ok(to_array(&dx))
     }
+
+    /// [`Normalization::forward_train`] on a `(batch, ...row shape)` view.
+    ///
+    /// # Errors
+    /// [`NormError::RowShapeMismatch`] if `x` does not have that shape, and
+    /// the errors of [`Normalization::forward_train`].
+    fn forward_train_ndarray_d(
+        &mut self,
+        x: ArrayViewD<'_, Self::Scalar>,
+    ) -> Result<(ArrayD<Self::Scalar>, Self::Saved), NormError> {
+        let x = rows_of_d::<Self::Row>(&x, "x")?;
+        let mut y = vec_of_zero_rows::<Self::Row>(x.len());
+        let saved = self.forward_train(&x, &mut y)?;
+        Ok((to_array_d(&y)?, saved))
+    }
+
+    /// [`Normalization::forward_eval`] on a `(batch, ...row shape)` view.
+    ///
+    /// # Errors
+    /// [`NormError::RowShapeMismatch`] if `x` does not have that shape, and
+    /// the errors of [`Normalization::forward_eval`].
+    fn forward_eval_ndarray_d(
+        &self,
+        x: ArrayViewD<'_, Self::Scalar>,
+    ) -> Result<(ArrayD<Self::Scalar>, Self::Saved), NormError> {
+        let x = rows_of_d::<Self::Row>(&x, "x")?;
+        let mut y = vec_of_zero_rows::<Self::Row>(x.len());
+        let saved = self.forward_eval(&x, &mut y)?;
+        Ok((to_array_d(&y)?, saved))
+    }
+
+    /// [`Normalization::backward`] on `(batch, ...row shape)` views; returns
+    /// `dx`.
+    ///
+    /// # Errors
+    /// [`NormError::RowShapeMismatch`] if `x` or `dy` does not have that
+    /// shape, and the errors of [`Normalization::backward`].
+    fn backward_ndarray_d(
+        &self,
+        x: ArrayViewD<'_, Self::Scalar>,
+        saved: &Self::Saved,
+        dy: ArrayViewD<'_, Self::Scalar>,
+        grads: &mut Self::Grads,
+    ) -> Result<ArrayD<Self::Scalar>, NormError> {
+        let x = rows_of_d::<Self::Row>(&x, "x")?;
+        let dy = rows_of_d::<Self::Row>(&dy, "dy")?;
+        let mut dx = vec_of_zero_rows::<Self::Row>(x.len());
+        self.backward(&x, saved, &dy, &mut dx, grads)?;
+        to_array_d(&dx)
+    }
 }
 
 impl<L: Normalization + ?Sized> NormalizationNdarray for L {}
+
+fn rows_of_d<R: Row>(
+    view: &ArrayViewD<'_, R::Scalar>,
+    argument: &'static str,
+) -> Result<Vec<R>, NormError> {
+    let shape = view.shape();
+    if shape.len() != R::SHAPE.len() + 1 || &shape[1..] != R::SHAPE {
+        return Err(NormError::RowShapeMismatch {
+            argument,
+            expected: R::SHAPE,
+            found: FoundShape::new(shape),
+        });
+    }
+    let mut out = vec_of_zero_rows::<R>(shape[0]);
+    for (dst, src) in out.iter_mut().zip(view.outer_iter()) {
+        // `iter` visits the example in logical (row-major) order, whatever
+        // the strides.
+        for (d, s) in dst.as_flat_mut().iter_mut().zip(src.iter()) {
+            *d = *s;
+        }
+    }
+    Ok(out)
+}
+
+fn to_array_d<R: Row>(rows: &[R]) -> Result<ArrayD<R::Scalar>, NormError> {
+    let mut shape = Vec::with_capacity(R::SHAPE.len() + 1);
+    shape.push(rows.len());
+    shape.extend_from_slice(R::SHAPE);
+    let flat: Vec<R::Scalar> = rows
+        .iter()
+        .flat_map(|r| r.as_flat().iter().copied())
+        .collect();
+    // The length is rows x LEN by construction, so this cannot fail; should it,
+    // the error names the shape rather than panicking.
+    ArrayD::from_shape_vec(IxDyn(&shape), flat).map_err(|_| NormError::RowShapeMismatch {
+        argument: "y",
+        expected: R::SHAPE,
+        found: FoundShape::new(&shape),
+    })
+}
 
 fn vec_of_zero_rows<R: Row>(rows: usize) -> Vec<R> {
     std::vec![R::ZERO; rows]
