@@ -4,7 +4,10 @@
 //!   ~ v / (v + eps), where v is the input's biased variance;
 //! - adding a constant to the input leaves the output unchanged;
 //! - a constant input gives exactly the bias, never NaN;
-//! - batch norm's running statistics follow PyTorch's update rule.
+//! - batch norm's and tracked instance norm's running statistics follow
+//!   PyTorch's update rules;
+//! - RMS norm gives unit mean square and ignores the input's scale; group and
+//!   instance norm standardize each group / channel.
 
 use constnorm::{AffineGrads, Normalization, normalize};
 use proptest::prelude::*;
@@ -209,6 +212,113 @@ proptest! {
             }).sum::<f64>() / k;
             prop_assert!((layer.running_mean[c] - mean).abs() < 1e-10 * mean.abs().max(1.0));
             prop_assert!((layer.running_var[c] - var).abs() < 1e-10 * var.abs().max(1.0));
+        }
+    }
+}
+
+#[normalize(rms, dims = [3, 5], dtype = f64)]
+struct Rms;
+
+#[normalize(group, dims = 6, groups = 3, spatial = 4, dtype = f64)]
+struct Group;
+
+#[normalize(instance, dims = 3, spatial = [2, 3], affine = true, dtype = f64)]
+struct Instance;
+
+#[normalize(instance, dims = 2, spatial = 5, track_running_stats = true, momentum = 0.25, dtype = f64)]
+struct InstanceTracked;
+
+fn spatial_rows() -> impl Strategy<Value = Vec<[[f64; 4]; 6]>> {
+    prop::collection::vec(
+        prop::array::uniform6(prop::array::uniform4(-100.0..100.0_f64)),
+        1..4,
+    )
+}
+
+proptest! {
+    #[test]
+    fn rms_output_has_unit_mean_square(x in prop::collection::vec(prop::array::uniform3(prop::array::uniform5(-100.0..100.0_f64)), 1..4)) {
+        let mut y = vec![[[0.0; 5]; 3]; x.len()];
+        Rms::new().forward_train(&x, &mut y).unwrap();
+        for (xr, yr) in x.iter().zip(&y) {
+            let ms = xr.iter().flatten().map(|v| v * v).sum::<f64>() / 15.0;
+            let out = yr.iter().flatten().map(|v| v * v).sum::<f64>() / 15.0;
+            prop_assert!((out - ms / (ms + Rms::EPS)).abs() < 1e-12, "{out} vs {ms}");
+            // scaling the input does not change the output (away from eps)
+            let scaled: Vec<[[f64; 5]; 3]> = x.iter().map(|r| r.map(|c| c.map(|v| v * 4.0))).collect();
+            let mut ys = vec![[[0.0; 5]; 3]; x.len()];
+            Rms::new().forward_train(&scaled, &mut ys).unwrap();
+            for (a, b) in y.iter().flatten().flatten().zip(ys.iter().flatten().flatten()) {
+                prop_assert!((a - b).abs() < 1e-9, "{a} vs {b}");
+            }
+        }
+    }
+
+    #[test]
+    fn group_norm_standardizes_each_group(x in spatial_rows()) {
+        let mut y = vec![[[0.0; 4]; 6]; x.len()];
+        Group::new().forward_train(&x, &mut y).unwrap();
+        for (xr, yr) in x.iter().zip(&y) {
+            for g in 0..3 {
+                let (_, v) = moments(xr[2 * g..2 * g + 2].iter().flatten().copied());
+                let (mean, var) = moments(yr[2 * g..2 * g + 2].iter().flatten().copied());
+                prop_assert!(mean.abs() < 1e-12, "group {g}: mean {mean}");
+                prop_assert!((var - v / (v + Group::EPS)).abs() < 1e-12, "group {g}: var {var}");
+            }
+        }
+    }
+
+    #[test]
+    fn instance_norm_standardizes_each_channel(x in prop::collection::vec(prop::array::uniform3(prop::array::uniform2(prop::array::uniform3(-100.0..100.0_f64))), 1..4), b in prop::array::uniform3(-5.0..5.0_f64)) {
+        let mut layer = Instance::new();
+        layer.bias = b;
+        let mut y = vec![[[[0.0; 3]; 2]; 3]; x.len()];
+        layer.forward_train(&x, &mut y).unwrap();
+        for (xr, yr) in x.iter().zip(&y) {
+            for c in 0..3 {
+                let (_, v) = moments(xr[c].iter().flatten().copied());
+                let (mean, var) = moments(yr[c].iter().flatten().copied());
+                prop_assert!((mean - b[c]).abs() < 1e-12, "channel {c}: mean {mean}");
+                prop_assert!((var - v / (v + Instance::EPS)).abs() < 1e-12, "channel {c}: var {var}");
+            }
+        }
+    }
+
+    #[test]
+    fn constant_groups_give_exactly_the_bias(c in prop::array::uniform3(awkward()), b in prop::array::uniform6(-5.0..5.0_f64)) {
+        // one constant per group of two channels
+        let x = [std::array::from_fn::<_, 6, _>(|ch| [c[ch / 2]; 4]); 2];
+        let mut layer = Group::new();
+        layer.bias = b;
+        let mut y = [[[f64::NAN; 4]; 6]; 2];
+        layer.forward_train(&x, &mut y).unwrap();
+        for row in &y {
+            for (ch, values) in row.iter().enumerate() {
+                prop_assert!(values.iter().all(|v| *v == b[ch]), "channel {ch}: {values:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn tracked_instance_norm_follows_pytorch_update(batches in prop::collection::vec(prop::collection::vec(prop::array::uniform2(prop::array::uniform5(-10.0..10.0_f64)), 1..4), 1..4)) {
+        // PyTorch: running = (1 - m) running + m * (batch average of each
+        // instance's mean / unbiased variance); num_batches_tracked unchanged.
+        let mut layer = InstanceTracked::new();
+        let (mut mean, mut var) = ([0.0; 2], [1.0; 2]);
+        for x in &batches {
+            layer.forward_train(x, &mut vec![[[0.0; 5]; 2]; x.len()]).unwrap();
+            for c in 0..2 {
+                let k = x.len() as f64;
+                let m = x.iter().map(|r| moments(r[c].iter().copied()).0).sum::<f64>() / k;
+                let v = x.iter().map(|r| moments(r[c].iter().copied()).1 * 5.0 / 4.0).sum::<f64>() / k;
+                mean[c] = 0.75 * mean[c] + 0.25 * m;
+                var[c] = 0.75 * var[c] + 0.25 * v;
+            }
+        }
+        prop_assert_eq!(layer.num_batches_tracked, 0);
+        for c in 0..2 {
+            prop_assert!((layer.running_mean[c] - mean[c]).abs() < 1e-12);
+            prop_assert!((layer.running_var[c] - var[c]).abs() < 1e-12 * var[c].max(1.0));
         }
     }
 }
