@@ -17,6 +17,5 @@ pub use norm_runtime as runtime;
 #[doc(hidden)]
 pub mod __private {
     pub use norm_runtime::kernels::batch::Running;
-    pub use norm_runtime::kernels::rows::Segments;
     pub use norm_runtime::kernels::{Affine, GradsMut, batch, instance, rows};
 }

@@ -224,4 +224,11 @@ finite_difference_tests! {
     instance_2d_affine: [instance, dims = 2, spatial = [2, 3], affine = true], rows = 2, params = [weight, bias], running = no;
     instance_tracked: [instance, dims = 3, spatial = 5, track_running_stats = true], rows = 3, params = [], running = yes;
     instance_tracked_affine: [instance, dims = 2, spatial = 3, affine = true, track_running_stats = true, momentum = 0.3], rows = 2, params = [weight, bias], running = yes;
+    // Batches large enough to run the code dispatched to the CPU's SIMD
+    // extensions (the small ones above run the portable code).
+    simd_layer: [layer, dims = 96], rows = 3, params = [weight, bias], running = no;
+    simd_rms: [rms, dims = 130], rows = 2, params = [weight], running = no;
+    simd_group: [group, dims = 8, groups = 2, spatial = [4, 4]], rows = 2, params = [weight, bias], running = no;
+    simd_batch: [batch, dims = 40], rows = 26, params = [weight, bias], running = yes;
+    simd_batch_2d: [batch, dims = 4, spatial = [8, 8]], rows = 4, params = [weight, bias], running = yes;
 }

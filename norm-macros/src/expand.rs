@@ -73,7 +73,6 @@ fn layer(config: &Config, target: &Target) -> TokenStream {
     };
     let row_ty = nested(&t, &row_shape);
     let param_ty = nested(&t, &param_shape);
-    let param_len: usize = param_shape.iter().product();
     let channels = Literal::usize_unsuffixed(param_shape[0]);
     let channel_ty = quote!([#t; #channels]);
     let spatial = Literal::usize_unsuffixed(config.spatial_size());
@@ -145,7 +144,6 @@ fn layer(config: &Config, target: &Target) -> TokenStream {
             }),
         ),
     };
-    let grads_len = Literal::usize_unsuffixed(if config.affine { param_len } else { 0 });
     let running_mut = quote! {
         #private::Running {
             mean: &mut self.running_mean,
@@ -157,32 +155,37 @@ fn layer(config: &Config, target: &Target) -> TokenStream {
     let train = quote!(#krate::Mode::Train);
     let eval = quote!(#krate::Mode::Eval);
 
-    // The saved statistics and the three kernel calls.
-    let rows_kernel = |geometry: TokenStream| {
+    // The saved statistics and the three kernel calls. The per-example kinds
+    // share one kernel, parameterized by its segments per row, values per
+    // parameter and centring.
+    let rows_kernel = |count: usize, per_param: usize, center: bool| {
+        let (count, per_param) = (
+            Literal::usize_unsuffixed(count),
+            Literal::usize_unsuffixed(per_param),
+        );
+        let generics = quote!(::<_, #param_ty, #count, #per_param, #center>);
         (
             quote!(#krate::RowSaved),
-            quote!(#private::rows::forward(#affine, #geometry, Self::EPS, #train, x, y)),
-            quote!(#private::rows::forward(#affine, #geometry, Self::EPS, #eval, x, y)),
-            quote!(#private::rows::backward::<_, #param_ty, #grads_len>(#affine, #geometry, Self::EPS, x, saved, dy, dx, #grads)),
+            quote!(#private::rows::forward #generics (#affine, Self::EPS, #train, x, y)),
+            quote!(#private::rows::forward #generics (#affine, Self::EPS, #eval, x, y)),
+            quote!(#private::rows::backward #generics (#affine, Self::EPS, x, saved, dy, dx, #grads)),
         )
     };
     let (saved, train_call, eval_call, backward_call) = match kind {
-        Kind::Layer => rows_kernel(quote!(#private::Segments::LAYER)),
-        Kind::Rms => rows_kernel(quote!(#private::Segments::RMS)),
-        Kind::Group => {
-            let groups = Literal::usize_unsuffixed(config.groups);
-            rows_kernel(quote!(#private::Segments::group(#groups, #spatial)))
-        }
+        Kind::Layer => rows_kernel(1, 1, true),
+        Kind::Rms => rows_kernel(1, 1, false),
+        Kind::Group => rows_kernel(config.groups, config.spatial_size(), true),
         Kind::Instance if !config.track => {
-            rows_kernel(quote!(#private::Segments::instance(#channels, #spatial)))
+            rows_kernel(config.channels(), config.spatial_size(), true)
         }
         Kind::Instance => {
             let momentum = Literal::f64_suffixed(config.momentum.unwrap_or(0.0));
+            let generics = quote!(::<_, #channels, #spatial>);
             (
                 quote!(#krate::InstanceSaved<#t, #channels>),
-                quote!(#private::instance::forward_train(#affine, &mut self.running_mean, &mut self.running_var, Self::EPS, #momentum, x, y)),
+                quote!(#private::instance::forward_train #generics (#affine, &mut self.running_mean, &mut self.running_var, Self::EPS, #momentum, x, y)),
                 quote!(#private::instance::forward_eval(#affine, &self.running_mean, &self.running_var, Self::EPS, x, y)),
-                quote!(#private::instance::backward(#affine, Self::EPS, x, saved, dy, dx, #grads)),
+                quote!(#private::instance::backward #generics (#affine, Self::EPS, x, saved, dy, dx, #grads)),
             )
         }
         Kind::Batch => {

@@ -61,10 +61,13 @@ pub trait Float:
     fn sqrt(self) -> Self;
     /// The larger of `self` and `other`; `self` if either is NaN.
     fn max(self, other: Self) -> Self;
+    /// `self * a + b` with one rounding. Fast only where the CPU has fused
+    /// multiply-add; the kernels call it only in code compiled for such CPUs.
+    fn mul_add(self, a: Self, b: Self) -> Self;
 }
 
 macro_rules! impl_float {
-    ($t:ident, $libm_sqrt:ident) => {
+    ($t:ident, $libm_sqrt:ident, $libm_fma:ident) => {
         impl Float for $t {
             type Acc = f64;
             const ZERO: Self = 0.0;
@@ -109,9 +112,20 @@ macro_rules! impl_float {
             fn max(self, other: Self) -> Self {
                 if other > self { other } else { self }
             }
+            #[inline(always)]
+            fn mul_add(self, a: Self, b: Self) -> Self {
+                #[cfg(feature = "std")]
+                {
+                    <$t>::mul_add(self, a, b)
+                }
+                #[cfg(not(feature = "std"))]
+                {
+                    libm::$libm_fma(self, a, b)
+                }
+            }
         }
     };
 }
 
-impl_float!(f32, sqrtf);
-impl_float!(f64, sqrt);
+impl_float!(f32, sqrtf, fmaf);
+impl_float!(f64, sqrt, fma);

@@ -3,9 +3,20 @@
 //! spatial positions in training, and with running averages of them in
 //! inference. A row is channel-major (`[[T; L]; C]`, `[[[T; W]; H]; C]`, or
 //! `[T; C]` without spatial dims), like PyTorch's contiguous NCHW.
+//!
+//! The numerics are those of [`rows`](super::rows): a rough mean, the
+//! corrected two-pass sums of deviations, and the mean kept as `hi + lo`, all
+//! in the layer's own type. Without spatial dims the loops run across
+//! channels, which vectorizes; with them, across each channel's positions.
 
-use super::{Acc, Affine, GradsMut, accumulate, check_backward, check_forward};
+use super::reduce::{madd, sums, two_sum};
+use super::{Affine, GradsMut, check_backward, check_forward};
 use crate::{Float, Mode, NormError, Row};
+use multiversion::multiversion;
+
+/// Batches with fewer values run the portable code inline; larger ones are
+/// dispatched at run time to code compiled for the CPU's SIMD extensions.
+const DISPATCH_MIN_VALUES: usize = 1024;
 
 /// The running statistics of a layer that tracks them, updated by training
 /// passes.
@@ -19,12 +30,17 @@ pub struct Running<'a, T, const C: usize> {
     pub num_batches_tracked: &'a mut u64,
 }
 
+/// A layer's running mean and variance, read-only.
+pub type RunningRef<'a, T, const C: usize> = (&'a [T; C], &'a [T; C]);
+
 /// The statistics a batch-norm forward pass used, kept for backward: the
-/// per-channel mean and `1 / sqrt(var + eps)`, the batch size and the mode.
+/// per-channel mean (as `hi + lo`) and `1 / sqrt(var + eps)`, the batch size
+/// and the mode.
 #[derive(Clone, Debug, PartialEq)]
 pub struct BatchSaved<T: Float, const C: usize> {
-    mean: [T::Acc; C],
-    inv_std: [T::Acc; C],
+    hi: [T; C],
+    lo: [T; C],
+    inv_std: [T; C],
     rows: usize,
     mode: Mode,
 }
@@ -33,14 +49,14 @@ impl<T: Float, const C: usize> BatchSaved<T, C> {
     /// The per-channel mean used: the batch's, or the running mean.
     #[inline]
     #[must_use]
-    pub const fn mean(&self) -> &[T::Acc; C] {
-        &self.mean
+    pub fn mean(&self) -> [T::Acc; C] {
+        core::array::from_fn(|c| self.hi[c].to_acc() + self.lo[c].to_acc())
     }
 
     /// The per-channel `1 / sqrt(var + eps)` used.
     #[inline]
     #[must_use]
-    pub const fn inv_std(&self) -> &[T::Acc; C] {
+    pub const fn inv_std(&self) -> &[T; C] {
         &self.inv_std
     }
 
@@ -59,16 +75,6 @@ impl<T: Float, const C: usize> BatchSaved<T, C> {
     pub const fn mode(&self) -> Mode {
         self.mode
     }
-
-    /// Statistics of a batch normalized with fixed per-channel statistics.
-    pub(crate) fn fixed(mean: [T::Acc; C], inv_std: [T::Acc; C], rows: usize) -> Self {
-        Self {
-            mean,
-            inv_std,
-            rows,
-            mode: Mode::Eval,
-        }
-    }
 }
 
 /// Values per channel in one row.
@@ -76,46 +82,120 @@ const fn spatial<R: Row, const C: usize>() -> usize {
     R::LEN / C
 }
 
-/// Per-channel mean and variance.
-type Moments<T, const C: usize> = ([Acc<T>; C], [Acc<T>; C]);
+/// A batch's statistics: the saved part, and the biased variance.
+struct Moments<T: Float, const C: usize> {
+    hi: [T; C],
+    lo: [T; C],
+    inv_std: [T; C],
+    var: [T::Acc; C],
+}
 
-/// A layer's running mean and variance, read-only.
-pub type RunningRef<'a, T, const C: usize> = (&'a [T; C], &'a [T; C]);
-
-/// Per-channel batch mean and biased variance, corrected two-pass.
-#[inline]
-fn batch_moments<R: Row, const C: usize>(x: &[R]) -> Moments<R::Scalar, C> {
+/// Adds `f(c, values of channel c)` for every row into per-channel sums.
+#[inline(always)]
+fn per_channel<R: Row, const C: usize, const K: usize>(
+    x: &[R],
+    mut f: impl FnMut(usize, &[R::Scalar]) -> [R::Scalar; K],
+) -> [[R::Scalar; C]; K] {
     let s = spatial::<R, C>();
-    let n = Acc::<R::Scalar>::from_usize(x.len() * s);
-    let zero = Acc::<R::Scalar>::ZERO;
-    let mut rough = [zero; C];
-    for row in x {
-        for (sum, values) in rough.iter_mut().zip(row.as_flat().chunks_exact(s)) {
-            for v in values {
-                *sum += v.to_acc();
-            }
-        }
-    }
-    for sum in &mut rough {
-        *sum = *sum / n;
-    }
-    let mut dev = [zero; C];
-    let mut dev2 = [zero; C];
+    let mut acc = [[R::Scalar::ZERO; C]; K];
     for row in x {
         for (c, values) in row.as_flat().chunks_exact(s).enumerate() {
-            for v in values {
-                let d = v.to_acc() - rough[c];
-                dev[c] += d;
-                dev2[c] += d * d;
+            let v = f(c, values);
+            for k in 0..K {
+                acc[k][c] += v[k];
             }
         }
     }
-    let mut var = [zero; C];
-    for c in 0..C {
-        rough[c] += dev[c] / n;
-        var[c] = ((dev2[c] - dev[c] * dev[c] / n) / n).max(zero);
+    acc
+}
+
+#[inline(always)]
+fn moments<R: Row, const C: usize, const FMA: bool>(x: &[R], eps: f64) -> Moments<R::Scalar, C> {
+    type Acc<T> = <T as Float>::Acc;
+    let s = spatial::<R, C>();
+    let count = x.len() * s;
+    let inv_n = R::Scalar::ONE / R::Scalar::from_usize(count);
+    let inv_n_acc = Acc::<R::Scalar>::ONE / Acc::<R::Scalar>::from_usize(count);
+    let sum = if s == 1 {
+        // Across channels, which vectorizes.
+        let mut acc = [R::Scalar::ZERO; C];
+        for row in x {
+            for (a, v) in acc.iter_mut().zip(row.as_flat()) {
+                *a += *v;
+            }
+        }
+        acc
+    } else {
+        let [sum] = per_channel::<R, C, 1>(x, |_, v| {
+            let [t] = sums(v.len(), |i| [v[i]]);
+            [t]
+        });
+        sum
+    };
+    let rough = sum.map(|t| t * inv_n);
+    let [s1, s2] = if s == 1 {
+        // Across channels, which vectorizes.
+        let mut acc = [[R::Scalar::ZERO; C]; 2];
+        for row in x {
+            for ((v, r), (a1, a2)) in row.as_flat().iter().zip(&rough).zip(acc_pair(&mut acc)) {
+                let d = *v - *r;
+                *a1 += d;
+                *a2 = madd::<_, FMA>(d, d, *a2);
+            }
+        }
+        acc
+    } else {
+        per_channel::<R, C, 2>(x, |c, v| {
+            let r = rough[c];
+            sums(v.len(), |i| {
+                let d = v[i] - r;
+                [d, d * d]
+            })
+        })
+    };
+    let zero = R::Scalar::ZERO;
+    let mut m = Moments {
+        hi: [zero; C],
+        lo: [zero; C],
+        inv_std: [zero; C],
+        var: [Acc::<R::Scalar>::ZERO; C],
+    };
+    let acc = |v: R::Scalar| v.to_acc();
+    if s2.iter().all(|v| v.to_f64().is_finite()) {
+        for c in 0..C {
+            let mean_dev = acc(s1[c]) * inv_n_acc;
+            m.var[c] = (acc(s2[c]) * inv_n_acc - mean_dev * mean_dev).max(Acc::<R::Scalar>::ZERO);
+            (m.hi[c], m.lo[c]) = two_sum(rough[c], R::Scalar::from_acc(mean_dev));
+        }
+    } else {
+        // Squares overflowed the type: the same algorithm in the wider type.
+        for c in 0..C {
+            let r = acc(rough[c]);
+            let (mut t1, mut t2) = (Acc::<R::Scalar>::ZERO, Acc::<R::Scalar>::ZERO);
+            for row in x {
+                for v in &row.as_flat()[c * s..(c + 1) * s] {
+                    let d = acc(*v) - r;
+                    t1 += d;
+                    t2 += d * d;
+                }
+            }
+            let mean = r + t1 * inv_n_acc;
+            m.hi[c] = R::Scalar::from_acc(mean);
+            m.lo[c] = R::Scalar::from_acc(mean - acc(m.hi[c]));
+            m.var[c] = ((t2 - t1 * t1 * inv_n_acc) * inv_n_acc).max(Acc::<R::Scalar>::ZERO);
+        }
     }
-    (rough, var)
+    for c in 0..C {
+        m.inv_std[c] = R::Scalar::from_acc(inv_std(m.var[c], eps));
+    }
+    m
+}
+
+/// The two accumulators of each channel, side by side.
+#[inline(always)]
+fn acc_pair<T, const C: usize>(acc: &mut [[T; C]; 2]) -> impl Iterator<Item = (&mut T, &mut T)> {
+    let [a1, a2] = acc;
+    a1.iter_mut().zip(a2.iter_mut())
 }
 
 #[inline]
@@ -123,35 +203,66 @@ pub(crate) fn inv_std<A: Float>(var: A, eps: f64) -> A {
     A::ONE / (var + A::from_f64(eps)).sqrt()
 }
 
-/// `y = (x - mean) * inv_std * weight + bias`, per channel.
-#[inline]
-fn normalize<R: Row, const C: usize>(
-    affine: Affine<'_, [R::Scalar; C]>,
-    mean: &[Acc<R::Scalar>; C],
-    inv_std: &[Acc<R::Scalar>; C],
+/// `y = ((x - hi) - lo) * inv_std * weight + bias`, per channel.
+#[inline(always)]
+fn normalize<R: Row, const C: usize, const FMA: bool>(
+    weight: Option<&[R::Scalar; C]>,
+    bias: Option<&[R::Scalar; C]>,
+    hi: &[R::Scalar; C],
+    lo: &[R::Scalar; C],
+    inv_std: &[R::Scalar; C],
     x: &[R],
     y: &mut [R],
 ) {
     let s = spatial::<R, C>();
-    let one = Acc::<R::Scalar>::ONE;
-    let zero = Acc::<R::Scalar>::ZERO;
-    let mut scale = [zero; C];
-    let mut shift = [zero; C];
-    for c in 0..C {
-        scale[c] = affine.weight.map_or(one, |w| w[c].to_acc());
-        shift[c] = affine.bias.map_or(zero, |b| b[c].to_acc());
-    }
+    let scale: [R::Scalar; C] =
+        core::array::from_fn(|c| weight.map_or(inv_std[c], |w| w[c] * inv_std[c]));
+    let shift: [R::Scalar; C] = core::array::from_fn(|c| bias.map_or(R::Scalar::ZERO, |b| b[c]));
     for (xr, yr) in x.iter().zip(y.iter_mut()) {
-        let channels = xr
-            .as_flat()
-            .chunks_exact(s)
-            .zip(yr.as_flat_mut().chunks_exact_mut(s));
-        for (c, (xs, ys)) in channels.enumerate() {
-            for (xv, yv) in xs.iter().zip(ys) {
-                let xhat = (xv.to_acc() - mean[c]) * inv_std[c];
-                *yv = R::Scalar::from_acc(xhat * scale[c] + shift[c]);
+        if s == 1 {
+            for c in 0..C {
+                yr.as_flat_mut()[c] =
+                    madd::<_, FMA>((xr.as_flat()[c] - hi[c]) - lo[c], scale[c], shift[c]);
+            }
+        } else {
+            let channels = xr
+                .as_flat()
+                .chunks_exact(s)
+                .zip(yr.as_flat_mut().chunks_exact_mut(s));
+            for (c, (xs, ys)) in channels.enumerate() {
+                for (yv, xv) in ys.iter_mut().zip(xs) {
+                    *yv = madd::<_, FMA>((*xv - hi[c]) - lo[c], scale[c], shift[c]);
+                }
             }
         }
+    }
+}
+
+#[inline(always)]
+fn train_rows<R: Row, const C: usize, const FMA: bool>(
+    weight: Option<&[R::Scalar; C]>,
+    bias: Option<&[R::Scalar; C]>,
+    eps: f64,
+    x: &[R],
+    y: &mut [R],
+) -> Moments<R::Scalar, C> {
+    let m = moments::<R, C, FMA>(x, eps);
+    normalize::<R, C, FMA>(weight, bias, &m.hi, &m.lo, &m.inv_std, x, y);
+    m
+}
+
+#[multiversion(targets("x86_64+avx512f+avx512bw+avx512vl+avx2+fma", "x86_64+avx2+fma"))]
+fn train_simd<R: Row, const C: usize>(
+    weight: Option<&[R::Scalar; C]>,
+    bias: Option<&[R::Scalar; C]>,
+    eps: f64,
+    x: &[R],
+    y: &mut [R],
+) -> Moments<R::Scalar, C> {
+    if multiversion::target::target_cfg_f!(target_feature = "fma") {
+        train_rows::<R, C, true>(weight, bias, eps, x, y)
+    } else {
+        train_rows::<R, C, false>(weight, bias, eps, x, y)
     }
 }
 
@@ -175,33 +286,34 @@ pub fn forward_train<R: Row, const C: usize>(
     x: &[R],
     y: &mut [R],
 ) -> Result<BatchSaved<R::Scalar, C>, NormError> {
+    const {
+        assert!(R::LEN.is_multiple_of(C));
+    }
     check_forward(x.len(), y.len())?;
     let values = x.len() * spatial::<R, C>();
     if values < 2 {
         return Err(NormError::TooFewValuesPerChannel { values });
     }
-    let (mean, var) = batch_moments::<R, C>(x);
-    let mut inv = [Acc::<R::Scalar>::ZERO; C];
-    for (i, v) in inv.iter_mut().zip(&var) {
-        *i = inv_std(*v, eps);
-    }
-    normalize(affine, &mean, &inv, x, y);
+    let m = if x.len() * R::LEN < DISPATCH_MIN_VALUES {
+        train_rows::<R, C, false>(affine.weight, affine.bias, eps, x, y)
+    } else {
+        train_simd::<R, C>(affine.weight, affine.bias, eps, x, y)
+    };
     if let Some(running) = running {
         let count = running.num_batches_tracked.saturating_add(1);
         *running.num_batches_tracked = count;
         #[allow(clippy::cast_precision_loss)]
-        let m = momentum.unwrap_or(1.0 / count as f64);
-        let n = Acc::<R::Scalar>::from_usize(values);
-        let bessel = n / (n - Acc::<R::Scalar>::ONE);
-        let mut unbiased = var;
-        for v in &mut unbiased {
-            *v *= bessel;
-        }
-        update_running(running.mean, running.var, m, &mean, &unbiased);
+        let momentum = momentum.unwrap_or(1.0 / count as f64);
+        let n = <R::Scalar as Float>::Acc::from_usize(values);
+        let bessel = n / (n - <R::Scalar as Float>::Acc::ONE);
+        let mean = core::array::from_fn(|c| m.hi[c].to_acc() + m.lo[c].to_acc());
+        let unbiased = m.var.map(|v| v * bessel);
+        update_running(running.mean, running.var, momentum, &mean, &unbiased);
     }
     Ok(BatchSaved {
-        mean,
-        inv_std: inv,
+        hi: m.hi,
+        lo: m.lo,
+        inv_std: m.inv_std,
         rows: x.len(),
         mode: Mode::Train,
     })
@@ -224,6 +336,24 @@ pub(crate) fn update_running<T: Float, const C: usize>(
     }
 }
 
+#[multiversion(targets("x86_64+avx512f+avx512bw+avx512vl+avx2+fma", "x86_64+avx2+fma"))]
+#[allow(clippy::too_many_arguments)]
+fn normalize_simd<R: Row, const C: usize>(
+    weight: Option<&[R::Scalar; C]>,
+    bias: Option<&[R::Scalar; C]>,
+    hi: &[R::Scalar; C],
+    lo: &[R::Scalar; C],
+    inv_std: &[R::Scalar; C],
+    x: &[R],
+    y: &mut [R],
+) {
+    if multiversion::target::target_cfg_f!(target_feature = "fma") {
+        normalize::<R, C, true>(weight, bias, hi, lo, inv_std, x, y);
+    } else {
+        normalize::<R, C, false>(weight, bias, hi, lo, inv_std, x, y);
+    }
+}
+
 /// Inference forward pass: normalizes with the running statistics, or, for a
 /// layer that does not track them (`running` is `None`), with the batch's
 /// statistics as PyTorch does. Nothing is updated.
@@ -243,14 +373,87 @@ pub fn forward_eval<R: Row, const C: usize>(
         return forward_train(affine, None, eps, None, x, y);
     };
     check_forward(x.len(), y.len())?;
-    let mut mean = [Acc::<R::Scalar>::ZERO; C];
-    let mut inv = [Acc::<R::Scalar>::ZERO; C];
-    for c in 0..C {
-        mean[c] = running_mean[c].to_acc();
-        inv[c] = inv_std(running_var[c].to_acc(), eps);
+    let lo = [R::Scalar::ZERO; C];
+    let inv = running_var.map(|v| R::Scalar::from_acc(inv_std(v.to_acc(), eps)));
+    if x.len() * R::LEN < DISPATCH_MIN_VALUES {
+        normalize::<R, C, false>(affine.weight, affine.bias, running_mean, &lo, &inv, x, y);
+    } else {
+        normalize_simd::<R, C>(affine.weight, affine.bias, running_mean, &lo, &inv, x, y);
     }
-    normalize(affine, &mean, &inv, x, y);
-    Ok(BatchSaved::fixed(mean, inv, x.len()))
+    Ok(BatchSaved {
+        hi: *running_mean,
+        lo,
+        inv_std: inv,
+        rows: x.len(),
+        mode: Mode::Eval,
+    })
+}
+
+#[inline(always)]
+fn backward_rows<R: Row, const C: usize>(
+    weight: Option<&[R::Scalar; C]>,
+    saved: &BatchSaved<R::Scalar, C>,
+    x: &[R],
+    dy: &[R],
+    dx: &mut [R],
+) -> [[R::Scalar; C]; 2] {
+    let s = spatial::<R, C>();
+    let (hi, lo, inv) = (&saved.hi, &saved.lo, &saved.inv_std);
+    let mut sum_dy = [R::Scalar::ZERO; C];
+    let mut sum_dy_xhat = [R::Scalar::ZERO; C];
+    for (xr, dyr) in x.iter().zip(dy) {
+        let (xf, dyf) = (xr.as_flat(), dyr.as_flat());
+        if s == 1 {
+            for c in 0..C {
+                let xhat = ((xf[c] - hi[c]) - lo[c]) * inv[c];
+                sum_dy[c] += dyf[c];
+                sum_dy_xhat[c] += dyf[c] * xhat;
+            }
+        } else {
+            for (c, (xs, dys)) in xf.chunks_exact(s).zip(dyf.chunks_exact(s)).enumerate() {
+                let [a, b] = sums(s, |i| {
+                    let xhat = ((xs[i] - hi[c]) - lo[c]) * inv[c];
+                    [dys[i], dys[i] * xhat]
+                });
+                sum_dy[c] += a;
+                sum_dy_xhat[c] += b;
+            }
+        }
+    }
+    let n = R::Scalar::from_usize(x.len() * s);
+    let zero = R::Scalar::ZERO;
+    let scale: [R::Scalar; C] = core::array::from_fn(|c| weight.map_or(inv[c], |w| w[c] * inv[c]));
+    // With fixed statistics (inference) the two mean terms vanish.
+    let train = saved.mode == Mode::Train;
+    let mean_dy: [R::Scalar; C] =
+        core::array::from_fn(|c| if train { sum_dy[c] / n } else { zero });
+    let mean_dy_xhat: [R::Scalar; C] =
+        core::array::from_fn(|c| if train { sum_dy_xhat[c] / n } else { zero });
+    for ((xr, dyr), dxr) in x.iter().zip(dy).zip(dx.iter_mut()) {
+        let channels = xr
+            .as_flat()
+            .chunks_exact(s)
+            .zip(dyr.as_flat().chunks_exact(s))
+            .zip(dxr.as_flat_mut().chunks_exact_mut(s));
+        for (c, ((xs, dys), dxs)) in channels.enumerate() {
+            for ((xv, dyv), dxv) in xs.iter().zip(dys).zip(dxs) {
+                let xhat = ((*xv - hi[c]) - lo[c]) * inv[c];
+                *dxv = scale[c] * (*dyv - mean_dy[c] - xhat * mean_dy_xhat[c]);
+            }
+        }
+    }
+    [sum_dy_xhat, sum_dy]
+}
+
+#[multiversion(targets("x86_64+avx512f+avx512bw+avx512vl+avx2+fma", "x86_64+avx2+fma"))]
+fn backward_simd<R: Row, const C: usize>(
+    weight: Option<&[R::Scalar; C]>,
+    saved: &BatchSaved<R::Scalar, C>,
+    x: &[R],
+    dy: &[R],
+    dx: &mut [R],
+) -> [[R::Scalar; C]; 2] {
+    backward_rows::<R, C>(weight, saved, x, dy, dx)
 }
 
 /// Backward pass of the forward pass that returned `saved`: through the batch
@@ -270,51 +473,17 @@ pub fn backward<R: Row, const C: usize>(
     grads: GradsMut<'_, [R::Scalar; C]>,
 ) -> Result<(), NormError> {
     check_backward(saved.rows, x.len(), dy.len(), dx.len())?;
-    let s = spatial::<R, C>();
-    let zero = Acc::<R::Scalar>::ZERO;
-    let (mean, inv) = (&saved.mean, &saved.inv_std);
-    let mut sum_dy = [zero; C];
-    let mut sum_dy_xhat = [zero; C];
-    for (xr, dyr) in x.iter().zip(dy) {
-        let channels = xr
-            .as_flat()
-            .chunks_exact(s)
-            .zip(dyr.as_flat().chunks_exact(s));
-        for (c, (xs, dys)) in channels.enumerate() {
-            for (xv, dyv) in xs.iter().zip(dys) {
-                let d = dyv.to_acc();
-                sum_dy[c] += d;
-                sum_dy_xhat[c] += d * (xv.to_acc() - mean[c]) * inv[c];
+    let [dweight, dbias] = if x.len() * R::LEN < DISPATCH_MIN_VALUES {
+        backward_rows::<R, C>(affine.weight, saved, x, dy, dx)
+    } else {
+        backward_simd::<R, C>(affine.weight, saved, x, dy, dx)
+    };
+    for (acc, sum) in [(grads.weight, dweight), (grads.bias, dbias)] {
+        if let Some(acc) = acc {
+            for (a, s) in acc.iter_mut().zip(sum) {
+                *a += s;
             }
         }
     }
-    let n = Acc::<R::Scalar>::from_usize(x.len() * s);
-    let mut scale = [zero; C];
-    let mut mean_dy = [zero; C];
-    let mut mean_dy_xhat = [zero; C];
-    for c in 0..C {
-        scale[c] = affine.weight.map_or(inv[c], |w| w[c].to_acc() * inv[c]);
-        // With fixed statistics (inference) the two mean terms vanish.
-        if saved.mode == Mode::Train {
-            mean_dy[c] = sum_dy[c] / n;
-            mean_dy_xhat[c] = sum_dy_xhat[c] / n;
-        }
-    }
-    for ((xr, dyr), dxr) in x.iter().zip(dy).zip(dx.iter_mut()) {
-        let channels = xr
-            .as_flat()
-            .chunks_exact(s)
-            .zip(dyr.as_flat().chunks_exact(s))
-            .zip(dxr.as_flat_mut().chunks_exact_mut(s));
-        for (c, ((xs, dys), dxs)) in channels.enumerate() {
-            for ((xv, dyv), dxv) in xs.iter().zip(dys).zip(dxs) {
-                let xhat = (xv.to_acc() - mean[c]) * inv[c];
-                *dxv = R::Scalar::from_acc(
-                    scale[c] * (dyv.to_acc() - mean_dy[c] - xhat * mean_dy_xhat[c]),
-                );
-            }
-        }
-    }
-    accumulate(grads, &sum_dy_xhat, &sum_dy);
     Ok(())
 }

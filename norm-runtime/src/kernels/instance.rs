@@ -4,11 +4,11 @@
 //! statistics towards their average over the batch; inference uses the
 //! running statistics, like batch norm.
 //!
-//! Without running statistics, instance norm is [`rows`] with
-//! [`Segments::instance`](super::rows::Segments::instance).
+//! Without running statistics, instance norm is [`rows`] with one segment per
+//! channel.
 
 use super::batch::{self, BatchSaved};
-use super::rows::{self, RowSaved, Segments, segment_stats};
+use super::rows::{self, RowSaved, Stats, segment_stats};
 use super::{Acc, Affine, GradsMut};
 use crate::{Float, Mode, NormError, Row};
 
@@ -55,7 +55,7 @@ impl<T: Float, const C: usize> InstanceSaved<T, C> {
 /// [`NormError::TooFewValuesPerChannel`] when a channel has a single spatial
 /// position. On error nothing is written.
 #[inline]
-pub fn forward_train<R: Row, const C: usize>(
+pub fn forward_train<R: Row, const C: usize, const S: usize>(
     affine: Affine<'_, [R::Scalar; C]>,
     running_mean: &mut [R::Scalar; C],
     running_var: &mut [R::Scalar; C],
@@ -64,20 +64,22 @@ pub fn forward_train<R: Row, const C: usize>(
     x: &[R],
     y: &mut [R],
 ) -> Result<InstanceSaved<R::Scalar, C>, NormError> {
-    let s = R::LEN / C;
-    if s < 2 && !x.is_empty() && x.len() == y.len() {
-        return Err(NormError::TooFewValuesPerChannel { values: s });
+    const {
+        assert!(C * S == R::LEN);
     }
-    let saved = rows::forward(affine, Segments::instance(C, s), eps, Mode::Train, x, y)?;
+    if S < 2 && !x.is_empty() && x.len() == y.len() {
+        return Err(NormError::TooFewValuesPerChannel { values: S });
+    }
+    let saved = rows::forward::<R, [R::Scalar; C], C, S, true>(affine, eps, Mode::Train, x, y)?;
     let zero = Acc::<R::Scalar>::ZERO;
     let rows = Acc::<R::Scalar>::from_usize(x.len());
-    let bessel = Acc::<R::Scalar>::from_usize(s) / Acc::<R::Scalar>::from_usize(s - 1);
+    let bessel = Acc::<R::Scalar>::from_usize(S) / Acc::<R::Scalar>::from_usize(S - 1);
     let mut mean = [zero; C];
     let mut var = [zero; C];
     for row in x {
-        for (c, values) in row.as_flat().chunks_exact(s).enumerate() {
-            let (m, v) = segment_stats(values, true);
-            mean[c] += m / rows;
+        for (c, values) in row.as_flat().chunks_exact(S).enumerate() {
+            let Stats { hi, lo, var: v, .. } = segment_stats::<_, true>(values, eps);
+            mean[c] += (hi.to_acc() + lo.to_acc()) / rows;
             var[c] += v * bessel / rows;
         }
     }
@@ -108,7 +110,7 @@ pub fn forward_eval<R: Row, const C: usize>(
 /// [`NormError::SavedRowsMismatch`] or [`NormError::RowCountMismatch`]; nothing
 /// is written then.
 #[inline]
-pub fn backward<R: Row, const C: usize>(
+pub fn backward<R: Row, const C: usize, const S: usize>(
     affine: Affine<'_, [R::Scalar; C]>,
     eps: f64,
     x: &[R],
@@ -118,16 +120,9 @@ pub fn backward<R: Row, const C: usize>(
     grads: GradsMut<'_, [R::Scalar; C]>,
 ) -> Result<(), NormError> {
     match saved {
-        InstanceSaved::PerInstance(s) => rows::backward::<R, [R::Scalar; C], C>(
-            affine,
-            Segments::instance(C, R::LEN / C),
-            eps,
-            x,
-            s,
-            dy,
-            dx,
-            grads,
-        ),
+        InstanceSaved::PerInstance(s) => {
+            rows::backward::<R, [R::Scalar; C], C, S, true>(affine, eps, x, s, dy, dx, grads)
+        }
         InstanceSaved::Running(s) => batch::backward(affine, x, s, dy, dx, grads),
     }
 }

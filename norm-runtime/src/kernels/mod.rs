@@ -18,6 +18,10 @@
 //! stable for inputs far from zero, and a constant input gives exactly zero
 //! variance and exactly the bias as output.
 
+// Index loops over lanes and channels are deliberate here: they walk several
+// arrays in lockstep, a shape the compiler vectorizes.
+#![allow(clippy::needless_range_loop)]
+
 pub mod batch;
 pub mod instance;
 mod reduce;
@@ -108,21 +112,4 @@ pub(crate) fn check_backward(
         }
     }
     Ok(())
-}
-
-/// Adds gradient sums computed in the accumulator type to the caller's
-/// accumulators, rounding once.
-#[inline]
-pub(crate) fn accumulate<P: Row, const NP: usize>(
-    grads: GradsMut<'_, P>,
-    dweight: &[Acc<P::Scalar>; NP],
-    dbias: &[Acc<P::Scalar>; NP],
-) {
-    for (acc, sum) in [(grads.weight, dweight), (grads.bias, dbias)] {
-        if let Some(acc) = acc {
-            for (a, s) in acc.as_flat_mut().iter_mut().zip(sum) {
-                *a = P::Scalar::from_acc(a.to_acc() + *s);
-            }
-        }
-    }
 }

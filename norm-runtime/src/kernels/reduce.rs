@@ -7,54 +7,99 @@
 
 use crate::Float;
 
-const LANES: usize = 8;
+/// Independent partial sums: two AVX-512 registers of `f32`, four of `f64`.
+pub(crate) const LANES: usize = 32;
 
-/// Sums `K` quantities `f(i)` over `i in 0..n`.
+/// Sums `K` quantities `f(i)` over `i in 0..n`, `LANES` partial sums each
+/// (one chain when `n` is smaller than that).
 #[inline(always)]
-pub(crate) fn lane_sums<A: Float, const K: usize>(n: usize, f: impl Fn(usize) -> [A; K]) -> [A; K] {
-    let mut acc = [[A::ZERO; K]; LANES];
+pub(crate) fn sums<T: Float, const K: usize>(n: usize, f: impl Fn(usize) -> [T; K]) -> [T; K] {
+    if n < LANES {
+        let mut acc = [T::ZERO; K];
+        for i in 0..n {
+            for (a, v) in acc.iter_mut().zip(f(i)) {
+                *a += v;
+            }
+        }
+        return acc;
+    }
+    let mut acc = [[T::ZERO; LANES]; K];
     let full = n - n % LANES;
     let mut base = 0;
     while base < full {
-        for (lane, partial) in acc.iter_mut().enumerate() {
+        for lane in 0..LANES {
             let v = f(base + lane);
-            for (p, v) in partial.iter_mut().zip(v) {
-                *p += v;
+            for k in 0..K {
+                acc[k][lane] += v[k];
             }
         }
         base += LANES;
     }
-    for (partial, i) in acc.iter_mut().zip(full..n) {
+    for (lane, i) in (full..n).enumerate() {
         let v = f(i);
-        for (p, v) in partial.iter_mut().zip(v) {
-            *p += v;
+        for k in 0..K {
+            acc[k][lane] += v[k];
         }
     }
-    let mut width = LANES;
+    acc.map(pairwise)
+}
+
+/// Sums lanes pairwise.
+#[inline(always)]
+pub(crate) fn pairwise<T: Float, const L: usize>(mut acc: [T; L]) -> T {
+    let mut width = L;
     while width > 1 {
         width /= 2;
-        let (low, high) = acc.split_at_mut(width);
-        for (l, h) in low.iter_mut().zip(high.iter()) {
-            for (a, b) in l.iter_mut().zip(h) {
-                *a += *b;
-            }
+        for i in 0..width {
+            acc[i] += acc[i + width];
         }
     }
     acc[0]
 }
 
+/// The sum `a + b` as `(hi, lo)` with `hi + lo == a + b` exactly (Knuth's
+/// TwoSum, valid for any magnitudes).
+#[inline(always)]
+pub(crate) fn two_sum<T: Float>(a: T, b: T) -> (T, T) {
+    let hi = a + b;
+    let b_part = hi - a;
+    let a_part = hi - b_part;
+    (hi, (a - a_part) + (b - b_part))
+}
+
+/// `a * b + c`, fused when `FMA` (set only in code compiled for CPUs with
+/// fused multiply-add, where it is one instruction).
+#[inline(always)]
+pub(crate) fn madd<T: Float, const FMA: bool>(a: T, b: T, c: T) -> T {
+    if FMA { a.mul_add(b, c) } else { a * b + c }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::lane_sums;
+    use super::{sums, two_sum};
 
     #[test]
     fn sums_every_index_once_for_all_tail_lengths() {
-        for n in 0..40usize {
-            let [s, sq] = lane_sums(n, |i| [i as f64, (i * i) as f64]);
+        for n in 0..100usize {
+            let [s, sq] = sums(n, |i| [i as f64, (i * i) as f64]);
             let expected: usize = (0..n).sum();
             let expected_sq: usize = (0..n).map(|i| i * i).sum();
             assert_eq!(s, expected as f64, "n = {n}");
             assert_eq!(sq, expected_sq as f64, "n = {n}");
+        }
+    }
+
+    #[test]
+    fn two_sum_is_exact() {
+        for (a, b) in [
+            (1.0e4_f32, 1.0e-4),
+            (1.0e-4, 1.0e4),
+            (0.0, -3.5e-9),
+            (1.0, -1.0),
+        ] {
+            let (hi, lo) = two_sum(a, b);
+            assert_eq!(hi, a + b);
+            assert_eq!(f64::from(hi) + f64::from(lo), f64::from(a) + f64::from(b));
         }
     }
 }

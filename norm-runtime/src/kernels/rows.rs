@@ -3,10 +3,37 @@
 //! (`RMSNorm`: the whole row, scaled by its root mean square, not centred),
 //! group norm (`GroupNorm`: one segment per group of channels) and instance
 //! norm (`InstanceNorm1d/2d/3d` without running statistics: one per channel).
+//!
+//! The geometry is in const generics: `COUNT` segments per row, `PP`
+//! consecutive values per parameter (1 for layer and RMS norm, the spatial
+//! size for group and instance norm), `CENTER` (all but RMS norm), so every
+//! loop bound is a constant of the generated layer.
+//!
+//! # Numerics
+//! Everything runs in the layer's own type, `f32` or `f64`, so it vectorizes
+//! at full width; accuracy comes from the algorithm rather than from a wider
+//! type:
+//! 1. a rough mean `r` from a many-lane sum;
+//! 2. deviations `d = x - r`, exact in floating point near the mean
+//!    (Sterbenz), with their sum and sum of squares: the corrected two-pass
+//!    algorithm, whose `sum(d) / n` corrects the rough mean's rounding;
+//! 3. the mean kept as an unevaluated sum `hi + lo` (TwoSum), so that
+//!    `(x - hi) - lo` stays exact to a few ulps even for inputs around 1e4
+//!    with spread 1, where a rounded mean alone would lose 1e-4.
+//!
+//! A constant segment gives deviations that are a few-bit multiple of one
+//! ulp, so every sum is exact, the variance is exactly 0 and the output
+//! exactly the bias. A sum of squares that overflows (|x| > 1e19 in `f32`)
+//! falls back to the same algorithm in `f64`.
 
-use super::reduce::lane_sums;
-use super::{Acc, Affine, GradsMut, accumulate, check_backward, check_forward};
+use super::reduce::{LANES, madd, pairwise, sums, two_sum};
+use super::{Affine, GradsMut, check_backward, check_forward};
 use crate::{Float, Mode, NormError, Row};
+use multiversion::multiversion;
+
+/// Batches with fewer values run the portable code inline; larger ones are
+/// dispatched at run time to code compiled for the CPU's SIMD extensions.
+const DISPATCH_MIN_VALUES: usize = 256;
 
 /// What a forward pass with per-row statistics keeps for backward: the batch
 /// size and mode.
@@ -37,123 +64,220 @@ impl RowSaved {
     }
 }
 
-/// How a row splits into independently normalized segments.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Segments {
-    /// Segments per row: 1 for layer and RMS norm, the groups for group norm,
-    /// the channels for instance norm.
-    pub count: usize,
-    /// Consecutive values that share one weight and bias: 1 for layer and
-    /// RMS norm, the spatial size for group and instance norm.
-    pub per_param: usize,
-    /// Subtract the mean (all but RMS norm).
-    pub center: bool,
+/// The statistics of one segment: the mean as `hi + lo`, the reciprocal
+/// standard deviation `1 / sqrt(var + eps)`, and the biased variance.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Stats<T: Float> {
+    /// The mean, rounded (0 for RMS norm).
+    pub hi: T,
+    /// The mean's rounding error: `hi + lo` is the mean to twice the precision.
+    pub lo: T,
+    /// `1 / sqrt(var + eps)`.
+    pub rstd: T,
+    /// The biased variance (the mean square for RMS norm).
+    pub var: T::Acc,
 }
 
-impl Segments {
-    /// Layer norm: the whole row, one parameter per value.
-    pub const LAYER: Self = Self {
-        count: 1,
-        per_param: 1,
-        center: true,
-    };
-    /// RMS norm: the whole row, not centred, one parameter per value.
-    pub const RMS: Self = Self {
-        count: 1,
-        per_param: 1,
-        center: false,
-    };
-
-    /// Group norm over `groups` groups of channels of `spatial` values each.
-    #[must_use]
-    pub const fn group(groups: usize, spatial: usize) -> Self {
-        Self {
-            count: groups,
-            per_param: spatial,
-            center: true,
-        }
-    }
-
-    /// Instance norm over `channels` channels of `spatial` values each.
-    #[must_use]
-    pub const fn instance(channels: usize, spatial: usize) -> Self {
-        Self {
-            count: channels,
-            per_param: spatial,
-            center: true,
-        }
+/// The rough mean a segment's deviations are taken from (0 for RMS norm).
+#[inline(always)]
+fn rough_mean<T: Float, const CENTER: bool>(xs: &[T]) -> T {
+    if CENTER {
+        let [sum] = sums(xs.len(), |i| [xs[i]]);
+        sum * (T::ONE / T::from_usize(xs.len()))
+    } else {
+        T::ZERO
     }
 }
 
-/// The mean (0 when not centring) and biased variance (the mean square when
-/// not centring) of a segment, corrected two-pass, in the accumulator type.
-#[inline]
-#[must_use]
-pub fn segment_stats<T: Float>(values: &[T], center: bool) -> (Acc<T>, Acc<T>) {
-    let len = values.len();
-    let n = Acc::<T>::from_usize(len);
-    if !center {
-        let [squares] = lane_sums(len, |i| {
-            let v = values[i].to_acc();
-            [v * v]
+/// Finishes a segment's statistics from the sums of its deviations from the
+/// rough mean `r`.
+#[inline(always)]
+fn finish<T: Float, const CENTER: bool>(xs: &[T], r: T, s1: T, s2: T, eps: f64) -> Stats<T> {
+    let acc = |v: T| v.to_acc();
+    let inv_n = T::Acc::ONE / T::Acc::from_usize(xs.len());
+    let (hi, lo, var) = if !CENTER {
+        // RMS norm: the mean square, in the wider type if it overflowed.
+        let ms = if s2.to_f64().is_finite() {
+            acc(s2) * inv_n
+        } else {
+            let [sq] = sums(xs.len(), |i| [acc(xs[i]) * acc(xs[i])]);
+            sq * inv_n
+        };
+        (T::ZERO, T::ZERO, ms)
+    } else if s2.to_f64().is_finite() {
+        let c = acc(s1) * inv_n;
+        let var = (acc(s2) * inv_n - c * c).max(T::Acc::ZERO);
+        let (hi, lo) = two_sum(r, T::from_acc(c));
+        (hi, lo, var)
+    } else {
+        // Squares overflowed the type: the same algorithm in the wider type.
+        let r = acc(r);
+        let [s1, s2] = sums(xs.len(), |i| {
+            let d = acc(xs[i]) - r;
+            [d, d * d]
         });
-        return (Acc::<T>::ZERO, squares / n);
+        let mean = r + s1 * inv_n;
+        let hi = T::from_acc(mean);
+        let var = ((s2 - s1 * s1 * inv_n) * inv_n).max(T::Acc::ZERO);
+        (hi, T::from_acc(mean - acc(hi)), var)
+    };
+    let rstd = T::from_acc(T::Acc::ONE / (var + T::Acc::from_f64(eps)).sqrt());
+    Stats { hi, lo, rstd, var }
+}
+
+/// The sums of deviations from the rough mean `r`: `[sum(d), sum(d^2)]`.
+#[inline(always)]
+fn deviation_sums<T: Float, const FMA: bool>(xs: &[T], r: T) -> [T; 2] {
+    if xs.len() < LANES {
+        return sums(xs.len(), |i| {
+            let d = xs[i] - r;
+            [d, d * d]
+        });
     }
-    let [sum] = lane_sums(len, |i| [values[i].to_acc()]);
-    let rough = sum / n;
-    let [dev, dev2] = lane_sums(len, |i| {
-        let d = values[i].to_acc() - rough;
-        [d, d * d]
-    });
-    let mean = rough + dev / n;
-    let var = ((dev2 - dev * dev / n) / n).max(Acc::<T>::ZERO);
-    (mean, var)
+    let mut acc = [[T::ZERO; LANES]; 2];
+    let chunks = xs.chunks_exact(LANES);
+    let tail = chunks.remainder();
+    for chunk in chunks {
+        for (lane, x) in chunk.iter().enumerate() {
+            let d = *x - r;
+            acc[0][lane] += d;
+            acc[1][lane] = madd::<T, FMA>(d, d, acc[1][lane]);
+        }
+    }
+    for (lane, x) in tail.iter().enumerate() {
+        let d = *x - r;
+        acc[0][lane] += d;
+        acc[1][lane] = madd::<T, FMA>(d, d, acc[1][lane]);
+    }
+    acc.map(pairwise)
 }
 
-/// The mean and `1 / sqrt(var + eps)` of a segment (see [`segment_stats`]).
-#[inline]
+/// The statistics of one segment (see the module docs).
+#[inline(always)]
 #[must_use]
-pub fn segment_moments<T: Float>(values: &[T], center: bool, eps: f64) -> (Acc<T>, Acc<T>) {
-    let (mean, var) = segment_stats(values, center);
-    (mean, Acc::<T>::ONE / (var + Acc::<T>::from_f64(eps)).sqrt())
+pub fn segment_stats<T: Float, const CENTER: bool>(xs: &[T], eps: f64) -> Stats<T> {
+    segment_stats_with::<T, CENTER, false>(xs, eps)
 }
 
-/// Forward pass: each segment of each row normalized with its own
-/// statistics, then `* weight + bias` for the parameters the layer has.
-///
-/// # Errors
-/// [`NormError::RowCountMismatch`] if `y.len() != x.len()`,
-/// [`NormError::EmptyBatch`] if `x` is empty.
-#[inline]
-pub fn forward<R: Row, P: Row<Scalar = R::Scalar>>(
-    affine: Affine<'_, P>,
-    geometry: Segments,
+#[inline(always)]
+fn segment_stats_with<T: Float, const CENTER: bool, const FMA: bool>(
+    xs: &[T],
     eps: f64,
-    mode: Mode,
+) -> Stats<T> {
+    let r = rough_mean::<T, CENTER>(xs);
+    let [s1, s2] = deviation_sums::<T, FMA>(xs, r);
+    finish::<_, CENTER>(xs, r, s1, s2, eps)
+}
+
+#[inline(always)]
+fn forward_rows<
+    R: Row,
+    const COUNT: usize,
+    const PP: usize,
+    const CENTER: bool,
+    const FMA: bool,
+>(
+    weight: Option<&[R::Scalar]>,
+    bias: Option<&[R::Scalar]>,
+    eps: f64,
     x: &[R],
     y: &mut [R],
-) -> Result<RowSaved, NormError> {
-    check_forward(x.len(), y.len())?;
-    let m = R::LEN / geometry.count;
-    let pp = geometry.per_param;
-    debug_assert!(m * geometry.count == R::LEN && m.is_multiple_of(pp));
-    let (weight, bias) = affine.flat();
+) {
+    let m = R::LEN / COUNT;
+    let zero = R::Scalar::ZERO;
     for (xr, yr) in x.iter().zip(y.iter_mut()) {
         let segments = xr
             .as_flat()
             .chunks_exact(m)
             .zip(yr.as_flat_mut().chunks_exact_mut(m));
         for (s, (xs, ys)) in segments.enumerate() {
-            let (mean, rstd) = segment_moments(xs, geometry.center, eps);
-            let first = s * m / pp;
-            for (i, (xv, yv)) in xs.iter().zip(ys.iter_mut()).enumerate() {
-                let p = first + i / pp;
-                let xhat = (xv.to_acc() - mean) * rstd;
-                let scaled = weight.map_or(xhat, |w| xhat * w[p].to_acc());
-                let shifted = bias.map_or(scaled, |b| scaled + b[p].to_acc());
-                *yv = R::Scalar::from_acc(shifted);
+            let Stats { hi, lo, rstd, .. } = segment_stats_with::<_, CENTER, FMA>(xs, eps);
+            let first = s * m / PP;
+            if PP == 1 {
+                // One parameter per value: plain zipped loops, one per case,
+                // so each vectorizes.
+                let w = weight.map(|w| &w[first..first + m]);
+                let b = bias.map(|b| &b[first..first + m]);
+                let centred = |x: R::Scalar| (x - hi) - lo;
+                match (w, b) {
+                    (Some(w), Some(b)) => {
+                        for (((y, x), w), b) in ys.iter_mut().zip(xs).zip(w).zip(b) {
+                            *y = madd::<_, FMA>(centred(*x), rstd * *w, *b);
+                        }
+                    }
+                    (Some(w), None) => {
+                        for ((y, x), w) in ys.iter_mut().zip(xs).zip(w) {
+                            *y = centred(*x) * (rstd * *w);
+                        }
+                    }
+                    (None, Some(b)) => {
+                        for ((y, x), b) in ys.iter_mut().zip(xs).zip(b) {
+                            *y = madd::<_, FMA>(centred(*x), rstd, *b);
+                        }
+                    }
+                    (None, None) => {
+                        for (y, x) in ys.iter_mut().zip(xs) {
+                            *y = centred(*x) * rstd;
+                        }
+                    }
+                }
+            } else {
+                // One parameter per run of PP values (per channel).
+                let runs = xs.chunks_exact(PP).zip(ys.chunks_exact_mut(PP));
+                for (k, (xc, yc)) in runs.enumerate() {
+                    let scale = weight.map_or(rstd, |w| rstd * w[first + k]);
+                    let shift = bias.map_or(zero, |b| b[first + k]);
+                    for (y, x) in yc.iter_mut().zip(xc) {
+                        *y = madd::<_, FMA>((*x - hi) - lo, scale, shift);
+                    }
+                }
             }
         }
+    }
+}
+
+#[multiversion(targets("x86_64+avx512f+avx512bw+avx512vl+avx2+fma", "x86_64+avx2+fma"))]
+fn forward_simd<R: Row, const COUNT: usize, const PP: usize, const CENTER: bool>(
+    weight: Option<&[R::Scalar]>,
+    bias: Option<&[R::Scalar]>,
+    eps: f64,
+    x: &[R],
+    y: &mut [R],
+) {
+    if multiversion::target::target_cfg_f!(target_feature = "fma") {
+        forward_rows::<R, COUNT, PP, CENTER, true>(weight, bias, eps, x, y);
+    } else {
+        forward_rows::<R, COUNT, PP, CENTER, false>(weight, bias, eps, x, y);
+    }
+}
+
+/// Forward pass: each of the `COUNT` segments of each row normalized with its
+/// own statistics, then `* weight + bias` for the parameters the layer has.
+///
+/// # Errors
+/// [`NormError::RowCountMismatch`] if `y.len() != x.len()`,
+/// [`NormError::EmptyBatch`] if `x` is empty.
+#[inline]
+pub fn forward<R, P, const COUNT: usize, const PP: usize, const CENTER: bool>(
+    affine: Affine<'_, P>,
+    eps: f64,
+    mode: Mode,
+    x: &[R],
+    y: &mut [R],
+) -> Result<RowSaved, NormError>
+where
+    R: Row,
+    P: Row<Scalar = R::Scalar>,
+{
+    const {
+        assert!(R::LEN.is_multiple_of(COUNT) && (R::LEN / COUNT).is_multiple_of(PP));
+    }
+    check_forward(x.len(), y.len())?;
+    let (weight, bias) = affine.flat();
+    if x.len() * R::LEN < DISPATCH_MIN_VALUES {
+        forward_rows::<R, COUNT, PP, CENTER, false>(weight, bias, eps, x, y);
+    } else {
+        forward_simd::<R, COUNT, PP, CENTER>(weight, bias, eps, x, y);
     }
     Ok(RowSaved {
         rows: x.len(),
@@ -161,39 +285,81 @@ pub fn forward<R: Row, P: Row<Scalar = R::Scalar>>(
     })
 }
 
-/// Backward pass: writes `dx` and accumulates the gradients of the parameters
-/// the layer has. `NP` is the number of parameter values (`P::LEN`, or 0 for
-/// a layer without parameters).
-///
-/// # Errors
-/// [`NormError::SavedRowsMismatch`] or [`NormError::RowCountMismatch`] when the
-/// row counts of `x`, `dy`, `dx` and the saved forward pass differ; nothing is
-/// written then.
-#[inline]
-#[allow(clippy::too_many_arguments)] // the layer's parts, passed apart so each is borrowed as it must be
-pub fn backward<R: Row, P: Row<Scalar = R::Scalar>, const NP: usize>(
-    affine: Affine<'_, P>,
-    geometry: Segments,
+/// The statistics' sums and the gradient's in one pass over a segment with
+/// one parameter per value: `[sum(d), sum(d^2), sum(g), sum(g * d)]` with
+/// `d = x - r` and `g = dy * w`.
+#[inline(always)]
+fn backward_sums<T: Float, const FMA: bool>(xs: &[T], dys: &[T], w: Option<&[T]>, r: T) -> [T; 4] {
+    if xs.len() < LANES {
+        // The same single chains as `deviation_sums` for short segments.
+        return sums(xs.len(), |i| {
+            let d = xs[i] - r;
+            let g = w.map_or(dys[i], |w| dys[i] * w[i]);
+            [d, d * d, g, g * d]
+        });
+    }
+    let mut acc = [[T::ZERO; LANES]; 4];
+    let mut add = |lane: usize, x: T, g: T| {
+        let d = x - r;
+        acc[0][lane] += d;
+        acc[1][lane] = madd::<T, FMA>(d, d, acc[1][lane]);
+        acc[2][lane] += g;
+        acc[3][lane] = madd::<T, FMA>(g, d, acc[3][lane]);
+    };
+    match w {
+        Some(w) => {
+            let n = xs.len() - xs.len() % LANES;
+            for ((xc, dc), wc) in xs[..n]
+                .chunks_exact(LANES)
+                .zip(dys[..n].chunks_exact(LANES))
+                .zip(w[..n].chunks_exact(LANES))
+            {
+                for lane in 0..LANES {
+                    add(lane, xc[lane], dc[lane] * wc[lane]);
+                }
+            }
+            for (lane, ((x, d), w)) in xs[n..].iter().zip(&dys[n..]).zip(&w[n..]).enumerate() {
+                add(lane, *x, *d * *w);
+            }
+        }
+        None => {
+            let n = xs.len() - xs.len() % LANES;
+            for (xc, dc) in xs[..n]
+                .chunks_exact(LANES)
+                .zip(dys[..n].chunks_exact(LANES))
+            {
+                for lane in 0..LANES {
+                    add(lane, xc[lane], dc[lane]);
+                }
+            }
+            for (lane, (x, d)) in xs[n..].iter().zip(&dys[n..]).enumerate() {
+                add(lane, *x, *d);
+            }
+        }
+    }
+    acc.map(pairwise)
+}
+
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn backward_rows<
+    R: Row,
+    const COUNT: usize,
+    const PP: usize,
+    const CENTER: bool,
+    const FMA: bool,
+>(
+    weight: Option<&[R::Scalar]>,
     eps: f64,
     x: &[R],
-    saved: &RowSaved,
     dy: &[R],
     dx: &mut [R],
-    grads: GradsMut<'_, P>,
-) -> Result<(), NormError> {
-    const {
-        assert!(
-            NP == P::LEN || NP == 0,
-            "NP must be the number of parameters"
-        );
-    }
-    check_backward(saved.rows, x.len(), dy.len(), dx.len())?;
-    let m = R::LEN / geometry.count;
-    let pp = geometry.per_param;
-    let n = Acc::<R::Scalar>::from_usize(m);
-    let (weight, _) = affine.flat();
-    let mut dweight = [Acc::<R::Scalar>::ZERO; NP];
-    let mut dbias = [Acc::<R::Scalar>::ZERO; NP];
+    mut dweight: Option<&mut [R::Scalar]>,
+    mut dbias: Option<&mut [R::Scalar]>,
+) {
+    let m = R::LEN / COUNT;
+    let inv_n = R::Scalar::ONE / R::Scalar::from_usize(m);
+    let one = R::Scalar::ONE;
     for ((xr, dyr), dxr) in x.iter().zip(dy).zip(dx.iter_mut()) {
         let segments = xr
             .as_flat()
@@ -201,35 +367,192 @@ pub fn backward<R: Row, P: Row<Scalar = R::Scalar>, const NP: usize>(
             .zip(dyr.as_flat().chunks_exact(m))
             .zip(dxr.as_flat_mut().chunks_exact_mut(m));
         for (s, ((xs, dys), dxs)) in segments.enumerate() {
-            let (mean, rstd) = segment_moments(xs, geometry.center, eps);
-            let first = s * m / pp;
-            let g = |i: usize| {
-                let d = dys[i].to_acc();
-                weight.map_or(d, |w| d * w[first + i / pp].to_acc())
-            };
-            let [sum_g, sum_g_xhat] = lane_sums(m, |i| {
-                let xhat = (xs[i].to_acc() - mean) * rstd;
-                let gi = g(i);
-                [gi, gi * xhat]
-            });
-            let mean_g = if geometry.center {
-                sum_g / n
+            let first = s * m / PP;
+            // The statistics' sums and the gradient's in one pass:
+            // sum(g * xhat) = rstd * (sum(g * d) - c * sum(g)), c = mean - r.
+            let r = rough_mean::<_, CENTER>(xs);
+            // (The same lanes as the forward pass's sums, so the statistics
+            // are bit-for-bit the same.)
+            let [s1, s2, sum_g, sum_gd] = if PP == 1 {
+                backward_sums::<_, FMA>(xs, dys, weight.map(|w| &w[first..first + m]), r)
             } else {
-                Acc::<R::Scalar>::ZERO
+                let [s1, s2] = deviation_sums::<_, FMA>(xs, r);
+                let [sum_g, sum_gd] = sums(m, |i| {
+                    let g = dys[i] * weight.map_or(one, |w| w[first + i / PP]);
+                    [g, g * (xs[i] - r)]
+                });
+                [s1, s2, sum_g, sum_gd]
             };
-            let mean_g_xhat = sum_g_xhat / n;
-            for (i, dxv) in dxs.iter_mut().enumerate() {
-                let xhat = (xs[i].to_acc() - mean) * rstd;
-                *dxv = R::Scalar::from_acc(rstd * (g(i) - mean_g - xhat * mean_g_xhat));
-                if NP > 0 {
-                    let p = first + i / pp;
-                    let d = dys[i].to_acc();
-                    dweight[p] += d * xhat;
-                    dbias[p] += d;
+            let Stats { hi, lo, rstd, .. } = finish::<_, CENTER>(xs, r, s1, s2, eps);
+            let c = (hi - r) + lo;
+            let mean_g = if CENTER {
+                sum_g * inv_n
+            } else {
+                R::Scalar::ZERO
+            };
+            let mean_g_xhat = rstd * (sum_gd - c * sum_g) * inv_n;
+            let xhat = |x: R::Scalar| ((x - hi) - lo) * rstd;
+            if PP == 1 {
+                let w = weight.map(|w| &w[first..first + m]);
+                let dw = dweight.as_deref_mut().map(|d| &mut d[first..first + m]);
+                let db = dbias.as_deref_mut().map(|d| &mut d[first..first + m]);
+                fused_backward::<_, FMA>(
+                    xs,
+                    dys,
+                    dxs,
+                    w,
+                    dw,
+                    db,
+                    hi,
+                    lo,
+                    rstd,
+                    mean_g,
+                    mean_g_xhat,
+                );
+            } else {
+                let runs = xs
+                    .chunks_exact(PP)
+                    .zip(dys.chunks_exact(PP))
+                    .zip(dxs.chunks_exact_mut(PP));
+                for (k, ((xc, dyc), dxc)) in runs.enumerate() {
+                    let wk = weight.map_or(one, |w| w[first + k]);
+                    for ((dxv, xv), dyv) in dxc.iter_mut().zip(xc).zip(dyc) {
+                        *dxv = rstd * (*dyv * wk - mean_g - xhat(*xv) * mean_g_xhat);
+                    }
+                    if let Some(dw) = dweight.as_deref_mut() {
+                        let [t] = sums(PP, |i| [dyc[i] * xhat(xc[i])]);
+                        dw[first + k] += t;
+                    }
+                    if let Some(db) = dbias.as_deref_mut() {
+                        let [t] = sums(PP, |i| [dyc[i]]);
+                        db[first + k] += t;
+                    }
                 }
             }
         }
     }
-    accumulate(grads, &dweight, &dbias);
+}
+
+/// `dx`, and `+=` into the parameter gradients, in one pass over a segment
+/// with one parameter per value (a loop per case, so each vectorizes).
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn fused_backward<T: Float, const FMA: bool>(
+    xs: &[T],
+    dys: &[T],
+    dxs: &mut [T],
+    w: Option<&[T]>,
+    dw: Option<&mut [T]>,
+    db: Option<&mut [T]>,
+    hi: T,
+    lo: T,
+    rstd: T,
+    mean_g: T,
+    mean_g_xhat: T,
+) {
+    let xhat = |x: T| ((x - hi) - lo) * rstd;
+    let dx = |g: T, xhat: T| rstd * (g - mean_g - xhat * mean_g_xhat);
+    let rows = dxs.iter_mut().zip(xs).zip(dys);
+    match (w, dw, db) {
+        (Some(w), Some(dw), Some(db)) => {
+            for ((((dxv, xv), dyv), wv), (dwv, dbv)) in
+                rows.zip(w).zip(dw.iter_mut().zip(db.iter_mut()))
+            {
+                let xh = xhat(*xv);
+                *dxv = dx(*dyv * *wv, xh);
+                *dwv = madd::<_, FMA>(*dyv, xh, *dwv);
+                *dbv += *dyv;
+            }
+        }
+        (Some(w), Some(dw), None) => {
+            for ((((dxv, xv), dyv), wv), dwv) in rows.zip(w).zip(dw.iter_mut()) {
+                let xh = xhat(*xv);
+                *dxv = dx(*dyv * *wv, xh);
+                *dwv = madd::<_, FMA>(*dyv, xh, *dwv);
+            }
+        }
+        (w, None, db) => {
+            // No weight gradient wanted (no parameters, or a caller that
+            // passes none): dx, and the bias gradient if any.
+            match w {
+                Some(w) => {
+                    for (((dxv, xv), dyv), wv) in rows.zip(w) {
+                        *dxv = dx(*dyv * *wv, xhat(*xv));
+                    }
+                }
+                None => {
+                    for ((dxv, xv), dyv) in rows {
+                        *dxv = dx(*dyv, xhat(*xv));
+                    }
+                }
+            }
+            if let Some(db) = db {
+                for (dbv, dyv) in db.iter_mut().zip(dys) {
+                    *dbv += *dyv;
+                }
+            }
+        }
+        (None, Some(dw), db) => {
+            for (((dxv, xv), dyv), dwv) in rows.zip(dw.iter_mut()) {
+                let xh = xhat(*xv);
+                *dxv = dx(*dyv, xh);
+                *dwv = madd::<_, FMA>(*dyv, xh, *dwv);
+            }
+            if let Some(db) = db {
+                for (dbv, dyv) in db.iter_mut().zip(dys) {
+                    *dbv += *dyv;
+                }
+            }
+        }
+    }
+}
+
+#[multiversion(targets("x86_64+avx512f+avx512bw+avx512vl+avx2+fma", "x86_64+avx2+fma"))]
+fn backward_simd<R: Row, const COUNT: usize, const PP: usize, const CENTER: bool>(
+    weight: Option<&[R::Scalar]>,
+    eps: f64,
+    x: &[R],
+    dy: &[R],
+    dx: &mut [R],
+    dweight: Option<&mut [R::Scalar]>,
+    dbias: Option<&mut [R::Scalar]>,
+) {
+    if multiversion::target::target_cfg_f!(target_feature = "fma") {
+        backward_rows::<R, COUNT, PP, CENTER, true>(weight, eps, x, dy, dx, dweight, dbias);
+    } else {
+        backward_rows::<R, COUNT, PP, CENTER, false>(weight, eps, x, dy, dx, dweight, dbias);
+    }
+}
+
+/// Backward pass: writes `dx` and accumulates the gradients of the parameters
+/// the layer has.
+///
+/// # Errors
+/// [`NormError::SavedRowsMismatch`] or [`NormError::RowCountMismatch`] when the
+/// row counts of `x`, `dy`, `dx` and the saved forward pass differ; nothing is
+/// written then.
+#[inline]
+pub fn backward<R, P, const COUNT: usize, const PP: usize, const CENTER: bool>(
+    affine: Affine<'_, P>,
+    eps: f64,
+    x: &[R],
+    saved: &RowSaved,
+    dy: &[R],
+    dx: &mut [R],
+    grads: GradsMut<'_, P>,
+) -> Result<(), NormError>
+where
+    R: Row,
+    P: Row<Scalar = R::Scalar>,
+{
+    check_backward(saved.rows, x.len(), dy.len(), dx.len())?;
+    let (weight, _) = affine.flat();
+    let dweight = grads.weight.map(Row::as_flat_mut);
+    let dbias = grads.bias.map(Row::as_flat_mut);
+    if x.len() * R::LEN < DISPATCH_MIN_VALUES {
+        backward_rows::<R, COUNT, PP, CENTER, false>(weight, eps, x, dy, dx, dweight, dbias);
+    } else {
+        backward_simd::<R, COUNT, PP, CENTER>(weight, eps, x, dy, dx, dweight, dbias);
+    }
     Ok(())
 }
