@@ -133,3 +133,33 @@ fn invalid_attributes_report_every_problem() {
     let errors = out.to_string().matches("compile_error").count();
     assert_eq!(errors, 6, "{out}");
 }
+
+/// The generated code is the same size whatever `dims` is: the macro emits a
+/// struct and thin impls that call const-generic kernels, so nothing is
+/// unrolled per feature (the compiler unrolls small constant loops itself).
+/// Also prints the expansion time per attribute, for BENCHMARKS.md
+/// (`cargo test -p norm-macros --release -- --nocapture expansion`).
+#[test]
+fn expansion_size_does_not_grow_with_dims() {
+    for kind in ["layer", "batch", "rms", "group, groups = 1, spatial = 2"] {
+        let mut lines = Vec::new();
+        for dims in [3, 64, 4096] {
+            let attr = format!("{kind}, dims = {dims}");
+            let out = expand(&attr, "pub struct L;");
+            let file = syn::parse2::<syn::File>(out).expect("items");
+            let text = prettyplease::unparse(&file);
+            let runs = 200;
+            let start = std::time::Instant::now();
+            for _ in 0..runs {
+                std::hint::black_box(expand(&attr, "pub struct L;"));
+            }
+            let micros = start.elapsed().as_secs_f64() * 1e6 / f64::from(runs);
+            println!(
+                "expansion {kind:<30} dims {dims:>4}: {:>3} lines, {micros:.1} us",
+                text.lines().count()
+            );
+            lines.push(text.lines().count());
+        }
+        assert!(lines.iter().all(|l| *l == lines[0]), "{kind}: {lines:?}");
+    }
+}

@@ -11,11 +11,10 @@ mod sealed {
 
 /// A floating-point scalar a normalization layer can hold: `f32` or `f64`.
 ///
-/// Statistics (means, variances, gradient sums) are accumulated in
-/// [`Float::Acc`], which is `f64` for both types: an `f32` layer then keeps
-/// its mean exact enough that inputs far from zero (mean 1e4, spread 1) are
-/// normalized as accurately as PyTorch does, and constant inputs give exactly
-/// the bias.
+/// The kernels compute in the layer's own type, so they vectorize at full
+/// width; [`Float::Acc`] (`f64` for both) serves the few places that need a
+/// wider type: the running-statistic averages of instance norm, and sums of
+/// squares that overflow `f32`.
 ///
 /// The trait is sealed: it is implemented for `f32` and `f64` only.
 pub trait Float:

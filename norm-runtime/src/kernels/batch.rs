@@ -9,7 +9,7 @@
 //! in the layer's own type. Without spatial dims the loops run across
 //! channels, which vectorizes; with them, across each channel's positions.
 
-use super::reduce::{madd, sums, two_sum};
+use super::reduce::{fast_two_sum, madd, sums};
 use super::{Affine, GradsMut, check_backward, check_forward};
 use crate::{Float, Mode, NormError, Row};
 use multiversion::multiversion;
@@ -82,14 +82,6 @@ const fn spatial<R: Row, const C: usize>() -> usize {
     R::LEN / C
 }
 
-/// A batch's statistics: the saved part, and the biased variance.
-struct Moments<T: Float, const C: usize> {
-    hi: [T; C],
-    lo: [T; C],
-    inv_std: [T; C],
-    var: [T::Acc; C],
-}
-
 /// Adds `f(c, values of channel c)` for every row into per-channel sums.
 #[inline(always)]
 fn per_channel<R: Row, const C: usize, const K: usize>(
@@ -109,13 +101,16 @@ fn per_channel<R: Row, const C: usize, const K: usize>(
     acc
 }
 
+/// Fills `saved` with the batch's statistics and returns the biased variance.
 #[inline(always)]
-fn moments<R: Row, const C: usize, const FMA: bool>(x: &[R], eps: f64) -> Moments<R::Scalar, C> {
-    type Acc<T> = <T as Float>::Acc;
+fn moments<R: Row, const C: usize, const FMA: bool>(
+    x: &[R],
+    eps: f64,
+    saved: &mut BatchSaved<R::Scalar, C>,
+) -> [R::Scalar; C] {
     let s = spatial::<R, C>();
     let count = x.len() * s;
     let inv_n = R::Scalar::ONE / R::Scalar::from_usize(count);
-    let inv_n_acc = Acc::<R::Scalar>::ONE / Acc::<R::Scalar>::from_usize(count);
     let sum = if s == 1 {
         // Across channels, which vectorizes.
         let mut acc = [R::Scalar::ZERO; C];
@@ -126,15 +121,11 @@ fn moments<R: Row, const C: usize, const FMA: bool>(x: &[R], eps: f64) -> Moment
         }
         acc
     } else {
-        let [sum] = per_channel::<R, C, 1>(x, |_, v| {
-            let [t] = sums(v.len(), |i| [v[i]]);
-            [t]
-        });
+        let [sum] = per_channel::<R, C, 1>(x, |_, v| sums::<_, 1, FMA>(v.len(), |i| [v[i]]));
         sum
     };
     let rough = sum.map(|t| t * inv_n);
     let [s1, s2] = if s == 1 {
-        // Across channels, which vectorizes.
         let mut acc = [[R::Scalar::ZERO; C]; 2];
         for row in x {
             for ((v, r), (a1, a2)) in row.as_flat().iter().zip(&rough).zip(acc_pair(&mut acc)) {
@@ -147,48 +138,57 @@ fn moments<R: Row, const C: usize, const FMA: bool>(x: &[R], eps: f64) -> Moment
     } else {
         per_channel::<R, C, 2>(x, |c, v| {
             let r = rough[c];
-            sums(v.len(), |i| {
+            sums::<_, 2, FMA>(v.len(), |i| {
                 let d = v[i] - r;
                 [d, d * d]
             })
         })
     };
-    let zero = R::Scalar::ZERO;
-    let mut m = Moments {
-        hi: [zero; C],
-        lo: [zero; C],
-        inv_std: [zero; C],
-        var: [Acc::<R::Scalar>::ZERO; C],
-    };
-    let acc = |v: R::Scalar| v.to_acc();
+    let mut var = [R::Scalar::ZERO; C];
     if s2.iter().all(|v| v.to_f64().is_finite()) {
+        // Centred deviations: s2 / n - c^2 does not cancel (see `rows`).
         for c in 0..C {
-            let mean_dev = acc(s1[c]) * inv_n_acc;
-            m.var[c] = (acc(s2[c]) * inv_n_acc - mean_dev * mean_dev).max(Acc::<R::Scalar>::ZERO);
-            (m.hi[c], m.lo[c]) = two_sum(rough[c], R::Scalar::from_acc(mean_dev));
+            let mean_dev = s1[c] * inv_n;
+            var[c] = (s2[c] * inv_n - mean_dev * mean_dev).max(R::Scalar::ZERO);
+            (saved.hi[c], saved.lo[c]) = fast_two_sum(rough[c], mean_dev);
         }
     } else {
-        // Squares overflowed the type: the same algorithm in the wider type.
-        for c in 0..C {
-            let r = acc(rough[c]);
-            let (mut t1, mut t2) = (Acc::<R::Scalar>::ZERO, Acc::<R::Scalar>::ZERO);
-            for row in x {
-                for v in &row.as_flat()[c * s..(c + 1) * s] {
-                    let d = acc(*v) - r;
-                    t1 += d;
-                    t2 += d * d;
-                }
-            }
-            let mean = r + t1 * inv_n_acc;
-            m.hi[c] = R::Scalar::from_acc(mean);
-            m.lo[c] = R::Scalar::from_acc(mean - acc(m.hi[c]));
-            m.var[c] = ((t2 - t1 * t1 * inv_n_acc) * inv_n_acc).max(Acc::<R::Scalar>::ZERO);
-        }
+        wide_moments::<R, C>(x, &rough, saved, &mut var);
     }
+    let eps_t = R::Scalar::from_f64(eps);
     for c in 0..C {
-        m.inv_std[c] = R::Scalar::from_acc(inv_std(m.var[c], eps));
+        saved.inv_std[c] = R::Scalar::ONE / (var[c] + eps_t).sqrt();
     }
-    m
+    var
+}
+
+/// The same statistics in the wider type, for batches whose sums of squares
+/// overflow the layer's type.
+#[cold]
+fn wide_moments<R: Row, const C: usize>(
+    x: &[R],
+    rough: &[R::Scalar; C],
+    saved: &mut BatchSaved<R::Scalar, C>,
+    var: &mut [R::Scalar; C],
+) {
+    type Acc<T> = <T as Float>::Acc;
+    let s = spatial::<R, C>();
+    let inv_n = Acc::<R::Scalar>::ONE / Acc::<R::Scalar>::from_usize(x.len() * s);
+    for c in 0..C {
+        let r = rough[c].to_acc();
+        let (mut t1, mut t2) = (Acc::<R::Scalar>::ZERO, Acc::<R::Scalar>::ZERO);
+        for row in x {
+            for v in &row.as_flat()[c * s..(c + 1) * s] {
+                let d = v.to_acc() - r;
+                t1 += d;
+                t2 += d * d;
+            }
+        }
+        let mean = r + t1 * inv_n;
+        saved.hi[c] = R::Scalar::from_acc(mean);
+        saved.lo[c] = R::Scalar::from_acc(mean - saved.hi[c].to_acc());
+        var[c] = R::Scalar::from_acc(((t2 - t1 * t1 * inv_n) * inv_n).max(Acc::<R::Scalar>::ZERO));
+    }
 }
 
 /// The two accumulators of each channel, side by side.
@@ -196,11 +196,6 @@ fn moments<R: Row, const C: usize, const FMA: bool>(x: &[R], eps: f64) -> Moment
 fn acc_pair<T, const C: usize>(acc: &mut [[T; C]; 2]) -> impl Iterator<Item = (&mut T, &mut T)> {
     let [a1, a2] = acc;
     a1.iter_mut().zip(a2.iter_mut())
-}
-
-#[inline]
-pub(crate) fn inv_std<A: Float>(var: A, eps: f64) -> A {
-    A::ONE / (var + A::from_f64(eps)).sqrt()
 }
 
 /// `y = ((x - hi) - lo) * inv_std * weight + bias`, per channel.
@@ -245,24 +240,26 @@ fn train_rows<R: Row, const C: usize, const FMA: bool>(
     eps: f64,
     x: &[R],
     y: &mut [R],
-) -> Moments<R::Scalar, C> {
-    let m = moments::<R, C, FMA>(x, eps);
-    normalize::<R, C, FMA>(weight, bias, &m.hi, &m.lo, &m.inv_std, x, y);
-    m
+    saved: &mut BatchSaved<R::Scalar, C>,
+) -> [R::Scalar; C] {
+    let var = moments::<R, C, FMA>(x, eps, saved);
+    normalize::<R, C, FMA>(weight, bias, &saved.hi, &saved.lo, &saved.inv_std, x, y);
+    var
 }
 
-#[multiversion(targets("x86_64+avx512f+avx512bw+avx512vl+avx2+fma", "x86_64+avx2+fma"))]
+#[multiversion(targets("x86_64+avx2+fma"))]
 fn train_simd<R: Row, const C: usize>(
     weight: Option<&[R::Scalar; C]>,
     bias: Option<&[R::Scalar; C]>,
     eps: f64,
     x: &[R],
     y: &mut [R],
-) -> Moments<R::Scalar, C> {
+    saved: &mut BatchSaved<R::Scalar, C>,
+) -> [R::Scalar; C] {
     if multiversion::target::target_cfg_f!(target_feature = "fma") {
-        train_rows::<R, C, true>(weight, bias, eps, x, y)
+        train_rows::<R, C, true>(weight, bias, eps, x, y, saved)
     } else {
-        train_rows::<R, C, false>(weight, bias, eps, x, y)
+        train_rows::<R, C, false>(weight, bias, eps, x, y, saved)
     }
 }
 
@@ -294,49 +291,57 @@ pub fn forward_train<R: Row, const C: usize>(
     if values < 2 {
         return Err(NormError::TooFewValuesPerChannel { values });
     }
-    let m = if x.len() * R::LEN < DISPATCH_MIN_VALUES {
-        train_rows::<R, C, false>(affine.weight, affine.bias, eps, x, y)
+    let zero = R::Scalar::ZERO;
+    let mut saved = BatchSaved {
+        hi: [zero; C],
+        lo: [zero; C],
+        inv_std: [zero; C],
+        rows: x.len(),
+        mode: Mode::Train,
+    };
+    let var = if x.len() * R::LEN < DISPATCH_MIN_VALUES {
+        train_rows::<R, C, false>(affine.weight, affine.bias, eps, x, y, &mut saved)
     } else {
-        train_simd::<R, C>(affine.weight, affine.bias, eps, x, y)
+        train_simd::<R, C>(affine.weight, affine.bias, eps, x, y, &mut saved)
     };
     if let Some(running) = running {
         let count = running.num_batches_tracked.saturating_add(1);
         *running.num_batches_tracked = count;
         #[allow(clippy::cast_precision_loss)]
         let momentum = momentum.unwrap_or(1.0 / count as f64);
-        let n = <R::Scalar as Float>::Acc::from_usize(values);
-        let bessel = n / (n - <R::Scalar as Float>::Acc::ONE);
-        let mean = core::array::from_fn(|c| m.hi[c].to_acc() + m.lo[c].to_acc());
-        let unbiased = m.var.map(|v| v * bessel);
-        update_running(running.mean, running.var, momentum, &mean, &unbiased);
+        let n = R::Scalar::from_usize(values);
+        let bessel = n / (n - R::Scalar::ONE);
+        let mean: [R::Scalar; C] = core::array::from_fn(|c| saved.hi[c] + saved.lo[c]);
+        update_running(
+            running.mean,
+            running.var,
+            momentum,
+            &mean,
+            &var.map(|v| v * bessel),
+        );
     }
-    Ok(BatchSaved {
-        hi: m.hi,
-        lo: m.lo,
-        inv_std: m.inv_std,
-        rows: x.len(),
-        mode: Mode::Train,
-    })
+    Ok(saved)
 }
 
-/// `r = (1 - m) r + m s` for the running mean and variance.
+/// `r = (1 - m) r + m s` for the running mean and variance, in the layer's
+/// type as PyTorch computes it.
 #[inline]
 pub(crate) fn update_running<T: Float, const C: usize>(
     running_mean: &mut [T; C],
     running_var: &mut [T; C],
     momentum: f64,
-    mean: &[T::Acc; C],
-    unbiased_var: &[T::Acc; C],
+    mean: &[T; C],
+    unbiased_var: &[T; C],
 ) {
-    let m = T::Acc::from_f64(momentum);
-    let keep = T::Acc::ONE - m;
+    let m = T::from_f64(momentum);
+    let keep = T::from_f64(1.0 - momentum);
     for c in 0..C {
-        running_mean[c] = T::from_acc(keep * running_mean[c].to_acc() + m * mean[c]);
-        running_var[c] = T::from_acc(keep * running_var[c].to_acc() + m * unbiased_var[c]);
+        running_mean[c] = keep * running_mean[c] + m * mean[c];
+        running_var[c] = keep * running_var[c] + m * unbiased_var[c];
     }
 }
 
-#[multiversion(targets("x86_64+avx512f+avx512bw+avx512vl+avx2+fma", "x86_64+avx2+fma"))]
+#[multiversion(targets("x86_64+avx2+fma"))]
 #[allow(clippy::too_many_arguments)]
 fn normalize_simd<R: Row, const C: usize>(
     weight: Option<&[R::Scalar; C]>,
@@ -374,7 +379,8 @@ pub fn forward_eval<R: Row, const C: usize>(
     };
     check_forward(x.len(), y.len())?;
     let lo = [R::Scalar::ZERO; C];
-    let inv = running_var.map(|v| R::Scalar::from_acc(inv_std(v.to_acc(), eps)));
+    let eps_t = R::Scalar::from_f64(eps);
+    let inv = running_var.map(|v| R::Scalar::ONE / (v + eps_t).sqrt());
     if x.len() * R::LEN < DISPATCH_MIN_VALUES {
         normalize::<R, C, false>(affine.weight, affine.bias, running_mean, &lo, &inv, x, y);
     } else {
@@ -390,7 +396,7 @@ pub fn forward_eval<R: Row, const C: usize>(
 }
 
 #[inline(always)]
-fn backward_rows<R: Row, const C: usize>(
+fn backward_rows<R: Row, const C: usize, const WIDE: bool>(
     weight: Option<&[R::Scalar; C]>,
     saved: &BatchSaved<R::Scalar, C>,
     x: &[R],
@@ -411,7 +417,7 @@ fn backward_rows<R: Row, const C: usize>(
             }
         } else {
             for (c, (xs, dys)) in xf.chunks_exact(s).zip(dyf.chunks_exact(s)).enumerate() {
-                let [a, b] = sums(s, |i| {
+                let [a, b] = sums::<_, 2, WIDE>(s, |i| {
                     let xhat = ((xs[i] - hi[c]) - lo[c]) * inv[c];
                     [dys[i], dys[i] * xhat]
                 });
@@ -430,6 +436,15 @@ fn backward_rows<R: Row, const C: usize>(
     let mean_dy_xhat: [R::Scalar; C] =
         core::array::from_fn(|c| if train { sum_dy_xhat[c] / n } else { zero });
     for ((xr, dyr), dxr) in x.iter().zip(dy).zip(dx.iter_mut()) {
+        if s == 1 {
+            // Across channels, which vectorizes.
+            let (xf, dyf, dxf) = (xr.as_flat(), dyr.as_flat(), dxr.as_flat_mut());
+            for c in 0..C {
+                let xhat = ((xf[c] - hi[c]) - lo[c]) * inv[c];
+                dxf[c] = scale[c] * (dyf[c] - mean_dy[c] - xhat * mean_dy_xhat[c]);
+            }
+            continue;
+        }
         let channels = xr
             .as_flat()
             .chunks_exact(s)
@@ -445,7 +460,7 @@ fn backward_rows<R: Row, const C: usize>(
     [sum_dy_xhat, sum_dy]
 }
 
-#[multiversion(targets("x86_64+avx512f+avx512bw+avx512vl+avx2+fma", "x86_64+avx2+fma"))]
+#[multiversion(targets("x86_64+avx2+fma"))]
 fn backward_simd<R: Row, const C: usize>(
     weight: Option<&[R::Scalar; C]>,
     saved: &BatchSaved<R::Scalar, C>,
@@ -453,7 +468,11 @@ fn backward_simd<R: Row, const C: usize>(
     dy: &[R],
     dx: &mut [R],
 ) -> [[R::Scalar; C]; 2] {
-    backward_rows::<R, C>(weight, saved, x, dy, dx)
+    if multiversion::target::target_cfg_f!(target_feature = "fma") {
+        backward_rows::<R, C, true>(weight, saved, x, dy, dx)
+    } else {
+        backward_rows::<R, C, false>(weight, saved, x, dy, dx)
+    }
 }
 
 /// Backward pass of the forward pass that returned `saved`: through the batch
@@ -474,7 +493,7 @@ pub fn backward<R: Row, const C: usize>(
 ) -> Result<(), NormError> {
     check_backward(saved.rows, x.len(), dy.len(), dx.len())?;
     let [dweight, dbias] = if x.len() * R::LEN < DISPATCH_MIN_VALUES {
-        backward_rows::<R, C>(affine.weight, saved, x, dy, dx)
+        backward_rows::<R, C, false>(affine.weight, saved, x, dy, dx)
     } else {
         backward_simd::<R, C>(affine.weight, saved, x, dy, dx)
     };

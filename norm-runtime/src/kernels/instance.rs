@@ -71,6 +71,8 @@ pub fn forward_train<R: Row, const C: usize, const S: usize>(
         return Err(NormError::TooFewValuesPerChannel { values: S });
     }
     let saved = rows::forward::<R, [R::Scalar; C], C, S, true>(affine, eps, Mode::Train, x, y)?;
+    // The batch averages of the per-instance statistics, accumulated wide,
+    // then the update in the layer's type as PyTorch does it.
     let zero = Acc::<R::Scalar>::ZERO;
     let rows = Acc::<R::Scalar>::from_usize(x.len());
     let bessel = Acc::<R::Scalar>::from_usize(S) / Acc::<R::Scalar>::from_usize(S - 1);
@@ -80,10 +82,16 @@ pub fn forward_train<R: Row, const C: usize, const S: usize>(
         for (c, values) in row.as_flat().chunks_exact(S).enumerate() {
             let Stats { hi, lo, var: v, .. } = segment_stats::<_, true>(values, eps);
             mean[c] += (hi.to_acc() + lo.to_acc()) / rows;
-            var[c] += v * bessel / rows;
+            var[c] += v.to_acc() * bessel / rows;
         }
     }
-    batch::update_running(running_mean, running_var, momentum, &mean, &var);
+    batch::update_running(
+        running_mean,
+        running_var,
+        momentum,
+        &mean.map(R::Scalar::from_acc),
+        &var.map(R::Scalar::from_acc),
+    );
     Ok(InstanceSaved::PerInstance(saved))
 }
 

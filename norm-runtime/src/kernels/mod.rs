@@ -12,11 +12,11 @@
 //!   positions, with running averages for inference.
 //! - [`instance`]: instance norm that also tracks running statistics.
 //!
-//! Statistics are accumulated in [`Float::Acc`] with the corrected two-pass
-//! algorithm (the mean, then the sum of squared deviations together with the
-//! sum of deviations, which corrects the mean's rounding error). This is
-//! stable for inputs far from zero, and a constant input gives exactly zero
-//! variance and exactly the bias as output.
+//! Statistics are computed in the layer's own type with a rough mean,
+//! deviation sums (the corrected two-pass algorithm) and the mean kept as an
+//! unevaluated sum `hi + lo` (details in [`rows`]): stable for inputs far from
+//! zero, and a constant input gives exactly zero variance and exactly the bias.
+//! Large batches run code compiled for AVX2 + FMA when the CPU has it.
 
 // Index loops over lanes and channels are deliberate here: they walk several
 // arrays in lockstep, a shape the compiler vectorizes.

@@ -10,30 +10,52 @@ use crate::Float;
 /// Independent partial sums: two AVX-512 registers of `f32`, four of `f64`.
 pub(crate) const LANES: usize = 32;
 
-/// Sums `K` quantities `f(i)` over `i in 0..n`, `LANES` partial sums each
-/// (one chain when `n` is smaller than that).
+/// Sums `K` quantities `f(i)` over `i in 0..n`, in `LANES` partial sums each
+/// when `WIDE` (`SHORT_LANES` for short runs, one chain for very short ones).
+///
+/// `WIDE` is set in code compiled for SIMD extensions, where wide
+/// accumulators are what hides the latency of additions; portable code
+/// keeps `SHORT_LANES`, which compiles to far less code.
 #[inline(always)]
-pub(crate) fn sums<T: Float, const K: usize>(n: usize, f: impl Fn(usize) -> [T; K]) -> [T; K] {
-    if n < LANES {
+pub(crate) fn sums<T: Float, const K: usize, const WIDE: bool>(
+    n: usize,
+    f: impl Fn(usize) -> [T; K],
+) -> [T; K] {
+    if n < SHORT_LANES {
         let mut acc = [T::ZERO; K];
         for i in 0..n {
             for (a, v) in acc.iter_mut().zip(f(i)) {
                 *a += v;
             }
         }
-        return acc;
+        acc
+    } else if !WIDE || n < LANES {
+        sums_in::<T, K, SHORT_LANES>(n, f)
+    } else {
+        sums_in::<T, K, LANES>(n, f)
     }
-    let mut acc = [[T::ZERO; LANES]; K];
-    let full = n - n % LANES;
+}
+
+/// Partial sums for short runs (8 to 31 values): enough chains to hide the
+/// latency of an addition.
+pub(crate) const SHORT_LANES: usize = 8;
+
+#[inline(always)]
+fn sums_in<T: Float, const K: usize, const L: usize>(
+    n: usize,
+    f: impl Fn(usize) -> [T; K],
+) -> [T; K] {
+    let mut acc = [[T::ZERO; L]; K];
+    let full = n - n % L;
     let mut base = 0;
     while base < full {
-        for lane in 0..LANES {
+        for lane in 0..L {
             let v = f(base + lane);
             for k in 0..K {
                 acc[k][lane] += v[k];
             }
         }
-        base += LANES;
+        base += L;
     }
     for (lane, i) in (full..n).enumerate() {
         let v = f(i);
@@ -57,16 +79,6 @@ pub(crate) fn pairwise<T: Float, const L: usize>(mut acc: [T; L]) -> T {
     acc[0]
 }
 
-/// The sum `a + b` as `(hi, lo)` with `hi + lo == a + b` exactly (Knuth's
-/// TwoSum, valid for any magnitudes).
-#[inline(always)]
-pub(crate) fn two_sum<T: Float>(a: T, b: T) -> (T, T) {
-    let hi = a + b;
-    let b_part = hi - a;
-    let a_part = hi - b_part;
-    (hi, (a - a_part) + (b - b_part))
-}
-
 /// `a * b + c`, fused when `FMA` (set only in code compiled for CPUs with
 /// fused multiply-add, where it is one instruction).
 #[inline(always)]
@@ -74,31 +86,41 @@ pub(crate) fn madd<T: Float, const FMA: bool>(a: T, b: T, c: T) -> T {
     if FMA { a.mul_add(b, c) } else { a * b + c }
 }
 
+/// The sum `a + b` as `(hi, lo)` with `hi + lo == a + b` exactly when
+/// `|a| >= |b|` (Dekker's Fast2Sum); otherwise `lo` is off by at most about
+/// `eps^2 * |b|`. Used where `a` is a rough mean and `b` its small correction.
+#[inline(always)]
+pub(crate) fn fast_two_sum<T: Float>(a: T, b: T) -> (T, T) {
+    let hi = a + b;
+    (hi, b - (hi - a))
+}
+
 #[cfg(test)]
 mod tests {
-    use super::{sums, two_sum};
+    use super::sums;
 
     #[test]
     fn sums_every_index_once_for_all_tail_lengths() {
         for n in 0..100usize {
-            let [s, sq] = sums(n, |i| [i as f64, (i * i) as f64]);
+            let [s, sq] = sums::<_, 2, true>(n, |i| [i as f64, (i * i) as f64]);
             let expected: usize = (0..n).sum();
             let expected_sq: usize = (0..n).map(|i| i * i).sum();
             assert_eq!(s, expected as f64, "n = {n}");
             assert_eq!(sq, expected_sq as f64, "n = {n}");
+            let [s] = sums::<_, 1, false>(n, |i| [i as f64]);
+            assert_eq!(s, expected as f64, "n = {n}");
         }
     }
 
     #[test]
-    fn two_sum_is_exact() {
+    fn fast_two_sum_is_exact_for_a_correction() {
         for (a, b) in [
             (1.0e4_f32, 1.0e-4),
-            (1.0e-4, 1.0e4),
             (0.0, -3.5e-9),
+            (-2.5, 1.0e-7),
             (1.0, -1.0),
         ] {
-            let (hi, lo) = two_sum(a, b);
-            assert_eq!(hi, a + b);
+            let (hi, lo) = super::fast_two_sum(a, b);
             assert_eq!(f64::from(hi) + f64::from(lo), f64::from(a) + f64::from(b));
         }
     }

@@ -26,7 +26,7 @@
 //! exactly the bias. A sum of squares that overflows (|x| > 1e19 in `f32`)
 //! falls back to the same algorithm in `f64`.
 
-use super::reduce::{LANES, madd, pairwise, sums, two_sum};
+use super::reduce::{LANES, fast_two_sum, madd, pairwise, sums};
 use super::{Affine, GradsMut, check_backward, check_forward};
 use crate::{Float, Mode, NormError, Row};
 use multiversion::multiversion;
@@ -75,14 +75,14 @@ pub struct Stats<T: Float> {
     /// `1 / sqrt(var + eps)`.
     pub rstd: T,
     /// The biased variance (the mean square for RMS norm).
-    pub var: T::Acc,
+    pub var: T,
 }
 
 /// The rough mean a segment's deviations are taken from (0 for RMS norm).
 #[inline(always)]
-fn rough_mean<T: Float, const CENTER: bool>(xs: &[T]) -> T {
+fn rough_mean<T: Float, const CENTER: bool, const WIDE: bool>(xs: &[T]) -> T {
     if CENTER {
-        let [sum] = sums(xs.len(), |i| [xs[i]]);
+        let [sum] = sums::<_, 1, WIDE>(xs.len(), |i| [xs[i]]);
         sum * (T::ONE / T::from_usize(xs.len()))
     } else {
         T::ZERO
@@ -90,52 +90,64 @@ fn rough_mean<T: Float, const CENTER: bool>(xs: &[T]) -> T {
 }
 
 /// Finishes a segment's statistics from the sums of its deviations from the
-/// rough mean `r`.
+/// rough mean `r`. The deviations are centred, so `s2 / n - c^2` does not
+/// cancel and the layer's own type is accurate enough.
 #[inline(always)]
 fn finish<T: Float, const CENTER: bool>(xs: &[T], r: T, s1: T, s2: T, eps: f64) -> Stats<T> {
-    let acc = |v: T| v.to_acc();
-    let inv_n = T::Acc::ONE / T::Acc::from_usize(xs.len());
-    let (hi, lo, var) = if !CENTER {
-        // RMS norm: the mean square, in the wider type if it overflowed.
-        let ms = if s2.to_f64().is_finite() {
-            acc(s2) * inv_n
-        } else {
-            let [sq] = sums(xs.len(), |i| [acc(xs[i]) * acc(xs[i])]);
-            sq * inv_n
-        };
-        (T::ZERO, T::ZERO, ms)
-    } else if s2.to_f64().is_finite() {
-        let c = acc(s1) * inv_n;
-        let var = (acc(s2) * inv_n - c * c).max(T::Acc::ZERO);
-        let (hi, lo) = two_sum(r, T::from_acc(c));
+    let inv_n = T::ONE / T::from_usize(xs.len());
+    let (hi, lo, var) = if !s2.to_f64().is_finite() {
+        wide_stats::<T, CENTER>(xs, r)
+    } else if CENTER {
+        let c = s1 * inv_n;
+        let var = (s2 * inv_n - c * c).max(T::ZERO);
+        let (hi, lo) = fast_two_sum(r, c);
         (hi, lo, var)
     } else {
-        // Squares overflowed the type: the same algorithm in the wider type.
-        let r = acc(r);
-        let [s1, s2] = sums(xs.len(), |i| {
-            let d = acc(xs[i]) - r;
-            [d, d * d]
-        });
-        let mean = r + s1 * inv_n;
-        let hi = T::from_acc(mean);
-        let var = ((s2 - s1 * s1 * inv_n) * inv_n).max(T::Acc::ZERO);
-        (hi, T::from_acc(mean - acc(hi)), var)
+        (T::ZERO, T::ZERO, s2 * inv_n)
     };
-    let rstd = T::from_acc(T::Acc::ONE / (var + T::Acc::from_f64(eps)).sqrt());
+    let rstd = T::ONE / (var + T::from_f64(eps)).sqrt();
     Stats { hi, lo, rstd, var }
+}
+
+/// The same statistics computed in the wider type, for segments whose sum of
+/// squares overflows the layer's type.
+#[cold]
+fn wide_stats<T: Float, const CENTER: bool>(xs: &[T], r: T) -> (T, T, T) {
+    let acc = |v: T| v.to_acc();
+    let inv_n = T::Acc::ONE / T::Acc::from_usize(xs.len());
+    let r = if CENTER { acc(r) } else { T::Acc::ZERO };
+    let [s1, s2] = sums::<_, 2, false>(xs.len(), |i| {
+        let d = acc(xs[i]) - r;
+        [d, d * d]
+    });
+    if !CENTER {
+        return (T::ZERO, T::ZERO, T::from_acc(s2 * inv_n));
+    }
+    let mean = r + s1 * inv_n;
+    let hi = T::from_acc(mean);
+    let var = ((s2 - s1 * s1 * inv_n) * inv_n).max(T::Acc::ZERO);
+    (hi, T::from_acc(mean - acc(hi)), T::from_acc(var))
 }
 
 /// The sums of deviations from the rough mean `r`: `[sum(d), sum(d^2)]`.
 #[inline(always)]
 fn deviation_sums<T: Float, const FMA: bool>(xs: &[T], r: T) -> [T; 2] {
-    if xs.len() < LANES {
-        return sums(xs.len(), |i| {
+    if !FMA || xs.len() < LANES {
+        sums::<_, 2, false>(xs.len(), |i| {
             let d = xs[i] - r;
             [d, d * d]
-        });
+        })
+    } else if xs.len() < 8 * LANES {
+        deviation_sums_in::<T, FMA, { LANES / 2 }>(xs, r)
+    } else {
+        deviation_sums_in::<T, FMA, LANES>(xs, r)
     }
-    let mut acc = [[T::ZERO; LANES]; 2];
-    let chunks = xs.chunks_exact(LANES);
+}
+
+#[inline(always)]
+fn deviation_sums_in<T: Float, const FMA: bool, const L: usize>(xs: &[T], r: T) -> [T; 2] {
+    let mut acc = [[T::ZERO; L]; 2];
+    let chunks = xs.chunks_exact(L);
     let tail = chunks.remainder();
     for chunk in chunks {
         for (lane, x) in chunk.iter().enumerate() {
@@ -164,7 +176,7 @@ fn segment_stats_with<T: Float, const CENTER: bool, const FMA: bool>(
     xs: &[T],
     eps: f64,
 ) -> Stats<T> {
-    let r = rough_mean::<T, CENTER>(xs);
+    let r = rough_mean::<T, CENTER, FMA>(xs);
     let [s1, s2] = deviation_sums::<T, FMA>(xs, r);
     finish::<_, CENTER>(xs, r, s1, s2, eps)
 }
@@ -236,7 +248,7 @@ fn forward_rows<
     }
 }
 
-#[multiversion(targets("x86_64+avx512f+avx512bw+avx512vl+avx2+fma", "x86_64+avx2+fma"))]
+#[multiversion(targets("x86_64+avx2+fma"))]
 fn forward_simd<R: Row, const COUNT: usize, const PP: usize, const CENTER: bool>(
     weight: Option<&[R::Scalar]>,
     bias: Option<&[R::Scalar]>,
@@ -287,18 +299,31 @@ where
 
 /// The statistics' sums and the gradient's in one pass over a segment with
 /// one parameter per value: `[sum(d), sum(d^2), sum(g), sum(g * d)]` with
-/// `d = x - r` and `g = dy * w`.
+/// `d = x - r` and `g = dy * w`, in the same lanes as [`deviation_sums`].
 #[inline(always)]
 fn backward_sums<T: Float, const FMA: bool>(xs: &[T], dys: &[T], w: Option<&[T]>, r: T) -> [T; 4] {
-    if xs.len() < LANES {
-        // The same single chains as `deviation_sums` for short segments.
-        return sums(xs.len(), |i| {
+    if !FMA || xs.len() < LANES {
+        // The same chains as `deviation_sums` for short segments.
+        sums::<_, 4, false>(xs.len(), |i| {
             let d = xs[i] - r;
             let g = w.map_or(dys[i], |w| dys[i] * w[i]);
             [d, d * d, g, g * d]
-        });
+        })
+    } else if xs.len() < 8 * LANES {
+        backward_sums_in::<T, FMA, { LANES / 2 }>(xs, dys, w, r)
+    } else {
+        backward_sums_in::<T, FMA, LANES>(xs, dys, w, r)
     }
-    let mut acc = [[T::ZERO; LANES]; 4];
+}
+
+#[inline(always)]
+fn backward_sums_in<T: Float, const FMA: bool, const L: usize>(
+    xs: &[T],
+    dys: &[T],
+    w: Option<&[T]>,
+    r: T,
+) -> [T; 4] {
+    let mut acc = [[T::ZERO; L]; 4];
     let mut add = |lane: usize, x: T, g: T| {
         let d = x - r;
         acc[0][lane] += d;
@@ -306,15 +331,15 @@ fn backward_sums<T: Float, const FMA: bool>(xs: &[T], dys: &[T], w: Option<&[T]>
         acc[2][lane] += g;
         acc[3][lane] = madd::<T, FMA>(g, d, acc[3][lane]);
     };
+    let n = xs.len() - xs.len() % L;
     match w {
         Some(w) => {
-            let n = xs.len() - xs.len() % LANES;
-            for ((xc, dc), wc) in xs[..n]
-                .chunks_exact(LANES)
-                .zip(dys[..n].chunks_exact(LANES))
-                .zip(w[..n].chunks_exact(LANES))
-            {
-                for lane in 0..LANES {
+            let chunks = xs[..n]
+                .chunks_exact(L)
+                .zip(dys[..n].chunks_exact(L))
+                .zip(w[..n].chunks_exact(L));
+            for ((xc, dc), wc) in chunks {
+                for lane in 0..L {
                     add(lane, xc[lane], dc[lane] * wc[lane]);
                 }
             }
@@ -323,12 +348,8 @@ fn backward_sums<T: Float, const FMA: bool>(xs: &[T], dys: &[T], w: Option<&[T]>
             }
         }
         None => {
-            let n = xs.len() - xs.len() % LANES;
-            for (xc, dc) in xs[..n]
-                .chunks_exact(LANES)
-                .zip(dys[..n].chunks_exact(LANES))
-            {
-                for lane in 0..LANES {
+            for (xc, dc) in xs[..n].chunks_exact(L).zip(dys[..n].chunks_exact(L)) {
+                for lane in 0..L {
                     add(lane, xc[lane], dc[lane]);
                 }
             }
@@ -370,14 +391,14 @@ fn backward_rows<
             let first = s * m / PP;
             // The statistics' sums and the gradient's in one pass:
             // sum(g * xhat) = rstd * (sum(g * d) - c * sum(g)), c = mean - r.
-            let r = rough_mean::<_, CENTER>(xs);
+            let r = rough_mean::<_, CENTER, FMA>(xs);
             // (The same lanes as the forward pass's sums, so the statistics
             // are bit-for-bit the same.)
             let [s1, s2, sum_g, sum_gd] = if PP == 1 {
                 backward_sums::<_, FMA>(xs, dys, weight.map(|w| &w[first..first + m]), r)
             } else {
                 let [s1, s2] = deviation_sums::<_, FMA>(xs, r);
-                let [sum_g, sum_gd] = sums(m, |i| {
+                let [sum_g, sum_gd] = sums::<_, 2, FMA>(m, |i| {
                     let g = dys[i] * weight.map_or(one, |w| w[first + i / PP]);
                     [g, g * (xs[i] - r)]
                 });
@@ -420,11 +441,11 @@ fn backward_rows<
                         *dxv = rstd * (*dyv * wk - mean_g - xhat(*xv) * mean_g_xhat);
                     }
                     if let Some(dw) = dweight.as_deref_mut() {
-                        let [t] = sums(PP, |i| [dyc[i] * xhat(xc[i])]);
+                        let [t] = sums::<_, 1, FMA>(PP, |i| [dyc[i] * xhat(xc[i])]);
                         dw[first + k] += t;
                     }
                     if let Some(db) = dbias.as_deref_mut() {
-                        let [t] = sums(PP, |i| [dyc[i]]);
+                        let [t] = sums::<_, 1, FMA>(PP, |i| [dyc[i]]);
                         db[first + k] += t;
                     }
                 }
@@ -507,7 +528,7 @@ fn fused_backward<T: Float, const FMA: bool>(
     }
 }
 
-#[multiversion(targets("x86_64+avx512f+avx512bw+avx512vl+avx2+fma", "x86_64+avx2+fma"))]
+#[multiversion(targets("x86_64+avx2+fma"))]
 fn backward_simd<R: Row, const COUNT: usize, const PP: usize, const CENTER: bool>(
     weight: Option<&[R::Scalar]>,
     eps: f64,
