@@ -198,17 +198,17 @@ fn acc_pair<T, const C: usize>(acc: &mut [[T; C]; 2]) -> impl Iterator<Item = (&
     a1.iter_mut().zip(a2.iter_mut())
 }
 
-/// `y = ((x - hi) - lo) * inv_std * weight + bias`, per channel.
+/// `y = ((x - hi) - lo) * inv_std * weight + bias`, per channel, with the
+/// statistics in `stats`.
 #[inline(always)]
 fn normalize<R: Row, const C: usize, const FMA: bool>(
     weight: Option<&[R::Scalar; C]>,
     bias: Option<&[R::Scalar; C]>,
-    hi: &[R::Scalar; C],
-    lo: &[R::Scalar; C],
-    inv_std: &[R::Scalar; C],
+    stats: &BatchSaved<R::Scalar, C>,
     x: &[R],
     y: &mut [R],
 ) {
+    let (hi, lo, inv_std) = (&stats.hi, &stats.lo, &stats.inv_std);
     let s = spatial::<R, C>();
     let scale: [R::Scalar; C] =
         core::array::from_fn(|c| weight.map_or(inv_std[c], |w| w[c] * inv_std[c]));
@@ -243,7 +243,7 @@ fn train_rows<R: Row, const C: usize, const FMA: bool>(
     saved: &mut BatchSaved<R::Scalar, C>,
 ) -> [R::Scalar; C] {
     let var = moments::<R, C, FMA>(x, eps, saved);
-    normalize::<R, C, FMA>(weight, bias, &saved.hi, &saved.lo, &saved.inv_std, x, y);
+    normalize::<R, C, FMA>(weight, bias, saved, x, y);
     var
 }
 
@@ -342,20 +342,17 @@ pub(crate) fn update_running<T: Float, const C: usize>(
 }
 
 #[multiversion(targets("x86_64+avx2+fma"))]
-#[allow(clippy::too_many_arguments)]
 fn normalize_simd<R: Row, const C: usize>(
     weight: Option<&[R::Scalar; C]>,
     bias: Option<&[R::Scalar; C]>,
-    hi: &[R::Scalar; C],
-    lo: &[R::Scalar; C],
-    inv_std: &[R::Scalar; C],
+    stats: &BatchSaved<R::Scalar, C>,
     x: &[R],
     y: &mut [R],
 ) {
     if multiversion::target::target_cfg_f!(target_feature = "fma") {
-        normalize::<R, C, true>(weight, bias, hi, lo, inv_std, x, y);
+        normalize::<R, C, true>(weight, bias, stats, x, y);
     } else {
-        normalize::<R, C, false>(weight, bias, hi, lo, inv_std, x, y);
+        normalize::<R, C, false>(weight, bias, stats, x, y);
     }
 }
 
@@ -378,21 +375,20 @@ pub fn forward_eval<R: Row, const C: usize>(
         return forward_train(affine, None, eps, None, x, y);
     };
     check_forward(x.len(), y.len())?;
-    let lo = [R::Scalar::ZERO; C];
     let eps_t = R::Scalar::from_f64(eps);
-    let inv = running_var.map(|v| R::Scalar::ONE / (v + eps_t).sqrt());
-    if x.len() * R::LEN < DISPATCH_MIN_VALUES {
-        normalize::<R, C, false>(affine.weight, affine.bias, running_mean, &lo, &inv, x, y);
-    } else {
-        normalize_simd::<R, C>(affine.weight, affine.bias, running_mean, &lo, &inv, x, y);
-    }
-    Ok(BatchSaved {
+    let saved = BatchSaved {
         hi: *running_mean,
-        lo,
-        inv_std: inv,
+        lo: [R::Scalar::ZERO; C],
+        inv_std: running_var.map(|v| R::Scalar::ONE / (v + eps_t).sqrt()),
         rows: x.len(),
         mode: Mode::Eval,
-    })
+    };
+    if x.len() * R::LEN < DISPATCH_MIN_VALUES {
+        normalize::<R, C, false>(affine.weight, affine.bias, &saved, x, y);
+    } else {
+        normalize_simd::<R, C>(affine.weight, affine.bias, &saved, x, y);
+    }
+    Ok(saved)
 }
 
 #[inline(always)]
