@@ -322,3 +322,63 @@ proptest! {
         }
     }
 }
+
+#[normalize(layer, dims = 9)]
+struct LnHuge;
+
+#[normalize(rms, dims = 9)]
+struct RmsHuge;
+
+#[normalize(batch, dims = 3)]
+struct BnHuge;
+
+/// f32 values up to 1e25, whose squares (1e50) overflow f32: the kernels
+/// fall back to f64 for those statistics.
+fn huge() -> impl Strategy<Value = f32> {
+    prop_oneof![-1e25_f32..1e25, -1e25_f32..-1e19, 1e19_f32..1e25]
+}
+
+/// `(x - mean) / sqrt(var + eps)` per row (or, not centred, `x / rms`),
+/// computed in f64 in the test.
+fn standardized(values: &[f32], center: bool, eps: f64) -> Vec<f64> {
+    let v: Vec<f64> = values.iter().map(|x| f64::from(*x)).collect();
+    let n = v.len() as f64;
+    let mean = if center {
+        v.iter().sum::<f64>() / n
+    } else {
+        0.0
+    };
+    let var = v.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / n;
+    v.iter().map(|x| (x - mean) / (var + eps).sqrt()).collect()
+}
+
+proptest! {
+    #[test]
+    fn squares_that_overflow_f32_fall_back_to_f64(rows in prop::collection::vec(prop::array::uniform9(huge()), 2..4)) {
+        let close = |got: f32, want: f64| (f64::from(got) - want).abs() <= 1e-5 * want.abs().max(1.0);
+        let mut y = vec![[0.0_f32; 9]; rows.len()];
+        LnHuge::new().forward_train(&rows, &mut y).unwrap();
+        for (xr, yr) in rows.iter().zip(&y) {
+            for (g, w) in yr.iter().zip(standardized(xr, true, LnHuge::EPS)) {
+                prop_assert!(close(*g, w), "layer: {g} vs {w}");
+            }
+        }
+        RmsHuge::new().forward_train(&rows, &mut y).unwrap();
+        for (xr, yr) in rows.iter().zip(&y) {
+            for (g, w) in yr.iter().zip(standardized(xr, false, RmsHuge::EPS)) {
+                prop_assert!(close(*g, w), "rms: {g} vs {w}");
+            }
+        }
+        let x3: Vec<[f32; 3]> = rows.iter().map(|r| [r[0], r[1], r[2]]).collect();
+        let mut y3 = vec![[0.0_f32; 3]; x3.len()];
+        let mut bn = BnHuge::new();
+        bn.forward_train(&x3, &mut y3).unwrap();
+        for c in 0..3 {
+            let column: Vec<f32> = x3.iter().map(|r| r[c]).collect();
+            for (r, w) in standardized(&column, true, BnHuge::EPS).into_iter().enumerate() {
+                prop_assert!(close(y3[r][c], w), "batch: {} vs {w}", y3[r][c]);
+            }
+        }
+        prop_assert!(bn.running_var.iter().all(|v| v.is_finite() || v.is_infinite()));
+    }
+}

@@ -10,6 +10,7 @@
 //! channels, which vectorizes; with them, across each channel's positions.
 
 use super::reduce::{fast_two_sum, madd, sums};
+use super::rows::wide_mean_var;
 use super::{Affine, GradsMut, check_backward, check_forward};
 use crate::{Float, Mode, NormError, Row};
 use multiversion::multiversion;
@@ -144,51 +145,43 @@ fn moments<R: Row, const C: usize, const FMA: bool>(
             })
         })
     };
-    let mut var = [R::Scalar::ZERO; C];
-    if s2.iter().all(|v| v.to_f64().is_finite()) {
-        // Centred deviations: s2 / n - c^2 does not cancel (see `rows`).
-        for c in 0..C {
-            let mean_dev = s1[c] * inv_n;
-            var[c] = (s2[c] * inv_n - mean_dev * mean_dev).max(R::Scalar::ZERO);
-            (saved.hi[c], saved.lo[c]) = fast_two_sum(rough[c], mean_dev);
-        }
-    } else {
-        wide_moments::<R, C>(x, &rough, saved, &mut var);
+    let finite = |v: &R::Scalar| v.to_f64().is_finite();
+    if !(s2.iter().all(finite) && rough.iter().all(finite)) {
+        return wide_moments::<R, C>(x, eps, saved);
     }
+    let mut var = [R::Scalar::ZERO; C];
     let eps_t = R::Scalar::from_f64(eps);
+    // Centred deviations: s2 / n - c^2 does not cancel (see `rows`).
     for c in 0..C {
+        let mean_dev = s1[c] * inv_n;
+        var[c] = (s2[c] * inv_n - mean_dev * mean_dev).max(R::Scalar::ZERO);
+        (saved.hi[c], saved.lo[c]) = fast_two_sum(rough[c], mean_dev);
         saved.inv_std[c] = R::Scalar::ONE / (var[c] + eps_t).sqrt();
     }
     var
 }
 
-/// The same statistics in the wider type, for batches whose sums of squares
-/// overflow the layer's type.
+/// The same statistics in the wider type, for batches whose sums (of
+/// squares) overflow the layer's type; returns the biased variance.
 #[cold]
 fn wide_moments<R: Row, const C: usize>(
     x: &[R],
-    rough: &[R::Scalar; C],
+    eps: f64,
     saved: &mut BatchSaved<R::Scalar, C>,
-    var: &mut [R::Scalar; C],
-) {
-    type Acc<T> = <T as Float>::Acc;
+) -> [R::Scalar; C] {
     let s = spatial::<R, C>();
-    let inv_n = Acc::<R::Scalar>::ONE / Acc::<R::Scalar>::from_usize(x.len() * s);
+    let mut var = [R::Scalar::ZERO; C];
     for c in 0..C {
-        let r = rough[c].to_acc();
-        let (mut t1, mut t2) = (Acc::<R::Scalar>::ZERO, Acc::<R::Scalar>::ZERO);
-        for row in x {
-            for v in &row.as_flat()[c * s..(c + 1) * s] {
-                let d = v.to_acc() - r;
-                t1 += d;
-                t2 += d * d;
-            }
-        }
-        let mean = r + t1 * inv_n;
-        saved.hi[c] = R::Scalar::from_acc(mean);
-        saved.lo[c] = R::Scalar::from_acc(mean - saved.hi[c].to_acc());
-        var[c] = R::Scalar::from_acc(((t2 - t1 * t1 * inv_n) * inv_n).max(Acc::<R::Scalar>::ZERO));
+        let values = x
+            .iter()
+            .flat_map(|row| row.as_flat()[c * s..(c + 1) * s].iter().copied());
+        let (hi, lo, wide_var) = wide_mean_var(values, x.len() * s, true);
+        (saved.hi[c], saved.lo[c], var[c]) = (hi, lo, R::Scalar::from_acc(wide_var));
+        let eps = <R::Scalar as Float>::Acc::from_f64(eps);
+        saved.inv_std[c] =
+            R::Scalar::from_acc(<R::Scalar as Float>::Acc::ONE / (wide_var + eps).sqrt());
     }
+    var
 }
 
 /// The two accumulators of each channel, side by side.

@@ -94,10 +94,19 @@ fn rough_mean<T: Float, const CENTER: bool, const WIDE: bool>(xs: &[T]) -> T {
 /// cancel and the layer's own type is accurate enough.
 #[inline(always)]
 fn finish<T: Float, const CENTER: bool>(xs: &[T], r: T, s1: T, s2: T, eps: f64) -> Stats<T> {
+    if !s2.to_f64().is_finite() || !r.to_f64().is_finite() {
+        // Squares (or the rough sum) overflowed the type.
+        let (hi, lo, var) = wide_mean_var(xs.iter().copied(), xs.len(), CENTER);
+        let rstd = T::from_acc(T::Acc::ONE / (var + T::Acc::from_f64(eps)).sqrt());
+        return Stats {
+            hi,
+            lo,
+            rstd,
+            var: T::from_acc(var),
+        };
+    }
     let inv_n = T::ONE / T::from_usize(xs.len());
-    let (hi, lo, var) = if !s2.to_f64().is_finite() {
-        wide_stats::<T, CENTER>(xs, r)
-    } else if CENTER {
+    let (hi, lo, var) = if CENTER {
         let c = s1 * inv_n;
         let var = (s2 * inv_n - c * c).max(T::ZERO);
         let (hi, lo) = fast_two_sum(r, c);
@@ -109,24 +118,37 @@ fn finish<T: Float, const CENTER: bool>(xs: &[T], r: T, s1: T, s2: T, eps: f64) 
     Stats { hi, lo, rstd, var }
 }
 
-/// The same statistics computed in the wider type, for segments whose sum of
-/// squares overflows the layer's type.
+/// The mean as `(hi, lo)` and the biased variance of `count` values, all in
+/// the wider type (`center == false`: RMS norm, mean 0 and the mean square).
+/// For the rare inputs whose sums of squares overflow the layer's type; the
+/// variance stays wide, since it may overflow the layer's type itself.
 #[cold]
-fn wide_stats<T: Float, const CENTER: bool>(xs: &[T], r: T) -> (T, T, T) {
-    let acc = |v: T| v.to_acc();
-    let inv_n = T::Acc::ONE / T::Acc::from_usize(xs.len());
-    let r = if CENTER { acc(r) } else { T::Acc::ZERO };
-    let [s1, s2] = sums::<_, 2, false>(xs.len(), |i| {
-        let d = acc(xs[i]) - r;
-        [d, d * d]
-    });
-    if !CENTER {
-        return (T::ZERO, T::ZERO, T::from_acc(s2 * inv_n));
+pub(crate) fn wide_mean_var<T: Float>(
+    values: impl Iterator<Item = T> + Clone,
+    count: usize,
+    center: bool,
+) -> (T, T, T::Acc) {
+    let inv_n = T::Acc::ONE / T::Acc::from_usize(count);
+    let mut rough = T::Acc::ZERO;
+    if center {
+        for v in values.clone() {
+            rough += v.to_acc();
+        }
+        rough *= inv_n;
     }
-    let mean = r + s1 * inv_n;
+    let (mut s1, mut s2) = (T::Acc::ZERO, T::Acc::ZERO);
+    for v in values {
+        let d = v.to_acc() - rough;
+        s1 += d;
+        s2 += d * d;
+    }
+    if !center {
+        return (T::ZERO, T::ZERO, s2 * inv_n);
+    }
+    let mean = rough + s1 * inv_n;
     let hi = T::from_acc(mean);
     let var = ((s2 - s1 * s1 * inv_n) * inv_n).max(T::Acc::ZERO);
-    (hi, T::from_acc(mean - acc(hi)), T::from_acc(var))
+    (hi, T::from_acc(mean - hi.to_acc()), var)
 }
 
 /// The sums of deviations from the rough mean `r`: `[sum(d), sum(d^2)]`.
