@@ -6,7 +6,7 @@ pub use norm_macros::normalize;
 #[cfg(feature = "ndarray")]
 pub use norm_runtime::NormalizationNdarray;
 pub use norm_runtime::{
-    AffineGrads, BatchSaved, Float, FoundShape, InstanceSaved, LayerSaved, Mode, NoGrads,
+    AffineGrads, BatchSaved, Float, Folded, FoundShape, InstanceSaved, LayerSaved, Mode, NoGrads,
     NormError, Normalization, Row, RowSaved, WeightGrads,
 };
 

@@ -262,6 +262,18 @@ fn layer(config: &Config, target: &Target) -> TokenStream {
         /// Added to the variance (the mean square for RMS norm) inside the square root.
         pub const EPS: f64 = #eps;
     });
+    let mut methods = TokenStream::new();
+    if kind == Kind::Batch && config.track {
+        methods.extend(quote! {
+            /// Inference-mode normalization folded into one multiply-add per
+            /// value, `y = scale[c] * x + shift[c]`, from the current running
+            /// statistics (as PyTorch's `fuse_linear_bn_eval` uses them).
+            #[must_use]
+            pub fn fold(&self) -> #krate::Folded<#t, #channels> {
+                #private::batch::fold(#affine, &self.running_mean, &self.running_var, Self::EPS)
+            }
+        });
+    }
     if config.track {
         let momentum = config.momentum.map_or_else(
             || none.clone(),
@@ -298,6 +310,8 @@ fn layer(config: &Config, target: &Target) -> TokenStream {
             pub const fn new() -> Self {
                 Self { #init }
             }
+
+            #methods
         }
 
         #(#cfgs)*

@@ -23,7 +23,7 @@ mod traits;
 
 pub use error::{FoundShape, NormError};
 pub use float::Float;
-pub use kernels::batch::BatchSaved;
+pub use kernels::batch::{BatchSaved, Folded};
 pub use kernels::instance::InstanceSaved;
 pub use kernels::rows::RowSaved;
 #[cfg(feature = "ndarray")]

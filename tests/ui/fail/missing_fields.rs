@@ -15,4 +15,6 @@ fn main() {
     let _ = NoBias::new().bias;
     let _ = NoRunningStats::new().running_mean;
     let _ = NoRunningStats::MOMENTUM;
+    // Folding uses the running statistics, so only layers with them have it.
+    let _ = NoRunningStats::new().fold();
 }
