@@ -13,9 +13,61 @@ pub use norm_runtime::{
 /// The runtime crate, for its numeric [`kernels`](norm_runtime::kernels).
 pub use norm_runtime as runtime;
 
+/// `Serialize` and `Deserialize` for a generated layer when constnorm's
+/// `serde` feature is on (the generated code always invokes it; the feature
+/// that counts is constnorm's, not the user crate's). Not a public API.
+#[cfg(feature = "serde")]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __impl_serde {
+    ($ty:ident, $scalar:ty, [$($array:ident),*], [$($counter:ident),*]) => {
+        #[automatically_derived]
+        impl $crate::__private::serde_layer::serde::Serialize for $ty {
+            fn serialize<S>(&self, serializer: S) -> ::core::result::Result<S::Ok, S::Error>
+            where
+                S: $crate::__private::serde_layer::serde::Serializer,
+            {
+                $crate::__private::serde_layer::serialize::<S, $scalar>(
+                    serializer,
+                    ::core::stringify!($ty),
+                    &[$($crate::__private::serde_layer::field(::core::stringify!($array), &self.$array)),*],
+                    &[$((::core::stringify!($counter), self.$counter)),*],
+                )
+            }
+        }
+
+        #[automatically_derived]
+        impl<'de> $crate::__private::serde_layer::serde::Deserialize<'de> for $ty {
+            fn deserialize<D>(deserializer: D) -> ::core::result::Result<Self, D::Error>
+            where
+                D: $crate::__private::serde_layer::serde::Deserializer<'de>,
+            {
+                let mut layer = Self::new();
+                $crate::__private::serde_layer::deserialize::<D, $scalar>(
+                    deserializer,
+                    ::core::stringify!($ty),
+                    &mut [$($crate::__private::serde_layer::field_mut(::core::stringify!($array), &mut layer.$array)),*],
+                    &mut [$((::core::stringify!($counter), &mut layer.$counter)),*],
+                )?;
+                ::core::result::Result::Ok(layer)
+            }
+        }
+    };
+}
+
+/// Without constnorm's `serde` feature: nothing. Not a public API.
+#[cfg(not(feature = "serde"))]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __impl_serde {
+    ($($ignored:tt)*) => {};
+}
+
 /// What the generated code names; not a public API.
 #[doc(hidden)]
 pub mod __private {
     pub use norm_runtime::kernels::batch::Running;
     pub use norm_runtime::kernels::{Affine, GradsMut, batch, instance, rows};
+    #[cfg(feature = "serde")]
+    pub use norm_runtime::serde_layer;
 }

@@ -291,6 +291,22 @@ fn layer(config: &Config, target: &Target) -> TokenStream {
 
     let doc = docs(config);
     let result = quote!(::core::result::Result<Self::Saved, #krate::NormError>);
+    // serde impls, when constnorm's own `serde` feature is on.
+    let arrays: Vec<_> = [
+        ("weight", config.affine),
+        ("bias", config.bias),
+        ("running_mean", config.track),
+        ("running_var", config.track),
+    ]
+    .into_iter()
+    .filter(|(_, present)| *present)
+    .map(|(name, _)| format_ident!("{name}"))
+    .collect();
+    let counters: Vec<_> = config
+        .track
+        .then(|| format_ident!("num_batches_tracked"))
+        .into_iter()
+        .collect();
     quote! {
         #(#attrs)*
         #(#[doc = #doc])*
@@ -322,6 +338,9 @@ fn layer(config: &Config, target: &Target) -> TokenStream {
                 Self::new()
             }
         }
+
+        #(#cfgs)*
+        #krate::__impl_serde! { #ident, #t, [#(#arrays),*], [#(#counters),*] }
 
         #(#cfgs)*
         #[automatically_derived]

@@ -10,6 +10,8 @@
 //!   crate is `#![no_std]` and takes them from `libm`.
 //! - `ndarray` (default): [`NormalizationNdarray`], forward and backward on
 //!   `ndarray` views.
+//! - `serde`: the helpers behind the generated layers' `Serialize` and
+//!   `Deserialize` impls.
 #![cfg_attr(not(feature = "std"), no_std)]
 #![warn(missing_docs)]
 
@@ -19,6 +21,9 @@ pub mod kernels;
 #[cfg(feature = "ndarray")]
 mod nd;
 mod row;
+#[cfg(feature = "serde")]
+#[doc(hidden)]
+pub mod serde_layer;
 mod traits;
 
 pub use error::{FoundShape, NormError};

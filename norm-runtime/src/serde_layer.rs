@@ -1,0 +1,213 @@
+//! Serialization of generated layers (feature `serde`), used by the impls the
+//! macro generates: a layer is a struct of its fields in PyTorch's state-dict
+//! names; each array field is a nested sequence in its shape (`weight` of a
+//! `dims = [4, 8]` layer is 4 sequences of 8 numbers), of any size.
+//!
+//! Deserializing checks every length, rejects unknown and duplicate fields,
+//! and requires every field, so a layer is either read whole or not at all.
+
+use crate::{Float, Row};
+use core::fmt;
+use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
+use serde::ser::{SerializeSeq, SerializeStruct};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+pub use serde;
+
+/// An array field as the serializer sees it: name, values, shape.
+#[must_use]
+pub fn field<'a, R: Row>(
+    name: &'static str,
+    array: &'a R,
+) -> (&'static str, &'a [R::Scalar], &'static [usize]) {
+    (name, array.as_flat(), R::SHAPE)
+}
+
+/// An array field as the deserializer fills it: name, values, shape.
+#[must_use]
+pub fn field_mut<'a, R: Row>(
+    name: &'static str,
+    array: &'a mut R,
+) -> (&'static str, &'a mut [R::Scalar], &'static [usize]) {
+    (name, array.as_flat_mut(), R::SHAPE)
+}
+
+/// A flat slice seen as nested sequences of the given shape.
+struct Nested<'a, T> {
+    flat: &'a [T],
+    shape: &'a [usize],
+}
+
+impl<T: Float + Serialize> Serialize for Nested<'_, T> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let (&outer, inner_shape) = self
+            .shape
+            .split_first()
+            .ok_or_else(|| serde::ser::Error::custom("empty shape"))?;
+        let mut seq = serializer.serialize_seq(Some(outer))?;
+        if inner_shape.is_empty() {
+            for v in self.flat {
+                seq.serialize_element(v)?;
+            }
+        } else {
+            let inner = self.flat.len() / outer.max(1);
+            for chunk in self.flat.chunks_exact(inner.max(1)) {
+                seq.serialize_element(&Nested {
+                    flat: chunk,
+                    shape: inner_shape,
+                })?;
+            }
+        }
+        seq.end()
+    }
+}
+
+/// Serializes a layer: its array fields (name, values, shape) and its
+/// counters (name, value).
+///
+/// # Errors
+/// Whatever the serializer reports.
+pub fn serialize<S: Serializer, T: Float + Serialize>(
+    serializer: S,
+    name: &'static str,
+    arrays: &[(&'static str, &[T], &'static [usize])],
+    counters: &[(&'static str, u64)],
+) -> Result<S::Ok, S::Error> {
+    let mut state = serializer.serialize_struct(name, arrays.len() + counters.len())?;
+    for (field, flat, shape) in arrays {
+        state.serialize_field(field, &Nested { flat, shape })?;
+    }
+    for (field, value) in counters {
+        state.serialize_field(field, value)?;
+    }
+    state.end()
+}
+
+/// Reads nested sequences of exactly `shape` into `out`.
+struct NestedSeed<'a, T> {
+    out: &'a mut [T],
+    shape: &'a [usize],
+}
+
+impl<'de, T: Float + Deserialize<'de>> DeserializeSeed<'de> for NestedSeed<'_, T> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_seq(self)
+    }
+}
+
+impl<'de, T: Float + Deserialize<'de>> Visitor<'de> for NestedSeed<'_, T> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "nested sequences of shape {:?}", self.shape)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let Some((&outer, inner_shape)) = self.shape.split_first() else {
+            return Err(de::Error::custom("empty shape"));
+        };
+        let inner = self.out.len().checked_div(outer).unwrap_or(0);
+        for i in 0..outer {
+            let found = if inner_shape.is_empty() {
+                seq.next_element::<T>()?.map(|v| self.out[i] = v)
+            } else {
+                let out = &mut self.out[i * inner..(i + 1) * inner];
+                seq.next_element_seed(NestedSeed {
+                    out,
+                    shape: inner_shape,
+                })?
+            };
+            if found.is_none() {
+                return Err(de::Error::invalid_length(i, &self));
+            }
+        }
+        if seq.next_element::<de::IgnoredAny>()?.is_some() {
+            return Err(de::Error::invalid_length(outer + 1, &self));
+        }
+        Ok(())
+    }
+}
+
+/// The fields of a layer being read, in place.
+struct Fields<'a, 'b, 'c, T> {
+    name: &'static str,
+    arrays: &'a mut [(&'static str, &'b mut [T], &'static [usize])],
+    counters: &'a mut [(&'static str, &'c mut u64)],
+}
+
+impl<'de, T: Float + Deserialize<'de>> Visitor<'de> for Fields<'_, '_, '_, T> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "a {} layer: a map of its fields", self.name)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let total = self.arrays.len() + self.counters.len();
+        // Fields seen, by position: arrays first, then counters (at most 8).
+        let mut seen = [false; 8];
+        while let Some(key) = map.next_key::<&str>()? {
+            let position = self
+                .arrays
+                .iter()
+                .position(|(f, ..)| *f == key)
+                .or_else(|| {
+                    self.counters
+                        .iter()
+                        .position(|(f, _)| *f == key)
+                        .map(|p| p + self.arrays.len())
+                });
+            let Some(p) = position else {
+                return Err(de::Error::unknown_field(key, &[]));
+            };
+            if core::mem::replace(&mut seen[p], true) {
+                return Err(de::Error::duplicate_field(field_name(&self, p)));
+            }
+            if p < self.arrays.len() {
+                let (_, out, shape) = &mut self.arrays[p];
+                map.next_value_seed(NestedSeed { out, shape })?;
+            } else {
+                *self.counters[p - self.arrays.len()].1 = map.next_value()?;
+            }
+        }
+        if let Some(missing) = (0..total).find(|p| !seen[*p]) {
+            return Err(de::Error::missing_field(field_name(&self, missing)));
+        }
+        Ok(())
+    }
+}
+
+fn field_name<T>(fields: &Fields<'_, '_, '_, T>, position: usize) -> &'static str {
+    if position < fields.arrays.len() {
+        fields.arrays[position].0
+    } else {
+        fields.counters[position - fields.arrays.len()].0
+    }
+}
+
+/// Reads a layer's fields into place. On error the fields may be partly
+/// written: the generated code reads into a fresh layer and returns it only
+/// when everything was read.
+///
+/// # Errors
+/// A missing, unknown or duplicate field, a sequence of the wrong length, or
+/// whatever the deserializer reports.
+pub fn deserialize<'de, D: Deserializer<'de>, T: Float + Deserialize<'de>>(
+    deserializer: D,
+    name: &'static str,
+    arrays: &mut [(&'static str, &mut [T], &'static [usize])],
+    counters: &mut [(&'static str, &mut u64)],
+) -> Result<(), D::Error> {
+    const NO_FIELDS: &[&str] = &[];
+    deserializer.deserialize_struct(
+        name,
+        NO_FIELDS,
+        Fields {
+            name,
+            arrays,
+            counters,
+        },
+    )
+}
