@@ -7,8 +7,12 @@ pub use norm_macros::normalize;
 pub use norm_runtime::NormalizationNdarray;
 pub use norm_runtime::{
     AffineGrads, BatchSaved, Float, Folded, FoundShape, InstanceSaved, LayerSaved, Mode, NoGrads,
-    NormError, Normalization, Row, RowSaved, WeightGrads,
+    NormError, Normalization, Row, RowSaved, StateDict, Visit, VisitMut, WeightGrads,
 };
+
+/// PyTorch state dicts in safetensors files (feature `safetensors`).
+#[cfg(feature = "safetensors")]
+pub use norm_runtime::safetensors_io as safetensors;
 
 /// The runtime crate, for its numeric [`kernels`](norm_runtime::kernels).
 pub use norm_runtime as runtime;
@@ -70,4 +74,5 @@ pub mod __private {
     pub use norm_runtime::kernels::{Affine, GradsMut, batch, instance, rows};
     #[cfg(feature = "serde")]
     pub use norm_runtime::serde_layer;
+    pub use norm_runtime::shape_of;
 }

@@ -307,6 +307,14 @@ fn layer(config: &Config, target: &Target) -> TokenStream {
         .then(|| format_ident!("num_batches_tracked"))
         .into_iter()
         .collect();
+    let (count_get, count_set) = if config.track {
+        (
+            quote!(::core::option::Option::Some(self.num_batches_tracked)),
+            quote!(self.num_batches_tracked = value;),
+        )
+    } else {
+        (quote!(::core::option::Option::None), quote!(let _ = value;))
+    };
     quote! {
         #(#attrs)*
         #(#[doc = #doc])*
@@ -341,6 +349,30 @@ fn layer(config: &Config, target: &Target) -> TokenStream {
 
         #(#cfgs)*
         #krate::__impl_serde! { #ident, #t, [#(#arrays),*], [#(#counters),*] }
+
+        #(#cfgs)*
+        #[automatically_derived]
+        impl #krate::StateDict for #ident {
+            type Scalar = #t;
+
+            fn visit_arrays(&self, f: &mut #krate::Visit<'_, #t>) {
+                #( f(::core::stringify!(#arrays), #krate::__private::shape_of(&self.#arrays), #krate::Row::as_flat(&self.#arrays)); )*
+                let _ = f;
+            }
+
+            fn visit_arrays_mut(&mut self, f: &mut #krate::VisitMut<'_, #t>) {
+                #( f(::core::stringify!(#arrays), #krate::__private::shape_of(&self.#arrays), #krate::Row::as_flat_mut(&mut self.#arrays)); )*
+                let _ = f;
+            }
+
+            fn num_batches_tracked(&self) -> ::core::option::Option<u64> {
+                #count_get
+            }
+
+            fn set_num_batches_tracked(&mut self, value: u64) {
+                #count_set
+            }
+        }
 
         #(#cfgs)*
         #[automatically_derived]

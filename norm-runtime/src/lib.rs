@@ -10,6 +10,8 @@
 //!   crate is `#![no_std]` and takes them from `libm`.
 //! - `ndarray` (default): [`NormalizationNdarray`], forward and backward on
 //!   `ndarray` views.
+//! - `safetensors`: the `safetensors_io` module, PyTorch state dicts in
+//!   safetensors files.
 //! - `serde`: the helpers behind the generated layers' `Serialize` and
 //!   `Deserialize` impls.
 #![cfg_attr(not(feature = "std"), no_std)]
@@ -21,9 +23,12 @@ pub mod kernels;
 #[cfg(feature = "ndarray")]
 mod nd;
 mod row;
+#[cfg(feature = "safetensors")]
+pub mod safetensors_io;
 #[cfg(feature = "serde")]
 #[doc(hidden)]
 pub mod serde_layer;
+mod state;
 mod traits;
 
 pub use error::{FoundShape, NormError};
@@ -33,7 +38,8 @@ pub use kernels::instance::InstanceSaved;
 pub use kernels::rows::RowSaved;
 #[cfg(feature = "ndarray")]
 pub use nd::NormalizationNdarray;
-pub use row::Row;
+pub use row::{Row, shape_of};
+pub use state::{StateDict, Visit, VisitMut};
 pub use traits::{AffineGrads, Mode, NoGrads, Normalization, WeightGrads};
 
 /// The saved statistics of layer norm: per-row statistics, see [`RowSaved`].

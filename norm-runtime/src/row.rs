@@ -25,6 +25,13 @@ pub trait Row: Copy + Debug + PartialEq + Send + Sync + 'static {
     fn as_flat_mut(&mut self) -> &mut [Self::Scalar];
 }
 
+/// The shape of an array, for generated code.
+#[doc(hidden)]
+#[must_use]
+pub fn shape_of<R: Row>(_: &R) -> &'static [usize] {
+    R::SHAPE
+}
+
 impl<T: Float, const A: usize> Row for [T; A] {
     type Scalar = T;
     const LEN: usize = A;
