@@ -6,8 +6,9 @@ pub use norm_macros::normalize;
 #[cfg(feature = "ndarray")]
 pub use norm_runtime::NormalizationNdarray;
 pub use norm_runtime::{
-    AffineGrads, BatchSaved, Float, Folded, FoundShape, InstanceSaved, LayerSaved, Mode, NoGrads,
-    NormError, Normalization, Row, RowSaved, StateDict, Visit, VisitMut, WeightGrads,
+    AffineGrads, BatchSaved, ChannelStats, Float, Folded, FoundShape, GradSums, InstanceSaved,
+    LayerSaved, Mode, NoGrads, NormError, Normalization, Row, RowSaved, StateDict, Visit, VisitMut,
+    WeightGrads,
 };
 
 /// PyTorch state dicts in safetensors files (feature `safetensors`).
@@ -27,6 +28,7 @@ macro_rules! __impl_serde {
     ($ty:ident, $scalar:ty, [$($array:ident),*], [$($counter:ident),*]) => {
         #[automatically_derived]
         impl $crate::__private::serde_layer::serde::Serialize for $ty {
+            #[inline]
             fn serialize<S>(&self, serializer: S) -> ::core::result::Result<S::Ok, S::Error>
             where
                 S: $crate::__private::serde_layer::serde::Serializer,
@@ -42,6 +44,7 @@ macro_rules! __impl_serde {
 
         #[automatically_derived]
         impl<'de> $crate::__private::serde_layer::serde::Deserialize<'de> for $ty {
+            #[inline]
             fn deserialize<D>(deserializer: D) -> ::core::result::Result<Self, D::Error>
             where
                 D: $crate::__private::serde_layer::serde::Deserializer<'de>,

@@ -171,6 +171,8 @@ fn layer(config: &Config, target: &Target) -> TokenStream {
             quote!(#private::rows::backward #generics (#affine, Self::EPS, x, saved, dy, dx, #grads)),
         )
     };
+    // Batch norm across data-parallel workers (PyTorch's SyncBatchNorm).
+    let mut sync_methods = TokenStream::new();
     let (saved, train_call, eval_call, backward_call) = match kind {
         Kind::Layer => rows_kernel(1, 1, true),
         Kind::Rms => rows_kernel(1, 1, false),
@@ -198,6 +200,68 @@ fn layer(config: &Config, target: &Target) -> TokenStream {
             } else {
                 (none.clone(), none.clone(), none.clone())
             };
+            let stats = quote!(#krate::ChannelStats<#channels>);
+            let sums = quote!(#krate::GradSums<#channels>);
+            let result = |ok: TokenStream| quote!(::core::result::Result<#ok, #krate::NormError>);
+            let (stats_result, saved_result, sums_result, unit_result) = (
+                result(stats.clone()),
+                result(quote!(#krate::BatchSaved<#t, #channels>)),
+                result(sums.clone()),
+                result(quote!(())),
+            );
+            sync_methods.extend(quote! {
+                /// Data-parallel training, step 1 of 4: this shard's per-channel
+                /// statistics. Merge every worker's with `ChannelStats::merge`
+                /// (an all-reduce), then call `forward_train_synced`.
+                ///
+                /// # Errors
+                /// `NormError::EmptyBatch` for an empty shard.
+                #[inline]
+                pub fn shard_stats(&self, x: &[#row_ty]) -> #stats_result {
+                    #private::batch::shard_stats(x)
+                }
+
+                /// Data-parallel training, step 2 of 4: the training forward pass
+                /// on this shard with the whole batch's statistics (`global`);
+                /// updates the running statistics as a single worker would.
+                ///
+                /// # Errors
+                /// As `forward_train`; nothing is changed on error.
+                #[inline]
+                pub fn forward_train_synced(&mut self, x: &[#row_ty], y: &mut [#row_ty], global: &#stats) -> #saved_result {
+                    #private::batch::forward_train_global(#affine, #running_mut, Self::EPS, #momentum, global, x, y)
+                }
+
+                /// Data-parallel training, step 3 of 4: this shard's gradient sums.
+                /// Merge every worker's with `GradSums::merge`, then call
+                /// `backward_synced`.
+                ///
+                /// # Errors
+                /// As `backward`.
+                #[inline]
+                pub fn shard_grad_sums(&self, x: &[#row_ty], saved: &#krate::BatchSaved<#t, #channels>, dy: &[#row_ty]) -> #sums_result {
+                    #private::batch::shard_grad_sums(x, saved, dy)
+                }
+
+                /// Data-parallel training, step 4 of 4: this shard's `dx` from the
+                /// whole batch's gradient sums, and `+=` this shard's parameter
+                /// gradients (sum those across workers, as for any parameter).
+                ///
+                /// # Errors
+                /// As `backward`; nothing is written on error.
+                #[inline]
+                pub fn backward_synced(
+                    &self,
+                    x: &[#row_ty],
+                    saved: &#krate::BatchSaved<#t, #channels>,
+                    global: &#sums,
+                    dy: &[#row_ty],
+                    dx: &mut [#row_ty],
+                    grads: &mut #grads_ty,
+                ) -> #unit_result {
+                    #private::batch::backward_global(#affine, x, saved, global, dy, dx, #grads)
+                }
+            });
             (
                 quote!(#krate::BatchSaved<#t, #channels>),
                 quote!(#private::batch::forward_train(#affine, #running_mut, Self::EPS, #momentum, x, y)),
@@ -262,13 +326,14 @@ fn layer(config: &Config, target: &Target) -> TokenStream {
         /// Added to the variance (the mean square for RMS norm) inside the square root.
         pub const EPS: f64 = #eps;
     });
-    let mut methods = TokenStream::new();
+    let mut methods = sync_methods;
     if kind == Kind::Batch && config.track {
         methods.extend(quote! {
             /// Inference-mode normalization folded into one multiply-add per
             /// value, `y = scale[c] * x + shift[c]`, from the current running
             /// statistics (as PyTorch's `fuse_linear_bn_eval` uses them).
             #[must_use]
+            #[inline]
             pub fn fold(&self) -> #krate::Folded<#t, #channels> {
                 #private::batch::fold(#affine, &self.running_mean, &self.running_var, Self::EPS)
             }
@@ -355,20 +420,24 @@ fn layer(config: &Config, target: &Target) -> TokenStream {
         impl #krate::StateDict for #ident {
             type Scalar = #t;
 
+            #[inline]
             fn visit_arrays(&self, f: &mut #krate::Visit<'_, #t>) {
                 #( f(::core::stringify!(#arrays), #krate::__private::shape_of(&self.#arrays), #krate::Row::as_flat(&self.#arrays)); )*
                 let _ = f;
             }
 
+            #[inline]
             fn visit_arrays_mut(&mut self, f: &mut #krate::VisitMut<'_, #t>) {
                 #( f(::core::stringify!(#arrays), #krate::__private::shape_of(&self.#arrays), #krate::Row::as_flat_mut(&mut self.#arrays)); )*
                 let _ = f;
             }
 
+            #[inline]
             fn num_batches_tracked(&self) -> ::core::option::Option<u64> {
                 #count_get
             }
 
+            #[inline]
             fn set_num_batches_tracked(&mut self, value: u64) {
                 #count_set
             }

@@ -137,15 +137,27 @@ fn invalid_attributes_report_every_problem() {
 /// The generated code is the same size whatever `dims` is: the macro emits a
 /// struct and thin impls that call const-generic kernels, so nothing is
 /// unrolled per feature (the compiler unrolls small constant loops itself).
-/// Also prints the expansion time per attribute, for BENCHMARKS.md
-/// (`cargo test -p norm-macros --release -- --nocapture expansion`).
+/// Size is counted in tokens (a literal is one token however many digits it
+/// has; formatted lines would wrap differently). Also prints formatted lines
+/// and the expansion time per attribute, for BENCHMARKS.md
+/// (`cargo test -p norm-macros --release --lib -- --nocapture expansion`).
 #[test]
 fn expansion_size_does_not_grow_with_dims() {
+    fn tokens(stream: TokenStream) -> usize {
+        stream
+            .into_iter()
+            .map(|t| match t {
+                proc_macro2::TokenTree::Group(g) => 1 + tokens(g.stream()),
+                _ => 1,
+            })
+            .sum()
+    }
     for kind in ["layer", "batch", "rms", "group, groups = 1, spatial = 2"] {
-        let mut lines = Vec::new();
+        let mut sizes = Vec::new();
         for dims in [3, 64, 4096] {
             let attr = format!("{kind}, dims = {dims}");
             let out = expand(&attr, "pub struct L;");
+            let count = tokens(out.clone());
             let file = syn::parse2::<syn::File>(out).expect("items");
             let text = prettyplease::unparse(&file);
             let runs = 200;
@@ -155,11 +167,11 @@ fn expansion_size_does_not_grow_with_dims() {
             }
             let micros = start.elapsed().as_secs_f64() * 1e6 / f64::from(runs);
             println!(
-                "expansion {kind:<30} dims {dims:>4}: {:>3} lines, {micros:.1} us",
+                "expansion {kind:<30} dims {dims:>4}: {count:>5} tokens, {:>3} lines, {micros:.1} us",
                 text.lines().count()
             );
-            lines.push(text.lines().count());
+            sizes.push(count);
         }
-        assert!(lines.iter().all(|l| *l == lines[0]), "{kind}: {lines:?}");
+        assert!(sizes.iter().all(|t| *t == sizes[0]), "{kind}: {sizes:?}");
     }
 }

@@ -33,7 +33,7 @@ mod traits;
 
 pub use error::{FoundShape, NormError};
 pub use float::Float;
-pub use kernels::batch::{BatchSaved, Folded};
+pub use kernels::batch::{BatchSaved, ChannelStats, Folded, GradSums};
 pub use kernels::instance::InstanceSaved;
 pub use kernels::rows::RowSaved;
 #[cfg(feature = "ndarray")]

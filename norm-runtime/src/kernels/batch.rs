@@ -98,6 +98,9 @@ pub struct BatchSaved<T: Float, const C: usize> {
     lo: [T; C],
     inv_std: [T; C],
     rows: usize,
+    /// Values per channel the statistics came from: rows x spatial positions,
+    /// or the whole batch's count when they were merged across workers.
+    count: usize,
     mode: Mode,
 }
 
@@ -345,6 +348,7 @@ pub fn forward_train<R: Row, const C: usize>(
         lo: [zero; C],
         inv_std: [zero; C],
         rows: x.len(),
+        count: values,
         mode: Mode::Train,
     };
     let var = if x.len() * R::LEN < DISPATCH_MIN_VALUES {
@@ -429,6 +433,7 @@ pub fn forward_eval<R: Row, const C: usize>(
         lo: [R::Scalar::ZERO; C],
         inv_std: running_var.map(|v| R::Scalar::ONE / (v + eps_t).sqrt()),
         rows: x.len(),
+        count: x.len() * spatial::<R, C>(),
         mode: Mode::Eval,
     };
     if x.len() * R::LEN < DISPATCH_MIN_VALUES {
@@ -439,10 +444,14 @@ pub fn forward_eval<R: Row, const C: usize>(
     Ok(saved)
 }
 
+/// `dx`, from this batch's gradient sums or, across workers, from the sums
+/// over the whole batch (`global`); returns this batch's
+/// `[sum(dy * xhat), sum(dy)]`.
 #[inline(always)]
 fn backward_rows<R: Row, const C: usize, const WIDE: bool>(
     weight: Option<&[R::Scalar; C]>,
     saved: &BatchSaved<R::Scalar, C>,
+    global: Option<&GradSums<C>>,
     x: &[R],
     dy: &[R],
     dx: &mut [R],
@@ -470,15 +479,22 @@ fn backward_rows<R: Row, const C: usize, const WIDE: bool>(
             }
         }
     }
-    let n = R::Scalar::from_usize(x.len() * s);
+    let n = R::Scalar::from_usize(saved.count);
     let zero = R::Scalar::ZERO;
     let scale: [R::Scalar; C] = core::array::from_fn(|c| weight.map_or(inv[c], |w| w[c] * inv[c]));
     // With fixed statistics (inference) the two mean terms vanish.
     let train = saved.mode == Mode::Train;
+    let (all_dy, all_dy_xhat) = match global {
+        Some(g) => (
+            g.sum_dy.map(R::Scalar::from_f64),
+            g.sum_dy_xhat.map(R::Scalar::from_f64),
+        ),
+        None => (sum_dy, sum_dy_xhat),
+    };
     let mean_dy: [R::Scalar; C] =
-        core::array::from_fn(|c| if train { sum_dy[c] / n } else { zero });
+        core::array::from_fn(|c| if train { all_dy[c] / n } else { zero });
     let mean_dy_xhat: [R::Scalar; C] =
-        core::array::from_fn(|c| if train { sum_dy_xhat[c] / n } else { zero });
+        core::array::from_fn(|c| if train { all_dy_xhat[c] / n } else { zero });
     for ((xr, dyr), dxr) in x.iter().zip(dy).zip(dx.iter_mut()) {
         if s == 1 {
             // Across channels, which vectorizes.
@@ -508,14 +524,15 @@ fn backward_rows<R: Row, const C: usize, const WIDE: bool>(
 fn backward_simd<R: Row, const C: usize>(
     weight: Option<&[R::Scalar; C]>,
     saved: &BatchSaved<R::Scalar, C>,
+    global: Option<&GradSums<C>>,
     x: &[R],
     dy: &[R],
     dx: &mut [R],
 ) -> [[R::Scalar; C]; 2] {
     if multiversion::target::target_cfg_f!(target_feature = "fma") {
-        backward_rows::<R, C, true>(weight, saved, x, dy, dx)
+        backward_rows::<R, C, true>(weight, saved, global, x, dy, dx)
     } else {
-        backward_rows::<R, C, false>(weight, saved, x, dy, dx)
+        backward_rows::<R, C, false>(weight, saved, global, x, dy, dx)
     }
 }
 
@@ -535,11 +552,24 @@ pub fn backward<R: Row, const C: usize>(
     dx: &mut [R],
     grads: GradsMut<'_, [R::Scalar; C]>,
 ) -> Result<(), NormError> {
+    backward_inner(affine, x, saved, None, dy, dx, grads)
+}
+
+#[inline(always)]
+fn backward_inner<R: Row, const C: usize>(
+    affine: Affine<'_, [R::Scalar; C]>,
+    x: &[R],
+    saved: &BatchSaved<R::Scalar, C>,
+    global: Option<&GradSums<C>>,
+    dy: &[R],
+    dx: &mut [R],
+    grads: GradsMut<'_, [R::Scalar; C]>,
+) -> Result<(), NormError> {
     check_backward(saved.rows, x.len(), dy.len(), dx.len())?;
     let [dweight, dbias] = if x.len() * R::LEN < DISPATCH_MIN_VALUES {
-        backward_rows::<R, C, false>(affine.weight, saved, x, dy, dx)
+        backward_rows::<R, C, false>(affine.weight, saved, global, x, dy, dx)
     } else {
-        backward_simd::<R, C>(affine.weight, saved, x, dy, dx)
+        backward_simd::<R, C>(affine.weight, saved, global, x, dy, dx)
     };
     for (acc, sum) in [(grads.weight, dweight), (grads.bias, dbias)] {
         if let Some(acc) = acc {
@@ -549,4 +579,213 @@ pub fn backward<R: Row, const C: usize>(
         }
     }
     Ok(())
+}
+
+// ---- statistics across workers (PyTorch's SyncBatchNorm) ------------------
+
+/// Per-channel statistics of one shard of a batch, in a form that merges
+/// exactly: the count of values per channel, their mean, and the sum of their
+/// squared deviations from it (`m2`). In `f64` whatever the layer's type, so
+/// what workers exchange loses nothing.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ChannelStats<const C: usize> {
+    /// Values per channel (rows x spatial positions).
+    pub count: u64,
+    /// Mean per channel.
+    pub mean: [f64; C],
+    /// Sum of squared deviations from the mean, per channel.
+    pub m2: [f64; C],
+}
+
+impl<const C: usize> ChannelStats<C> {
+    /// The statistics of two shards together (Chan, Golub and LeVeque's
+    /// pairwise update: exact in exact arithmetic, and numerically stable).
+    #[must_use]
+    pub fn merge(&self, other: &Self) -> Self {
+        if self.count == 0 {
+            return *other;
+        }
+        if other.count == 0 {
+            return *self;
+        }
+        #[allow(clippy::cast_precision_loss)]
+        let (na, nb) = (self.count as f64, other.count as f64);
+        let n = na + nb;
+        let mut out = Self {
+            count: self.count + other.count,
+            mean: [0.0; C],
+            m2: [0.0; C],
+        };
+        for c in 0..C {
+            let delta = other.mean[c] - self.mean[c];
+            out.mean[c] = self.mean[c] + delta * (nb / n);
+            out.m2[c] = self.m2[c] + other.m2[c] + delta * delta * (na * nb / n);
+        }
+        out
+    }
+
+    /// The biased variance per channel (`m2 / count`).
+    #[must_use]
+    pub fn variance(&self) -> [f64; C] {
+        #[allow(clippy::cast_precision_loss)]
+        let n = self.count as f64;
+        self.m2.map(|m2| m2 / n)
+    }
+}
+
+/// Per-channel gradient sums of one shard, `sum(dy)` and `sum(dy * xhat)`,
+/// which add up across workers.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct GradSums<const C: usize> {
+    /// `sum(dy)` per channel.
+    pub sum_dy: [f64; C],
+    /// `sum(dy * xhat)` per channel.
+    pub sum_dy_xhat: [f64; C],
+}
+
+impl<const C: usize> GradSums<C> {
+    /// The sums of two shards together.
+    #[must_use]
+    pub fn merge(&self, other: &Self) -> Self {
+        Self {
+            sum_dy: core::array::from_fn(|c| self.sum_dy[c] + other.sum_dy[c]),
+            sum_dy_xhat: core::array::from_fn(|c| self.sum_dy_xhat[c] + other.sum_dy_xhat[c]),
+        }
+    }
+}
+
+/// This shard's per-channel statistics, to merge across workers.
+///
+/// # Errors
+/// [`NormError::EmptyBatch`] if `x` is empty.
+pub fn shard_stats<R: Row, const C: usize>(x: &[R]) -> Result<ChannelStats<C>, NormError> {
+    if x.is_empty() {
+        return Err(NormError::EmptyBatch);
+    }
+    let s = spatial::<R, C>();
+    let count = x.len() * s;
+    let mut stats = ChannelStats {
+        count: count as u64,
+        mean: [0.0; C],
+        m2: [0.0; C],
+    };
+    #[allow(clippy::cast_precision_loss)]
+    let n = count as f64;
+    for c in 0..C {
+        let values = x
+            .iter()
+            .flat_map(|row| row.as_flat()[c * s..(c + 1) * s].iter().copied());
+        let (hi, lo, var) = wide_mean_var(values, count, true);
+        stats.mean[c] = hi.to_f64() + lo.to_f64();
+        stats.m2[c] = var.to_f64() * n;
+    }
+    Ok(stats)
+}
+
+/// Training forward pass on one shard with the statistics of the whole batch
+/// (`global`, merged from every shard's [`shard_stats`]): normalizes with
+/// them and updates the running statistics from them, so every worker's layer
+/// stays identical to a single worker's on the whole batch.
+///
+/// # Errors
+/// [`NormError::RowCountMismatch`], [`NormError::EmptyBatch`], and
+/// [`NormError::TooFewValuesPerChannel`] when the whole batch has fewer than 2
+/// values per channel. On error nothing is written.
+pub fn forward_train_global<R: Row, const C: usize>(
+    affine: Affine<'_, [R::Scalar; C]>,
+    running: Option<Running<'_, R::Scalar, C>>,
+    eps: f64,
+    momentum: Option<f64>,
+    global: &ChannelStats<C>,
+    x: &[R],
+    y: &mut [R],
+) -> Result<BatchSaved<R::Scalar, C>, NormError> {
+    check_forward(x.len(), y.len())?;
+    let count = usize::try_from(global.count).unwrap_or(usize::MAX);
+    if count < 2 {
+        return Err(NormError::TooFewValuesPerChannel { values: count });
+    }
+    let var = global.variance();
+    let mut saved = BatchSaved {
+        hi: global.mean.map(R::Scalar::from_f64),
+        lo: [R::Scalar::ZERO; C],
+        inv_std: var.map(|v| R::Scalar::from_f64(1.0 / (v + eps).sqrt())),
+        rows: x.len(),
+        count,
+        mode: Mode::Train,
+    };
+    for c in 0..C {
+        saved.lo[c] = R::Scalar::from_f64(global.mean[c] - saved.hi[c].to_f64());
+    }
+    normalize::<R, C, false>(affine.weight, affine.bias, &saved, x, y);
+    if let Some(running) = running {
+        let batches = running.num_batches_tracked.saturating_add(1);
+        *running.num_batches_tracked = batches;
+        #[allow(clippy::cast_precision_loss)]
+        let momentum = momentum.unwrap_or(1.0 / batches as f64);
+        #[allow(clippy::cast_precision_loss)]
+        let bessel = count as f64 / (count as f64 - 1.0);
+        let mean = global.mean.map(R::Scalar::from_f64);
+        let unbiased = var.map(|v| R::Scalar::from_f64(v * bessel));
+        update_running(running.mean, running.var, momentum, &mean, &unbiased);
+    }
+    Ok(saved)
+}
+
+/// This shard's gradient sums for [`backward_global`], to add up across
+/// workers. `saved` comes from [`forward_train_global`].
+///
+/// # Errors
+/// [`NormError::SavedRowsMismatch`] or [`NormError::RowCountMismatch`].
+pub fn shard_grad_sums<R: Row, const C: usize>(
+    x: &[R],
+    saved: &BatchSaved<R::Scalar, C>,
+    dy: &[R],
+) -> Result<GradSums<C>, NormError> {
+    check_backward(saved.rows, x.len(), dy.len(), dy.len())?;
+    let s = spatial::<R, C>();
+    let mut sums = GradSums {
+        sum_dy: [0.0; C],
+        sum_dy_xhat: [0.0; C],
+    };
+    for (xr, dyr) in x.iter().zip(dy) {
+        let channels = xr
+            .as_flat()
+            .chunks_exact(s)
+            .zip(dyr.as_flat().chunks_exact(s));
+        for (c, (xs, dys)) in channels.enumerate() {
+            let (hi, lo, inv) = (
+                saved.hi[c].to_f64(),
+                saved.lo[c].to_f64(),
+                saved.inv_std[c].to_f64(),
+            );
+            for (xv, dyv) in xs.iter().zip(dys) {
+                let d = dyv.to_f64();
+                sums.sum_dy[c] += d;
+                sums.sum_dy_xhat[c] += d * ((xv.to_f64() - hi) - lo) * inv;
+            }
+        }
+    }
+    Ok(sums)
+}
+
+/// Backward pass on one shard with the gradient sums of the whole batch
+/// (`global`, merged from every shard's [`shard_grad_sums`]): writes this
+/// shard's `dx`, as a single worker's backward on the whole batch would, and
+/// accumulates this shard's parameter gradients (sum them across workers, as
+/// data-parallel training does for every parameter).
+///
+/// # Errors
+/// [`NormError::SavedRowsMismatch`] or [`NormError::RowCountMismatch`];
+/// nothing is written then.
+pub fn backward_global<R: Row, const C: usize>(
+    affine: Affine<'_, [R::Scalar; C]>,
+    x: &[R],
+    saved: &BatchSaved<R::Scalar, C>,
+    global: &GradSums<C>,
+    dy: &[R],
+    dx: &mut [R],
+    grads: GradsMut<'_, [R::Scalar; C]>,
+) -> Result<(), NormError> {
+    backward_inner(affine, x, saved, Some(global), dy, dx, grads)
 }
