@@ -444,17 +444,12 @@ pub fn forward_eval<R: Row, const C: usize>(
     Ok(saved)
 }
 
-/// `dx`, from this batch's gradient sums or, across workers, from the sums
-/// over the whole batch (`global`); returns this batch's
-/// `[sum(dy * xhat), sum(dy)]`.
+/// This batch's per-channel `[sum(dy), sum(dy * xhat)]`.
 #[inline(always)]
-fn backward_rows<R: Row, const C: usize, const WIDE: bool>(
-    weight: Option<&[R::Scalar; C]>,
+fn grad_sums<R: Row, const C: usize, const WIDE: bool>(
     saved: &BatchSaved<R::Scalar, C>,
-    global: Option<&GradSums<C>>,
     x: &[R],
     dy: &[R],
-    dx: &mut [R],
 ) -> [[R::Scalar; C]; 2] {
     let s = spatial::<R, C>();
     let (hi, lo, inv) = (&saved.hi, &saved.lo, &saved.inv_std);
@@ -479,6 +474,24 @@ fn backward_rows<R: Row, const C: usize, const WIDE: bool>(
             }
         }
     }
+    [sum_dy, sum_dy_xhat]
+}
+
+/// `dx`, from this batch's gradient sums or, across workers, from the sums
+/// over the whole batch (`global`); returns this batch's
+/// `[sum(dy * xhat), sum(dy)]`.
+#[inline(always)]
+fn backward_rows<R: Row, const C: usize, const WIDE: bool>(
+    weight: Option<&[R::Scalar; C]>,
+    saved: &BatchSaved<R::Scalar, C>,
+    global: Option<&GradSums<C>>,
+    x: &[R],
+    dy: &[R],
+    dx: &mut [R],
+) -> [[R::Scalar; C]; 2] {
+    let s = spatial::<R, C>();
+    let (hi, lo, inv) = (&saved.hi, &saved.lo, &saved.inv_std);
+    let [sum_dy, sum_dy_xhat] = grad_sums::<R, C, WIDE>(saved, x, dy);
     let n = R::Scalar::from_usize(saved.count);
     let zero = R::Scalar::ZERO;
     let scale: [R::Scalar; C] = core::array::from_fn(|c| weight.map_or(inv[c], |w| w[c] * inv[c]));
@@ -743,30 +756,12 @@ pub fn shard_grad_sums<R: Row, const C: usize>(
     dy: &[R],
 ) -> Result<GradSums<C>, NormError> {
     check_backward(saved.rows, x.len(), dy.len(), dy.len())?;
-    let s = spatial::<R, C>();
-    let mut sums = GradSums {
-        sum_dy: [0.0; C],
-        sum_dy_xhat: [0.0; C],
-    };
-    for (xr, dyr) in x.iter().zip(dy) {
-        let channels = xr
-            .as_flat()
-            .chunks_exact(s)
-            .zip(dyr.as_flat().chunks_exact(s));
-        for (c, (xs, dys)) in channels.enumerate() {
-            let (hi, lo, inv) = (
-                saved.hi[c].to_f64(),
-                saved.lo[c].to_f64(),
-                saved.inv_std[c].to_f64(),
-            );
-            for (xv, dyv) in xs.iter().zip(dys) {
-                let d = dyv.to_f64();
-                sums.sum_dy[c] += d;
-                sums.sum_dy_xhat[c] += d * ((xv.to_f64() - hi) - lo) * inv;
-            }
-        }
-    }
-    Ok(sums)
+    // The same sums, in the same order, as one worker's backward pass.
+    let [sum_dy, sum_dy_xhat] = grad_sums::<R, C, false>(saved, x, dy);
+    Ok(GradSums {
+        sum_dy: sum_dy.map(Float::to_f64),
+        sum_dy_xhat: sum_dy_xhat.map(Float::to_f64),
+    })
 }
 
 /// Backward pass on one shard with the gradient sums of the whole batch
