@@ -13,7 +13,7 @@
 mod baselines;
 
 use baselines::{f32 as b32, f64 as b64};
-use constnorm::{AffineGrads, Normalization, normalize};
+use constnorm::{AffineGrads, Layer as _, normalize};
 use criterion::{Criterion, criterion_group, criterion_main};
 use ndarray::{ArrayView1, ArrayView2};
 use rand::rngs::StdRng;

@@ -3,7 +3,7 @@
 //!
 //! Run with `cargo run --release --example quickstart`.
 
-use constnorm::{AffineGrads, Normalization, normalize};
+use constnorm::{AffineGrads, Layer as _, normalize};
 
 /// Layer norm: each example normalized over its own 4 features.
 #[normalize(layer, dims = 4)]

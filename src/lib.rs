@@ -6,9 +6,10 @@ pub use norm_macros::normalize;
 #[cfg(feature = "ndarray")]
 pub use norm_runtime::NormalizationNdarray;
 pub use norm_runtime::{
-    AffineGrads, BatchSaved, ChannelStats, Float, Folded, FoundShape, GradSums, InstanceSaved,
-    LayerSaved, Mode, NoGrads, NormError, Normalization, Row, RowSaved, StateDict, Visit, VisitMut,
-    WeightGrads,
+    AffineGrads, BatchSaved, ChannelStats, Float, Folded, FoundShape, GradSums, Gradients,
+    InstanceSaved, Key, Layer, LayerSaved, Mode, NoGrads, NormError, Normalization, Parameters,
+    Row, RowSaved, StateDict, Visit, VisitCounter, VisitCounterMut, VisitMut, WeightGrads, nn,
+    rand,
 };
 
 /// PyTorch state dicts in safetensors files (feature `safetensors`).
@@ -75,6 +76,7 @@ macro_rules! __impl_serde {
 pub mod __private {
     pub use norm_runtime::kernels::batch::Running;
     pub use norm_runtime::kernels::{Affine, GradsMut, batch, instance, rows};
+    pub use norm_runtime::rand;
     #[cfg(feature = "serde")]
     pub use norm_runtime::serde_layer;
     pub use norm_runtime::shape_of;

@@ -3,7 +3,7 @@
 //! layer (every field, bit for bit), the gradient accumulators and the output
 //! buffers are as they were.
 
-use constnorm::{NormError, Normalization, Row, normalize};
+use constnorm::{Layer as _, NormError, Normalization, Row, normalize};
 
 #[test]
 fn norm_error_is_a_std_error() {
@@ -89,7 +89,7 @@ macro_rules! untouched_on_error {
             struct Layer;
 
             type R = <Layer as Normalization>::Row;
-            type G = <Layer as Normalization>::Grads;
+            type G = <Layer as constnorm::Parameters>::Grads;
 
             /// A layer whose state is not the default, and gradients that
             /// are not zero, from two real training steps.
@@ -143,7 +143,7 @@ macro_rules! untouched_on_error {
             #[test]
             fn training_on_one_row() {
                 let x = batch::<R>();
-                assert_eq!(<Layer as Normalization>::MIN_TRAIN_ROWS, if $one { 1 } else { 2 });
+                assert_eq!(<Layer as constnorm::Layer>::MIN_TRAIN_ROWS, if $one { 1 } else { 2 });
                 if $one {
                     let (mut layer, _) = trained();
                     assert!(layer.forward_train(&x[..1], &mut [R::ZERO]).is_ok());

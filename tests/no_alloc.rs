@@ -1,7 +1,7 @@
 //! forward_train, forward_eval and backward (slice and constant-size forms)
 //! allocate nothing, for every kind and switch, both dtypes, small and large.
 
-use constnorm::{Float, Normalization, Row, normalize};
+use constnorm::{Float, Layer as _, Normalization, Row, normalize};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
@@ -80,7 +80,7 @@ macro_rules! no_alloc_test {
             let mut y = vec![R::ZERO; $b];
             let mut dx = vec![R::ZERO; $b];
             let mut layer = Layer::new();
-            let mut grads = <Layer as Normalization>::Grads::default();
+            let mut grads = <Layer as constnorm::Parameters>::Grads::default();
 
             let n = allocations(|| {
                 let saved = layer.forward_train(&x, &mut y).unwrap();

@@ -9,7 +9,7 @@
 //! - RMS norm gives unit mean square and ignores the input's scale; group and
 //!   instance norm standardize each group / channel.
 
-use constnorm::{AffineGrads, Normalization, normalize};
+use constnorm::{AffineGrads, Layer as _, normalize};
 use proptest::prelude::*;
 
 #[normalize(layer, dims = 17, dtype = f64)]

@@ -49,7 +49,7 @@ fn rows<R: Row>(values: &[f64]) -> Vec<R> {
 
 /// Loads `prefix` from the fixture into a fresh `L`, runs the fixture's input
 /// in inference mode, and compares with PyTorch's output.
-fn check<L: Normalization + StateDict<Scalar = <L as Normalization>::Scalar> + Default>(
+fn check<L: Normalization + StateDict<Scalar = <L as constnorm::Parameters>::Scalar> + Default>(
     dtype: &str,
     prefix: &str,
     tol: f64,

@@ -4,7 +4,7 @@
 //! on the whole batch, to 1e-12 (f64): outputs, input gradients, parameter
 //! gradients (summed over workers) and running statistics.
 
-use constnorm::{AffineGrads, ChannelStats, GradSums, Normalization, normalize};
+use constnorm::{AffineGrads, ChannelStats, GradSums, Layer as _, normalize};
 use proptest::prelude::*;
 
 #[normalize(batch, dims = 3, spatial = 4, dtype = f64)]

@@ -372,14 +372,12 @@ fn layer(config: &Config, target: &Target) -> TokenStream {
         .then(|| format_ident!("num_batches_tracked"))
         .into_iter()
         .collect();
-    let (count_get, count_set) = if config.track {
-        (
-            quote!(::core::option::Option::Some(self.num_batches_tracked)),
-            quote!(self.num_batches_tracked = value;),
-        )
-    } else {
-        (quote!(::core::option::Option::None), quote!(let _ = value;))
-    };
+    let params: Vec<_> = [("weight", config.affine), ("bias", config.bias)]
+        .into_iter()
+        .filter(|(_, present)| *present)
+        .map(|(name, _)| format_ident!("{name}"))
+        .collect();
+    let param_index: Vec<_> = (0..params.len()).map(Literal::usize_unsuffixed).collect();
     quote! {
         #(#attrs)*
         #(#[doc = #doc])*
@@ -422,54 +420,89 @@ fn layer(config: &Config, target: &Target) -> TokenStream {
 
             #[inline]
             fn visit_arrays(&self, f: &mut #krate::Visit<'_, #t>) {
-                #( f(::core::stringify!(#arrays), #krate::__private::shape_of(&self.#arrays), #krate::Row::as_flat(&self.#arrays)); )*
+                #( f(&#krate::Key::leaf(::core::stringify!(#arrays)), #krate::__private::shape_of(&self.#arrays), #krate::Row::as_flat(&self.#arrays)); )*
                 let _ = f;
             }
 
             #[inline]
             fn visit_arrays_mut(&mut self, f: &mut #krate::VisitMut<'_, #t>) {
-                #( f(::core::stringify!(#arrays), #krate::__private::shape_of(&self.#arrays), #krate::Row::as_flat_mut(&mut self.#arrays)); )*
+                #( f(&#krate::Key::leaf(::core::stringify!(#arrays)), #krate::__private::shape_of(&self.#arrays), #krate::Row::as_flat_mut(&mut self.#arrays)); )*
                 let _ = f;
             }
 
             #[inline]
-            fn num_batches_tracked(&self) -> ::core::option::Option<u64> {
-                #count_get
+            fn visit_counters(&self, f: &mut #krate::VisitCounter<'_>) {
+                #( f(&#krate::Key::leaf(::core::stringify!(#counters)), self.#counters); )*
+                let _ = f;
             }
 
             #[inline]
-            fn set_num_batches_tracked(&mut self, value: u64) {
-                #count_set
+            fn visit_counters_mut(&mut self, f: &mut #krate::VisitCounterMut<'_>) {
+                #( f(&#krate::Key::leaf(::core::stringify!(#counters)), &mut self.#counters); )*
+                let _ = f;
+            }
+        }
+
+        #(#cfgs)*
+        #[automatically_derived]
+        impl #krate::Parameters for #ident {
+            type Scalar = #t;
+            type Grads = #grads_ty;
+
+            #[inline]
+            fn parameter(&self, i: usize) -> &[#t] {
+                match i {
+                    #( #param_index => #krate::Row::as_flat(&self.#params), )*
+                    _ => &[],
+                }
+            }
+
+            #[inline]
+            fn parameter_mut(&mut self, i: usize) -> &mut [#t] {
+                match i {
+                    #( #param_index => #krate::Row::as_flat_mut(&mut self.#params), )*
+                    _ => &mut [],
+                }
+            }
+
+            #[inline]
+            fn reset_parameters<R: #krate::__private::rand::Rng + ?::core::marker::Sized>(&mut self, _rng: &mut R) {
+                *self = Self::new();
             }
         }
 
         #(#cfgs)*
         #[automatically_derived]
         impl #krate::Normalization for #ident {
-            type Scalar = #t;
             type Row = #row_ty;
+        }
+
+        #(#cfgs)*
+        #[automatically_derived]
+        impl #krate::Layer for #ident {
+            type Input = #row_ty;
+            type Output = #row_ty;
             type Saved = #saved;
-            type Grads = #grads_ty;
             const MIN_TRAIN_ROWS: usize = #min_train;
             const MIN_EVAL_ROWS: usize = #min_eval;
 
             #[inline]
-            fn forward_train(&mut self, x: &[Self::Row], y: &mut [Self::Row]) -> #result {
+            fn forward_train(&mut self, x: &[#row_ty], y: &mut [#row_ty]) -> #result {
                 #train_call
             }
 
             #[inline]
-            fn forward_eval(&self, x: &[Self::Row], y: &mut [Self::Row]) -> #result {
+            fn forward_eval(&self, x: &[#row_ty], y: &mut [#row_ty]) -> #result {
                 #eval_call
             }
 
             #[inline]
             fn backward(
                 &self,
-                x: &[Self::Row],
+                x: &[#row_ty],
                 saved: &Self::Saved,
-                dy: &[Self::Row],
-                dx: &mut [Self::Row],
+                dy: &[#row_ty],
+                dx: &mut [#row_ty],
                 grads: &mut Self::Grads,
             ) -> ::core::result::Result<(), #krate::NormError> {
                 #backward_call

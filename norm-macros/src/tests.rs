@@ -118,8 +118,8 @@ fn valid_attributes_expand_without_errors() {
         let file = syn::parse2::<syn::File>(out).expect("items");
         assert_eq!(
             file.items.len(),
-            6,
-            "{attr}: struct, inherent impl, Default, serde, StateDict, Normalization"
+            8,
+            "{attr}: struct, inherent impl, Default, serde, StateDict, Parameters, Normalization, Layer"
         );
     }
 }

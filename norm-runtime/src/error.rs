@@ -57,6 +57,18 @@ pub enum NormError {
         /// The shape found, batch axis included.
         found: FoundShape,
     },
+    /// A classification target is not a class index (`target >= classes`).
+    TargetOutOfRange {
+        /// The row of the target.
+        row: usize,
+        /// The target found.
+        target: usize,
+        /// The number of classes.
+        classes: usize,
+    },
+    /// A network's `backward` was called before a forward pass filled the
+    /// workspace.
+    NoForwardPass,
 }
 
 /// The shape of an array argument, kept without allocating (the first
@@ -159,6 +171,17 @@ impl fmt::Display for NormError {
                 }
                 f.write_str(")")
             }
+            Self::TargetOutOfRange {
+                row,
+                target,
+                classes,
+            } => write!(
+                f,
+                "target {target} of row {row} is not a class index: there are {classes} classes (0..{classes})"
+            ),
+            Self::NoForwardPass => f.write_str(
+                "backward needs the saved values of a forward pass: run forward_train or forward_eval on this workspace first",
+            ),
         }
     }
 }

@@ -63,10 +63,18 @@ pub trait Float:
     /// `self * a + b` with one rounding. Fast only where the CPU has fused
     /// multiply-add; the kernels call it only in code compiled for such CPUs.
     fn mul_add(self, a: Self, b: Self) -> Self;
+    /// `e^self`.
+    fn exp(self) -> Self;
+    /// The natural logarithm.
+    fn ln(self) -> Self;
+    /// The hyperbolic tangent.
+    fn tanh(self) -> Self;
+    /// The error function (from `libm`, which `std` does not have).
+    fn erf(self) -> Self;
 }
 
 macro_rules! impl_float {
-    ($t:ident, $libm_sqrt:ident, $libm_fma:ident) => {
+    ($t:ident, $libm_sqrt:ident, $libm_fma:ident, $exp:ident, $ln:ident, $tanh:ident, $erf:ident) => {
         impl Float for $t {
             type Acc = f64;
             const ZERO: Self = 0.0;
@@ -122,9 +130,46 @@ macro_rules! impl_float {
                     libm::$libm_fma(self, a, b)
                 }
             }
+            #[inline]
+            fn exp(self) -> Self {
+                #[cfg(feature = "std")]
+                {
+                    <$t>::exp(self)
+                }
+                #[cfg(not(feature = "std"))]
+                {
+                    libm::$exp(self)
+                }
+            }
+            #[inline]
+            fn ln(self) -> Self {
+                #[cfg(feature = "std")]
+                {
+                    <$t>::ln(self)
+                }
+                #[cfg(not(feature = "std"))]
+                {
+                    libm::$ln(self)
+                }
+            }
+            #[inline]
+            fn tanh(self) -> Self {
+                #[cfg(feature = "std")]
+                {
+                    <$t>::tanh(self)
+                }
+                #[cfg(not(feature = "std"))]
+                {
+                    libm::$tanh(self)
+                }
+            }
+            #[inline]
+            fn erf(self) -> Self {
+                libm::$erf(self)
+            }
         }
     };
 }
 
-impl_float!(f32, sqrtf, fmaf);
-impl_float!(f64, sqrt, fma);
+impl_float!(f32, sqrtf, fmaf, expf, logf, tanhf, erff);
+impl_float!(f64, sqrt, fma, exp, log, tanh, erf);

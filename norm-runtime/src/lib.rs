@@ -1,5 +1,6 @@
-//! Runtime of [constnorm](https://docs.rs/constnorm): the [`Normalization`]
-//! trait every generated layer implements, its error type [`NormError`], and
+//! Runtime of [constnorm](https://docs.rs/constnorm): the [`Layer`],
+//! [`Parameters`] and [`Normalization`] traits every generated layer
+//! implements, the network pieces in [`nn`], its error type [`NormError`], and
 //! the numeric [`kernels`] the generated code calls.
 //!
 //! Use it through the `constnorm` crate, whose `#[normalize]` attribute
@@ -22,6 +23,7 @@ mod float;
 pub mod kernels;
 #[cfg(feature = "ndarray")]
 mod nd;
+pub mod nn;
 mod row;
 #[cfg(feature = "safetensors")]
 pub mod safetensors_io;
@@ -39,8 +41,13 @@ pub use kernels::rows::RowSaved;
 #[cfg(feature = "ndarray")]
 pub use nd::NormalizationNdarray;
 pub use row::{Row, shape_of};
-pub use state::{StateDict, Visit, VisitMut};
-pub use traits::{AffineGrads, Mode, NoGrads, Normalization, WeightGrads};
+pub use state::{Key, StateDict, Visit, VisitCounter, VisitCounterMut, VisitMut};
+pub use traits::{
+    AffineGrads, Gradients, Layer, Mode, NoGrads, Normalization, Parameters, WeightGrads,
+};
+
+/// The random-number crate [`Parameters::reset_parameters`] takes a generator from.
+pub use rand;
 
 /// The saved statistics of layer norm: per-row statistics, see [`RowSaved`].
 pub type LayerSaved = RowSaved;

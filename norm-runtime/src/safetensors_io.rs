@@ -132,8 +132,6 @@ impl fmt::Display for LoadError {
 
 impl std::error::Error for LoadError {}
 
-const COUNTER: &str = "num_batches_tracked";
-
 fn key(prefix: &str, name: &str) -> String {
     if prefix.is_empty() {
         name.to_string()
@@ -189,22 +187,25 @@ impl<'data> StateDictFile<'data> {
         layer: &mut L,
         options: LoadOptions,
     ) -> Result<(), LoadError> {
-        let mut expected: Vec<(&'static str, &'static [usize])> = Vec::new();
-        layer.visit_arrays(&mut |name, shape, _| expected.push((name, shape)));
-        let mut values: BTreeMap<&'static str, Vec<L::Scalar>> = BTreeMap::new();
-        for (name, shape) in &expected {
-            let key = key(prefix, name);
-            values.insert(name, self.read::<L::Scalar>(&key, shape, options)?);
-        }
-        let count = match layer.num_batches_tracked() {
-            Some(_) => Some(self.read_count(&key(prefix, COUNTER))?),
-            None => None,
-        };
+        let mut expected: Vec<(String, &'static [usize])> = Vec::new();
+        layer.visit_arrays(&mut |name, shape, _| {
+            expected.push((key(prefix, &name.to_string()), shape));
+        });
+        let mut counters: Vec<String> = Vec::new();
+        layer.visit_counters(&mut |name, _| counters.push(key(prefix, &name.to_string())));
+        let values = expected
+            .iter()
+            .map(|(key, shape)| self.read::<L::Scalar>(key, shape, options))
+            .collect::<Result<Vec<_>, _>>()?;
+        let counts = counters
+            .iter()
+            .map(|key| self.read_count(key))
+            .collect::<Result<Vec<_>, _>>()?;
         if options.strict {
-            let ours: BTreeSet<String> = expected
+            let ours: BTreeSet<&str> = expected
                 .iter()
-                .map(|(name, _)| key(prefix, name))
-                .chain(count.map(|_| key(prefix, COUNTER)))
+                .map(|(key, _)| key.as_str())
+                .chain(counters.iter().map(String::as_str))
                 .collect();
             let under_prefix = |k: &str| {
                 prefix.is_empty()
@@ -214,19 +215,24 @@ impl<'data> StateDictFile<'data> {
             if let Some(extra) = self
                 .keys()
                 .into_iter()
-                .find(|k| under_prefix(k) && !ours.contains(k))
+                .find(|k| under_prefix(k) && !ours.contains(k.as_str()))
             {
                 return Err(LoadError::UnexpectedKey(extra));
             }
         }
-        layer.visit_arrays_mut(&mut |name, _, out| {
-            if let Some(v) = values.get(name) {
-                out.copy_from_slice(v);
+        // The visit order is fixed, so the i-th array visited is the i-th read.
+        let mut values = values.into_iter();
+        layer.visit_arrays_mut(&mut |_, _, out| {
+            if let Some(v) = values.next() {
+                out.copy_from_slice(&v);
             }
         });
-        if let Some(count) = count {
-            layer.set_num_batches_tracked(count);
-        }
+        let mut counts = counts.into_iter();
+        layer.visit_counters_mut(&mut |_, out| {
+            if let Some(v) = counts.next() {
+                *out = v;
+            }
+        });
         Ok(())
     }
 
@@ -372,7 +378,7 @@ impl StateDictWriter {
                 )
             };
             new.push((
-                key(prefix, name),
+                key(prefix, &name.to_string()),
                 Owned {
                     dtype,
                     shape: shape.to_vec(),
@@ -380,17 +386,17 @@ impl StateDictWriter {
                 },
             ));
         });
-        if let Some(count) = layer.num_batches_tracked() {
+        layer.visit_counters(&mut |name, count| {
             let count = i64::try_from(count).unwrap_or(i64::MAX);
             new.push((
-                key(prefix, COUNTER),
+                key(prefix, &name.to_string()),
                 Owned {
                     dtype: Dtype::I64,
                     shape: Vec::new(),
                     bytes: count.to_le_bytes().to_vec(),
                 },
             ));
-        }
+        });
         if let Some((taken, _)) = new.iter().find(|(k, _)| self.tensors.contains_key(k)) {
             return Err(LoadError::DuplicateKey(taken.clone()));
         }

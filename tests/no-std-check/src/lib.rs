@@ -4,7 +4,7 @@
 //! without its `std` feature (square roots come from libm).
 #![no_std]
 
-use constnorm::{Normalization, normalize};
+use constnorm::{Layer as _, Normalization, normalize};
 
 #[normalize(layer, dims = 8)]
 pub struct Ln;

@@ -1,4 +1,4 @@
-use constnorm::{normalize, Normalization};
+use constnorm::{normalize, Layer};
 
 // Without running statistics batch norm uses the batch's statistics in
 // inference too, so a single row cannot be normalized there either.

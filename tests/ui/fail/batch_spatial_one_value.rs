@@ -1,4 +1,4 @@
-use constnorm::{normalize, Normalization};
+use constnorm::{normalize, Layer};
 
 // spatial = 1 leaves one value per channel in a batch of 1.
 #[normalize(batch, dims = 2, spatial = 1)]

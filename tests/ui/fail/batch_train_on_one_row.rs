@@ -1,4 +1,4 @@
-use constnorm::{normalize, Normalization};
+use constnorm::{normalize, Layer};
 
 #[normalize(batch, dims = 3)]
 struct Bn;

@@ -1,4 +1,4 @@
-use constnorm::{normalize, Normalization};
+use constnorm::{normalize, Layer};
 
 #[normalize(layer, dims = 3)]
 struct Ln;

@@ -1,4 +1,4 @@
-use constnorm::{normalize, Normalization};
+use constnorm::{normalize, Layer};
 
 #[normalize(batch, dims = 2, dtype = f64)]
 struct Bn;

@@ -10,7 +10,7 @@ struct ByPath;
 struct ByString;
 
 fn main() {
-    use reexport::norm::Normalization;
+    use reexport::norm::Layer;
     let (y, _) = ByPath::new().forward_eval_array(&[[1.0, 2.0, 3.0, 4.0]]);
     let (z, _) = ByString::new().forward_eval_array(&[[1.0, 2.0, 3.0, 4.0]]);
     assert_eq!(y.len() + z.len(), 2);

@@ -1,5 +1,5 @@
 //! The shortest forms, with every default.
-use constnorm::{normalize, Normalization};
+use constnorm::{normalize, Layer as _, Normalization};
 
 #[normalize(layer, dims = 3)]
 struct Ln;

@@ -1,6 +1,6 @@
 //! Every kind with every accepted combination of switches, and what each
 //! generates: fields, row and parameter shapes, constants.
-use constnorm::{normalize, AffineGrads, NoGrads, Normalization, WeightGrads};
+use constnorm::{normalize, AffineGrads, NoGrads, Layer as _, Normalization, WeightGrads};
 
 #[normalize(layer, dims = [4, 8])]
 struct Layer2d;
@@ -83,17 +83,17 @@ fn main() {
     let _: [f32; 6] = Group::new().bias;
 
     // Gradient types follow the parameters.
-    let _: AffineGrads<[[f32; 8]; 4]> = <Layer2d as Normalization>::Grads::default();
-    let _: WeightGrads<[f32; 8]> = <LayerNoBias as Normalization>::Grads::default();
-    let _: WeightGrads<[f32; 8]> = <Rms as Normalization>::Grads::default();
-    let _: AffineGrads<[f32; 8]> = <RmsWithBias as Normalization>::Grads::default();
-    let _: NoGrads = <LayerNoAffine as Normalization>::Grads::default();
-    let _: NoGrads = <RmsNoAffine as Normalization>::Grads::default();
-    let _: NoGrads = <BatchNoAffine as Normalization>::Grads::default();
-    let _: NoGrads = <BatchNothing as Normalization>::Grads::default();
-    let _: NoGrads = <GroupNoAffine as Normalization>::Grads::default();
-    let _: NoGrads = <Instance as Normalization>::Grads::default();
-    let _: AffineGrads<[f32; 4]> = <InstanceAffine as Normalization>::Grads::default();
+    let _: AffineGrads<[[f32; 8]; 4]> = <Layer2d as constnorm::Parameters>::Grads::default();
+    let _: WeightGrads<[f32; 8]> = <LayerNoBias as constnorm::Parameters>::Grads::default();
+    let _: WeightGrads<[f32; 8]> = <Rms as constnorm::Parameters>::Grads::default();
+    let _: AffineGrads<[f32; 8]> = <RmsWithBias as constnorm::Parameters>::Grads::default();
+    let _: NoGrads = <LayerNoAffine as constnorm::Parameters>::Grads::default();
+    let _: NoGrads = <RmsNoAffine as constnorm::Parameters>::Grads::default();
+    let _: NoGrads = <BatchNoAffine as constnorm::Parameters>::Grads::default();
+    let _: NoGrads = <BatchNothing as constnorm::Parameters>::Grads::default();
+    let _: NoGrads = <GroupNoAffine as constnorm::Parameters>::Grads::default();
+    let _: NoGrads = <Instance as constnorm::Parameters>::Grads::default();
+    let _: AffineGrads<[f32; 4]> = <InstanceAffine as constnorm::Parameters>::Grads::default();
 
     // Rows are channel-major; batch norm with spatial positions trains on one row.
     let row: [[f32; 10]; 4] = [[0.5; 10]; 4];

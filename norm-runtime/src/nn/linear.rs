@@ -1,0 +1,226 @@
+//! A fully connected layer.
+
+use super::{SavedRows, check_backward, check_forward};
+use crate::state::{Key, Visit, VisitCounter, VisitCounterMut, VisitMut};
+use crate::{Float, Gradients, Layer, NormError, Parameters, StateDict};
+use rand::RngExt;
+
+/// `y = x Wᵀ + b`, PyTorch's `torch.nn.Linear(IN, OUT)`: `weight` has
+/// PyTorch's layout `[OUT][IN]` and state-dict names, and
+/// [`reset_parameters`](Parameters::reset_parameters) draws PyTorch's
+/// default initialization (weight and bias uniform in ±1/√IN).
+///
+/// [`Linear::new`] is all zeros; use
+/// [`init_seeded`](super::init_seeded) or `reset_parameters` for a trainable
+/// start.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Linear<const IN: usize, const OUT: usize, T: Float = f32> {
+    /// `weight[o][i]`, PyTorch's `[out_features, in_features]`.
+    pub weight: [[T; IN]; OUT],
+    /// `bias[o]`.
+    pub bias: [T; OUT],
+}
+
+/// Gradients of a [`Linear`] layer's `weight` and `bias`; `Default` is zeros.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LinearGrads<const IN: usize, const OUT: usize, T: Float = f32> {
+    /// Gradient of `weight`.
+    pub weight: [[T; IN]; OUT],
+    /// Gradient of `bias`.
+    pub bias: [T; OUT],
+}
+
+impl<const IN: usize, const OUT: usize, T: Float> Linear<IN, OUT, T> {
+    /// All weights and biases zero.
+    #[must_use]
+    pub const fn new() -> Self {
+        Self {
+            weight: [[T::ZERO; IN]; OUT],
+            bias: [T::ZERO; OUT],
+        }
+    }
+
+    /// `x Wᵀ + b` for one row.
+    #[inline]
+    fn apply(&self, x: &[T; IN], y: &mut [T; OUT]) {
+        for ((y, w), b) in y.iter_mut().zip(&self.weight).zip(&self.bias) {
+            let mut acc = [T::ZERO; 4];
+            let (chunks, tail) = x.as_chunks::<4>();
+            let (wchunks, wtail) = w.as_chunks::<4>();
+            for (xc, wc) in chunks.iter().zip(wchunks) {
+                for k in 0..4 {
+                    acc[k] += xc[k] * wc[k];
+                }
+            }
+            let mut sum = (acc[0] + acc[1]) + (acc[2] + acc[3]);
+            for (x, w) in tail.iter().zip(wtail) {
+                sum += *x * *w;
+            }
+            *y = sum + *b;
+        }
+    }
+}
+
+impl<const IN: usize, const OUT: usize, T: Float> Default for Linear<IN, OUT, T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<const IN: usize, const OUT: usize, T: Float> Default for LinearGrads<IN, OUT, T> {
+    fn default() -> Self {
+        Self {
+            weight: [[T::ZERO; IN]; OUT],
+            bias: [T::ZERO; OUT],
+        }
+    }
+}
+
+impl<const IN: usize, const OUT: usize, T: Float> Gradients<T> for LinearGrads<IN, OUT, T> {
+    const ARRAYS: usize = 2;
+
+    #[inline]
+    fn array(&self, i: usize) -> &[T] {
+        match i {
+            0 => self.weight.as_flattened(),
+            1 => &self.bias,
+            _ => &[],
+        }
+    }
+
+    #[inline]
+    fn array_mut(&mut self, i: usize) -> &mut [T] {
+        match i {
+            0 => self.weight.as_flattened_mut(),
+            1 => &mut self.bias,
+            _ => &mut [],
+        }
+    }
+}
+
+impl<const IN: usize, const OUT: usize, T: Float> Parameters for Linear<IN, OUT, T> {
+    type Scalar = T;
+    type Grads = LinearGrads<IN, OUT, T>;
+
+    #[inline]
+    fn parameter(&self, i: usize) -> &[T] {
+        match i {
+            0 => self.weight.as_flattened(),
+            1 => &self.bias,
+            _ => &[],
+        }
+    }
+
+    #[inline]
+    fn parameter_mut(&mut self, i: usize) -> &mut [T] {
+        match i {
+            0 => self.weight.as_flattened_mut(),
+            1 => &mut self.bias,
+            _ => &mut [],
+        }
+    }
+
+    fn reset_parameters<R: rand::Rng + ?Sized>(&mut self, rng: &mut R) {
+        // kaiming_uniform_(a = sqrt(5)) gives the bound 1/sqrt(fan_in), and
+        // PyTorch draws the bias from the same range.
+        #[allow(clippy::cast_precision_loss)]
+        let bound = if IN == 0 {
+            0.0
+        } else {
+            1.0 / (IN as f64).sqrt()
+        };
+        let mut draw = || {
+            if bound > 0.0 {
+                T::from_f64(rng.random_range(-bound..bound))
+            } else {
+                T::ZERO
+            }
+        };
+        for w in self.weight.as_flattened_mut() {
+            *w = draw();
+        }
+        for b in &mut self.bias {
+            *b = draw();
+        }
+    }
+}
+
+impl<const IN: usize, const OUT: usize, T: Float> Layer for Linear<IN, OUT, T> {
+    type Input = [T; IN];
+    type Output = [T; OUT];
+    type Saved = SavedRows;
+
+    #[inline]
+    fn forward_train(&mut self, x: &[[T; IN]], y: &mut [[T; OUT]]) -> Result<SavedRows, NormError> {
+        self.forward_eval(x, y)
+    }
+
+    #[inline]
+    fn forward_eval(&self, x: &[[T; IN]], y: &mut [[T; OUT]]) -> Result<SavedRows, NormError> {
+        let saved = check_forward(x.len(), y.len())?;
+        for (x, y) in x.iter().zip(y.iter_mut()) {
+            self.apply(x, y);
+        }
+        Ok(saved)
+    }
+
+    #[inline]
+    fn backward(
+        &self,
+        x: &[[T; IN]],
+        saved: &SavedRows,
+        dy: &[[T; OUT]],
+        dx: &mut [[T; IN]],
+        grads: &mut LinearGrads<IN, OUT, T>,
+    ) -> Result<(), NormError> {
+        check_backward(*saved, x.len(), dy.len(), dx.len())?;
+        for ((x, dy), dx) in x.iter().zip(dy).zip(dx.iter_mut()) {
+            *dx = [T::ZERO; IN];
+            for (((dy, w), gw), gb) in dy
+                .iter()
+                .zip(&self.weight)
+                .zip(&mut grads.weight)
+                .zip(&mut grads.bias)
+            {
+                let dy = *dy;
+                for ((dx, w), (gw, x)) in dx.iter_mut().zip(w).zip(gw.iter_mut().zip(x)) {
+                    *dx += dy * *w;
+                    *gw += dy * *x;
+                }
+                *gb += dy;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl<const IN: usize, const OUT: usize, T: Float> Linear<IN, OUT, T> {
+    const WEIGHT_SHAPE: &'static [usize] = &[OUT, IN];
+    const BIAS_SHAPE: &'static [usize] = &[OUT];
+}
+
+impl<const IN: usize, const OUT: usize, T: Float> StateDict for Linear<IN, OUT, T> {
+    type Scalar = T;
+
+    fn visit_arrays(&self, f: &mut Visit<'_, T>) {
+        f(
+            &Key::leaf("weight"),
+            Self::WEIGHT_SHAPE,
+            self.weight.as_flattened(),
+        );
+        f(&Key::leaf("bias"), Self::BIAS_SHAPE, &self.bias);
+    }
+
+    fn visit_arrays_mut(&mut self, f: &mut VisitMut<'_, T>) {
+        f(
+            &Key::leaf("weight"),
+            Self::WEIGHT_SHAPE,
+            self.weight.as_flattened_mut(),
+        );
+        f(&Key::leaf("bias"), Self::BIAS_SHAPE, &mut self.bias);
+    }
+
+    fn visit_counters(&self, _: &mut VisitCounter<'_>) {}
+
+    fn visit_counters_mut(&mut self, _: &mut VisitCounterMut<'_>) {}
+}

@@ -1,0 +1,116 @@
+//! Optimizers over every parameter of a layer or network, with PyTorch's
+//! update rules. Their state has the type of the model's gradients, so a
+//! step allocates nothing.
+
+use crate::{Float, Gradients, Parameters};
+use core::marker::PhantomData;
+
+/// Stochastic gradient descent with momentum, PyTorch's `torch.optim.SGD`
+/// (no dampening, no Nesterov): `g += weight_decay * p; v = momentum * v + g;
+/// p -= lr * v`. With `momentum = 0` it is plain SGD.
+///
+/// `G` is the model's gradient type ([`Parameters::Grads`]), inferred from
+/// the first [`step`](Sgd::step).
+#[derive(Clone, Debug)]
+pub struct Sgd<T: Float, G> {
+    /// Learning rate.
+    pub lr: T,
+    /// Momentum factor `mu`.
+    pub momentum: T,
+    /// L2 penalty added to the gradient (PyTorch's `weight_decay`), default 0.
+    pub weight_decay: T,
+    velocity: G,
+}
+
+impl<T: Float, G: Gradients<T>> Sgd<T, G> {
+    /// SGD with learning rate `lr` and momentum `momentum`, velocity zero.
+    #[must_use]
+    pub fn new(lr: T, momentum: T) -> Self {
+        Self {
+            lr,
+            momentum,
+            weight_decay: T::ZERO,
+            velocity: G::default(),
+        }
+    }
+
+    /// One update of every parameter of `model` from `grads`.
+    pub fn step<P: Parameters<Scalar = T, Grads = G>>(&mut self, model: &mut P, grads: &G) {
+        for i in 0..G::ARRAYS {
+            let p = model.parameter_mut(i);
+            let values = grads.array(i).iter().zip(self.velocity.array_mut(i));
+            for (p, (g, v)) in p.iter_mut().zip(values) {
+                let g = *g + self.weight_decay * *p;
+                *v = self.momentum * *v + g;
+                *p -= self.lr * *v;
+            }
+        }
+    }
+}
+
+/// Adam, PyTorch's `torch.optim.Adam` (not AMSGrad), with its defaults
+/// `lr = 1e-3`, `betas = (0.9, 0.999)`, `eps = 1e-8` and its exact update:
+/// `m = lerp(m, g, 1 - beta1)`, `v = beta2 v + (1 - beta2) g²`,
+/// `p -= lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)`.
+#[derive(Clone, Debug)]
+pub struct Adam<T: Float, G> {
+    /// Learning rate.
+    pub lr: T,
+    /// Decay of the first moment.
+    pub beta1: T,
+    /// Decay of the second moment.
+    pub beta2: T,
+    /// Added to the denominator.
+    pub eps: T,
+    /// L2 penalty added to the gradient (PyTorch's `weight_decay`), default 0.
+    pub weight_decay: T,
+    m: G,
+    v: G,
+    steps: u32,
+    scalar: PhantomData<T>,
+}
+
+impl<T: Float, G: Gradients<T>> Adam<T, G> {
+    /// Adam with learning rate `lr` and PyTorch's other defaults.
+    #[must_use]
+    pub fn new(lr: T) -> Self {
+        Self {
+            lr,
+            beta1: T::from_f64(0.9),
+            beta2: T::from_f64(0.999),
+            eps: T::from_f64(1e-8),
+            weight_decay: T::ZERO,
+            m: G::default(),
+            v: G::default(),
+            steps: 0,
+            scalar: PhantomData,
+        }
+    }
+
+    /// Steps taken so far.
+    #[must_use]
+    pub const fn steps(&self) -> u32 {
+        self.steps
+    }
+
+    /// One update of every parameter of `model` from `grads`.
+    pub fn step<P: Parameters<Scalar = T, Grads = G>>(&mut self, model: &mut P, grads: &G) {
+        self.steps = self.steps.saturating_add(1);
+        let t = f64::from(self.steps);
+        let correction1 = T::ONE - T::from_f64(libm::pow(self.beta1.to_f64(), t));
+        let correction2 = T::ONE - T::from_f64(libm::pow(self.beta2.to_f64(), t));
+        let step_size = self.lr / correction1;
+        let correction2_sqrt = correction2.sqrt();
+        for i in 0..G::ARRAYS {
+            let p = model.parameter_mut(i);
+            let moments = self.m.array_mut(i).iter_mut().zip(self.v.array_mut(i));
+            for ((p, g), (m, v)) in p.iter_mut().zip(grads.array(i)).zip(moments) {
+                let g = *g + self.weight_decay * *p;
+                *m += (T::ONE - self.beta1) * (g - *m);
+                *v = self.beta2 * *v + (T::ONE - self.beta2) * g * g;
+                let denom = v.sqrt() / correction2_sqrt + self.eps;
+                *p -= step_size * *m / denom;
+            }
+        }
+    }
+}
