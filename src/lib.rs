@@ -2,14 +2,14 @@
 #![cfg_attr(not(feature = "std"), no_std)]
 #![warn(missing_docs)]
 
-pub use norm_macros::normalize;
+pub use norm_macros::{network, normalize};
 #[cfg(feature = "ndarray")]
 pub use norm_runtime::NormalizationNdarray;
 pub use norm_runtime::{
     AffineGrads, BatchSaved, ChannelStats, Float, Folded, FoundShape, GradSums, Gradients,
-    InstanceSaved, Key, Layer, LayerSaved, Mode, NoGrads, NormError, Normalization, Parameters,
-    Row, RowSaved, StateDict, Visit, VisitCounter, VisitCounterMut, VisitMut, WeightGrads, nn,
-    rand,
+    InstanceSaved, Key, Layer, LayerSaved, Mode, Network, NoGrads, NormError, Normalization,
+    Parameters, Row, RowSaved, StateDict, Visit, VisitCounter, VisitCounterMut, VisitMut,
+    WeightGrads, nn, rand,
 };
 
 /// PyTorch state dicts in safetensors files (feature `safetensors`).
@@ -76,6 +76,7 @@ macro_rules! __impl_serde {
 pub mod __private {
     pub use norm_runtime::kernels::batch::Running;
     pub use norm_runtime::kernels::{Affine, GradsMut, batch, instance, rows};
+    pub use norm_runtime::max_rows;
     pub use norm_runtime::rand;
     #[cfg(feature = "serde")]
     pub use norm_runtime::serde_layer;

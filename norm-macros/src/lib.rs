@@ -10,6 +10,7 @@ mod args;
 mod errors;
 mod expand;
 mod item;
+mod network;
 mod symbol;
 #[cfg(test)]
 mod tests;
@@ -107,4 +108,51 @@ use proc_macro::TokenStream;
 #[proc_macro_attribute]
 pub fn normalize(attr: TokenStream, item: TokenStream) -> TokenStream {
     expand::normalize(attr.into(), item.into()).into()
+}
+
+/// Turns a struct whose named fields are layers, in order, into a network:
+/// forward (training and inference) and backward through the chain, a
+/// workspace for a constant batch size that holds every intermediate value,
+/// a gradient struct, parameter visiting for the optimizers and the
+/// PyTorch state dict with nested keys.
+///
+/// ```
+/// use constnorm::nn::{Linear, Relu};
+/// use constnorm::{network, normalize};
+///
+/// #[normalize(batch, dims = 16)]
+/// struct Bn16;
+///
+/// #[network]
+/// #[derive(Default)]
+/// struct Mlp {
+///     fc1: Linear<4, 16>,
+///     bn1: Bn16,
+///     act1: Relu<16>,
+///     out: Linear<16, 3>,
+/// }
+/// ```
+///
+/// It generates, next to the struct `Mlp` (kept as written):
+/// - `MlpWorkspace<const B: usize>`: each layer's output for a batch of `B`
+///   (public fields named after the layers), the values backward needs, and
+///   the gradient buffers;
+/// - `MlpGrads`: one gradient field per layer, `Default` is zeros;
+/// - implementations of `constnorm::Network` (forward and backward),
+///   `Parameters` (for `nn::Sgd` and `nn::Adam`) and `StateDict` (keys
+///   `fc1.weight`, `bn1.running_mean`, ...).
+///
+/// # Arguments
+/// - `sequential`: state-dict keys are field positions (`0.weight`,
+///   `1.running_mean`), as `torch.nn.Sequential` names its children.
+/// - `crate = path` (default `::constnorm`).
+///
+/// # Errors
+/// A field whose input does not match the previous field's output is a
+/// compile error that names both fields and both row types (and so both
+/// sizes). The attribute on anything but a non-generic struct with named
+/// fields, a `#[cfg]` on a layer, and unknown arguments are errors too.
+#[proc_macro_attribute]
+pub fn network(attr: TokenStream, item: TokenStream) -> TokenStream {
+    network::network(attr.into(), item.into()).into()
 }

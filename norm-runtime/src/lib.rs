@@ -23,6 +23,7 @@ mod float;
 pub mod kernels;
 #[cfg(feature = "ndarray")]
 mod nd;
+mod network;
 pub mod nn;
 mod row;
 #[cfg(feature = "safetensors")]
@@ -40,6 +41,7 @@ pub use kernels::instance::InstanceSaved;
 pub use kernels::rows::RowSaved;
 #[cfg(feature = "ndarray")]
 pub use nd::NormalizationNdarray;
+pub use network::{Network, max_rows};
 pub use row::{Row, shape_of};
 pub use state::{Key, StateDict, Visit, VisitCounter, VisitCounterMut, VisitMut};
 pub use traits::{

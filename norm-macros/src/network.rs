@@ -1,0 +1,562 @@
+//! `#[network]`: parse the attribute and the model struct, validate them,
+//! and expand the struct into a chain of layers.
+
+use crate::errors::{Errors, unknown};
+use proc_macro2::{Span, TokenStream};
+use quote::{format_ident, quote, quote_spanned};
+use syn::ext::IdentExt;
+use syn::parse::Parser;
+use syn::punctuated::Punctuated;
+use syn::spanned::Spanned;
+use syn::{Expr, ExprLit, Fields, Ident, ItemStruct, Lit, Meta, Token, Type};
+
+const SEQUENTIAL: &str = "sequential";
+const CRATE: &str = "crate";
+const ARGS: &[&str] = &[SEQUENTIAL, CRATE];
+
+/// The parsed attribute.
+struct Args {
+    /// State-dict keys are field positions (`0.weight`), as in
+    /// `torch.nn.Sequential`, instead of field names.
+    sequential: bool,
+    krate: syn::Path,
+}
+
+/// One layer of the chain.
+struct Field {
+    name: Ident,
+    ty: Type,
+}
+
+/// The validated model.
+struct Model {
+    item: ItemStruct,
+    fields: Vec<Field>,
+}
+
+/// The whole pipeline. On any error every error is reported and the struct
+/// is emitted unchanged.
+pub fn network(attr: TokenStream, input: TokenStream) -> TokenStream {
+    let mut errors = Errors::default();
+    let args = parse_args(attr, &mut errors);
+    let model = parse_model(input.clone(), &mut errors);
+    match (errors.finish(), args, model) {
+        (Ok(()), Some(args), Some(model)) => expand(&args, &model),
+        (Err(e), ..) => fallback(input, &e),
+        (Ok(()), ..) => fallback(
+            input,
+            &syn::Error::new(
+                Span::call_site(),
+                "internal error in #[network]: invalid input without an error message; please report it",
+            ),
+        ),
+    }
+}
+
+fn fallback(input: TokenStream, error: &syn::Error) -> TokenStream {
+    let errors = error.to_compile_error();
+    quote! { #errors #input }
+}
+
+// ---- parse -----------------------------------------------------------------
+
+fn parse_args(attr: TokenStream, errors: &mut Errors) -> Option<Args> {
+    let metas = match Punctuated::<Meta, Token![,]>::parse_terminated.parse2(attr) {
+        Ok(metas) => metas,
+        Err(e) => {
+            errors.push(e);
+            return None;
+        }
+    };
+    let mut sequential: Option<Span> = None;
+    let mut krate: Option<(Span, syn::Path)> = None;
+    let mut ok = true;
+    for meta in metas {
+        let path = meta.path();
+        let Some(name) = path.get_ident().map(|i| i.unraw().to_string()) else {
+            errors.spanned(path, unknown("argument", &quote!(#path).to_string(), ARGS));
+            ok = false;
+            continue;
+        };
+        match (name.as_str(), &meta) {
+            (SEQUENTIAL, Meta::Path(_)) => {
+                if sequential.replace(path.span()).is_some() {
+                    errors.spanned(path, "duplicate argument `sequential`");
+                    ok = false;
+                }
+            }
+            (SEQUENTIAL, _) => {
+                errors.spanned(
+                    &meta,
+                    "`sequential` takes no value: write `#[network(sequential)]`",
+                );
+                ok = false;
+            }
+            (CRATE, Meta::NameValue(nv)) => match crate_path(&nv.value) {
+                Ok(p) => {
+                    if krate.replace((path.span(), p)).is_some() {
+                        errors.spanned(path, "duplicate argument `crate`");
+                        ok = false;
+                    }
+                }
+                Err(e) => {
+                    errors.push(e);
+                    ok = false;
+                }
+            },
+            (CRATE, _) => {
+                errors.spanned(
+                    &meta,
+                    "`crate` needs a path: `crate = ::my_reexport::constnorm`",
+                );
+                ok = false;
+            }
+            (other, _) => {
+                errors.spanned(path, unknown("argument", other, ARGS));
+                ok = false;
+            }
+        }
+    }
+    ok.then(|| Args {
+        sequential: sequential.is_some(),
+        krate: krate.map_or_else(|| syn::parse_quote!(::constnorm), |(_, p)| p),
+    })
+}
+
+fn crate_path(value: &Expr) -> syn::Result<syn::Path> {
+    match value {
+        Expr::Path(p) if p.qself.is_none() => Ok(p.path.clone()),
+        Expr::Lit(ExprLit {
+            lit: Lit::Str(s), ..
+        }) => s.parse::<syn::Path>(),
+        _ => Err(syn::Error::new_spanned(
+            value,
+            "`crate` must be a path to the constnorm crate, for example `crate = ::my_reexport::constnorm`",
+        )),
+    }
+}
+
+const SHAPE_HELP: &str = "#[network] goes on a struct with named fields, the layers in order: \
+                          `struct Mlp { fc1: Linear<4, 16>, act1: Relu<16>, out: Linear<16, 3> }`";
+
+fn parse_model(input: TokenStream, errors: &mut Errors) -> Option<Model> {
+    let item = match syn::parse2::<ItemStruct>(input.clone()) {
+        Ok(item) => item,
+        Err(_) => {
+            let span = input
+                .into_iter()
+                .next()
+                .map_or_else(Span::call_site, |t| t.span());
+            errors.at(span, SHAPE_HELP);
+            return None;
+        }
+    };
+    validate(item, errors)
+}
+
+// ---- validate --------------------------------------------------------------
+
+fn validate(item: ItemStruct, errors: &mut Errors) -> Option<Model> {
+    let mut ok = true;
+    if !item.generics.params.is_empty() || item.generics.where_clause.is_some() {
+        errors.spanned(
+            &item.generics,
+            "a #[network] struct cannot be generic: its layers have fixed sizes",
+        );
+        ok = false;
+    }
+    let named = match &item.fields {
+        Fields::Named(named) if !named.named.is_empty() => Some(named),
+        Fields::Named(named) => {
+            errors.spanned(named, "a #[network] needs at least one layer field");
+            None
+        }
+        Fields::Unnamed(unnamed) => {
+            errors.spanned(
+                unnamed,
+                "the layers of a #[network] need names (they become the state-dict keys): use named fields",
+            );
+            None
+        }
+        Fields::Unit => {
+            errors.spanned(&item.ident, SHAPE_HELP);
+            None
+        }
+    };
+    let mut fields = Vec::new();
+    for field in named.into_iter().flat_map(|n| &n.named) {
+        if let Some(cfg) = field.attrs.iter().find(|a| a.path().is_ident("cfg")) {
+            errors.spanned(
+                cfg,
+                "a layer of a #[network] cannot be `#[cfg]`-gated: the chain of sizes would change with the configuration",
+            );
+            ok = false;
+        }
+        if let Some(name) = &field.ident {
+            fields.push(Field {
+                name: name.clone(),
+                ty: field.ty.clone(),
+            });
+        }
+    }
+    (ok && named.is_some()).then_some(Model { item, fields })
+}
+
+// ---- expand ----------------------------------------------------------------
+
+#[allow(clippy::too_many_lines)]
+fn expand(args: &Args, model: &Model) -> TokenStream {
+    let krate = &args.krate;
+    let item = &model.item;
+    let ident = &item.ident;
+    let vis = &item.vis;
+    let fields = &model.fields;
+    let names: Vec<&Ident> = fields.iter().map(|f| &f.name).collect();
+    let tys: Vec<&Type> = fields.iter().map(|f| &f.ty).collect();
+    let keys: Vec<String> = if args.sequential {
+        (0..fields.len()).map(|i| i.to_string()).collect()
+    } else {
+        names.iter().map(|n| n.unraw().to_string()).collect()
+    };
+    let (first, last) = (tys[0], tys[tys.len() - 1]);
+    let last_name = names[names.len() - 1];
+    let t = quote!(<#first as #krate::Parameters>::Scalar);
+    let input = quote!(<#first as #krate::Layer>::Input);
+    let output = quote!(<#last as #krate::Layer>::Output);
+    let workspace = format_ident!("{}Workspace", ident);
+    let grads = format_ident!("{}Grads", ident);
+    let saved: Vec<Ident> = names
+        .iter()
+        .map(|n| format_ident!("__saved_{}", n.unraw()))
+        .collect();
+    let grad_bufs: Vec<Ident> = names
+        .iter()
+        .map(|n| format_ident!("__grad_{}", n.unraw()))
+        .collect();
+    let saved_vars: Vec<Ident> = names
+        .iter()
+        .map(|n| format_ident!("__s_{}", n.unraw()))
+        .collect();
+
+    // One trait per connection, so a size mismatch is one error that names
+    // both fields and shows both row types.
+    let mut feeds_defs = TokenStream::new();
+    let mut feeds = Vec::new(); // feeds[k]: the trait between field k-1 and k
+    for k in 1..fields.len() {
+        let (prev, next) = (names[k - 1].unraw(), names[k].unraw());
+        let trait_ident = format_ident!("__{}_{}_into_{}", ident, prev, next);
+        let message = format!(
+            "layer `{next}` cannot follow `{prev}` in `{ident}`: `{prev}` outputs `{{Self}}` per example, but `{next}` takes `{{In}}`"
+        );
+        let label = format!("`{next}` takes `{{In}}`, but `{prev}` outputs `{{Self}}`");
+        let note = format!(
+            "each field of a #[network] struct takes the previous field's output: make `{prev}`'s output size and `{next}`'s input size (and scalar type) match"
+        );
+        feeds_defs.extend(quote! {
+            #[doc(hidden)]
+            #[allow(non_camel_case_types)]
+            #[diagnostic::on_unimplemented(message = #message, label = #label, note = #note)]
+            trait #trait_ident<In> {
+                fn cast<const B: usize>(x: &[Self; B]) -> &[In; B]
+                where
+                    Self: ::core::marker::Sized;
+                fn cast_mut<const B: usize>(x: &mut [Self; B]) -> &mut [In; B]
+                where
+                    Self: ::core::marker::Sized;
+            }
+
+            #[automatically_derived]
+            impl<T> #trait_ident<T> for T {
+                #[inline(always)]
+                fn cast<const B: usize>(x: &[T; B]) -> &[T; B] {
+                    x
+                }
+                #[inline(always)]
+                fn cast_mut<const B: usize>(x: &mut [T; B]) -> &mut [T; B] {
+                    x
+                }
+            }
+        });
+        feeds.push(trait_ident);
+    }
+    // The input of field k inside the workspace, cast to its input type.
+    let input_of = |k: usize| -> TokenStream {
+        if k == 0 {
+            quote!(x)
+        } else {
+            let (prev, prev_ty, ty, tr) = (names[k - 1], tys[k - 1], tys[k], &feeds[k - 1]);
+            quote_spanned! {ty.span()=>
+                <<#prev_ty as #krate::Layer>::Output as #tr<<#ty as #krate::Layer>::Input>>::cast(&workspace.#prev)
+            }
+        }
+    };
+
+    let mut train = TokenStream::new();
+    let mut eval = TokenStream::new();
+    for (k, ((name, ty), saved)) in names.iter().zip(&tys).zip(&saved).enumerate() {
+        let x = input_of(k);
+        train.extend(quote! {
+            workspace.#saved = ::core::option::Option::Some(
+                <#ty as #krate::Layer>::forward_train(&mut self.#name, #x, &mut workspace.#name)?,
+            );
+        });
+        eval.extend(quote! {
+            workspace.#saved = ::core::option::Option::Some(
+                <#ty as #krate::Layer>::forward_eval(&self.#name, #x, &mut workspace.#name)?,
+            );
+        });
+    }
+
+    let mut backward = TokenStream::new();
+    for k in (0..fields.len()).rev() {
+        let (name, ty, s) = (names[k], tys[k], &saved_vars[k]);
+        let x = input_of(k);
+        let dy = if k + 1 == fields.len() {
+            quote!(dy)
+        } else {
+            let g = &grad_bufs[k];
+            quote!(&workspace.#g)
+        };
+        let dx = if k == 0 {
+            quote!(&mut workspace.__input_grad)
+        } else {
+            let (g, prev_ty, tr) = (&grad_bufs[k - 1], tys[k - 1], &feeds[k - 1]);
+            quote_spanned! {ty.span()=>
+                <<#prev_ty as #krate::Layer>::Output as #tr<<#ty as #krate::Layer>::Input>>::cast_mut(&mut workspace.#g)
+            }
+        };
+        backward.extend(quote! {
+            <#ty as #krate::Layer>::backward(&self.#name, #x, #s, #dy, #dx, &mut grads.#name)?;
+        });
+    }
+
+    let inner_tys = &tys[..tys.len() - 1];
+    let inner_grads = &grad_bufs[..grad_bufs.len() - 1];
+    let arrays: Vec<TokenStream> = tys
+        .iter()
+        .map(|ty| quote!(<<#ty as #krate::Parameters>::Grads as #krate::Gradients<#t>>::ARRAYS))
+        .collect();
+    let ws_doc = format!(
+        " Every intermediate value of [`{ident}`] for a batch of `B` examples: each field holds the output of the layer of the same name. Build it once and reuse it for every step."
+    );
+    let grads_doc = format!(
+        " Gradients of every parameter of [`{ident}`], one field per layer. `Default` is zeros."
+    );
+    let struct_attrs = &item.attrs;
+    let struct_fields = &item.fields;
+
+    quote! {
+        #(#struct_attrs)*
+        #vis struct #ident #struct_fields
+
+        #feeds_defs
+
+        #[doc = #ws_doc]
+        #vis struct #workspace<const B: usize> {
+            #(
+                #[doc = " The output of this layer in the last forward pass."]
+                pub #names: [<#tys as #krate::Layer>::Output; B],
+            )*
+            #( #saved: ::core::option::Option<<#tys as #krate::Layer>::Saved>, )*
+            #( #inner_grads: [<#inner_tys as #krate::Layer>::Output; B], )*
+            __input_grad: [#input; B],
+        }
+
+        #[automatically_derived]
+        impl<const B: usize> #workspace<B> {
+            /// A workspace of zeros, with no forward pass yet.
+            #[must_use]
+            pub const fn new() -> Self {
+                Self {
+                    #( #names: [<<#tys as #krate::Layer>::Output as #krate::Row>::ZERO; B], )*
+                    #( #saved: ::core::option::Option::None, )*
+                    #( #inner_grads: [<<#inner_tys as #krate::Layer>::Output as #krate::Row>::ZERO; B], )*
+                    __input_grad: [<#input as #krate::Row>::ZERO; B],
+                }
+            }
+
+            /// The gradient with respect to the network's input from the last
+            /// backward pass.
+            #[must_use]
+            pub const fn input_grad(&self) -> &[#input; B] {
+                &self.__input_grad
+            }
+        }
+
+        #[automatically_derived]
+        impl<const B: usize> ::core::default::Default for #workspace<B> {
+            #[inline]
+            fn default() -> Self {
+                Self::new()
+            }
+        }
+
+        #[doc = #grads_doc]
+        #[derive(::core::clone::Clone, ::core::fmt::Debug, ::core::default::Default)]
+        #vis struct #grads {
+            #(
+                #[doc = " Gradients of this layer's parameters."]
+                pub #names: <#tys as #krate::Parameters>::Grads,
+            )*
+        }
+
+        #[automatically_derived]
+        impl #krate::Gradients<#t> for #grads {
+            const ARRAYS: usize = 0 #( + #arrays )*;
+
+            #[inline]
+            fn array(&self, i: usize) -> &[#t] {
+                #(
+                    if i < #arrays {
+                        return #krate::Gradients::<#t>::array(&self.#names, i);
+                    }
+                    let i = i - #arrays;
+                )*
+                let _ = i;
+                &[]
+            }
+
+            #[inline]
+            fn array_mut(&mut self, i: usize) -> &mut [#t] {
+                #(
+                    if i < #arrays {
+                        return #krate::Gradients::<#t>::array_mut(&mut self.#names, i);
+                    }
+                    let i = i - #arrays;
+                )*
+                let _ = i;
+                &mut []
+            }
+        }
+
+        #[automatically_derived]
+        impl #krate::Parameters for #ident {
+            type Scalar = #t;
+            type Grads = #grads;
+
+            #[inline]
+            fn parameter(&self, i: usize) -> &[#t] {
+                #(
+                    if i < #arrays {
+                        return #krate::Parameters::parameter(&self.#names, i);
+                    }
+                    let i = i - #arrays;
+                )*
+                let _ = i;
+                &[]
+            }
+
+            #[inline]
+            fn parameter_mut(&mut self, i: usize) -> &mut [#t] {
+                #(
+                    if i < #arrays {
+                        return #krate::Parameters::parameter_mut(&mut self.#names, i);
+                    }
+                    let i = i - #arrays;
+                )*
+                let _ = i;
+                &mut []
+            }
+
+            fn reset_parameters<R: #krate::__private::rand::Rng + ?::core::marker::Sized>(&mut self, rng: &mut R) {
+                #( #krate::Parameters::reset_parameters(&mut self.#names, rng); )*
+            }
+        }
+
+        #[automatically_derived]
+        impl #krate::StateDict for #ident {
+            type Scalar = #t;
+
+            fn visit_arrays(&self, f: &mut #krate::Visit<'_, #t>) {
+                #(
+                    #krate::StateDict::visit_arrays(&self.#names, &mut |key, shape, values| {
+                        f(&#krate::Key::nested(#keys, key), shape, values);
+                    });
+                )*
+            }
+
+            fn visit_arrays_mut(&mut self, f: &mut #krate::VisitMut<'_, #t>) {
+                #(
+                    #krate::StateDict::visit_arrays_mut(&mut self.#names, &mut |key, shape, values| {
+                        f(&#krate::Key::nested(#keys, key), shape, values);
+                    });
+                )*
+            }
+
+            fn visit_counters(&self, f: &mut #krate::VisitCounter<'_>) {
+                #(
+                    #krate::StateDict::visit_counters(&self.#names, &mut |key, value| {
+                        f(&#krate::Key::nested(#keys, key), value);
+                    });
+                )*
+            }
+
+            fn visit_counters_mut(&mut self, f: &mut #krate::VisitCounterMut<'_>) {
+                #(
+                    #krate::StateDict::visit_counters_mut(&mut self.#names, &mut |key, value| {
+                        f(&#krate::Key::nested(#keys, key), value);
+                    });
+                )*
+            }
+        }
+
+        #[automatically_derived]
+        impl #krate::Network for #ident {
+            type Input = #input;
+            type Output = #output;
+            type Workspace<const B: usize> = #workspace<B>;
+            const MIN_TRAIN_ROWS: usize =
+                #krate::__private::max_rows(&[#( <#tys as #krate::Layer>::MIN_TRAIN_ROWS ),*]);
+            const MIN_EVAL_ROWS: usize =
+                #krate::__private::max_rows(&[#( <#tys as #krate::Layer>::MIN_EVAL_ROWS ),*]);
+
+            fn forward_train<'w, const B: usize>(
+                &mut self,
+                x: &[#input; B],
+                workspace: &'w mut #workspace<B>,
+            ) -> ::core::result::Result<&'w [#output; B], #krate::NormError> {
+                const {
+                    ::core::assert!(B > 0, "empty batch: B must be at least 1");
+                    ::core::assert!(
+                        B >= <Self as #krate::Network>::MIN_TRAIN_ROWS,
+                        "batch too small to train on: a batch norm in this network needs at least 2 rows (one value per channel has no variance)"
+                    );
+                }
+                #( workspace.#saved = ::core::option::Option::None; )*
+                #train
+                ::core::result::Result::Ok(&workspace.#last_name)
+            }
+
+            fn forward_eval<'w, const B: usize>(
+                &self,
+                x: &[#input; B],
+                workspace: &'w mut #workspace<B>,
+            ) -> ::core::result::Result<&'w [#output; B], #krate::NormError> {
+                const {
+                    ::core::assert!(B > 0, "empty batch: B must be at least 1");
+                    ::core::assert!(
+                        B >= <Self as #krate::Network>::MIN_EVAL_ROWS,
+                        "batch too small: a batch norm without running statistics in this network needs at least 2 rows in inference too"
+                    );
+                }
+                #( workspace.#saved = ::core::option::Option::None; )*
+                #eval
+                ::core::result::Result::Ok(&workspace.#last_name)
+            }
+
+            fn backward<'w, const B: usize>(
+                &self,
+                x: &[#input; B],
+                workspace: &'w mut #workspace<B>,
+                dy: &[#output; B],
+                grads: &mut #grads,
+            ) -> ::core::result::Result<&'w [#input; B], #krate::NormError> {
+                #(
+                    let #saved_vars = workspace.#saved.as_ref().ok_or(#krate::NormError::NoForwardPass)?;
+                )*
+                #backward
+                ::core::result::Result::Ok(&workspace.__input_grad)
+            }
+        }
+    }
+}
