@@ -210,10 +210,121 @@ fn parameters_and_gradients_are_numbered_alike() {
         .map(|i| constnorm::Parameters::parameter(&net, i).len())
         .collect();
     assert_eq!(lens, [64, 16, 16, 16, 256, 16, 16, 16, 48, 3]);
-    for i in 0..10 {
-        assert_eq!(grads.array(i).len(), lens[i], "array {i}");
+    for (i, len) in lens.iter().enumerate() {
+        assert_eq!(grads.array(i).len(), *len, "array {i}");
     }
     assert!(constnorm::Parameters::parameter(&net, 10).is_empty());
     assert_eq!(<Mlp as Network>::MIN_TRAIN_ROWS, 2);
     assert_eq!(<Mlp as Network>::MIN_EVAL_ROWS, 1);
+}
+
+/// A network with every activation and both normalization kinds, for the
+/// finite-difference check.
+#[network]
+#[derive(Clone, Default)]
+struct Deep {
+    fc1: Linear<3, 8, f64>,
+    bn1: Bn8,
+    act1: constnorm::nn::Tanh<8, f64>,
+    fc2: Linear<8, 8, f64>,
+    ln2: Ln8,
+    act2: constnorm::nn::Gelu<8, f64>,
+    fc3: Linear<8, 8, f64>,
+    act3: Relu<8, f64>,
+    out: Linear<8, 2, f64>,
+}
+
+#[normalize(batch, dims = 8, dtype = f64)]
+struct Bn8;
+
+#[normalize(layer, dims = 8, dtype = f64)]
+struct Ln8;
+
+/// `sum(y * r)` for fixed weights `r`, whose gradient with respect to `y` is `r`.
+fn probe<const B: usize>(net: &mut Deep, x: &[[f64; 3]; B], r: &[[f64; 2]; B], train: bool) -> f64 {
+    let mut ws = DeepWorkspace::<B>::new();
+    let y = if train {
+        net.forward_train(x, &mut ws).unwrap()
+    } else {
+        net.forward_eval(x, &mut ws).unwrap()
+    };
+    y.as_flattened()
+        .iter()
+        .zip(r.as_flattened())
+        .map(|(y, r)| y * r)
+        .sum()
+}
+
+/// Central differences with step `h` and `h / 2`, combined (Richardson) to
+/// cancel the h² term.
+fn derivative(f: &mut dyn FnMut(f64) -> f64, h: f64) -> f64 {
+    let d = |f: &mut dyn FnMut(f64) -> f64, h: f64| (f(h) - f(-h)) / (2.0 * h);
+    let (d1, d2) = (d(f, h), d(f, h / 2.0));
+    (4.0 * d2 - d1) / 3.0
+}
+
+#[test]
+fn whole_network_gradients_match_finite_differences() {
+    use constnorm::Parameters;
+    use rand::{RngExt, SeedableRng};
+    for (seed, train) in [(1_u64, true), (2, false), (3, true)] {
+        let mut net = Deep::default();
+        constnorm::nn::init_seeded(&mut net, seed);
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed + 100);
+        // Running statistics away from their defaults, so eval mode tests them.
+        net.bn1.running_mean = std::array::from_fn(|_| rng.random_range(-0.5..0.5));
+        net.bn1.running_var = std::array::from_fn(|_| rng.random_range(0.5..2.0));
+        let x: [[f64; 3]; 6] =
+            std::array::from_fn(|_| std::array::from_fn(|_| rng.random_range(-2.0..2.0)));
+        let r: [[f64; 2]; 6] =
+            std::array::from_fn(|_| std::array::from_fn(|_| rng.random_range(-1.0..1.0)));
+
+        let mut ws = DeepWorkspace::<6>::new();
+        if train {
+            net.clone().forward_train(&x, &mut ws).unwrap();
+        } else {
+            net.forward_eval(&x, &mut ws).unwrap();
+        }
+        let mut grads = DeepGrads::default();
+        let dx = *net.backward(&x, &mut ws, &r, &mut grads).unwrap();
+
+        let mut worst: f64 = 0.0;
+        let mut check = |analytic: f64, numeric: f64, what: &str| {
+            let err = (analytic - numeric).abs() / numeric.abs().max(1.0);
+            worst = worst.max(err);
+            assert!(
+                err < 1e-7,
+                "seed {seed} train {train} {what}: backward {analytic} vs finite difference {numeric}"
+            );
+        };
+        for i in 0..<DeepGrads as Gradients<f64>>::ARRAYS {
+            for j in 0..net.parameter(i).len() {
+                let numeric = derivative(
+                    &mut |h| {
+                        let mut n = net.clone();
+                        n.parameter_mut(i)[j] += h;
+                        probe(&mut n, &x, &r, train)
+                    },
+                    1e-4,
+                );
+                check(grads.array(i)[j], numeric, &format!("parameter {i}[{j}]"));
+            }
+        }
+        for b in 0..6 {
+            for k in 0..3 {
+                let numeric = derivative(
+                    &mut |h| {
+                        let mut x = x;
+                        x[b][k] += h;
+                        probe(&mut net.clone(), &x, &r, train)
+                    },
+                    1e-4,
+                );
+                check(dx[b][k], numeric, &format!("x[{b}][{k}]"));
+            }
+        }
+        if std::env::var_os("CONSTNORM_REPORT").is_some() {
+            eprintln!("seed {seed} train {train}: worst relative difference {worst:e}");
+        }
+    }
 }

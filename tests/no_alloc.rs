@@ -120,3 +120,53 @@ no_alloc_test! {
     instance: [instance, dims = 4, spatial = 10], rows = 3;
     instance_tracked_affine: [instance, dims = 4, spatial = [2, 5], affine = true, track_running_stats = true], rows = 3;
 }
+
+mod network {
+    use super::allocations;
+    use constnorm::nn::{Adam, Gelu, Linear, Relu, Sgd, cross_entropy, init_seeded};
+    use constnorm::{Gradients, Network, network, normalize};
+
+    #[normalize(batch, dims = 32)]
+    struct Bn32;
+
+    #[normalize(layer, dims = 32)]
+    struct Ln32;
+
+    #[network]
+    #[derive(Default)]
+    struct Net {
+        fc1: Linear<8, 32>,
+        bn1: Bn32,
+        act1: Relu<32>,
+        fc2: Linear<32, 32>,
+        ln2: Ln32,
+        act2: Gelu<32>,
+        out: Linear<32, 4>,
+    }
+
+    #[test]
+    fn a_training_step_allocates_nothing() {
+        let mut net = Net::default();
+        init_seeded(&mut net, 1);
+        let mut ws = NetWorkspace::<16>::new();
+        let mut grads = NetGrads::default();
+        let mut sgd = Sgd::new(0.1, 0.9);
+        let mut adam = Adam::new(1e-3);
+        let x: [[f32; 8]; 16] =
+            std::array::from_fn(|i| std::array::from_fn(|j| (i * 8 + j) as f32 * 0.01));
+        let targets: [usize; 16] = std::array::from_fn(|i| i % 4);
+        let mut dlogits = [[0.0; 4]; 16];
+        let n = allocations(|| {
+            for _ in 0..3 {
+                let logits = net.forward_train(&x, &mut ws).unwrap();
+                cross_entropy(logits, &targets, &mut dlogits).unwrap();
+                grads.set_zero();
+                net.backward(&x, &mut ws, &dlogits, &mut grads).unwrap();
+                sgd.step(&mut net, &grads);
+                adam.step(&mut net, &grads);
+                net.forward_eval(&x, &mut ws).unwrap();
+            }
+        });
+        assert_eq!(n, 0);
+    }
+}

@@ -4,7 +4,8 @@
 //! without its `std` feature (square roots come from libm).
 #![no_std]
 
-use constnorm::{Layer as _, Normalization, normalize};
+use constnorm::nn::{Adam, Gelu, Linear, Sgd, Tanh, cross_entropy, init_seeded};
+use constnorm::{Gradients, Network, Normalization, network, normalize};
 
 #[normalize(layer, dims = 8)]
 pub struct Ln;
@@ -20,6 +21,42 @@ pub struct Gn;
 
 #[normalize(instance, dims = 2, spatial = 5, track_running_stats = true)]
 pub struct In1d;
+
+/// A network of every piece (Linear, both norms, GELU, Tanh).
+#[network]
+#[derive(Default)]
+pub struct Net {
+    fc1: Linear<3, 8>,
+    ln: Ln,
+    act1: Gelu<8>,
+    fc2: Linear<8, 8>,
+    bn: Bn8,
+    act2: Tanh<8>,
+    out: Linear<8, 2>,
+}
+
+#[normalize(batch, dims = 8)]
+pub struct Bn8;
+
+/// One training step of a network with SGD and Adam: cross-entropy loss.
+///
+/// # Errors
+/// Never in practice: the batches have the right sizes.
+pub fn train_step() -> Result<f32, constnorm::NormError> {
+    let mut net = Net::default();
+    init_seeded(&mut net, 3);
+    let mut ws = NetWorkspace::<4>::new();
+    let x = [[0.5_f32, -1.0, 2.0]; 4];
+    let mut dlogits = [[0.0; 2]; 4];
+    let logits = net.forward_train(&x, &mut ws)?;
+    let loss = cross_entropy(logits, &[0, 1, 1, 0], &mut dlogits)?;
+    let mut grads = NetGrads::default();
+    grads.set_zero();
+    net.backward(&x, &mut ws, &dlogits, &mut grads)?;
+    Sgd::new(0.1, 0.9).step(&mut net, &grads);
+    Adam::new(1e-3).step(&mut net, &grads);
+    Ok(loss)
+}
 
 /// One training step of a layer on a constant-size batch; returns a value
 /// that depends on every output so nothing is optimized away.
