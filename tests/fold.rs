@@ -79,3 +79,85 @@ fn fold_without_affine_parameters() {
         assert!((folded.shift[c] + layer.running_mean[c] * inv).abs() < 1e-15);
     }
 }
+
+mod linear {
+    //! Folding an inference-mode batch norm into the `Linear` before it
+    //! (PyTorch's `fuse_linear_bn_eval`): one layer, the same outputs to 1e-6
+    //! in f32, alone and inside a network.
+    use constnorm::nn::{Linear, Relu, init_seeded};
+    use constnorm::{Layer, Network, network, normalize};
+    use rand::rngs::StdRng;
+    use rand::{RngExt, SeedableRng};
+
+    #[normalize(batch, dims = 8)]
+    struct Bn8;
+
+    fn trained_bn(rng: &mut StdRng) -> Bn8 {
+        let mut bn = Bn8::new();
+        bn.weight = std::array::from_fn(|_| rng.random_range(-2.0..2.0));
+        bn.bias = std::array::from_fn(|_| rng.random_range(-1.0..1.0));
+        bn.running_mean = std::array::from_fn(|_| rng.random_range(-1.0..1.0));
+        bn.running_var = std::array::from_fn(|_| rng.random_range(0.05..4.0));
+        bn
+    }
+
+    fn assert_within(a: &[f32], b: &[f32], tol: f32) {
+        for (i, (a, b)) in a.iter().zip(b).enumerate() {
+            assert!(
+                (a - b).abs() <= tol * b.abs().max(1.0),
+                "value {i}: {a} vs {b}"
+            );
+        }
+    }
+
+    #[test]
+    fn fused_linear_equals_linear_then_batch_norm() {
+        for seed in 0..20 {
+            let mut rng = StdRng::seed_from_u64(seed);
+            let mut fc = Linear::<16, 8>::new();
+            init_seeded(&mut fc, seed);
+            let bn = trained_bn(&mut rng);
+            let x: [[f32; 16]; 32] =
+                std::array::from_fn(|_| std::array::from_fn(|_| rng.random_range(-3.0..3.0)));
+            let (z, _) = fc.forward_eval_array(&x);
+            let (two, _) = bn.forward_eval_array(&z);
+            let (one, _) = fc.fuse_batch_norm(&bn.fold()).forward_eval_array(&x);
+            assert_within(one.as_flattened(), two.as_flattened(), 1e-6);
+        }
+    }
+
+    #[network]
+    #[derive(Default)]
+    struct WithBn {
+        fc1: Linear<4, 8>,
+        bn1: Bn8,
+        act1: Relu<8>,
+        out: Linear<8, 2>,
+    }
+
+    #[network]
+    #[derive(Default)]
+    struct Fused {
+        fc1: Linear<4, 8>,
+        act1: Relu<8>,
+        out: Linear<8, 2>,
+    }
+
+    #[test]
+    fn a_network_with_its_batch_norm_fused_gives_the_same_outputs() {
+        let mut rng = StdRng::seed_from_u64(5);
+        let mut net = WithBn::default();
+        init_seeded(&mut net, 5);
+        net.bn1 = trained_bn(&mut rng);
+        let fused = Fused {
+            fc1: net.fc1.fuse_batch_norm(&net.bn1.fold()),
+            act1: net.act1,
+            out: net.out.clone(),
+        };
+        let x: [[f32; 4]; 16] =
+            std::array::from_fn(|_| std::array::from_fn(|_| rng.random_range(-2.0..2.0)));
+        let a = *net.forward_eval(&x, &mut WithBnWorkspace::new()).unwrap();
+        let b = *fused.forward_eval(&x, &mut FusedWorkspace::new()).unwrap();
+        assert_within(b.as_flattened(), a.as_flattened(), 1e-6);
+    }
+}

@@ -328,3 +328,105 @@ fn whole_network_gradients_match_finite_differences() {
         }
     }
 }
+
+mod state_dict_file {
+    //! A whole network from one safetensors state dict with PyTorch's nested
+    //! keys. `tests/fixtures/mlp_init_f64.safetensors` holds the fixture's
+    //! initial parameters in `safetensors.torch.save_file`'s layout, written
+    //! by `make_mlp_safetensors.py` (standard-library Python, not our writer).
+    use super::{Bn16, Ln16, Mlp, fixture, load};
+    use constnorm::network;
+    use constnorm::nn::{Linear, Relu, init_seeded};
+    use constnorm::safetensors::{LoadError, LoadOptions, StateDictFile, StateDictWriter};
+
+    fn file() -> Vec<u8> {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/mlp_init_f64.safetensors"
+        );
+        std::fs::read(path).unwrap()
+    }
+
+    #[test]
+    fn pytorchs_state_dict_loads_into_the_whole_network() {
+        let bytes = file();
+        let file = StateDictFile::parse(&bytes).unwrap();
+        let mut net = Mlp::default();
+        init_seeded(&mut net, 1); // something to overwrite
+        file.load("", &mut net, LoadOptions::default()).unwrap();
+        let mut expected = Mlp::default();
+        load(&mut expected, &fixture().init);
+        assert_eq!(net, expected);
+    }
+
+    #[test]
+    fn a_saved_network_reloads_bit_exactly_under_a_prefix() {
+        let mut net = Mlp::default();
+        init_seeded(&mut net, 3);
+        net.bn1.running_var[2] = 0.375;
+        net.bn1.num_batches_tracked = 12;
+        let mut writer = StateDictWriter::new();
+        writer.add("model.encoder", &net).unwrap();
+        let bytes = writer.to_bytes().unwrap();
+        let file = StateDictFile::parse(&bytes).unwrap();
+        assert!(
+            file.keys()
+                .contains(&"model.encoder.1.num_batches_tracked".to_string())
+        );
+        assert!(file.keys().contains(&"model.encoder.6.weight".to_string()));
+        let mut back = Mlp::default();
+        file.load("model.encoder", &mut back, LoadOptions::default())
+            .unwrap();
+        assert_eq!(back, net);
+    }
+
+    /// The first five layers of `Mlp`, as a smaller model's state dict.
+    #[network(sequential)]
+    #[derive(Clone, Debug, Default, PartialEq)]
+    struct Head {
+        fc1: Linear<4, 16, f64>,
+        bn1: Bn16,
+        act1: Relu<16, f64>,
+        fc2: Linear<16, 16, f64>,
+        ln2: Ln16,
+    }
+
+    #[test]
+    fn a_missing_layer_is_an_error_and_nothing_is_half_loaded() {
+        let mut head = Head::default();
+        init_seeded(&mut head, 9);
+        let mut writer = StateDictWriter::new();
+        writer.add("", &head).unwrap();
+        let bytes = writer.to_bytes().unwrap();
+        let file = StateDictFile::parse(&bytes).unwrap();
+
+        let mut net = Mlp::default();
+        init_seeded(&mut net, 4);
+        let before = net.clone();
+        let err = file.load("", &mut net, LoadOptions::default()).unwrap_err();
+        assert_eq!(err, LoadError::MissingKey("6.weight".into()));
+        assert_eq!(err.to_string(), "missing key `6.weight` in the state dict");
+        assert_eq!(
+            net, before,
+            "the layers before the missing one were not written"
+        );
+
+        // The other way round, strict loading refuses the extra layers.
+        let mut writer = StateDictWriter::new();
+        writer.add("", &net).unwrap();
+        let bytes = writer.to_bytes().unwrap();
+        let file = StateDictFile::parse(&bytes).unwrap();
+        let before = head.clone();
+        let err = file
+            .load("", &mut head, LoadOptions::default())
+            .unwrap_err();
+        assert_eq!(err, LoadError::UnexpectedKey("6.bias".into()));
+        assert_eq!(head, before);
+        let lenient = LoadOptions {
+            strict: false,
+            ..LoadOptions::default()
+        };
+        file.load("", &mut head, lenient).unwrap();
+        assert_eq!(head.fc2, net.fc2);
+    }
+}

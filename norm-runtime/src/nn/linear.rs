@@ -40,6 +40,53 @@ impl<const IN: usize, const OUT: usize, T: Float> Linear<IN, OUT, T> {
         }
     }
 
+    /// This layer followed by a batch norm in inference mode, as one `Linear`
+    /// (PyTorch's `torch.nn.utils.fusion.fuse_linear_bn_eval`): with the batch
+    /// norm's [`fold`](crate::Folded) `y = scale * z + shift`, the result has
+    /// `weight[o] = scale[o] * weight[o]` and
+    /// `bias[o] = scale[o] * bias[o] + shift[o]`. The batch norm must have
+    /// `OUT` channels, which the types check.
+    ///
+    /// ```
+    /// use constnorm::nn::Linear;
+    /// use constnorm::{Layer, normalize};
+    ///
+    /// #[normalize(batch, dims = 2)]
+    /// struct Bn;
+    ///
+    /// let mut fc = Linear::<3, 2>::new();
+    /// fc.weight = [[1.0, 0.0, 2.0], [0.5, -1.0, 0.0]];
+    /// let mut bn = Bn::new();
+    /// bn.running_mean = [1.0, -2.0];
+    /// bn.running_var = [4.0, 0.25];
+    /// let fused = fc.fuse_batch_norm(&bn.fold());
+    ///
+    /// let x = [[1.0_f32, 2.0, 3.0]];
+    /// let (z, _) = fc.forward_eval_array(&x);
+    /// let (two_layers, _) = bn.forward_eval_array(&z);
+    /// let (one_layer, _) = fused.forward_eval_array(&x);
+    /// for (a, b) in two_layers[0].iter().zip(&one_layer[0]) {
+    ///     assert!((a - b).abs() < 1e-6);
+    /// }
+    /// ```
+    #[must_use]
+    pub fn fuse_batch_norm(&self, bn: &crate::Folded<T, OUT>) -> Self {
+        let mut fused = self.clone();
+        for (((w, b), scale), shift) in fused
+            .weight
+            .iter_mut()
+            .zip(&mut fused.bias)
+            .zip(&bn.scale)
+            .zip(&bn.shift)
+        {
+            for w in w.iter_mut() {
+                *w *= *scale;
+            }
+            *b = *scale * *b + *shift;
+        }
+        fused
+    }
+
     /// `x Wᵀ + b` for one row.
     #[inline]
     fn apply(&self, x: &[T; IN], y: &mut [T; OUT]) {
