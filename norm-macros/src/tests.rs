@@ -175,3 +175,70 @@ fn expansion_size_does_not_grow_with_dims() {
         assert!(sizes.iter().all(|t| *t == sizes[0]), "{kind}: {sizes:?}");
     }
 }
+
+/// Pieces of `#[network]` arguments.
+const NETWORK_WORDS: &[&str] = &[
+    "sequential",
+    "sequentail",
+    "crate",
+    "=",
+    ",",
+    "\"::x\"",
+    "::constnorm",
+    "5",
+    "(a)",
+    "dims",
+];
+
+/// Field lists for `#[network]`, valid and not.
+const NETWORK_ITEMS: &[&str] = &[
+    "struct M { a: A }",
+    "pub struct M { a: A, b: B, c: C }",
+    "struct M { r#type: A, b: B }",
+    "struct M {}",
+    "struct M;",
+    "struct M(A, B);",
+    "struct M<T> { a: T }",
+    "struct M where A: Copy { a: A }",
+    "struct M { #[cfg(x)] a: A }",
+    "enum M { A }",
+    "fn m() {}",
+];
+
+fn network_expand(attr: &str, item: &str) -> TokenStream {
+    let attr = TokenStream::from_str(attr).expect("attribute tokens");
+    let item = TokenStream::from_str(item).expect("item tokens");
+    crate::network::network(attr, item)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(1000))]
+
+    #[test]
+    fn network_never_panics_and_emits_items(
+        words in prop::collection::vec(prop::sample::select(NETWORK_WORDS), 0..6),
+        item in prop::sample::select(NETWORK_ITEMS),
+    ) {
+        let attr = words.join(" ");
+        let out = network_expand(&attr, item);
+        prop_assert!(syn::parse2::<syn::File>(out.clone()).is_ok(), "not Rust items: {out}");
+        let valid_item = item.starts_with("struct M { a") || item.starts_with("pub struct") || item.contains("r#type");
+        let known_valid = ["", "sequential", "crate = ::constnorm", "sequential , crate = \"::x\""].contains(&attr.as_str());
+        let surely_wrong = words.iter().any(|w| ["5", "(a)"].contains(w));
+        if !valid_item || surely_wrong {
+            prop_assert!(has_compile_error(&out), "no error for {} on {}", attr, item);
+        }
+        if valid_item && known_valid {
+            prop_assert!(!has_compile_error(&out), "error for {} on {}: {}", attr, item, out);
+        }
+    }
+}
+
+#[test]
+fn network_expands_every_connection() {
+    let out = network_expand("", "struct M { a: A, b: B, c: C }");
+    let file = syn::parse2::<syn::File>(out).expect("items");
+    // struct, 2 connection traits + their impls, workspace + impl + Default,
+    // grads + Gradients, Parameters, StateDict, Network.
+    assert_eq!(file.items.len(), 13);
+}
