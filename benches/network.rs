@@ -207,7 +207,6 @@ mod hand {
     }
 }
 
-#[allow(dead_code)]
 mod baselines;
 
 macro_rules! workload {

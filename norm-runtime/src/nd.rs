@@ -31,11 +31,11 @@ use std::vec::Vec;
 /// # Ok::<(), constnorm::NormError>(())
 /// ```
 pub trait NormalizationNdarray: Normalization {
-    /// [`Normalization::forward_train`] on a `(batch, DIMS)` view.
+    /// [`Layer::forward_train`](crate::Layer::forward_train) on a `(batch, DIMS)` view.
     ///
     /// # Errors
     /// [`NormError::ShapeMismatch`] if `x` does not have `DIMS` columns, and the
-    /// errors of [`Normalization::forward_train`].
+    /// errors of [`Layer::forward_train`](crate::Layer::forward_train).
     fn forward_train_ndarray(
         &mut self,
         x: ArrayView2<'_, Self::Scalar>,
@@ -46,11 +46,11 @@ pub trait NormalizationNdarray: Normalization {
         Ok((to_array(&y), saved))
     }
 
-    /// [`Normalization::forward_eval`] on a `(batch, DIMS)` view.
+    /// [`Layer::forward_eval`](crate::Layer::forward_eval) on a `(batch, DIMS)` view.
     ///
     /// # Errors
     /// [`NormError::ShapeMismatch`] if `x` does not have `DIMS` columns, and the
-    /// errors of [`Normalization::forward_eval`].
+    /// errors of [`Layer::forward_eval`](crate::Layer::forward_eval).
     fn forward_eval_ndarray(
         &self,
         x: ArrayView2<'_, Self::Scalar>,
@@ -61,11 +61,11 @@ pub trait NormalizationNdarray: Normalization {
         Ok((to_array(&y), saved))
     }
 
-    /// [`Normalization::backward`] on `(batch, DIMS)` views; returns `dx`.
+    /// [`Layer::backward`](crate::Layer::backward) on `(batch, DIMS)` views; returns `dx`.
     ///
     /// # Errors
     /// [`NormError::ShapeMismatch`] if `x` or `dy` does not have `DIMS`
-    /// columns, and the errors of [`Normalization::backward`].
+    /// columns, and the errors of [`Layer::backward`](crate::Layer::backward).
     fn backward_ndarray(
         &self,
         x: ArrayView2<'_, Self::Scalar>,
@@ -80,11 +80,11 @@ pub trait NormalizationNdarray: Normalization {
         Ok(to_array(&dx))
     }
 
-    /// [`Normalization::forward_train`] on a `(batch, ...row shape)` view.
+    /// [`Layer::forward_train`](crate::Layer::forward_train) on a `(batch, ...row shape)` view.
     ///
     /// # Errors
     /// [`NormError::RowShapeMismatch`] if `x` does not have that shape, and
-    /// the errors of [`Normalization::forward_train`].
+    /// the errors of [`Layer::forward_train`](crate::Layer::forward_train).
     fn forward_train_ndarray_d(
         &mut self,
         x: ArrayViewD<'_, Self::Scalar>,
@@ -95,11 +95,11 @@ pub trait NormalizationNdarray: Normalization {
         Ok((to_array_d(&y)?, saved))
     }
 
-    /// [`Normalization::forward_eval`] on a `(batch, ...row shape)` view.
+    /// [`Layer::forward_eval`](crate::Layer::forward_eval) on a `(batch, ...row shape)` view.
     ///
     /// # Errors
     /// [`NormError::RowShapeMismatch`] if `x` does not have that shape, and
-    /// the errors of [`Normalization::forward_eval`].
+    /// the errors of [`Layer::forward_eval`](crate::Layer::forward_eval).
     fn forward_eval_ndarray_d(
         &self,
         x: ArrayViewD<'_, Self::Scalar>,
@@ -110,12 +110,12 @@ pub trait NormalizationNdarray: Normalization {
         Ok((to_array_d(&y)?, saved))
     }
 
-    /// [`Normalization::backward`] on `(batch, ...row shape)` views; returns
+    /// [`Layer::backward`](crate::Layer::backward) on `(batch, ...row shape)` views; returns
     /// `dx`.
     ///
     /// # Errors
     /// [`NormError::RowShapeMismatch`] if `x` or `dy` does not have that
-    /// shape, and the errors of [`Normalization::backward`].
+    /// shape, and the errors of [`Layer::backward`](crate::Layer::backward).
     fn backward_ndarray_d(
         &self,
         x: ArrayViewD<'_, Self::Scalar>,

@@ -211,7 +211,7 @@ pub trait Normalization:
 }
 
 /// Gradients of a layer's `weight` and `bias`, accumulated by
-/// [`Normalization::backward`]. `P` is the parameters' array type, such as
+/// [`Layer::backward`]. `P` is the parameters' array type, such as
 /// `[f32; 16]`. `Default` is all zeros.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct AffineGrads<P> {
@@ -222,7 +222,7 @@ pub struct AffineGrads<P> {
 }
 
 /// Gradient of the `weight` of a layer without bias (`bias = false`, or
-/// RMS norm), accumulated by [`Normalization::backward`]. `Default` is zeros.
+/// RMS norm), accumulated by [`Layer::backward`]. `Default` is zeros.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct WeightGrads<P> {
     /// Gradient of the loss with respect to `weight`.

@@ -4,7 +4,7 @@
 //! All have fixed sizes and allocate nothing; numerics follow PyTorch.
 //!
 //! `#[network]` (in `constnorm`) chains layers into a model; the optimizers
-//! update any [`Parameters`](crate::Parameters), a single layer or a whole
+//! update any [`Parameters`], a single layer or a whole
 //! network.
 
 mod activation;
