@@ -149,3 +149,51 @@ fn wrong_documents_are_errors_that_name_the_problem() {
         .to_string();
     assert!(error.contains("invalid value"), "{error}");
 }
+
+mod network {
+    //! A `#[network]` that derives `Serialize` and `Deserialize`: `Linear`
+    //! and the activations implement them too, so the whole model
+    //! round-trips through JSON bit for bit.
+    use constnorm::nn::{Gelu, Linear, init_seeded};
+    use constnorm::{network, normalize};
+    use serde::{Deserialize, Serialize};
+
+    #[normalize(batch, dims = 8, dtype = f64)]
+    struct Bn8;
+
+    #[network]
+    #[derive(Debug, Default, PartialEq, Serialize, Deserialize)]
+    struct Net {
+        fc1: Linear<3, 8, f64>,
+        bn1: Bn8,
+        act1: Gelu<8, f64>,
+        out: Linear<8, 2, f64>,
+    }
+
+    #[test]
+    fn a_network_round_trips_through_json() {
+        let mut net = Net::default();
+        init_seeded(&mut net, 17);
+        net.bn1.running_var[3] = 0.1 + 0.2;
+        net.bn1.num_batches_tracked = 5;
+        let json = serde_json::to_string(&net).unwrap();
+        assert!(json.starts_with(r#"{"fc1":{"weight":[["#), "{json}");
+        assert!(json.contains(r#""act1":null"#), "{json}");
+        let back: Net = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, net);
+    }
+
+    #[test]
+    fn a_linear_of_the_wrong_size_is_an_error() {
+        let json = r#"{"weight": [[1.0, 2.0]], "bias": [0.5]}"#;
+        let err = serde_json::from_str::<Linear<3, 1, f64>>(json).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("invalid length 2, expected nested sequences of shape [3]"),
+            "{err}"
+        );
+        let json = r#"{"weight": [[1.0, 2.0, 3.0]]}"#;
+        let err = serde_json::from_str::<Linear<3, 1, f64>>(json).unwrap_err();
+        assert!(err.to_string().contains("missing field `bias`"), "{err}");
+    }
+}

@@ -166,3 +166,20 @@ impl<F: Elementwise, const N: usize, T: Float> StateDict for Activation<F, N, T>
 
     fn visit_counters_mut(&mut self, _: &mut VisitCounterMut<'_>) {}
 }
+
+/// A unit value: an activation has no state (feature `serde`).
+#[cfg(feature = "serde")]
+impl<F, const N: usize, T> serde::Serialize for Activation<F, N, T> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_unit()
+    }
+}
+
+/// Accepts a unit value (feature `serde`).
+#[cfg(feature = "serde")]
+impl<'de, F, const N: usize, T> serde::Deserialize<'de> for Activation<F, N, T> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        <() as serde::Deserialize>::deserialize(deserializer)?;
+        Ok(Self::new())
+    }
+}

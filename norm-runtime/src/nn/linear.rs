@@ -271,3 +271,40 @@ impl<const IN: usize, const OUT: usize, T: Float> StateDict for Linear<IN, OUT, 
 
     fn visit_counters_mut(&mut self, _: &mut VisitCounterMut<'_>) {}
 }
+
+/// Under PyTorch's names, `weight` as nested `[OUT][IN]` arrays (feature `serde`).
+#[cfg(feature = "serde")]
+impl<const IN: usize, const OUT: usize, T: Float + serde::Serialize> serde::Serialize
+    for Linear<IN, OUT, T>
+{
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use crate::serde_layer::{field, serialize};
+        serialize::<S, T>(
+            serializer,
+            "Linear",
+            &[field("weight", &self.weight), field("bias", &self.bias)],
+            &[],
+        )
+    }
+}
+
+/// Missing, unknown or duplicate fields and wrong lengths are errors (feature `serde`).
+#[cfg(feature = "serde")]
+impl<'de, const IN: usize, const OUT: usize, T: Float + serde::Deserialize<'de>>
+    serde::Deserialize<'de> for Linear<IN, OUT, T>
+{
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use crate::serde_layer::{deserialize, field_mut};
+        let mut layer = Self::new();
+        deserialize::<D, T>(
+            deserializer,
+            "Linear",
+            &mut [
+                field_mut("weight", &mut layer.weight),
+                field_mut("bias", &mut layer.bias),
+            ],
+            &mut [],
+        )?;
+        Ok(layer)
+    }
+}
