@@ -76,9 +76,9 @@ macro_rules! __impl_serde {
 pub mod __private {
     pub use norm_runtime::kernels::batch::Running;
     pub use norm_runtime::kernels::{Affine, GradsMut, batch, instance, rows};
-    pub use norm_runtime::max_rows;
     pub use norm_runtime::rand;
     #[cfg(feature = "serde")]
     pub use norm_runtime::serde_layer;
     pub use norm_runtime::shape_of;
+    pub use norm_runtime::{SameScalar, max_rows};
 }

@@ -222,7 +222,7 @@ fn expand(args: &Args, model: &Model) -> TokenStream {
     let last_name = names[names.len() - 1];
     let t = quote!(<#first as #krate::Parameters>::Scalar);
     let input = quote!(<#first as #krate::Layer>::Input);
-    let output = quote!(<#last as #krate::Layer>::Output);
+    let output = quote_spanned!(last.span()=> <#last as #krate::Layer>::Output);
     let workspace = format_ident!("{}Workspace", ident);
     let grads = format_ident!("{}Grads", ident);
     let saved: Vec<Ident> = names
@@ -334,7 +334,55 @@ fn expand(args: &Args, model: &Model) -> TokenStream {
     let inner_grads = &grad_bufs[..grad_bufs.len() - 1];
     let arrays: Vec<TokenStream> = tys
         .iter()
-        .map(|ty| quote!(<<#ty as #krate::Parameters>::Grads as #krate::Gradients<#t>>::ARRAYS))
+        .map(|ty| {
+            quote_spanned!(ty.span()=> <<#ty as #krate::Parameters>::Grads as #krate::Gradients<<#ty as #krate::Parameters>::Scalar>>::ARRAYS)
+        })
+        .collect();
+    // `values` (the layer's scalar) seen as the network's scalar; a layer of
+    // another scalar type is one error at its field.
+    let same = |ty: &Type, values: TokenStream, suffix: &str| -> TokenStream {
+        let method = format_ident!("slice{}", suffix);
+        quote_spanned! {ty.span()=>
+            <<#ty as #krate::Parameters>::Scalar as #krate::__private::SameScalar<#t>>::#method(#values)
+        }
+    };
+    let grad_get: Vec<TokenStream> = tys
+        .iter()
+        .zip(&names)
+        .map(|(ty, name)| same(ty, quote!(#krate::Gradients::<<#ty as #krate::Parameters>::Scalar>::array(&self.#name, i)), ""))
+        .collect();
+    let grad_get_mut: Vec<TokenStream> = tys
+        .iter()
+        .zip(&names)
+        .map(|(ty, name)| same(ty, quote!(#krate::Gradients::<<#ty as #krate::Parameters>::Scalar>::array_mut(&mut self.#name, i)), "_mut"))
+        .collect();
+    let param_get: Vec<TokenStream> = tys
+        .iter()
+        .zip(&names)
+        .map(|(ty, name)| {
+            same(
+                ty,
+                quote!(#krate::Parameters::parameter(&self.#name, i)),
+                "",
+            )
+        })
+        .collect();
+    let param_get_mut: Vec<TokenStream> = tys
+        .iter()
+        .zip(&names)
+        .map(|(ty, name)| {
+            same(
+                ty,
+                quote!(#krate::Parameters::parameter_mut(&mut self.#name, i)),
+                "_mut",
+            )
+        })
+        .collect();
+    let visit_values: Vec<TokenStream> =
+        tys.iter().map(|ty| same(ty, quote!(values), "")).collect();
+    let visit_values_mut: Vec<TokenStream> = tys
+        .iter()
+        .map(|ty| same(ty, quote!(values), "_mut"))
         .collect();
     let ws_doc = format!(
         " Every intermediate value of [`{ident}`] for a batch of `B` examples: each field holds the output of the layer of the same name. Build it once and reuse it for every step."
@@ -408,7 +456,7 @@ fn expand(args: &Args, model: &Model) -> TokenStream {
             fn array(&self, i: usize) -> &[#t] {
                 #(
                     if i < #arrays {
-                        return #krate::Gradients::<#t>::array(&self.#names, i);
+                        return #grad_get;
                     }
                     let i = i - #arrays;
                 )*
@@ -420,7 +468,7 @@ fn expand(args: &Args, model: &Model) -> TokenStream {
             fn array_mut(&mut self, i: usize) -> &mut [#t] {
                 #(
                     if i < #arrays {
-                        return #krate::Gradients::<#t>::array_mut(&mut self.#names, i);
+                        return #grad_get_mut;
                     }
                     let i = i - #arrays;
                 )*
@@ -438,7 +486,7 @@ fn expand(args: &Args, model: &Model) -> TokenStream {
             fn parameter(&self, i: usize) -> &[#t] {
                 #(
                     if i < #arrays {
-                        return #krate::Parameters::parameter(&self.#names, i);
+                        return #param_get;
                     }
                     let i = i - #arrays;
                 )*
@@ -450,7 +498,7 @@ fn expand(args: &Args, model: &Model) -> TokenStream {
             fn parameter_mut(&mut self, i: usize) -> &mut [#t] {
                 #(
                     if i < #arrays {
-                        return #krate::Parameters::parameter_mut(&mut self.#names, i);
+                        return #param_get_mut;
                     }
                     let i = i - #arrays;
                 )*
@@ -470,7 +518,7 @@ fn expand(args: &Args, model: &Model) -> TokenStream {
             fn visit_arrays(&self, f: &mut #krate::Visit<'_, #t>) {
                 #(
                     #krate::StateDict::visit_arrays(&self.#names, &mut |key, shape, values| {
-                        f(&#krate::Key::nested(#keys, key), shape, values);
+                        f(&#krate::Key::nested(#keys, key), shape, #visit_values);
                     });
                 )*
             }
@@ -478,7 +526,7 @@ fn expand(args: &Args, model: &Model) -> TokenStream {
             fn visit_arrays_mut(&mut self, f: &mut #krate::VisitMut<'_, #t>) {
                 #(
                     #krate::StateDict::visit_arrays_mut(&mut self.#names, &mut |key, shape, values| {
-                        f(&#krate::Key::nested(#keys, key), shape, values);
+                        f(&#krate::Key::nested(#keys, key), shape, #visit_values_mut);
                     });
                 )*
             }

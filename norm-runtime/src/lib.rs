@@ -41,7 +41,7 @@ pub use kernels::instance::InstanceSaved;
 pub use kernels::rows::RowSaved;
 #[cfg(feature = "ndarray")]
 pub use nd::NormalizationNdarray;
-pub use network::{Network, max_rows};
+pub use network::{Network, SameScalar, max_rows};
 pub use row::{Row, shape_of};
 pub use state::{Key, StateDict, Visit, VisitCounter, VisitCounterMut, VisitMut};
 pub use traits::{

@@ -79,3 +79,33 @@ pub const fn max_rows(rows: &[usize]) -> usize {
     }
     max
 }
+
+/// Generated networks view every layer's arrays as the first layer's scalar
+/// type through this trait, so a layer of another scalar type is one clear
+/// error at its field.
+#[doc(hidden)]
+#[diagnostic::on_unimplemented(
+    message = "every layer of a #[network] must have the same scalar type: this layer has `{Self}`, the first layer `{T}`",
+    label = "this layer's scalar type is `{Self}`, the first layer's is `{T}`"
+)]
+pub trait SameScalar<T> {
+    /// The slice, unchanged.
+    fn slice(x: &[Self]) -> &[T]
+    where
+        Self: Sized;
+    /// The slice, unchanged.
+    fn slice_mut(x: &mut [Self]) -> &mut [T]
+    where
+        Self: Sized;
+}
+
+impl<T> SameScalar<T> for T {
+    #[inline(always)]
+    fn slice(x: &[T]) -> &[T] {
+        x
+    }
+    #[inline(always)]
+    fn slice_mut(x: &mut [T]) -> &mut [T] {
+        x
+    }
+}
