@@ -602,7 +602,7 @@ fn docs(config: &Config) -> Vec<String> {
         String::new(),
         format!(" Equivalent to PyTorch's `{torch}` in {torch_dtype}: {what}."),
         String::new(),
-        " Forward and backward passes come from the `Normalization` trait; the".into(),
+        " Forward and backward passes come from the `Layer` trait; the".into(),
         " configuration is in the associated constants.".into(),
     ]
 }

@@ -94,8 +94,10 @@ use proc_macro::TokenStream;
 /// and `num_batches_tracked` (`u64`). It gets `new()` (a `const fn`) and
 /// `Default` with PyTorch's initial values, `Clone`, `Debug` and `PartialEq`
 /// (so do not derive those yourself), the constants `DIMS`, `EPS` and, where
-/// they apply, `SPATIAL`, `GROUPS` and `MOMENTUM`, and an implementation of
-/// `constnorm::Normalization`.
+/// they apply, `SPATIAL`, `GROUPS` and `MOMENTUM`, and implementations of
+/// `constnorm::Layer` (forward and backward), `constnorm::Parameters` (for the
+/// optimizers), `constnorm::Normalization` and `constnorm::StateDict`, so it
+/// can be a field of a `#[network]`.
 ///
 /// # Errors
 /// Compile errors, each on the offending token: an unknown kind or argument
