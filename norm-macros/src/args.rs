@@ -439,7 +439,9 @@ fn dtype(value: &Expr) -> syn::Result<Dtype> {
     }
 }
 
-fn crate_path(value: &Expr) -> syn::Result<syn::Path> {
+/// A `crate = ...` value: a path, or a string holding one (also used by
+/// `#[network]`).
+pub(crate) fn crate_path(value: &Expr) -> syn::Result<syn::Path> {
     match value {
         Expr::Path(p) if p.qself.is_none() => Ok(p.path.clone()),
         Expr::Lit(ExprLit {

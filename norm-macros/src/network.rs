@@ -8,7 +8,7 @@ use syn::ext::IdentExt;
 use syn::parse::Parser;
 use syn::punctuated::Punctuated;
 use syn::spanned::Spanned;
-use syn::{Expr, ExprLit, Fields, Ident, ItemStruct, Lit, Meta, Token, Type};
+use syn::{Fields, Ident, ItemStruct, Meta, Token, Type};
 
 const SEQUENTIAL: &str = "sequential";
 const CRATE: &str = "crate";
@@ -92,7 +92,7 @@ fn parse_args(attr: TokenStream, errors: &mut Errors) -> Option<Args> {
                 );
                 ok = false;
             }
-            (CRATE, Meta::NameValue(nv)) => match crate_path(&nv.value) {
+            (CRATE, Meta::NameValue(nv)) => match crate::args::crate_path(&nv.value) {
                 Ok(p) => {
                     if krate.replace((path.span(), p)).is_some() {
                         errors.spanned(path, "duplicate argument `crate`");
@@ -121,19 +121,6 @@ fn parse_args(attr: TokenStream, errors: &mut Errors) -> Option<Args> {
         sequential: sequential.is_some(),
         krate: krate.map_or_else(|| syn::parse_quote!(::constnorm), |(_, p)| p),
     })
-}
-
-fn crate_path(value: &Expr) -> syn::Result<syn::Path> {
-    match value {
-        Expr::Path(p) if p.qself.is_none() => Ok(p.path.clone()),
-        Expr::Lit(ExprLit {
-            lit: Lit::Str(s), ..
-        }) => s.parse::<syn::Path>(),
-        _ => Err(syn::Error::new_spanned(
-            value,
-            "`crate` must be a path to the constnorm crate, for example `crate = ::my_reexport::constnorm`",
-        )),
-    }
 }
 
 const SHAPE_HELP: &str = "#[network] goes on a struct with named fields, the layers in order: \
@@ -378,6 +365,24 @@ fn expand(args: &Args, model: &Model) -> TokenStream {
             )
         })
         .collect();
+    // The body of an indexed accessor: array `i` of the layer that holds it,
+    // counting each layer's arrays in field order.
+    let by_index = |gets: &[TokenStream], empty: TokenStream| -> TokenStream {
+        quote! {
+            #(
+                if i < #arrays {
+                    return #gets;
+                }
+                let i = i - #arrays;
+            )*
+            let _ = i;
+            #empty
+        }
+    };
+    let grad_body = by_index(&grad_get, quote!(&[]));
+    let grad_body_mut = by_index(&grad_get_mut, quote!(&mut []));
+    let param_body = by_index(&param_get, quote!(&[]));
+    let param_body_mut = by_index(&param_get_mut, quote!(&mut []));
     let visit_values: Vec<TokenStream> =
         tys.iter().map(|ty| same(ty, quote!(values), "")).collect();
     let visit_values_mut: Vec<TokenStream> = tys
@@ -454,26 +459,12 @@ fn expand(args: &Args, model: &Model) -> TokenStream {
 
             #[inline]
             fn array(&self, i: usize) -> &[#t] {
-                #(
-                    if i < #arrays {
-                        return #grad_get;
-                    }
-                    let i = i - #arrays;
-                )*
-                let _ = i;
-                &[]
+                #grad_body
             }
 
             #[inline]
             fn array_mut(&mut self, i: usize) -> &mut [#t] {
-                #(
-                    if i < #arrays {
-                        return #grad_get_mut;
-                    }
-                    let i = i - #arrays;
-                )*
-                let _ = i;
-                &mut []
+                #grad_body_mut
             }
         }
 
@@ -484,26 +475,12 @@ fn expand(args: &Args, model: &Model) -> TokenStream {
 
             #[inline]
             fn parameter(&self, i: usize) -> &[#t] {
-                #(
-                    if i < #arrays {
-                        return #param_get;
-                    }
-                    let i = i - #arrays;
-                )*
-                let _ = i;
-                &[]
+                #param_body
             }
 
             #[inline]
             fn parameter_mut(&mut self, i: usize) -> &mut [#t] {
-                #(
-                    if i < #arrays {
-                        return #param_get_mut;
-                    }
-                    let i = i - #arrays;
-                )*
-                let _ = i;
-                &mut []
+                #param_body_mut
             }
 
             fn reset_parameters<R: #krate::__private::rand::Rng + ?::core::marker::Sized>(&mut self, rng: &mut R) {
