@@ -8,6 +8,8 @@
 //! on `x`; in inference mode they do too for the per-example kinds and for
 //! batch norm without running statistics, and are constants otherwise.
 
+mod common;
+
 use constnorm::{Mode, Normalization, Row, normalize};
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
@@ -44,17 +46,10 @@ fn loss<L: Params>(layer: &L, mode: Mode, x: &[L::Row], dy: &[L::Row]) -> f64 {
         .sum()
 }
 
-/// A derivative by finite differences, and a bound on its error.
-///
-/// Central differences with steps h and h/2, combined by Richardson
-/// extrapolation (error O(h^4)); the two estimates' difference bounds the
-/// error. It is tiny for well-conditioned inputs and grows only where the
-/// function is strongly curved, as near a zero-variance channel, where the
-/// normalization's gradient changes fast.
+/// A derivative by finite differences with step `H`, and a bound on its
+/// error (see [`common::fd::richardson`]).
 fn numeric(f: impl Fn(f64) -> f64) -> (f64, f64) {
-    let central = |h: f64| (f(h) - f(-h)) / (2.0 * h);
-    let (coarse, fine) = (central(H), central(H / 2.0));
-    ((4.0 * fine - coarse) / 3.0, (fine - coarse).abs())
+    common::fd::richardson(f, H)
 }
 
 fn close(what: &str, analytic: f64, (numeric, error): (f64, f64)) -> Result<(), TestCaseError> {

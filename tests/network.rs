@@ -6,6 +6,8 @@
 //! reproduce every loss, the final parameters and running statistics, and the
 //! eval output, to 1e-9.
 
+mod common;
+
 use constnorm::nn::{Linear, Relu, Sgd, cross_entropy};
 use constnorm::{Gradients, Network, NormError, StateDict, network, normalize};
 use serde::Deserialize;
@@ -255,12 +257,9 @@ fn probe<const B: usize>(net: &mut Deep, x: &[[f64; 3]; B], r: &[[f64; 2]; B], t
         .sum()
 }
 
-/// Central differences with step `h` and `h / 2`, combined (Richardson) to
-/// cancel the h² term.
-fn derivative(f: &mut dyn FnMut(f64) -> f64, h: f64) -> f64 {
-    let d = |f: &mut dyn FnMut(f64) -> f64, h: f64| (f(h) - f(-h)) / (2.0 * h);
-    let (d1, d2) = (d(f, h), d(f, h / 2.0));
-    (4.0 * d2 - d1) / 3.0
+/// A derivative by Richardson-extrapolated central differences.
+fn derivative(f: impl FnMut(f64) -> f64, h: f64) -> f64 {
+    common::fd::richardson(f, h).0
 }
 
 #[test]

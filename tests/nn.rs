@@ -3,6 +3,8 @@
 //! forms and finite differences, optimizers against hand-worked steps and
 //! the textbook form of Adam.
 
+mod common;
+
 use constnorm::nn::{
     Adam, Gelu, Linear, LinearGrads, Relu, Sgd, Tanh, cross_entropy, init_seeded, mse,
 };
@@ -13,10 +15,9 @@ fn rng(seed: u64) -> rand::rngs::StdRng {
     rand::rngs::StdRng::seed_from_u64(seed)
 }
 
-/// Richardson-extrapolated central difference.
-fn derivative(f: &mut dyn FnMut(f64) -> f64, h: f64) -> f64 {
-    let d = |f: &mut dyn FnMut(f64) -> f64, h: f64| (f(h) - f(-h)) / (2.0 * h);
-    (4.0 * d(f, h / 2.0) - d(f, h)) / 3.0
+/// A derivative by Richardson-extrapolated central differences.
+fn derivative(f: impl FnMut(f64) -> f64, h: f64) -> f64 {
+    common::fd::richardson(f, h).0
 }
 
 fn assert_close(a: f64, b: f64, tol: f64, what: &str) {
