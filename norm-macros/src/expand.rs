@@ -357,25 +357,28 @@ fn layer(config: &Config, target: &Target) -> TokenStream {
     let doc = docs(config);
     let result = quote!(::core::result::Result<Self::Saved, #krate::NormError>);
     // serde impls, when constnorm's own `serde` feature is on.
-    let arrays: Vec<_> = [
-        ("weight", config.affine),
-        ("bias", config.bias),
-        ("running_mean", config.track),
-        ("running_var", config.track),
-    ]
-    .into_iter()
-    .filter(|(_, present)| *present)
-    .map(|(name, _)| format_ident!("{name}"))
-    .collect();
+    let present = |names: &[(&str, bool)]| -> Vec<proc_macro2::Ident> {
+        names
+            .iter()
+            .filter(|(_, present)| *present)
+            .map(|(name, _)| format_ident!("{name}"))
+            .collect()
+    };
+    // The trainable parameters, then every array of the state dict: the
+    // parameters followed by the running statistics.
+    let params = present(&[("weight", config.affine), ("bias", config.bias)]);
+    let arrays: Vec<_> = params
+        .iter()
+        .cloned()
+        .chain(present(&[
+            ("running_mean", config.track),
+            ("running_var", config.track),
+        ]))
+        .collect();
     let counters: Vec<_> = config
         .track
         .then(|| format_ident!("num_batches_tracked"))
         .into_iter()
-        .collect();
-    let params: Vec<_> = [("weight", config.affine), ("bias", config.bias)]
-        .into_iter()
-        .filter(|(_, present)| *present)
-        .map(|(name, _)| format_ident!("{name}"))
         .collect();
     let param_index: Vec<_> = (0..params.len()).map(Literal::usize_unsuffixed).collect();
     quote! {
