@@ -73,6 +73,21 @@ pub trait Float:
     fn erf(self) -> Self;
 }
 
+/// `<$t>::$method(args)` from the standard library, or `libm::$libm(args)`
+/// without it.
+macro_rules! std_or_libm {
+    ($t:ty, $method:ident, $libm:ident, $($arg:expr),+) => {{
+        #[cfg(feature = "std")]
+        {
+            <$t>::$method($($arg),+)
+        }
+        #[cfg(not(feature = "std"))]
+        {
+            libm::$libm($($arg),+)
+        }
+    }};
+}
+
 macro_rules! impl_float {
     ($t:ident, $libm_sqrt:ident, $libm_fma:ident, $exp:ident, $ln:ident, $tanh:ident, $erf:ident) => {
         impl Float for $t {
@@ -106,14 +121,7 @@ macro_rules! impl_float {
             }
             #[inline(always)]
             fn sqrt(self) -> Self {
-                #[cfg(feature = "std")]
-                {
-                    <$t>::sqrt(self)
-                }
-                #[cfg(not(feature = "std"))]
-                {
-                    libm::$libm_sqrt(self)
-                }
+                std_or_libm!($t, sqrt, $libm_sqrt, self)
             }
             #[inline(always)]
             fn max(self, other: Self) -> Self {
@@ -121,47 +129,19 @@ macro_rules! impl_float {
             }
             #[inline(always)]
             fn mul_add(self, a: Self, b: Self) -> Self {
-                #[cfg(feature = "std")]
-                {
-                    <$t>::mul_add(self, a, b)
-                }
-                #[cfg(not(feature = "std"))]
-                {
-                    libm::$libm_fma(self, a, b)
-                }
+                std_or_libm!($t, mul_add, $libm_fma, self, a, b)
             }
             #[inline]
             fn exp(self) -> Self {
-                #[cfg(feature = "std")]
-                {
-                    <$t>::exp(self)
-                }
-                #[cfg(not(feature = "std"))]
-                {
-                    libm::$exp(self)
-                }
+                std_or_libm!($t, exp, $exp, self)
             }
             #[inline]
             fn ln(self) -> Self {
-                #[cfg(feature = "std")]
-                {
-                    <$t>::ln(self)
-                }
-                #[cfg(not(feature = "std"))]
-                {
-                    libm::$ln(self)
-                }
+                std_or_libm!($t, ln, $ln, self)
             }
             #[inline]
             fn tanh(self) -> Self {
-                #[cfg(feature = "std")]
-                {
-                    <$t>::tanh(self)
-                }
-                #[cfg(not(feature = "std"))]
-                {
-                    libm::$tanh(self)
-                }
+                std_or_libm!($t, tanh, $tanh, self)
             }
             #[inline]
             fn erf(self) -> Self {
