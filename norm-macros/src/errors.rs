@@ -1,6 +1,7 @@
 //! Collects every error of one expansion, so a single build reports them all.
 
-use proc_macro2::Span;
+use proc_macro2::{Span, TokenStream};
+use quote::quote;
 use std::fmt::Display;
 
 #[derive(Default)]
@@ -25,6 +26,24 @@ impl Errors {
     pub fn spanned(&mut self, tokens: impl quote::ToTokens, message: impl Display) {
         self.push(syn::Error::new_spanned(tokens, message));
     }
+}
+
+/// What an attribute expands to when it was misused: every error, then the
+/// user's item unchanged, so the rest of their code does not drown in
+/// follow-up errors (thiserror's `fallback.rs`).
+pub fn fallback(input: TokenStream, error: &syn::Error) -> TokenStream {
+    let errors = error.to_compile_error();
+    quote! { #errors #input }
+}
+
+/// The error for a pipeline that failed without saying why: a bug of ours.
+pub fn internal(attribute: &str) -> syn::Error {
+    syn::Error::new(
+        Span::call_site(),
+        format!(
+            "internal error in #[{attribute}]: invalid input without an error message; please report it"
+        ),
+    )
 }
 
 /// The candidate `found` most likely meant: a known alias (PyTorch's name for

@@ -1,7 +1,7 @@
 //! Expand: the validated configuration into the layer's struct and impls.
 
 use crate::args::Kind;
-use crate::errors::Errors;
+use crate::errors::{Errors, fallback, internal};
 use crate::item::Target;
 use crate::valid::Config;
 use crate::{args, item, valid};
@@ -19,19 +19,8 @@ pub fn normalize(attr: TokenStream, input: TokenStream) -> TokenStream {
     match (errors.finish(), config, target) {
         (Ok(()), Some(config), Some(target)) => layer(&config, &target),
         (Err(e), ..) => fallback(input, &e),
-        (Ok(()), ..) => fallback(
-            input,
-            &syn::Error::new(
-                proc_macro2::Span::call_site(),
-                "internal error in #[normalize]: invalid input without an error message; please report it",
-            ),
-        ),
+        (Ok(()), ..) => fallback(input, &internal("normalize")),
     }
-}
-
-fn fallback(input: TokenStream, error: &syn::Error) -> TokenStream {
-    let errors = error.to_compile_error();
-    quote! { #errors #input }
 }
 
 /// `[[T; B]; A]` for the shape `[A, B]`.

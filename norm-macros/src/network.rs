@@ -1,7 +1,7 @@
 //! `#[network]`: parse the attribute and the model struct, validate them,
 //! and expand the struct into a chain of layers.
 
-use crate::errors::{Errors, unknown};
+use crate::errors::{Errors, fallback, internal, unknown};
 use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
 use syn::ext::IdentExt;
@@ -43,19 +43,8 @@ pub fn network(attr: TokenStream, input: TokenStream) -> TokenStream {
     match (errors.finish(), args, model) {
         (Ok(()), Some(args), Some(model)) => expand(&args, &model),
         (Err(e), ..) => fallback(input, &e),
-        (Ok(()), ..) => fallback(
-            input,
-            &syn::Error::new(
-                Span::call_site(),
-                "internal error in #[network]: invalid input without an error message; please report it",
-            ),
-        ),
+        (Ok(()), ..) => fallback(input, &internal("network")),
     }
-}
-
-fn fallback(input: TokenStream, error: &syn::Error) -> TokenStream {
-    let errors = error.to_compile_error();
-    quote! { #errors #input }
 }
 
 // ---- parse -----------------------------------------------------------------

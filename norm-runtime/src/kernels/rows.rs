@@ -599,3 +599,65 @@ where
     }
     Ok(())
 }
+
+/// The per-kind entry points the generated layers call: each names its kind
+/// and fixes the segment geometry and centring, so the generated code passes
+/// no positional flags.
+macro_rules! kind_entry_points {
+    ($(
+        $(#[$doc:meta])*
+        $forward:ident, $backward:ident,
+        [$($geometry:tt)*], param = $param:ty, count = $count:expr, per_param = $pp:expr, center = $center:literal;
+    )*) => {$(
+        $(#[$doc])*
+        ///
+        /// # Errors
+        /// As [`forward`].
+        #[inline]
+        pub fn $forward<R: Row, $($geometry)*>(
+            affine: Affine<'_, $param>,
+            eps: f64,
+            mode: Mode,
+            x: &[R],
+            y: &mut [R],
+        ) -> Result<RowSaved, NormError> {
+            forward::<R, $param, { $count }, { $pp }, $center>(affine, eps, mode, x, y)
+        }
+
+        /// Backward pass of the forward pass of the same kind.
+        ///
+        /// # Errors
+        /// As [`backward`].
+        #[inline]
+        pub fn $backward<R: Row, $($geometry)*>(
+            affine: Affine<'_, $param>,
+            eps: f64,
+            x: &[R],
+            saved: &RowSaved,
+            dy: &[R],
+            dx: &mut [R],
+            grads: GradsMut<'_, $param>,
+        ) -> Result<(), NormError> {
+            backward::<R, $param, { $count }, { $pp }, $center>(affine, eps, x, saved, dy, dx, grads)
+        }
+    )*};
+}
+
+kind_entry_points! {
+    /// Layer norm: the whole row is one segment, one parameter per value.
+    layer_norm_forward, layer_norm_backward,
+        [], param = R, count = 1, per_param = 1, center = true;
+    /// RMS norm: the whole row, not centred, one parameter per value.
+    rms_norm_forward, rms_norm_backward,
+        [], param = R, count = 1, per_param = 1, center = false;
+    /// Group norm: `GROUPS` segments per row, one parameter per channel of
+    /// `SPATIAL` values.
+    group_norm_forward, group_norm_backward,
+        [const C: usize, const GROUPS: usize, const SPATIAL: usize],
+        param = [R::Scalar; C], count = GROUPS, per_param = SPATIAL, center = true;
+    /// Instance norm without running statistics: one segment per channel of
+    /// `SPATIAL` values.
+    instance_norm_forward, instance_norm_backward,
+        [const C: usize, const SPATIAL: usize],
+        param = [R::Scalar; C], count = C, per_param = SPATIAL, center = true;
+}
