@@ -3,67 +3,15 @@
 //! `valid.rs`'s.
 
 use crate::errors::{Errors, one_of, suggest, unknown};
-use crate::symbol::{
-    self, AFFINE, BATCH, BIAS, CRATE, DIMS, DTYPE, EPS, GROUP, GROUPS, INSTANCE, LAYER, MOMENTUM,
-    RMS, SPATIAL, TRACK,
-};
+use crate::kind::Kind;
+use crate::symbol::{self, Opt};
 use proc_macro2::TokenStream;
 use quote::ToTokens;
 use std::collections::BTreeSet;
+use std::fmt;
 use syn::parse::Parser;
 use syn::punctuated::Punctuated;
 use syn::{Expr, ExprLit, ExprUnary, Lit, Meta, Token, UnOp};
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Kind {
-    Batch,
-    Layer,
-    Rms,
-    Group,
-    Instance,
-}
-
-impl Kind {
-    const ALL: [Self; 5] = [
-        Self::Batch,
-        Self::Layer,
-        Self::Rms,
-        Self::Group,
-        Self::Instance,
-    ];
-
-    fn from_name(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|k| k.name() == name)
-    }
-
-    /// The name in the attribute.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Batch => BATCH,
-            Self::Layer => LAYER,
-            Self::Rms => RMS,
-            Self::Group => GROUP,
-            Self::Instance => INSTANCE,
-        }
-    }
-
-    /// The name in prose.
-    pub fn prose(self) -> &'static str {
-        match self {
-            Self::Batch => "batch norm",
-            Self::Layer => "layer norm",
-            Self::Rms => "RMS norm",
-            Self::Group => "group norm",
-            Self::Instance => "instance norm",
-        }
-    }
-
-    /// Normalizes over channels with optional spatial dims (`dims` is the
-    /// channel count), rather than over trailing dims (`dims` is the shape).
-    pub fn has_channels(self) -> bool {
-        matches!(self, Self::Batch | Self::Group | Self::Instance)
-    }
-}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Dtype {
@@ -96,11 +44,47 @@ pub struct Arg<T> {
     pub tokens: TokenStream,
 }
 
-/// `dims = 16` or `dims = [4, 8]` (and likewise `spatial`): each value with
-/// its tokens, and whether it was written as an array.
+/// A size as written: an integer literal, whose value the macro checks, or
+/// a const expression (`HIDDEN`, `2 * D`), which the generated code checks
+/// with const assertions.
+#[derive(Clone, Debug)]
+pub struct Size {
+    /// The literal's value; `None` for an expression.
+    pub literal: Option<u128>,
+    pub tokens: TokenStream,
+}
+
+impl Size {
+    /// A size the macro itself chose.
+    pub fn known(value: usize) -> Self {
+        Self {
+            literal: Some(value as u128),
+            tokens: proc_macro2::Literal::usize_unsuffixed(value).into_token_stream(),
+        }
+    }
+
+    /// The value, where the macro knows it (validation has checked that a
+    /// literal fits in `usize`).
+    pub fn value(&self) -> Option<usize> {
+        self.literal.and_then(|v| usize::try_from(v).ok())
+    }
+}
+
+/// The value where known, else the expression as written.
+impl fmt::Display for Size {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.literal {
+            Some(v) => write!(f, "{v}"),
+            None => write!(f, "{}", self.tokens),
+        }
+    }
+}
+
+/// `dims = 16` or `dims = [4, 8]` (and likewise `spatial`): each size, and
+/// whether it was written as an array.
 #[derive(Clone, Debug)]
 pub struct Shape {
-    pub dims: Vec<Arg<u128>>,
+    pub dims: Vec<Size>,
     pub bracketed: bool,
 }
 
@@ -109,7 +93,7 @@ pub struct Args {
     pub kind: Option<Arg<Kind>>,
     pub dims: Option<Arg<Shape>>,
     pub spatial: Option<Arg<Shape>>,
-    pub groups: Option<Arg<u128>>,
+    pub groups: Option<Arg<Size>>,
     pub affine: Option<Arg<bool>>,
     pub bias: Option<Arg<bool>>,
     pub track: Option<Arg<bool>>,
@@ -132,7 +116,7 @@ pub fn parse(tokens: TokenStream, errors: &mut Errors) -> Args {
         Err(e) => {
             errors.push(e);
             // Nothing parsed: the syntax error is the only one worth showing.
-            args.attempted.extend([KIND, DIMS]);
+            args.attempted.extend([KIND, Opt::Dims.name()]);
             return args;
         }
     };
@@ -143,15 +127,15 @@ pub fn parse(tokens: TokenStream, errors: &mut Errors) -> Args {
             Meta::List(list) => {
                 let name = path_name(&list.path);
                 if let Some(option) = attempted_option(&name) {
-                    args.attempted.insert(option);
+                    args.attempted.insert(option.name());
                 }
                 errors.spanned(
                     &list,
                     format!(
                         "unexpected `{name}(...)`: arguments are a kind ({}) and `name = value` pairs{}",
-                        one_of(symbol::KINDS),
+                        one_of(&Kind::names()),
                         attempted_option(&name)
-                            .map_or_else(String::new, |o| format!(", for example {}", example(o)))
+                            .map_or_else(String::new, |o| format!(", for example {}", o.example()))
                     ),
                 );
             }
@@ -169,27 +153,23 @@ fn path_name(path: &syn::Path) -> String {
 }
 
 /// The option a key names or most likely means.
-fn attempted_option(name: &str) -> Option<&'static str> {
-    symbol::OPTIONS
-        .iter()
-        .copied()
-        .find(|o| *o == name)
-        .or_else(|| suggest(name, symbol::OPTIONS))
+fn attempted_option(name: &str) -> Option<Opt> {
+    Opt::from_name(name).or_else(|| suggest(name, &Opt::names()).and_then(Opt::from_name))
 }
 
 fn parse_kind(path: &syn::Path, args: &mut Args, errors: &mut Errors) {
     let name = path_name(path);
-    if let Some(option) = symbol::OPTIONS.iter().copied().find(|o| *o == name) {
-        args.attempted.insert(option);
+    if let Some(option) = Opt::from_name(&name) {
+        args.attempted.insert(option.name());
         errors.spanned(
             path,
-            format!("`{name}` needs a value, for example {}", example(option)),
+            format!("`{name}` needs a value, for example {}", option.example()),
         );
         return;
     }
     args.attempted.insert(KIND);
     let Some(kind) = Kind::from_name(&name) else {
-        errors.spanned(path, unknown("normalization kind", &name, symbol::KINDS));
+        errors.spanned(path, unknown("normalization kind", &name, &Kind::names()));
         return;
     };
     match &args.kind {
@@ -210,49 +190,29 @@ fn parse_kind(path: &syn::Path, args: &mut Args, errors: &mut Errors) {
     }
 }
 
-fn example(option: &str) -> &'static str {
-    match option {
-        DIMS => "`dims = 16` or `dims = [4, 8]`",
-        SPATIAL => "`spatial = 32` or `spatial = [8, 8]`",
-        GROUPS => "`groups = 4`",
-        AFFINE => "`affine = false`",
-        BIAS => "`bias = false`",
-        TRACK => "`track_running_stats = false`",
-        EPS => "`eps = 1e-5`",
-        MOMENTUM => "`momentum = 0.1` or `momentum = none`",
-        DTYPE => "`dtype = f64`",
-        _ => "`crate = ::constnorm`",
-    }
-}
-
 fn parse_option(nv: &syn::MetaNameValue, args: &mut Args, errors: &mut Errors) {
     let name = path_name(&nv.path);
     if let Some(option) = attempted_option(&name) {
-        args.attempted.insert(option);
+        args.attempted.insert(option.name());
     }
     let key = nv.path.to_token_stream();
     let value = peel(&nv.value);
-    let result = match name.as_str() {
-        DIMS => set(&mut args.dims, shape(value, DIMS), key, value, DIMS),
-        SPATIAL => set(
-            &mut args.spatial,
-            shape(value, SPATIAL),
-            key,
-            value,
-            SPATIAL,
-        ),
-        GROUPS => set(&mut args.groups, integer(value, GROUPS), key, value, GROUPS),
-        AFFINE => set(&mut args.affine, boolean(value, AFFINE), key, value, AFFINE),
-        BIAS => set(&mut args.bias, boolean(value, BIAS), key, value, BIAS),
-        TRACK => set(&mut args.track, boolean(value, TRACK), key, value, TRACK),
-        EPS => set(&mut args.eps, number(value, EPS), key, value, EPS),
-        MOMENTUM => set(&mut args.momentum, momentum(value), key, value, MOMENTUM),
-        DTYPE => set(&mut args.dtype, dtype(value), key, value, DTYPE),
-        CRATE => set(&mut args.krate, crate_path(value), key, value, CRATE),
-        _ => Err(syn::Error::new_spanned(
-            &nv.path,
-            unknown("argument", &name, symbol::OPTIONS),
-        )),
+    let Some(option) = Opt::from_name(&name) else {
+        errors.spanned(&nv.path, unknown("argument", &name, &Opt::names()));
+        return;
+    };
+    let name = option.name();
+    let result = match option {
+        Opt::Dims => set(&mut args.dims, shape(value, name), key, value, name),
+        Opt::Spatial => set(&mut args.spatial, shape(value, name), key, value, name),
+        Opt::Groups => set(&mut args.groups, size(value, name), key, value, name),
+        Opt::Affine => set(&mut args.affine, boolean(value, name), key, value, name),
+        Opt::Bias => set(&mut args.bias, boolean(value, name), key, value, name),
+        Opt::Track => set(&mut args.track, boolean(value, name), key, value, name),
+        Opt::Eps => set(&mut args.eps, number(value, option), key, value, name),
+        Opt::Momentum => set(&mut args.momentum, momentum(value), key, value, name),
+        Opt::Dtype => set(&mut args.dtype, dtype(value), key, value, name),
+        Opt::Crate => set(&mut args.krate, crate_path(value), key, value, name),
     };
     if let Err(e) = result {
         errors.push(e);
@@ -290,8 +250,13 @@ fn peel(value: &Expr) -> &Expr {
     }
 }
 
-fn integer(value: &Expr, name: &str) -> syn::Result<u128> {
+/// A size: an integer literal, or a const expression left to the compiler.
+fn size(value: &Expr, name: &str) -> syn::Result<Size> {
     let negative = || syn::Error::new_spanned(value, format!("`{name}` must be at least 1"));
+    let expression = Size {
+        literal: None,
+        tokens: value.to_token_stream(),
+    };
     match value {
         // syn folds a leading minus into the literal in attribute arguments
         Expr::Lit(ExprLit {
@@ -299,35 +264,42 @@ fn integer(value: &Expr, name: &str) -> syn::Result<u128> {
         }) if int.base10_digits().starts_with('-') => Err(negative()),
         Expr::Lit(ExprLit {
             lit: Lit::Int(int), ..
-        }) => int.base10_parse::<u128>(),
+        }) => Ok(Size {
+            literal: Some(int.base10_parse::<u128>()?),
+            tokens: value.to_token_stream(),
+        }),
         Expr::Unary(ExprUnary {
             op: UnOp::Neg(_), ..
         }) => Err(negative()),
+        Expr::Path(_)
+        | Expr::Binary(_)
+        | Expr::Call(_)
+        | Expr::MethodCall(_)
+        | Expr::Block(_)
+        | Expr::Const(_)
+        | Expr::Macro(_)
+        | Expr::Index(_)
+        | Expr::Field(_)
+        | Expr::Cast(_)
+        | Expr::If(_) => Ok(expression),
         _ => Err(syn::Error::new_spanned(
             value,
             format!(
-                "`{name}` must be an integer literal such as `{name} = 16` \
-                 (the macro sees tokens, not the values of constants)"
+                "`{name}` must be an integer: a literal such as `{name} = 16`, a constant \
+                 such as `{name} = HIDDEN`, or a const expression such as `{name} = 2 * D`"
             ),
         )),
     }
 }
 
-/// One integer, or an array of them.
+/// One size, or an array of them.
 fn shape(value: &Expr, name: &str) -> syn::Result<Shape> {
-    let one = |e: &Expr| {
-        integer(peel(e), name).map(|v| Arg {
-            value: v,
-            key: e.to_token_stream(),
-            tokens: e.to_token_stream(),
-        })
-    };
     match value {
         Expr::Array(array) => {
             let mut dims = Vec::new();
             let mut errors: Option<syn::Error> = None;
             for elem in &array.elems {
-                match one(elem) {
+                match size(peel(elem), name) {
                     Ok(d) => dims.push(d),
                     Err(e) => match &mut errors {
                         Some(all) => all.combine(e),
@@ -343,7 +315,7 @@ fn shape(value: &Expr, name: &str) -> syn::Result<Shape> {
                 Err,
             )
         }
-        other => one(other).map(|d| Shape {
+        other => size(other, name).map(|d| Shape {
             dims: vec![d],
             bracketed: false,
         }),
@@ -362,7 +334,8 @@ fn boolean(value: &Expr, name: &str) -> syn::Result<bool> {
     }
 }
 
-fn number(value: &Expr, name: &str) -> syn::Result<f64> {
+fn number(value: &Expr, option: Opt) -> syn::Result<f64> {
+    let name = option.name();
     let literal = |lit: &Lit| match lit {
         Lit::Float(f) => f.base10_parse::<f64>().ok(),
         Lit::Int(i) => i.base10_parse::<f64>().ok(),
@@ -385,7 +358,7 @@ fn number(value: &Expr, name: &str) -> syn::Result<f64> {
             value,
             format!(
                 "`{name}` must be a number literal, for example {}",
-                example(name)
+                option.example()
             ),
         )
     })
@@ -411,7 +384,7 @@ fn momentum(value: &Expr) -> syn::Result<Momentum> {
                 ),
             },
         )),
-        None => number(value, MOMENTUM).map(Momentum::Factor),
+        None => number(value, Opt::Momentum).map(Momentum::Factor),
     }
 }
 

@@ -49,10 +49,15 @@ pub fn internal(attribute: &str) -> syn::Error {
 /// The candidate `found` most likely meant: a known alias (PyTorch's name for
 /// it), or a close spelling.
 pub fn suggest(found: &str, candidates: &[&'static str]) -> Option<&'static str> {
+    let kinds = crate::kind::Kind::ALL
+        .iter()
+        .flat_map(|k| k.aliases().iter().map(move |alias| (*alias, k.name())));
     let alias = crate::symbol::ALIASES
         .iter()
+        .copied()
+        .chain(kinds)
         .find(|(alias, ours)| alias.eq_ignore_ascii_case(found) && candidates.contains(ours))
-        .map(|(_, ours)| *ours);
+        .map(|(_, ours)| ours);
     alias.or_else(|| {
         candidates
             .iter()

@@ -10,6 +10,7 @@ mod args;
 mod errors;
 mod expand;
 mod item;
+mod kind;
 mod network;
 mod symbol;
 #[cfg(test)]

@@ -1,36 +1,77 @@
-//! Every name the attribute understands, in one place.
+//! Every name the attribute understands, in one place (the kinds' names are
+//! with the rest of what a kind means, in `kind.rs`).
 
-pub const BATCH: &str = "batch";
-pub const LAYER: &str = "layer";
-pub const RMS: &str = "rms";
-pub const GROUP: &str = "group";
-pub const INSTANCE: &str = "instance";
-/// The kinds, in the order error messages list them.
-pub const KINDS: &[&str] = &[BATCH, LAYER, RMS, GROUP, INSTANCE];
+/// The `name = value` arguments of `#[normalize]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Opt {
+    Dims,
+    Spatial,
+    Groups,
+    Eps,
+    Momentum,
+    Affine,
+    Bias,
+    Track,
+    Dtype,
+    Crate,
+}
 
-pub const DIMS: &str = "dims";
-pub const SPATIAL: &str = "spatial";
-pub const GROUPS: &str = "groups";
-pub const EPS: &str = "eps";
-pub const MOMENTUM: &str = "momentum";
-pub const AFFINE: &str = "affine";
-pub const BIAS: &str = "bias";
-pub const TRACK: &str = "track_running_stats";
-pub const DTYPE: &str = "dtype";
-pub const CRATE: &str = "crate";
-/// The `name = value` arguments, in the order error messages list them.
-pub const OPTIONS: &[&str] = &[
-    DIMS, SPATIAL, GROUPS, EPS, MOMENTUM, AFFINE, BIAS, TRACK, DTYPE, CRATE,
-];
+impl Opt {
+    /// Every option, in the order error messages list them.
+    pub const ALL: [Self; 10] = [
+        Self::Dims,
+        Self::Spatial,
+        Self::Groups,
+        Self::Eps,
+        Self::Momentum,
+        Self::Affine,
+        Self::Bias,
+        Self::Track,
+        Self::Dtype,
+        Self::Crate,
+    ];
 
-/// Which kinds each option applies to (options absent here apply to all).
-pub const APPLIES_TO: &[(&str, &[&str])] = &[
-    (SPATIAL, &[BATCH, GROUP, INSTANCE]),
-    (GROUPS, &[GROUP]),
-    (MOMENTUM, &[BATCH, INSTANCE]),
-    (BIAS, &[LAYER, RMS]),
-    (TRACK, &[BATCH, INSTANCE]),
-];
+    /// The name in the attribute.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Dims => "dims",
+            Self::Spatial => "spatial",
+            Self::Groups => "groups",
+            Self::Eps => "eps",
+            Self::Momentum => "momentum",
+            Self::Affine => "affine",
+            Self::Bias => "bias",
+            Self::Track => "track_running_stats",
+            Self::Dtype => "dtype",
+            Self::Crate => "crate",
+        }
+    }
+
+    /// How to write it, for error messages.
+    pub fn example(self) -> &'static str {
+        match self {
+            Self::Dims => "`dims = 16` or `dims = [4, 8]`",
+            Self::Spatial => "`spatial = 32` or `spatial = [8, 8]`",
+            Self::Groups => "`groups = 4`",
+            Self::Affine => "`affine = false`",
+            Self::Bias => "`bias = false`",
+            Self::Track => "`track_running_stats = false`",
+            Self::Eps => "`eps = 1e-5`",
+            Self::Momentum => "`momentum = 0.1` or `momentum = none`",
+            Self::Dtype => "`dtype = f64`",
+            Self::Crate => "`crate = ::constnorm`",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|o| o.name() == name)
+    }
+
+    /// The attribute names of every option.
+    pub fn names() -> Vec<&'static str> {
+        Self::ALL.iter().map(|o| o.name()).collect()
+    }
+}
 
 /// `momentum = none`: PyTorch's cumulative moving average (`momentum=None`).
 pub const NONE: &str = "none";
@@ -41,42 +82,24 @@ pub const F32: &str = "f32";
 pub const F64: &str = "f64";
 pub const DTYPES: &[&str] = &[F32, F64];
 
-/// Names users bring from PyTorch or habit, and ours for the same thing. Too
-/// far from ours for a spelling suggestion, so they are listed.
+/// Names users bring from PyTorch or habit for an option, and ours for the
+/// same thing. Too far from ours for a spelling suggestion, so they are
+/// listed (the kinds' are `Kind::aliases`).
 pub const ALIASES: &[(&str, &str)] = &[
-    ("normalized_shape", DIMS),
-    ("num_features", DIMS),
-    ("num_channels", DIMS),
-    ("channels", DIMS),
-    ("features", DIMS),
-    ("size", DIMS),
-    ("shape", DIMS),
-    ("num_groups", GROUPS),
-    ("epsilon", EPS),
-    ("elementwise_affine", AFFINE),
-    ("track", TRACK),
-    ("track_stats", TRACK),
-    ("running_stats", TRACK),
-    ("type", DTYPE),
-    ("BatchNorm1d", BATCH),
-    ("BatchNorm2d", BATCH),
-    ("BatchNorm3d", BATCH),
-    ("LayerNorm", LAYER),
-    ("RMSNorm", RMS),
-    ("GroupNorm", GROUP),
-    ("InstanceNorm1d", INSTANCE),
-    ("InstanceNorm2d", INSTANCE),
-    ("InstanceNorm3d", INSTANCE),
-    ("batch_norm", BATCH),
-    ("layer_norm", LAYER),
-    ("rms_norm", RMS),
-    ("group_norm", GROUP),
-    ("instance_norm", INSTANCE),
-    ("batchnorm", BATCH),
-    ("layernorm", LAYER),
-    ("rmsnorm", RMS),
-    ("groupnorm", GROUP),
-    ("instancenorm", INSTANCE),
+    ("normalized_shape", "dims"),
+    ("num_features", "dims"),
+    ("num_channels", "dims"),
+    ("channels", "dims"),
+    ("features", "dims"),
+    ("size", "dims"),
+    ("shape", "dims"),
+    ("num_groups", "groups"),
+    ("epsilon", "eps"),
+    ("elementwise_affine", "affine"),
+    ("track", "track_running_stats"),
+    ("track_stats", "track_running_stats"),
+    ("running_stats", "track_running_stats"),
+    ("type", "dtype"),
 ];
 
 /// Traits the generated layer implements itself, so a user derive of them

@@ -1,25 +1,25 @@
 //! Validate: arguments in range, present when required, and meant for the
 //! kind. Produces the complete configuration `expand.rs` generates from.
 
-use crate::args::{Args, Dtype, Kind, Momentum, Shape};
+use crate::args::{Args, Dtype, Momentum, Shape, Size};
 use crate::errors::{Errors, one_of};
-use crate::symbol::{self, AFFINE, BIAS, DIMS, GROUPS, MAX_RANK, MOMENTUM, SPATIAL, TRACK};
+use crate::kind::{Kind, Layout};
+use crate::symbol::{MAX_RANK, Opt};
 use proc_macro2::{Span, TokenStream};
 
-/// PyTorch's defaults.
-const DEFAULT_EPS: f64 = 1e-5;
+/// PyTorch's default momentum.
 const DEFAULT_MOMENTUM: f64 = 0.1;
 
 pub struct Config {
     pub kind: Kind,
     /// The normalized shape (layer, RMS), or `[channels]`.
-    pub dims: Vec<usize>,
+    pub dims: Vec<Size>,
     /// `dims` was written as an array, so the `DIMS` constant is one too.
     pub dims_bracketed: bool,
     /// Spatial dims after the channel (batch, group, instance); may be empty.
-    pub spatial: Vec<usize>,
-    /// Groups of channels (group norm).
-    pub groups: usize,
+    pub spatial: Vec<Size>,
+    /// Groups of channels (group norm; 1 for the others).
+    pub groups: Size,
     pub eps: f64,
     /// `None`: a cumulative moving average (PyTorch's `momentum=None`).
     /// Meaningful when `track` is set.
@@ -32,14 +32,14 @@ pub struct Config {
 }
 
 impl Config {
-    /// Values per channel: the product of the spatial dims (1 without).
-    pub fn spatial_size(&self) -> usize {
-        self.spatial.iter().product()
-    }
-
-    /// The number of channels of a channel kind.
-    pub fn channels(&self) -> usize {
-        self.dims[0]
+    /// `dims` as written: `16`, `[4, 8]`, `HIDDEN`.
+    pub fn shape_text(&self) -> String {
+        if self.dims_bracketed {
+            let dims: Vec<String> = self.dims.iter().map(ToString::to_string).collect();
+            format!("[{}]", dims.join(", "))
+        } else {
+            self.dims[0].to_string()
+        }
     }
 }
 
@@ -51,7 +51,7 @@ pub fn validate(args: Args, errors: &mut Errors) -> Option<Config> {
             format!(
                 "missing the normalization kind: write for example `#[normalize(layer, dims = 16)]` \
                  (kinds: {})",
-                one_of(symbol::KINDS)
+                one_of(&Kind::names())
             ),
         );
     }
@@ -74,21 +74,16 @@ pub fn validate(args: Args, errors: &mut Errors) -> Option<Config> {
     let affine = args
         .affine
         .as_ref()
-        .map_or(kind != Some(Kind::Instance), |a| a.value);
-    let track = args
-        .track
-        .as_ref()
-        .map_or(kind == Some(Kind::Batch), |t| t.value);
+        .map_or_else(|| kind.is_none_or(Kind::default_affine), |a| a.value);
+    let track = args.track.as_ref().map_or_else(
+        || kind.and_then(Kind::running_statistics).unwrap_or(false),
+        |t| t.value,
+    );
     let bias = bias(&args, kind, affine, errors);
     let momentum = momentum(&args, kind, track, errors);
     let dtype = args.dtype.map_or(Dtype::F32, |d| d.value);
     let kind = kind?;
-    let eps = eps?.unwrap_or(match (kind, dtype) {
-        // PyTorch's RMSNorm: eps=None is the dtype's machine epsilon.
-        (Kind::Rms, Dtype::F32) => f64::from(f32::EPSILON),
-        (Kind::Rms, Dtype::F64) => f64::EPSILON,
-        _ => DEFAULT_EPS,
-    });
+    let eps = eps?.unwrap_or_else(|| kind.default_eps(dtype));
     let (dims, dims_bracketed) = dims?;
     Some(Config {
         kind,
@@ -110,62 +105,91 @@ pub fn validate(args: Args, errors: &mut Errors) -> Option<Config> {
 
 /// Every given option that the kind has no use for.
 fn not_for_kind(args: &Args, kind: Kind, errors: &mut Errors) {
-    let given: [(&str, Option<&TokenStream>); 5] = [
-        (SPATIAL, args.spatial.as_ref().map(|a| &a.key)),
-        (GROUPS, args.groups.as_ref().map(|a| &a.key)),
-        (MOMENTUM, args.momentum.as_ref().map(|a| &a.key)),
-        (BIAS, args.bias.as_ref().map(|a| &a.key)),
-        (TRACK, args.track.as_ref().map(|a| &a.key)),
+    let given: [(Opt, Option<&TokenStream>); 5] = [
+        (Opt::Spatial, args.spatial.as_ref().map(|a| &a.key)),
+        (Opt::Groups, args.groups.as_ref().map(|a| &a.key)),
+        (Opt::Momentum, args.momentum.as_ref().map(|a| &a.key)),
+        (Opt::Bias, args.bias.as_ref().map(|a| &a.key)),
+        (Opt::Track, args.track.as_ref().map(|a| &a.key)),
     ];
     for (option, key) in given {
-        let Some(key) = key else { continue };
-        let Some((_, kinds)) = symbol::APPLIES_TO.iter().find(|(o, _)| *o == option) else {
+        let Some(key) = key.filter(|_| !kind.applies(option)) else {
             continue;
         };
-        if !kinds.contains(&kind.name()) {
-            errors.spanned(
-                key,
-                format!(
-                    "`{option}` does not apply to {}; it applies to {}",
-                    kind.prose(),
-                    one_of(kinds)
-                ),
-            );
-        }
+        let kinds: Vec<&str> = Kind::ALL
+            .iter()
+            .filter(|k| k.applies(option))
+            .map(|k| k.name())
+            .collect();
+        errors.spanned(
+            key,
+            format!(
+                "`{}` does not apply to {}; it applies to {}",
+                option.name(),
+                kind.prose(),
+                one_of(&kinds)
+            ),
+        );
     }
 }
 
-/// A list of dims, each at least 1.
-fn positive(shape: &Shape, name: &str, errors: &mut Errors) -> Option<Vec<usize>> {
-    let mut out = Vec::new();
+/// Checks that each literal size is at least 1 and fits in `usize`;
+/// expressions are checked by the generated code.
+fn positive(sizes: &[Size], name: &str, errors: &mut Errors) -> bool {
     let mut ok = true;
-    for d in &shape.dims {
-        match usize::try_from(d.value) {
-            Ok(0) => {
+    for d in sizes {
+        match d.literal.map(usize::try_from) {
+            Some(Ok(0)) => {
                 errors.spanned(&d.tokens, format!("`{name}` must be at least 1"));
                 ok = false;
             }
-            Ok(n) => out.push(n),
-            Err(_) => {
+            Some(Err(_)) => {
                 errors.spanned(
                     &d.tokens,
                     format!("`{name}` is too large for this target's usize"),
                 );
                 ok = false;
             }
+            Some(Ok(_)) | None => {}
         }
     }
-    ok.then_some(out)
+    ok
 }
 
-fn dims(args: &Args, kind: Option<Kind>, errors: &mut Errors) -> Option<(Vec<usize>, bool)> {
+/// The product of the sizes, where all of them are known.
+pub fn known_product(sizes: &[Size]) -> Option<usize> {
+    sizes.iter().map(Size::value).product()
+}
+
+/// Reports `option` missing when the kind requires it and the user did not
+/// try to give it; returns whether it was required.
+fn require(args: &Args, kind: Option<Kind>, option: Opt, errors: &mut Errors) -> bool {
+    let Some(requirement) = kind
+        .into_iter()
+        .flat_map(Kind::requirements)
+        .find(|r| r.option == option)
+    else {
+        return false;
+    };
+    if let Some(kind) = args
+        .kind
+        .as_ref()
+        .filter(|_| !args.attempted.contains(option.name()))
+    {
+        errors.spanned(&kind.tokens, requirement.message);
+    }
+    true
+}
+
+fn dims(args: &Args, kind: Option<Kind>, errors: &mut Errors) -> Option<(Vec<Size>, bool)> {
+    let layout = kind.map(Kind::layout);
     let Some(arg) = &args.dims else {
-        if !args.attempted.contains(DIMS) {
-            let message = match kind {
-                Some(k) if k.has_channels() => {
+        if !args.attempted.contains(Opt::Dims.name()) {
+            let message = match layout {
+                Some(Layout::Channels) => {
                     "missing `dims`: the number of channels, for example `dims = 16`"
                 }
-                _ => {
+                Some(Layout::Features) | None => {
                     "missing `dims`: the shape to normalize over, for example `dims = 16` or `dims = [4, 8]`"
                 }
             };
@@ -181,8 +205,8 @@ fn dims(args: &Args, kind: Option<Kind>, errors: &mut Errors) -> Option<(Vec<usi
         errors.spanned(&arg.tokens, "`dims` is empty: give at least one dim");
         return None;
     }
-    if let Some(k) = kind.filter(|k| k.has_channels()) {
-        if shape.bracketed {
+    match (kind, layout) {
+        (Some(k), Some(Layout::Channels)) if shape.bracketed => {
             errors.spanned(
                 &arg.tokens,
                 format!(
@@ -193,32 +217,30 @@ fn dims(args: &Args, kind: Option<Kind>, errors: &mut Errors) -> Option<(Vec<usi
             );
             return None;
         }
-    } else if shape.dims.len() > MAX_RANK {
-        errors.spanned(
-            &arg.tokens,
-            format!(
-                "`dims` has {} dims; at most {MAX_RANK} are supported",
-                shape.dims.len()
-            ),
-        );
-        return None;
-    }
-    positive(shape, DIMS, errors).map(|d| (d, shape.bracketed))
-}
-
-fn spatial(args: &Args, kind: Option<Kind>, errors: &mut Errors) -> Option<Vec<usize>> {
-    let Some(arg) = &args.spatial else {
-        if kind == Some(Kind::Instance) && !args.attempted.contains(SPATIAL) {
-            let message = "missing `spatial`: instance norm normalizes each channel over its \
-                           spatial positions, for example `spatial = 32` or `spatial = [8, 8]`";
-            if let Some(kind) = &args.kind {
-                errors.spanned(&kind.tokens, message);
-            }
+        (_, Some(Layout::Features) | None) if shape.dims.len() > MAX_RANK => {
+            errors.spanned(
+                &arg.tokens,
+                format!(
+                    "`dims` has {} dims; at most {MAX_RANK} are supported",
+                    shape.dims.len()
+                ),
+            );
             return None;
         }
-        return Some(Vec::new());
+        _ => {}
+    }
+    positive(&shape.dims, Opt::Dims.name(), errors).then(|| (shape.dims.clone(), shape.bracketed))
+}
+
+fn spatial(args: &Args, kind: Option<Kind>, errors: &mut Errors) -> Option<Vec<Size>> {
+    let Some(arg) = &args.spatial else {
+        return if require(args, kind, Opt::Spatial, errors) {
+            None
+        } else {
+            Some(Vec::new())
+        };
     };
-    let shape = &arg.value;
+    let shape: &Shape = &arg.value;
     if shape.dims.is_empty() {
         errors.spanned(
             &arg.tokens,
@@ -237,74 +259,64 @@ fn spatial(args: &Args, kind: Option<Kind>, errors: &mut Errors) -> Option<Vec<u
         );
         return None;
     }
-    let spatial = positive(shape, SPATIAL, errors)?;
-    if kind == Some(Kind::Instance) && spatial.iter().product::<usize>() < 2 {
-        errors.spanned(
-            &arg.tokens,
-            "instance norm needs more than 1 spatial position per channel: one value has no variance \
-             (PyTorch: \"Expected more than 1 spatial element when training\")",
-        );
+    if !positive(&shape.dims, Opt::Spatial.name(), errors) {
         return None;
     }
-    Some(spatial)
+    let too_few = kind
+        .and_then(Kind::min_spatial)
+        .filter(|(min, _)| known_product(&shape.dims).is_some_and(|n| n < *min));
+    if let Some((_, message)) = too_few {
+        errors.spanned(&arg.tokens, message);
+        return None;
+    }
+    Some(shape.dims.clone())
 }
 
 fn groups(
     args: &Args,
     kind: Option<Kind>,
-    dims: Option<&(Vec<usize>, bool)>,
+    dims: Option<&(Vec<Size>, bool)>,
     errors: &mut Errors,
-) -> Option<usize> {
-    if kind != Some(Kind::Group) {
-        return Some(1);
+) -> Option<Size> {
+    if !kind.is_some_and(|k| k.applies(Opt::Groups)) {
+        return Some(Size::known(1));
     }
     let Some(arg) = &args.groups else {
-        if let Some(kind) = args
-            .kind
-            .as_ref()
-            .filter(|_| !args.attempted.contains(GROUPS))
-        {
-            errors.spanned(
-                &kind.tokens,
-                "missing `groups`: the number of groups to split the channels into, for example `groups = 4`",
-            );
-        }
+        require(args, kind, Opt::Groups, errors);
         return None;
     };
-    let groups = match usize::try_from(arg.value) {
-        Ok(0) => {
-            errors.spanned(&arg.tokens, "`groups` must be at least 1");
-            return None;
-        }
-        Ok(g) => g,
-        Err(_) => {
-            errors.spanned(&arg.tokens, "`groups` is too large for this target's usize");
-            return None;
-        }
-    };
-    if let Some((dims, _)) = dims {
-        let channels = dims[0];
-        if channels % groups != 0 {
-            errors.spanned(
-                &arg.tokens,
-                format!("`groups = {groups}` does not divide the {channels} channels (`dims`) into equal groups"),
-            );
-            return None;
-        }
+    let groups = &arg.value;
+    if !positive(std::slice::from_ref(groups), Opt::Groups.name(), errors) {
+        return None;
     }
-    Some(groups)
+    let channels = dims.and_then(|(dims, _)| dims[0].value());
+    if let (Some(g), Some(channels)) = (groups.value(), channels)
+        && channels % g != 0
+    {
+        errors.spanned(
+            &arg.tokens,
+            format!(
+                "`groups = {g}` does not divide the {channels} channels (`dims`) into equal groups"
+            ),
+        );
+        return None;
+    }
+    Some(groups.clone())
 }
 
 fn bias(args: &Args, kind: Option<Kind>, affine: bool, errors: &mut Errors) -> Option<bool> {
-    // PyTorch's RMSNorm has no bias; LayerNorm has one by default.
-    let default = affine && kind != Some(Kind::Rms);
+    let default = kind.map_or(affine, |k| k.default_bias(affine));
     let Some(arg) = &args.bias else {
         return Some(default);
     };
     if arg.value && !affine {
         errors.spanned(
             &arg.tokens,
-            format!("`{BIAS} = true` needs the learned parameters: remove `{AFFINE} = false`"),
+            format!(
+                "`{} = true` needs the learned parameters: remove `{} = false`",
+                Opt::Bias.name(),
+                Opt::Affine.name()
+            ),
         );
         return None;
     }
@@ -320,27 +332,28 @@ fn momentum(
     let Some(arg) = &args.momentum else {
         return Some(Some(DEFAULT_MOMENTUM));
     };
-    let applies = kind.is_none_or(|k| matches!(k, Kind::Batch | Kind::Instance));
-    if !applies {
+    if !kind.is_none_or(|k| k.applies(Opt::Momentum)) {
         return None; // reported by not_for_kind
     }
     if kind.is_some() && !track {
         errors.spanned(
             &arg.key,
-            format!("`{MOMENTUM}` has no effect without running statistics (`{TRACK} = false`)"),
+            format!(
+                "`{}` has no effect without running statistics (`{} = false`)",
+                Opt::Momentum.name(),
+                Opt::Track.name()
+            ),
         );
         return None;
     }
     match arg.value {
-        Momentum::Cumulative if kind == Some(Kind::Instance) => {
-            errors.spanned(
-                &arg.tokens,
-                "instance norm has no cumulative average: PyTorch passes momentum=None as 0, \
-                 which freezes the running statistics; give a number in [0, 1]",
-            );
-            None
-        }
-        Momentum::Cumulative => Some(None),
+        Momentum::Cumulative => match kind.and_then(Kind::refuses_cumulative) {
+            Some(message) => {
+                errors.spanned(&arg.tokens, message);
+                None
+            }
+            None => Some(None),
+        },
         Momentum::Factor(m) if (0.0..=1.0).contains(&m) => Some(Some(m)),
         Momentum::Factor(_) => {
             errors.spanned(

@@ -1,15 +1,13 @@
 use constnorm::normalize;
 
-const N: usize = 4;
-
 #[normalize(layer, dims = 0)]
 struct Zero;
 
 #[normalize(layer, dims = 3.0)]
 struct Float;
 
-#[normalize(layer, dims = N)]
-struct Constant;
+#[normalize(layer, dims = true)]
+struct Boolean;
 
 #[normalize(batch, dims = -2)]
 struct Negative;

@@ -9,8 +9,8 @@ struct ZeroInDims;
 #[normalize(layer, dims = [2, 2, 2, 2, 2])]
 struct TooManyDims;
 
-#[normalize(layer, dims = [4, n])]
-struct NotALiteral;
+#[normalize(layer, dims = [4, 2.5])]
+struct NotAnInteger;
 
 #[normalize(batch, dims = 4, spatial = 0)]
 struct ZeroSpatial;
