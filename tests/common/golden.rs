@@ -58,27 +58,30 @@ pub struct Step {
     pub dbias_torch_f32: Option<Vec<f64>>,
 }
 
+/// The reference files in tests/golden, by stem; the only list of them.
+pub const FILES: &[&str] = &[
+    "batch_norm",
+    "group_norm",
+    "instance_norm",
+    "layer_norm",
+    "rms_norm",
+];
+
 /// Every case of one reference file, parsed once per test binary.
 pub fn file(name: &str) -> &'static File {
-    static FILES: OnceLock<HashMap<&'static str, File>> = OnceLock::new();
-    let files = FILES.get_or_init(|| {
-        [
-            "layer_norm",
-            "batch_norm",
-            "rms_norm",
-            "group_norm",
-            "instance_norm",
-        ]
-        .into_iter()
-        .map(|stem| {
-            let path = format!("{}/tests/golden/{stem}.json", env!("CARGO_MANIFEST_DIR"));
-            let text =
-                std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {path}: {e}"));
-            let parsed: File =
-                serde_json::from_str(&text).unwrap_or_else(|e| panic!("parsing {path}: {e}"));
-            (stem, parsed)
-        })
-        .collect()
+    static PARSED: OnceLock<HashMap<&'static str, File>> = OnceLock::new();
+    let files = PARSED.get_or_init(|| {
+        FILES
+            .iter()
+            .map(|&stem| {
+                let path = format!("{}/tests/golden/{stem}.json", env!("CARGO_MANIFEST_DIR"));
+                let text = std::fs::read_to_string(&path)
+                    .unwrap_or_else(|e| panic!("reading {path}: {e}"));
+                let parsed: File =
+                    serde_json::from_str(&text).unwrap_or_else(|e| panic!("parsing {path}: {e}"));
+                (stem, parsed)
+            })
+            .collect()
     });
     files
         .get(name)
