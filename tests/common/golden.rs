@@ -7,7 +7,7 @@
 //! |expected|). Tensors PyTorch gives no float32 result for (running
 //! statistics) get the 1e-6 term alone.
 
-use constnorm::{AffineGrads, Float, NoGrads, Normalization, Row, WeightGrads};
+use constnorm::{AffineGrads, Float, NoGrads, Normalization, Row, StateDict, WeightGrads};
 use serde::Deserialize;
 use std::collections::HashMap;
 use std::sync::OnceLock;
@@ -58,27 +58,30 @@ pub struct Step {
     pub dbias_torch_f32: Option<Vec<f64>>,
 }
 
+/// The reference files in tests/golden, by stem; the only list of them.
+pub const FILES: &[&str] = &[
+    "batch_norm",
+    "group_norm",
+    "instance_norm",
+    "layer_norm",
+    "rms_norm",
+];
+
 /// Every case of one reference file, parsed once per test binary.
 pub fn file(name: &str) -> &'static File {
-    static FILES: OnceLock<HashMap<&'static str, File>> = OnceLock::new();
-    let files = FILES.get_or_init(|| {
-        [
-            "layer_norm",
-            "batch_norm",
-            "rms_norm",
-            "group_norm",
-            "instance_norm",
-        ]
-        .into_iter()
-        .map(|stem| {
-            let path = format!("{}/tests/golden/{stem}.json", env!("CARGO_MANIFEST_DIR"));
-            let text =
-                std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {path}: {e}"));
-            let parsed: File =
-                serde_json::from_str(&text).unwrap_or_else(|e| panic!("parsing {path}: {e}"));
-            (stem, parsed)
-        })
-        .collect()
+    static PARSED: OnceLock<HashMap<&'static str, File>> = OnceLock::new();
+    let files = PARSED.get_or_init(|| {
+        FILES
+            .iter()
+            .map(|&stem| {
+                let path = format!("{}/tests/golden/{stem}.json", env!("CARGO_MANIFEST_DIR"));
+                let text = std::fs::read_to_string(&path)
+                    .unwrap_or_else(|e| panic!("reading {path}: {e}"));
+                let parsed: File =
+                    serde_json::from_str(&text).unwrap_or_else(|e| panic!("parsing {path}: {e}"));
+                (stem, parsed)
+            })
+            .collect()
     });
     files
         .get(name)
@@ -93,19 +96,45 @@ pub fn case(file_name: &str, case_name: &str) -> &'static Case {
         .unwrap_or_else(|| panic!("no case {case_name} in {file_name}.json"))
 }
 
+/// Every case of every reference file.
+pub fn cases() -> impl Iterator<Item = &'static Case> {
+    FILES.iter().flat_map(|stem| &file(stem).cases)
+}
+
+/// The name of the test that runs a case: its name with every character
+/// that cannot be in a Rust identifier made `_`, in lower case
+/// (`batch_f64_4x3_normal_m0.1` is run by `batch_f64_4x3_normal_m0_1`).
+pub fn test_name(case_name: &str) -> String {
+    case_name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
 /// Converts reference values to a row or parameter array of any shape (exact:
 /// the inputs of the f32 cases are representable in f32).
 pub fn array<R: Row>(values: &[f64]) -> R {
+    let mut out = R::ZERO;
+    fill(out.as_flat_mut(), values);
+    out
+}
+
+/// Writes reference values into a layer's flat array (exact, as [`array`]).
+fn fill<T: Float>(out: &mut [T], values: &[f64]) {
     assert_eq!(
         values.len(),
-        R::LEN,
+        out.len(),
         "reference tensor has the wrong length"
     );
-    let mut out = R::ZERO;
-    for (o, v) in out.as_flat_mut().iter_mut().zip(values) {
-        *o = R::Scalar::from_f64(*v);
+    for (o, v) in out.iter_mut().zip(values) {
+        *o = T::from_f64(*v);
     }
-    out
 }
 
 pub fn rows<R: Row>(values: &[f64]) -> Vec<R> {
@@ -167,17 +196,87 @@ pub struct RunningState {
     pub num_batches_tracked: u64,
 }
 
-/// Reads back a batch-norm layer's running statistics.
-pub fn running<T: Float, const N: usize>(
-    mean: &[T; N],
-    var: &[T; N],
-    num_batches_tracked: u64,
-) -> RunningState {
-    RunningState {
-        mean: mean.iter().map(|v| v.to_f64()).collect(),
-        var: var.iter().map(|v| v.to_f64()).collect(),
-        num_batches_tracked,
-    }
+/// Reads back a layer's running statistics by their state-dict names; `None`
+/// unless it has all of them.
+fn running<L: StateDict>(layer: &L) -> Option<RunningState> {
+    let (mut mean, mut var, mut num_batches_tracked) = (None, None, None);
+    layer.visit_arrays(&mut |key, _, values| {
+        let values = Some(values.iter().map(|v| v.to_f64()).collect());
+        match key.last() {
+            "running_mean" => mean = values,
+            "running_var" => var = values,
+            _ => {}
+        }
+    });
+    layer.visit_counters(&mut |key, value| {
+        if key.last() == "num_batches_tracked" {
+            num_batches_tracked = Some(value);
+        }
+    });
+    Some(RunningState {
+        mean: mean?,
+        var: var?,
+        num_batches_tracked: num_batches_tracked?,
+    })
+}
+
+/// Sets a fresh layer's arrays and counters to the case's `init`, by their
+/// state-dict names. The layer must have exactly the tensors the reference
+/// module had.
+fn load<L: StateDict>(case: &Case, layer: &mut L) {
+    let none = Init::default();
+    let init = case.init.as_ref().unwrap_or(&none);
+    let arrays = [
+        ("weight", init.weight.as_deref()),
+        ("bias", init.bias.as_deref()),
+        ("running_mean", init.running_mean.as_deref()),
+        ("running_var", init.running_var.as_deref()),
+    ];
+    let counters = [("num_batches_tracked", init.num_batches_tracked)];
+    let mut ours = Vec::new();
+    layer.visit_arrays_mut(&mut |key, _, values| {
+        ours.push(key.last());
+        if let Some((_, Some(reference))) = arrays.iter().find(|(n, _)| *n == key.last()) {
+            fill(values, reference);
+        }
+    });
+    layer.visit_counters_mut(&mut |key, value| {
+        ours.push(key.last());
+        if let Some((_, Some(reference))) = counters.iter().find(|(n, _)| *n == key.last()) {
+            *value = *reference;
+        }
+    });
+    let mut theirs: Vec<&str> = arrays
+        .iter()
+        .map(|(n, v)| (*n, v.is_some()))
+        .chain(counters.iter().map(|(n, v)| (*n, v.is_some())))
+        .filter_map(|(n, present)| present.then_some(n))
+        .collect();
+    ours.sort_unstable();
+    theirs.sort_unstable();
+    assert_eq!(
+        ours, theirs,
+        "{}: the layer's tensors are not the reference module's",
+        case.name
+    );
+}
+
+/// The test of one reference case: finds the case `test` runs (see
+/// [`test_name`]), loads its `init` into `layer` (fresh from the case's
+/// `#[normalize]` attribute), checks the layer's `eps`, runs every step and
+/// fails the test with every mismatch.
+pub fn check<L>(test: &str, mut layer: L, eps: f64)
+where
+    L: Normalization + StateDict,
+    L::Grads: GradValues,
+{
+    let case = cases()
+        .find(|c| test_name(&c.name) == test)
+        .unwrap_or_else(|| panic!("no reference case is run by {test}"));
+    load(case, &mut layer);
+    assert_eq!(eps, case.eps);
+    let report = run(case, layer);
+    finish(case, report);
 }
 
 /// The largest error of our f32 result relative to PyTorch's own f32 error,
@@ -240,10 +339,10 @@ impl Report {
 /// Runs every step of `case` through `layer`: forward in the step's mode,
 /// then backward with the step's `dy`, comparing `y`, `dx`, the parameter
 /// gradients (the layer must have exactly the reference's parameters), and
-/// (through `running`) the running statistics after the step.
-pub fn run<L>(case: &Case, mut layer: L, running: impl Fn(&L) -> Option<RunningState>) -> Report
+/// the running statistics after the step.
+fn run<L>(case: &Case, mut layer: L) -> Report
 where
-    L: Normalization,
+    L: Normalization + StateDict,
     L::Grads: GradValues,
 {
     let f32_case = match case.dtype.as_str() {
@@ -252,7 +351,7 @@ where
         other => panic!("unknown dtype {other}"),
     };
     assert_eq!(
-        <L::Scalar as Float>::NAME,
+        <<L::Row as Row>::Scalar as Float>::NAME,
         case.dtype,
         "the test's layer has the wrong dtype"
     );
@@ -341,7 +440,7 @@ where
 }
 
 /// Fails the test with every mismatch, and prints the f32 accuracy figure.
-pub fn finish(case: &Case, report: Report) {
+fn finish(case: &Case, report: Report) {
     if let Some((ratio, what)) = &report.worst_f32_ratio {
         println!(
             "f32 accuracy {}: worst error ratio to PyTorch f32 {ratio:.3} ({what})",
