@@ -71,6 +71,15 @@ pub trait Gradients<T: Float>: Default + Clone + Debug {
 /// Every slice method checks that `y`, `dy` and `dx` have as many rows as `x`,
 /// that `x` is not empty, and, for batch-norm training, that every channel sees
 /// at least two values. A call that returns an error has changed nothing.
+///
+/// # Implementing Layer for your own type
+/// A type of yours (an activation, a learnable scale, a convolution) becomes
+/// a field of a `#[network]` by implementing `Layer`, [`Parameters`] and
+/// [`StateDict`](crate::StateDict): backward writes `dx` and adds (`+=`) to
+/// the parameter gradients, a refused call changes nothing, and
+/// `parameter(i)` is the array of `Grads::array(i)`. The crate docs' section
+/// ["Your own layer"](../constnorm/index.html#your-own-layer) spells out the
+/// contract with a complete example.
 pub trait Layer: Parameters {
     /// One input example, such as `[f32; 16]`.
     type Input: Row<Scalar = Self::Scalar>;
