@@ -14,6 +14,8 @@ mod kind;
 mod network;
 mod symbol;
 #[cfg(test)]
+mod snapshots;
+#[cfg(test)]
 mod tests;
 mod valid;
 

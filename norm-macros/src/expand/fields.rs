@@ -133,8 +133,8 @@ fn dims_constant(g: &Gen<'_>) -> TokenStream {
     }
     let d = &c.dims[0].tokens;
     let doc = match c.kind.layout() {
-        Layout::Channels => "The number of channels.",
-        Layout::Features => "The number of features normalized.",
+        Layout::Channels => " The number of channels.",
+        Layout::Features => " The number of features normalized.",
     };
     quote! {
         #[doc = #doc]
