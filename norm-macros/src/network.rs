@@ -574,3 +574,6 @@ fn expand(args: &Args, model: &Model) -> TokenStream {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
