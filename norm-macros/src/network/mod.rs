@@ -1,181 +1,34 @@
-//! `#[network]`: parse the attribute and the model struct, validate them,
-//! and expand the struct into a chain of layers.
+//! `#[network]`: a struct whose named fields are layers, in order, becomes a
+//! network. Parse the attribute and the struct (`parse`), validate the
+//! struct's shape (`valid`), and expand it.
 
-use crate::errors::{Errors, fallback, internal, unknown};
-use proc_macro2::{Span, TokenStream};
+mod parse;
+mod symbol;
+#[cfg(test)]
+mod tests;
+mod valid;
+
+use crate::errors::{Errors, fallback, internal};
+use parse::Args;
+use proc_macro2::TokenStream;
 use quote::{format_ident, quote, quote_spanned};
 use syn::ext::IdentExt;
-use syn::parse::Parser;
-use syn::punctuated::Punctuated;
 use syn::spanned::Spanned;
-use syn::{Fields, Ident, ItemStruct, Meta, Token, Type};
-
-const SEQUENTIAL: &str = "sequential";
-const CRATE: &str = "crate";
-const ARGS: &[&str] = &[SEQUENTIAL, CRATE];
-
-/// The parsed attribute.
-struct Args {
-    /// State-dict keys are field positions (`0.weight`), as in
-    /// `torch.nn.Sequential`, instead of field names.
-    sequential: bool,
-    krate: syn::Path,
-}
-
-/// One layer of the chain.
-struct Field {
-    name: Ident,
-    ty: Type,
-}
-
-/// The validated model.
-struct Model {
-    item: ItemStruct,
-    fields: Vec<Field>,
-}
+use syn::{Ident, Type};
+use valid::Model;
 
 /// The whole pipeline. On any error every error is reported and the struct
 /// is emitted unchanged.
 pub fn network(attr: TokenStream, input: TokenStream) -> TokenStream {
     let mut errors = Errors::default();
-    let args = parse_args(attr, &mut errors);
-    let model = parse_model(input.clone(), &mut errors);
+    let args = parse::args(attr, &mut errors);
+    let item = parse::item(input.clone(), &mut errors);
+    let model = item.and_then(|item| valid::validate(item, &mut errors));
     match (errors.finish(), args, model) {
         (Ok(()), Some(args), Some(model)) => expand(&args, &model),
         (Err(e), ..) => fallback(input, &e),
         (Ok(()), ..) => fallback(input, &internal("network")),
     }
-}
-
-// ---- parse -----------------------------------------------------------------
-
-fn parse_args(attr: TokenStream, errors: &mut Errors) -> Option<Args> {
-    let metas = match Punctuated::<Meta, Token![,]>::parse_terminated.parse2(attr) {
-        Ok(metas) => metas,
-        Err(e) => {
-            errors.push(e);
-            return None;
-        }
-    };
-    let mut sequential: Option<Span> = None;
-    let mut krate: Option<(Span, syn::Path)> = None;
-    let mut ok = true;
-    for meta in metas {
-        let path = meta.path();
-        let Some(name) = path.get_ident().map(|i| i.unraw().to_string()) else {
-            errors.spanned(path, unknown("argument", &quote!(#path).to_string(), ARGS));
-            ok = false;
-            continue;
-        };
-        match (name.as_str(), &meta) {
-            (SEQUENTIAL, Meta::Path(_)) => {
-                if sequential.replace(path.span()).is_some() {
-                    errors.spanned(path, "duplicate argument `sequential`");
-                    ok = false;
-                }
-            }
-            (SEQUENTIAL, _) => {
-                errors.spanned(
-                    &meta,
-                    "`sequential` takes no value: write `#[network(sequential)]`",
-                );
-                ok = false;
-            }
-            (CRATE, Meta::NameValue(nv)) => match crate::args::crate_path(&nv.value) {
-                Ok(p) => {
-                    if krate.replace((path.span(), p)).is_some() {
-                        errors.spanned(path, "duplicate argument `crate`");
-                        ok = false;
-                    }
-                }
-                Err(e) => {
-                    errors.push(e);
-                    ok = false;
-                }
-            },
-            (CRATE, _) => {
-                errors.spanned(
-                    &meta,
-                    "`crate` needs a path: `crate = ::my_reexport::constnorm`",
-                );
-                ok = false;
-            }
-            (other, _) => {
-                errors.spanned(path, unknown("argument", other, ARGS));
-                ok = false;
-            }
-        }
-    }
-    ok.then(|| Args {
-        sequential: sequential.is_some(),
-        krate: krate.map_or_else(|| syn::parse_quote!(::constnorm), |(_, p)| p),
-    })
-}
-
-const SHAPE_HELP: &str = "#[network] goes on a struct with named fields, the layers in order: \
-                          `struct Mlp { fc1: Linear<4, 16>, act1: Relu<16>, out: Linear<16, 3> }`";
-
-fn parse_model(input: TokenStream, errors: &mut Errors) -> Option<Model> {
-    let item = match syn::parse2::<ItemStruct>(input.clone()) {
-        Ok(item) => item,
-        Err(_) => {
-            let span = input
-                .into_iter()
-                .next()
-                .map_or_else(Span::call_site, |t| t.span());
-            errors.at(span, SHAPE_HELP);
-            return None;
-        }
-    };
-    validate(item, errors)
-}
-
-// ---- validate --------------------------------------------------------------
-
-fn validate(item: ItemStruct, errors: &mut Errors) -> Option<Model> {
-    let mut ok = true;
-    if !item.generics.params.is_empty() || item.generics.where_clause.is_some() {
-        errors.spanned(
-            &item.generics,
-            "a #[network] struct cannot be generic: its layers have fixed sizes",
-        );
-        ok = false;
-    }
-    let named = match &item.fields {
-        Fields::Named(named) if !named.named.is_empty() => Some(named),
-        Fields::Named(named) => {
-            errors.spanned(named, "a #[network] needs at least one layer field");
-            None
-        }
-        Fields::Unnamed(unnamed) => {
-            errors.spanned(
-                unnamed,
-                "the layers of a #[network] need names (they become the state-dict keys): use named fields",
-            );
-            None
-        }
-        Fields::Unit => {
-            errors.spanned(&item.ident, SHAPE_HELP);
-            None
-        }
-    };
-    let mut fields = Vec::new();
-    for field in named.into_iter().flat_map(|n| &n.named) {
-        if let Some(cfg) = field.attrs.iter().find(|a| a.path().is_ident("cfg")) {
-            errors.spanned(
-                cfg,
-                "a layer of a #[network] cannot be `#[cfg]`-gated: the chain of sizes would change with the configuration",
-            );
-            ok = false;
-        }
-        if let Some(name) = &field.ident {
-            fields.push(Field {
-                name: name.clone(),
-                ty: field.ty.clone(),
-            });
-        }
-    }
-    (ok && named.is_some()).then_some(Model { item, fields })
 }
 
 // ---- expand ----------------------------------------------------------------
@@ -574,6 +427,3 @@ fn expand(args: &Args, model: &Model) -> TokenStream {
         }
     }
 }
-
-#[cfg(test)]
-mod tests;
