@@ -1,0 +1,272 @@
+//! The chain of layers: a trait per connection, and the forward and backward
+//! passes through them (the `Network` impl).
+
+use super::names::{Access, Net};
+use proc_macro2::{Ident, Span, TokenStream};
+use quote::{quote, quote_spanned};
+use syn::ext::IdentExt;
+use syn::spanned::Spanned;
+
+/// One trait per connection, so a size mismatch is one error that names
+/// both fields and shows both row types.
+pub fn connections(net: &Net) -> TokenStream {
+    (1..net.names.len()).map(|k| connection(net, k)).collect()
+}
+
+/// The trait between layer `k - 1` and layer `k`: implemented only where the
+/// output row of one is the input row of the other, and then a no-op cast.
+fn connection(net: &Net, k: usize) -> TokenStream {
+    let (prev, next) = (net.names[k - 1].unraw(), net.names[k].unraw());
+    let (ident, trait_ident) = (net.ident, &net.connections[k - 1]);
+    let message = format!(
+        "layer `{next}` cannot follow `{prev}` in `{ident}`: `{prev}` outputs `{{Self}}` per example, but `{next}` takes `{{In}}`"
+    );
+    let label = format!("`{next}` takes `{{In}}`, but `{prev}` outputs `{{Self}}`");
+    let note = format!(
+        "each field of a #[network] struct takes the previous field's output: make `{prev}`'s output size and `{next}`'s input size (and scalar type) match"
+    );
+    quote! {
+        #[doc(hidden)]
+        #[allow(non_camel_case_types)]
+        #[diagnostic::on_unimplemented(message = #message, label = #label, note = #note)]
+        trait #trait_ident<In> {
+            fn cast<const B: usize>(x: &[Self; B]) -> &[In; B]
+            where
+                Self: ::core::marker::Sized;
+            fn cast_mut<const B: usize>(x: &mut [Self; B]) -> &mut [In; B]
+            where
+                Self: ::core::marker::Sized;
+        }
+
+        #[automatically_derived]
+        impl<T> #trait_ident<T> for T {
+            #[inline(always)]
+            fn cast<const B: usize>(x: &[T; B]) -> &[T; B] {
+                x
+            }
+            #[inline(always)]
+            fn cast_mut<const B: usize>(x: &mut [T; B]) -> &mut [T; B] {
+                x
+            }
+        }
+    }
+}
+
+/// `<<Prev as Layer>::Output as Connection<<Next as Layer>::Input>>`: the
+/// previous layer's output row seen through the connection into layer `k`
+/// (`k > 0`), spanned at layer `k`'s type so a mismatch points at it.
+fn through_connection(net: &Net, k: usize) -> TokenStream {
+    let (krate, prev_ty, ty, tr) = (
+        net.krate,
+        net.tys[k - 1],
+        net.tys[k],
+        &net.connections[k - 1],
+    );
+    quote_spanned! {ty.span()=>
+        <<#prev_ty as #krate::Layer>::Output as #tr<<#ty as #krate::Layer>::Input>>
+    }
+}
+
+/// The input of layer `k` in the workspace: the network's input `x`, or the
+/// previous layer's output.
+fn input_of(net: &Net, k: usize) -> TokenStream {
+    if k == 0 {
+        return quote!(x);
+    }
+    let (prev, ty, conn) = (net.names[k - 1], net.tys[k], through_connection(net, k));
+    quote_spanned! {ty.span()=> #conn::cast(&workspace.#prev) }
+}
+
+/// Where layer `k`'s backward writes the gradient of its input: the
+/// network's input gradient, or the previous layer's output gradient buffer.
+fn input_grad_of(net: &Net, k: usize) -> TokenStream {
+    if k == 0 {
+        return quote!(&mut workspace.__input_grad);
+    }
+    let (g, ty, conn) = (
+        &net.grad_bufs[k - 1],
+        net.tys[k],
+        through_connection(net, k),
+    );
+    quote_spanned! {ty.span()=> #conn::cast_mut(&mut workspace.#g) }
+}
+
+/// Training or inference: the two forward passes differ only in these.
+#[derive(Clone, Copy)]
+enum Pass {
+    Train,
+    Eval,
+}
+
+impl Pass {
+    /// The method of `Network` and of `Layer`.
+    fn method(self) -> Ident {
+        let name = match self {
+            Pass::Train => "forward_train",
+            Pass::Eval => "forward_eval",
+        };
+        Ident::new(name, Span::call_site())
+    }
+
+    /// The constant of `Network` and of `Layer`: the fewest rows a batch may
+    /// have in this pass.
+    fn min_rows(self) -> Ident {
+        let name = match self {
+            Pass::Train => "MIN_TRAIN_ROWS",
+            Pass::Eval => "MIN_EVAL_ROWS",
+        };
+        Ident::new(name, Span::call_site())
+    }
+
+    /// How the network and its layers are borrowed: training updates
+    /// running statistics.
+    fn access(self) -> Access {
+        match self {
+            Pass::Train => Access::Mut,
+            Pass::Eval => Access::Shared,
+        }
+    }
+
+    /// The compile error for a batch smaller than [`Pass::min_rows`].
+    fn too_small(self) -> TokenStream {
+        match self {
+            Pass::Train => quote!(
+                "batch too small to train on: a batch norm in this network needs at least 2 rows (one value per channel has no variance)"
+            ),
+            Pass::Eval => quote!(
+                "batch too small: a batch norm without running statistics in this network needs at least 2 rows in inference too"
+            ),
+        }
+    }
+}
+
+/// `const MIN_TRAIN_ROWS` (or `MIN_EVAL_ROWS`): the most any layer needs.
+fn min_rows(net: &Net, pass: Pass) -> TokenStream {
+    let Net { krate, tys, .. } = net;
+    let min_rows = pass.min_rows();
+    quote! {
+        const #min_rows: usize =
+            #krate::__private::max_rows(&[#( <#tys as #krate::Layer>::#min_rows ),*]);
+    }
+}
+
+/// `forward_train` or `forward_eval`: each layer in order, from `x` or the
+/// previous layer's output into its own output in the workspace.
+fn forward(net: &Net, pass: Pass) -> TokenStream {
+    let Net {
+        krate,
+        names,
+        tys,
+        input,
+        output,
+        workspace,
+        saved,
+        ..
+    } = net;
+    let (method, min_rows, receiver, too_small) = (
+        pass.method(),
+        pass.min_rows(),
+        pass.access().borrow(),
+        pass.too_small(),
+    );
+    let inputs = (0..names.len()).map(|k| input_of(net, k));
+    let last = names[names.len() - 1];
+    quote! {
+        fn #method<'w, const B: usize>(
+            #receiver self,
+            x: &[#input; B],
+            workspace: &'w mut #workspace<B>,
+        ) -> ::core::result::Result<&'w [#output; B], #krate::NormError> {
+            const {
+                ::core::assert!(B > 0, "empty batch: B must be at least 1");
+                ::core::assert!(
+                    B >= <Self as #krate::Network>::#min_rows,
+                    #too_small
+                );
+            }
+            #( workspace.#saved = ::core::option::Option::None; )*
+            #(
+                workspace.#saved = ::core::option::Option::Some(
+                    <#tys as #krate::Layer>::#method(#receiver self.#names, #inputs, &mut workspace.#names)?,
+                );
+            )*
+            ::core::result::Result::Ok(&workspace.#last)
+        }
+    }
+}
+
+/// `backward`: each layer in reverse, from the gradient of its output (the
+/// caller's `dy` for the last) to the gradient of its input.
+fn backward(net: &Net) -> TokenStream {
+    let Net {
+        krate,
+        names,
+        input,
+        output,
+        workspace,
+        grads,
+        saved,
+        saved_vars,
+        ..
+    } = net;
+    let steps = (0..names.len()).rev().map(|k| backward_step(net, k));
+    quote! {
+        fn backward<'w, const B: usize>(
+            &self,
+            x: &[#input; B],
+            workspace: &'w mut #workspace<B>,
+            dy: &[#output; B],
+            grads: &mut #grads,
+        ) -> ::core::result::Result<&'w [#input; B], #krate::NormError> {
+            #(
+                let #saved_vars = workspace.#saved.as_ref().ok_or(#krate::NormError::NoForwardPass)?;
+            )*
+            #(#steps)*
+            ::core::result::Result::Ok(&workspace.__input_grad)
+        }
+    }
+}
+
+/// Layer `k`'s backward call.
+fn backward_step(net: &Net, k: usize) -> TokenStream {
+    let (krate, name, ty, s) = (net.krate, net.names[k], net.tys[k], &net.saved_vars[k]);
+    let x = input_of(net, k);
+    let dy = if k + 1 == net.names.len() {
+        quote!(dy)
+    } else {
+        let g = &net.grad_bufs[k];
+        quote!(&workspace.#g)
+    };
+    let dx = input_grad_of(net, k);
+    quote! {
+        <#ty as #krate::Layer>::backward(&self.#name, #x, #s, #dy, #dx, &mut grads.#name)?;
+    }
+}
+
+pub fn network_impl(net: &Net) -> TokenStream {
+    let Net {
+        krate,
+        ident,
+        input,
+        output,
+        workspace,
+        ..
+    } = net;
+    let passes = [Pass::Train, Pass::Eval];
+    let min_rows = passes.map(|pass| min_rows(net, pass));
+    let forwards = passes.map(|pass| forward(net, pass));
+    let backward = backward(net);
+    quote! {
+        #[automatically_derived]
+        impl #krate::Network for #ident {
+            type Input = #input;
+            type Output = #output;
+            type Workspace<const B: usize> = #workspace<B>;
+            #(#min_rows)*
+
+            #(#forwards)*
+
+            #backward
+        }
+    }
+}

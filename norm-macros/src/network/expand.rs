@@ -1,0 +1,312 @@
+//! Expand: the validated model into its items, one function per item. The
+//! chain itself (the connections and the passes through them) is in
+//! [`super::chain`].
+
+use super::chain;
+use super::names::{Access, Net};
+use super::parse::Args;
+use super::valid::Model;
+use proc_macro2::TokenStream;
+use quote::quote;
+use syn::{Ident, ItemStruct, Type};
+
+/// Every item, in the order they are emitted.
+pub fn network(args: &Args, model: &Model) -> TokenStream {
+    let net = Net::new(args, model);
+    let items = [
+        user_struct(&model.item),
+        chain::connections(&net),
+        workspace_struct(&net),
+        workspace_impl(&net),
+        workspace_default(&net),
+        grads_struct(&net),
+        gradients_impl(&net),
+        parameters_impl(&net),
+        state_dict_impl(&net),
+        chain::network_impl(&net),
+    ];
+    items.into_iter().collect()
+}
+
+/// The user's struct, as written.
+fn user_struct(item: &ItemStruct) -> TokenStream {
+    let ItemStruct {
+        attrs,
+        vis,
+        ident,
+        fields,
+        ..
+    } = item;
+    quote! {
+        #(#attrs)*
+        #vis struct #ident #fields
+    }
+}
+
+fn workspace_struct(net: &Net) -> TokenStream {
+    let Net {
+        krate,
+        ident,
+        vis,
+        names,
+        tys,
+        input,
+        workspace,
+        saved,
+        ..
+    } = net;
+    let (inner_tys, inner_grads) = inner(net);
+    let doc = format!(
+        " Every intermediate value of [`{ident}`] for a batch of `B` examples: each field holds the output of the layer of the same name. Build it once and reuse it for every step."
+    );
+    quote! {
+        #[doc = #doc]
+        #vis struct #workspace<const B: usize> {
+            #(
+                #[doc = " The output of this layer in the last forward pass."]
+                pub #names: [<#tys as #krate::Layer>::Output; B],
+            )*
+            #( #saved: ::core::option::Option<<#tys as #krate::Layer>::Saved>, )*
+            #( #inner_grads: [<#inner_tys as #krate::Layer>::Output; B], )*
+            __input_grad: [#input; B],
+        }
+    }
+}
+
+/// The layers but the last, and their output gradient buffers: the last
+/// layer's output gradient is the caller's `dy`.
+fn inner<'n>(net: &'n Net) -> (&'n [&'n Type], &'n [Ident]) {
+    let inner = net.tys.len() - 1;
+    (&net.tys[..inner], &net.grad_bufs[..inner])
+}
+
+fn workspace_impl(net: &Net) -> TokenStream {
+    let Net {
+        krate,
+        names,
+        tys,
+        input,
+        workspace,
+        saved,
+        ..
+    } = net;
+    let (inner_tys, inner_grads) = inner(net);
+    quote! {
+        #[automatically_derived]
+        impl<const B: usize> #workspace<B> {
+            /// A workspace of zeros, with no forward pass yet.
+            #[must_use]
+            pub const fn new() -> Self {
+                Self {
+                    #( #names: [<<#tys as #krate::Layer>::Output as #krate::Row>::ZERO; B], )*
+                    #( #saved: ::core::option::Option::None, )*
+                    #( #inner_grads: [<<#inner_tys as #krate::Layer>::Output as #krate::Row>::ZERO; B], )*
+                    __input_grad: [<#input as #krate::Row>::ZERO; B],
+                }
+            }
+
+            /// The gradient with respect to the network's input from the last
+            /// backward pass.
+            #[must_use]
+            pub const fn input_grad(&self) -> &[#input; B] {
+                &self.__input_grad
+            }
+        }
+    }
+}
+
+fn workspace_default(net: &Net) -> TokenStream {
+    let workspace = &net.workspace;
+    quote! {
+        #[automatically_derived]
+        impl<const B: usize> ::core::default::Default for #workspace<B> {
+            #[inline]
+            fn default() -> Self {
+                Self::new()
+            }
+        }
+    }
+}
+
+fn grads_struct(net: &Net) -> TokenStream {
+    let Net {
+        krate,
+        ident,
+        vis,
+        names,
+        tys,
+        grads,
+        ..
+    } = net;
+    let doc = format!(
+        " Gradients of every parameter of [`{ident}`], one field per layer. `Default` is zeros."
+    );
+    quote! {
+        #[doc = #doc]
+        #[derive(::core::clone::Clone, ::core::fmt::Debug, ::core::default::Default)]
+        #vis struct #grads {
+            #(
+                #[doc = " Gradients of this layer's parameters."]
+                pub #names: <#tys as #krate::Parameters>::Grads,
+            )*
+        }
+    }
+}
+
+/// The body of an indexed accessor: array `i` of the layer that holds it,
+/// counting each layer's arrays in field order. `get(ty, name)` is the
+/// layer's own accessor.
+fn by_index(net: &Net, access: Access, get: impl Fn(&Type, &Ident) -> TokenStream) -> TokenStream {
+    let arrays = net.arrays();
+    let gets = net
+        .tys
+        .iter()
+        .zip(&net.names)
+        .map(|(ty, name)| net.same_scalar(ty, &get(ty, name), access));
+    let empty = access.borrow();
+    quote! {
+        #(
+            if i < #arrays {
+                return #gets;
+            }
+            let i = i - #arrays;
+        )*
+        let _ = i;
+        #empty []
+    }
+}
+
+fn gradients_impl(net: &Net) -> TokenStream {
+    let Net {
+        krate,
+        scalar: t,
+        grads,
+        ..
+    } = net;
+    let arrays = net.arrays();
+    let array = by_index(
+        net,
+        Access::Shared,
+        |ty, name| quote!(#krate::Gradients::<<#ty as #krate::Parameters>::Scalar>::array(&self.#name, i)),
+    );
+    let array_mut = by_index(
+        net,
+        Access::Mut,
+        |ty, name| quote!(#krate::Gradients::<<#ty as #krate::Parameters>::Scalar>::array_mut(&mut self.#name, i)),
+    );
+    quote! {
+        #[automatically_derived]
+        impl #krate::Gradients<#t> for #grads {
+            const ARRAYS: usize = 0 #( + #arrays )*;
+
+            #[inline]
+            fn array(&self, i: usize) -> &[#t] {
+                #array
+            }
+
+            #[inline]
+            fn array_mut(&mut self, i: usize) -> &mut [#t] {
+                #array_mut
+            }
+        }
+    }
+}
+
+fn parameters_impl(net: &Net) -> TokenStream {
+    let Net {
+        krate,
+        ident,
+        names,
+        scalar: t,
+        grads,
+        ..
+    } = net;
+    let parameter = by_index(
+        net,
+        Access::Shared,
+        |_, name| quote!(#krate::Parameters::parameter(&self.#name, i)),
+    );
+    let parameter_mut = by_index(
+        net,
+        Access::Mut,
+        |_, name| quote!(#krate::Parameters::parameter_mut(&mut self.#name, i)),
+    );
+    quote! {
+        #[automatically_derived]
+        impl #krate::Parameters for #ident {
+            type Scalar = #t;
+            type Grads = #grads;
+
+            #[inline]
+            fn parameter(&self, i: usize) -> &[#t] {
+                #parameter
+            }
+
+            #[inline]
+            fn parameter_mut(&mut self, i: usize) -> &mut [#t] {
+                #parameter_mut
+            }
+
+            fn reset_parameters<R: #krate::__private::rand::Rng + ?::core::marker::Sized>(&mut self, rng: &mut R) {
+                #( #krate::Parameters::reset_parameters(&mut self.#names, rng); )*
+            }
+        }
+    }
+}
+
+fn state_dict_impl(net: &Net) -> TokenStream {
+    let Net {
+        krate,
+        ident,
+        names,
+        tys,
+        keys,
+        scalar: t,
+        ..
+    } = net;
+    let values = quote!(values);
+    let values_ref = tys
+        .iter()
+        .map(|ty| net.same_scalar(ty, &values, Access::Shared));
+    let values_mut = tys
+        .iter()
+        .map(|ty| net.same_scalar(ty, &values, Access::Mut));
+    quote! {
+        #[automatically_derived]
+        impl #krate::StateDict for #ident {
+            type Scalar = #t;
+
+            fn visit_arrays(&self, f: &mut #krate::Visit<'_, #t>) {
+                #(
+                    #krate::StateDict::visit_arrays(&self.#names, &mut |key, shape, values| {
+                        f(&#krate::Key::nested(#keys, key), shape, #values_ref);
+                    });
+                )*
+            }
+
+            fn visit_arrays_mut(&mut self, f: &mut #krate::VisitMut<'_, #t>) {
+                #(
+                    #krate::StateDict::visit_arrays_mut(&mut self.#names, &mut |key, shape, values| {
+                        f(&#krate::Key::nested(#keys, key), shape, #values_mut);
+                    });
+                )*
+            }
+
+            fn visit_counters(&self, f: &mut #krate::VisitCounter<'_>) {
+                #(
+                    #krate::StateDict::visit_counters(&self.#names, &mut |key, value| {
+                        f(&#krate::Key::nested(#keys, key), value);
+                    });
+                )*
+            }
+
+            fn visit_counters_mut(&mut self, f: &mut #krate::VisitCounterMut<'_>) {
+                #(
+                    #krate::StateDict::visit_counters_mut(&mut self.#names, &mut |key, value| {
+                        f(&#krate::Key::nested(#keys, key), value);
+                    });
+                )*
+            }
+        }
+    }
+}

@@ -1,0 +1,133 @@
+//! The names and types every generated item is written with: the layers',
+//! and the identifiers generated from them, in one place.
+
+use super::parse::Args;
+use super::valid::Model;
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote, quote_spanned};
+use syn::ext::IdentExt;
+use syn::spanned::Spanned;
+use syn::{Ident, Type, Visibility};
+
+pub struct Net<'a> {
+    pub krate: &'a syn::Path,
+    /// The user's struct.
+    pub ident: &'a Ident,
+    pub vis: &'a Visibility,
+    /// The layers' field names and types, in order.
+    pub names: Vec<&'a Ident>,
+    pub tys: Vec<&'a Type>,
+    /// The state-dict key of each layer: its name, or with `sequential` its
+    /// position.
+    pub keys: Vec<String>,
+    /// The network's scalar: the first layer's.
+    pub scalar: TokenStream,
+    /// The network's input row (the first layer's) and output row (the
+    /// last's).
+    pub input: TokenStream,
+    pub output: TokenStream,
+    /// `MlpWorkspace` and `MlpGrads`.
+    pub workspace: Ident,
+    pub grads: Ident,
+    /// Per layer: the workspace field for what its forward pass saved
+    /// (`__saved_fc1`), the gradient buffer for its output (`__grad_fc1`;
+    /// the last layer's output gradient is the caller's `dy`), and the
+    /// variable for the saved value in backward (`__s_fc1`).
+    pub saved: Vec<Ident>,
+    pub grad_bufs: Vec<Ident>,
+    pub saved_vars: Vec<Ident>,
+    /// `connections[k - 1]`: the trait between layer `k - 1` and layer `k`
+    /// (`__Mlp_fc1_into_act1`).
+    pub connections: Vec<Ident>,
+}
+
+impl<'a> Net<'a> {
+    pub fn new(args: &'a Args, model: &'a Model) -> Self {
+        let krate = &args.krate;
+        let ident = &model.item.ident;
+        let names: Vec<&Ident> = model.fields.iter().map(|f| &f.name).collect();
+        let tys: Vec<&Type> = model.fields.iter().map(|f| &f.ty).collect();
+        let keys = if args.sequential {
+            (0..names.len()).map(|i| i.to_string()).collect()
+        } else {
+            names.iter().map(|n| n.unraw().to_string()).collect()
+        };
+        // A validated model has at least one layer.
+        let (first, last) = (tys[0], tys[tys.len() - 1]);
+        let per_layer = |prefix: &str| -> Vec<Ident> {
+            names
+                .iter()
+                .map(|n| format_ident!("{}{}", prefix, n.unraw()))
+                .collect()
+        };
+        let connections = names
+            .windows(2)
+            .map(|pair| format_ident!("__{}_{}_into_{}", ident, pair[0].unraw(), pair[1].unraw()))
+            .collect();
+        Net {
+            krate,
+            ident,
+            vis: &model.item.vis,
+            keys,
+            scalar: quote!(<#first as #krate::Parameters>::Scalar),
+            input: quote!(<#first as #krate::Layer>::Input),
+            output: quote_spanned!(last.span()=> <#last as #krate::Layer>::Output),
+            workspace: format_ident!("{}Workspace", ident),
+            grads: format_ident!("{}Grads", ident),
+            saved: per_layer("__saved_"),
+            grad_bufs: per_layer("__grad_"),
+            saved_vars: per_layer("__s_"),
+            connections,
+            names,
+            tys,
+        }
+    }
+
+    /// `<<ty as Parameters>::Grads as Gradients<..>>::ARRAYS` for each layer:
+    /// how many arrays of parameters it has.
+    pub fn arrays(&self) -> Vec<TokenStream> {
+        let krate = self.krate;
+        self.tys
+            .iter()
+            .map(|ty| {
+                quote_spanned!(ty.span()=> <<#ty as #krate::Parameters>::Grads as #krate::Gradients<<#ty as #krate::Parameters>::Scalar>>::ARRAYS)
+            })
+            .collect()
+    }
+
+    /// `values` (a slice of the layer's scalar) seen as the network's scalar;
+    /// a layer of another scalar type is one error at its field.
+    pub fn same_scalar(&self, ty: &Type, values: &TokenStream, access: Access) -> TokenStream {
+        let (krate, t) = (self.krate, &self.scalar);
+        let method = format_ident!("slice{}", access.suffix());
+        quote_spanned! {ty.span()=>
+            <<#ty as #krate::Parameters>::Scalar as #krate::__private::SameScalar<#t>>::#method(#values)
+        }
+    }
+}
+
+/// Whether a generated accessor borrows shared or mutably: the pairs
+/// `array` / `array_mut`, `visit_arrays` / `visit_arrays_mut`, ...
+#[derive(Clone, Copy)]
+pub enum Access {
+    Shared,
+    Mut,
+}
+
+impl Access {
+    /// The end of the method's name: `""` or `"_mut"`.
+    pub fn suffix(self) -> &'static str {
+        match self {
+            Access::Shared => "",
+            Access::Mut => "_mut",
+        }
+    }
+
+    /// `&` or `&mut`.
+    pub fn borrow(self) -> TokenStream {
+        match self {
+            Access::Shared => quote!(&),
+            Access::Mut => quote!(&mut),
+        }
+    }
+}
