@@ -12,9 +12,9 @@ mod expand;
 mod item;
 mod kind;
 mod network;
-mod symbol;
 #[cfg(test)]
 mod snapshots;
+mod symbol;
 #[cfg(test)]
 mod tests;
 mod valid;

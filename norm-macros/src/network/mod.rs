@@ -8,8 +8,6 @@ mod expand;
 mod names;
 mod parse;
 mod symbol;
-#[cfg(test)]
-mod tests;
 mod valid;
 
 use crate::errors::{Errors, fallback, internal};
