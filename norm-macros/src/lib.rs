@@ -1,10 +1,12 @@
-//! The `#[normalize]` attribute of [constnorm](https://docs.rs/constnorm).
-//! Use it through the `constnorm` crate, which re-exports it together with the
-//! runtime the generated code calls.
+//! The `#[normalize]` and `#[network]` attributes of
+//! [constnorm](https://docs.rs/constnorm). Use them through the `constnorm`
+//! crate, which re-exports them together with the runtime the generated code
+//! calls.
 //!
-//! The crate is a parse / validate / expand pipeline (`expand::normalize`): every
-//! misuse is a spanned compile error, all of them reported in one build, and
-//! the macro never panics.
+//! Each attribute is a parse / validate / expand pipeline
+//! (`expand::normalize`, `network::network`; ARCHITECTURE.md at the
+//! repository root is the map): every misuse is a spanned compile error, all
+//! of them reported in one build, and the macro never panics.
 
 mod args;
 mod errors;
@@ -48,6 +50,9 @@ use proc_macro::TokenStream;
 ///     channel of each example normalized over its spatial positions.
 /// - `dims = N` or `dims = [A, B, ...]` (required): for layer and RMS norm the
 ///   normalized shape (up to 4 dims); for the others the number of channels.
+///   Every size (here and in `spatial` and `groups`) may be a literal, a named
+///   constant or a const expression (`dims = HIDDEN`, `dims = [SEQ, 2 * D]`);
+///   the checks on a constant are const assertions with the same messages.
 /// - `spatial = L`, `[H, W]` or `[D, H, W]` (batch, group, instance; required
 ///   for instance): the spatial dims after the channel.
 /// - `groups = G` (group, required): divides `dims`.
