@@ -29,6 +29,37 @@ pub struct SavedRows {
     pub rows: usize,
 }
 
+impl SavedRows {
+    /// The checks of a forward pass, for layers of your own: `y` has as many
+    /// rows as `x`, and `x` at least one. Returns what backward checks
+    /// against.
+    ///
+    /// # Errors
+    /// [`NormError::RowCountMismatch`] (argument `"y"`) or
+    /// [`NormError::EmptyBatch`].
+    #[inline]
+    pub fn check_forward(x_rows: usize, y_rows: usize) -> Result<Self, NormError> {
+        crate::kernels::check_forward(x_rows, y_rows)?;
+        Ok(Self { rows: x_rows })
+    }
+
+    /// The checks of a backward pass against the forward pass that saved
+    /// `self`: `x` has its row count, `dy` and `dx` as many rows as `x`.
+    ///
+    /// # Errors
+    /// [`NormError::SavedRowsMismatch`] or [`NormError::RowCountMismatch`]
+    /// (argument `"dy"` or `"dx"`).
+    #[inline]
+    pub fn check_backward(
+        self,
+        x_rows: usize,
+        dy_rows: usize,
+        dx_rows: usize,
+    ) -> Result<(), NormError> {
+        crate::kernels::check_backward(self.rows, x_rows, dy_rows, dx_rows)
+    }
+}
+
 /// Initializes every parameter of `model` from a generator seeded with
 /// `seed`, as PyTorch's `reset_parameters` does (Kaiming-uniform for
 /// `Linear`; weight 1, bias 0 for normalization layers). The same seed gives
@@ -39,8 +70,7 @@ pub fn init_seeded<P: Parameters>(model: &mut P, seed: u64) {
 
 /// Checks a forward pass: as many output rows as input rows, at least one.
 pub(crate) fn check_forward(x_rows: usize, y_rows: usize) -> Result<SavedRows, NormError> {
-    crate::kernels::check_forward(x_rows, y_rows)?;
-    Ok(SavedRows { rows: x_rows })
+    SavedRows::check_forward(x_rows, y_rows)
 }
 
 /// Checks a backward pass against the forward pass it undoes.
@@ -50,5 +80,5 @@ pub(crate) fn check_backward(
     dy_rows: usize,
     dx_rows: usize,
 ) -> Result<(), NormError> {
-    crate::kernels::check_backward(saved.rows, x_rows, dy_rows, dx_rows)
+    saved.check_backward(x_rows, dy_rows, dx_rows)
 }
