@@ -4,6 +4,7 @@
 
 use crate::errors::{Errors, one_of, suggest, unknown};
 use crate::kind::Kind;
+pub use crate::symbol::Dtype;
 use crate::symbol::{self, Opt};
 use proc_macro2::TokenStream;
 use quote::ToTokens;
@@ -12,21 +13,6 @@ use std::fmt;
 use syn::parse::Parser;
 use syn::punctuated::Punctuated;
 use syn::{Expr, ExprLit, ExprUnary, Lit, Meta, Token, UnOp};
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Dtype {
-    F32,
-    F64,
-}
-
-impl Dtype {
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::F32 => symbol::F32,
-            Self::F64 => symbol::F64,
-        }
-    }
-}
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Momentum {

@@ -7,9 +7,7 @@
 //! variant in `kinds!` plus the arms the compiler asks for below (and its
 //! line in the attribute's docs in `lib.rs`).
 
-use crate::args::Dtype;
-use crate::symbol::Opt;
-use crate::valid::Config;
+use crate::symbol::{Dtype, Opt};
 
 /// Declares the kinds and the list of all of them from one list of variants.
 macro_rules! kinds {
@@ -72,6 +70,21 @@ pub enum Segments {
 pub struct Requirement {
     pub option: Opt,
     pub message: &'static str,
+}
+
+/// A layer's configuration as its docs spell it: sizes as written.
+pub struct Spelled {
+    /// `dims` as written: `16`, `[4, 8]`, `HIDDEN`.
+    pub shape: String,
+    /// `dims[0]`, the channels of a channel kind.
+    pub channels: String,
+    pub spatial: Vec<String>,
+    pub groups: String,
+    pub eps: f64,
+    pub momentum: Option<f64>,
+    pub affine: bool,
+    pub bias: bool,
+    pub track: bool,
 }
 
 /// What the generated doc comment says of a layer.
@@ -260,9 +273,9 @@ impl Kind {
     }
 
     /// The generated doc comment's account of the layer, in PyTorch's terms.
-    pub fn describe(self, c: &Config) -> Description {
+    pub fn describe(self, c: &Spelled) -> Description {
         let (eps, affine, track) = (py_float(c.eps), py_bool(c.affine), py_bool(c.track));
-        let channels = &c.dims[0];
+        let channels = &c.channels;
         let momentum = c
             .momentum
             .map_or_else(|| "None".to_owned(), |m| format!("{m}"));
@@ -275,19 +288,19 @@ impl Kind {
         let running = |uses: &'static str| if c.track { uses } else { "" };
         match self {
             Self::Layer => Description {
-                title: format!("**Layer normalization** over {} values", c.shape_text()),
+                title: format!("**Layer normalization** over {} values", c.shape),
                 torch: format!(
                     "torch.nn.LayerNorm({}, eps={eps}, elementwise_affine={affine}, bias={})",
-                    c.shape_text(),
+                    c.shape,
                     py_bool(c.bias)
                 ),
                 what: "each row is normalized with its own mean and biased variance, in training and inference alike".to_owned(),
             },
             Self::Rms => Description {
-                title: format!("**RMS normalization** over {} values", c.shape_text()),
+                title: format!("**RMS normalization** over {} values", c.shape),
                 torch: format!(
                     "torch.nn.RMSNorm({}, eps={eps}, elementwise_affine={affine})",
-                    c.shape_text()
+                    c.shape
                 ),
                 what: "each row is divided by its root mean square, in training and inference alike".to_owned(),
             },

@@ -82,6 +82,22 @@ pub const F32: &str = "f32";
 pub const F64: &str = "f64";
 pub const DTYPES: &[&str] = &[F32, F64];
 
+/// The scalar type of a layer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dtype {
+    F32,
+    F64,
+}
+
+impl Dtype {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::F32 => F32,
+            Self::F64 => F64,
+        }
+    }
+}
+
 /// Names users bring from PyTorch or habit for an option, and ours for the
 /// same thing. Too far from ours for a spelling suggestion, so they are
 /// listed (the kinds' are `Kind::aliases`).
