@@ -10,7 +10,7 @@
 //! channels, which vectorizes; with them, across each channel's positions.
 
 use super::reduce::{fast_two_sum, madd, sums};
-use super::rows::wide_mean_var;
+use super::stats::{update_running, wide_mean_var};
 use super::{Affine, GradsMut, check_backward, check_forward};
 use crate::{Float, Mode, NormError, Row};
 use multiversion::multiversion;
@@ -373,24 +373,6 @@ pub fn forward_train<R: Row, const C: usize>(
         );
     }
     Ok(saved)
-}
-
-/// `r = (1 - m) r + m s` for the running mean and variance, in the layer's
-/// type as PyTorch computes it.
-#[inline]
-pub(crate) fn update_running<T: Float, const C: usize>(
-    running_mean: &mut [T; C],
-    running_var: &mut [T; C],
-    momentum: f64,
-    mean: &[T; C],
-    unbiased_var: &[T; C],
-) {
-    let m = T::from_f64(momentum);
-    let keep = T::from_f64(1.0 - momentum);
-    for c in 0..C {
-        running_mean[c] = keep * running_mean[c] + m * mean[c];
-        running_var[c] = keep * running_var[c] + m * unbiased_var[c];
-    }
 }
 
 #[multiversion(targets("x86_64+avx2+fma"))]

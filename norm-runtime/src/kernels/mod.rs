@@ -26,6 +26,7 @@ pub mod batch;
 pub mod instance;
 mod reduce;
 pub mod rows;
+mod stats;
 
 use crate::{Float, NormError, Row};
 

@@ -27,6 +27,7 @@
 //! falls back to the same algorithm in `f64`.
 
 use super::reduce::{LANES, fast_two_sum, madd, pairwise, sums};
+use super::stats::wide_mean_var;
 use super::{Affine, GradsMut, check_backward, check_forward};
 use crate::{Float, Mode, NormError, Row};
 use multiversion::multiversion;
@@ -116,39 +117,6 @@ fn finish<T: Float, const CENTER: bool>(xs: &[T], r: T, s1: T, s2: T, eps: f64) 
     };
     let rstd = T::ONE / (var + T::from_f64(eps)).sqrt();
     Stats { hi, lo, rstd, var }
-}
-
-/// The mean as `(hi, lo)` and the biased variance of `count` values, all in
-/// the wider type (`center == false`: RMS norm, mean 0 and the mean square).
-/// For the rare inputs whose sums of squares overflow the layer's type; the
-/// variance stays wide, since it may overflow the layer's type itself.
-#[cold]
-pub(crate) fn wide_mean_var<T: Float>(
-    values: impl Iterator<Item = T> + Clone,
-    count: usize,
-    center: bool,
-) -> (T, T, T::Acc) {
-    let inv_n = T::Acc::ONE / T::Acc::from_usize(count);
-    let mut rough = T::Acc::ZERO;
-    if center {
-        for v in values.clone() {
-            rough += v.to_acc();
-        }
-        rough *= inv_n;
-    }
-    let (mut s1, mut s2) = (T::Acc::ZERO, T::Acc::ZERO);
-    for v in values {
-        let d = v.to_acc() - rough;
-        s1 += d;
-        s2 += d * d;
-    }
-    if !center {
-        return (T::ZERO, T::ZERO, s2 * inv_n);
-    }
-    let mean = rough + s1 * inv_n;
-    let hi = T::from_acc(mean);
-    let var = ((s2 - s1 * s1 * inv_n) * inv_n).max(T::Acc::ZERO);
-    (hi, T::from_acc(mean - hi.to_acc()), var)
 }
 
 /// The sums of deviations from the rough mean `r`: `[sum(d), sum(d^2)]`.
