@@ -9,15 +9,12 @@
 //! in the layer's own type. Without spatial dims the loops run across
 //! channels, which vectorizes; with them, across each channel's positions.
 
+use super::dispatch::BATCH_DISPATCH_MIN_VALUES;
 use super::reduce::{fast_two_sum, madd, sums};
 use super::stats::{update_running, wide_mean_var};
 use super::{Affine, GradsMut, check_backward, check_forward};
 use crate::{Float, Mode, NormError, Row};
 use multiversion::multiversion;
-
-/// Batches with fewer values run the portable code inline; larger ones are
-/// dispatched at run time to code compiled for the CPU's SIMD extensions.
-const DISPATCH_MIN_VALUES: usize = 1024;
 
 /// The running statistics of a layer that tracks them, updated by training
 /// passes.
@@ -351,7 +348,7 @@ pub fn forward_train<R: Row, const C: usize>(
         count: values,
         mode: Mode::Train,
     };
-    let var = if x.len() * R::LEN < DISPATCH_MIN_VALUES {
+    let var = if x.len() * R::LEN < BATCH_DISPATCH_MIN_VALUES {
         train_rows::<R, C, false>(affine.weight, affine.bias, eps, x, y, &mut saved)
     } else {
         train_simd::<R, C>(affine.weight, affine.bias, eps, x, y, &mut saved)
@@ -418,7 +415,7 @@ pub fn forward_eval<R: Row, const C: usize>(
         count: x.len() * spatial::<R, C>(),
         mode: Mode::Eval,
     };
-    if x.len() * R::LEN < DISPATCH_MIN_VALUES {
+    if x.len() * R::LEN < BATCH_DISPATCH_MIN_VALUES {
         normalize::<R, C, false>(affine.weight, affine.bias, &saved, x, y);
     } else {
         normalize_simd::<R, C>(affine.weight, affine.bias, &saved, x, y);
@@ -561,7 +558,7 @@ fn backward_inner<R: Row, const C: usize>(
     grads: GradsMut<'_, [R::Scalar; C]>,
 ) -> Result<(), NormError> {
     check_backward(saved.rows, x.len(), dy.len(), dx.len())?;
-    let [dweight, dbias] = if x.len() * R::LEN < DISPATCH_MIN_VALUES {
+    let [dweight, dbias] = if x.len() * R::LEN < BATCH_DISPATCH_MIN_VALUES {
         backward_rows::<R, C, false>(affine.weight, saved, global, x, dy, dx)
     } else {
         backward_simd::<R, C>(affine.weight, saved, global, x, dy, dx)

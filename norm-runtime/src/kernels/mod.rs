@@ -23,6 +23,7 @@
 #![allow(clippy::needless_range_loop)]
 
 pub mod batch;
+mod dispatch;
 pub mod instance;
 mod reduce;
 pub mod rows;

@@ -26,15 +26,12 @@
 //! exactly the bias. A sum of squares that overflows (|x| > 1e19 in `f32`)
 //! falls back to the same algorithm in `f64`.
 
+use super::dispatch::ROWS_DISPATCH_MIN_VALUES;
 use super::reduce::{LANES, fast_two_sum, madd, pairwise, sums};
 use super::stats::wide_mean_var;
 use super::{Affine, GradsMut, check_backward, check_forward};
 use crate::{Float, Mode, NormError, Row};
 use multiversion::multiversion;
-
-/// Batches with fewer values run the portable code inline; larger ones are
-/// dispatched at run time to code compiled for the CPU's SIMD extensions.
-const DISPATCH_MIN_VALUES: usize = 256;
 
 /// What a forward pass with per-row statistics keeps for backward: the batch
 /// size and mode.
@@ -276,7 +273,7 @@ where
     }
     check_forward(x.len(), y.len())?;
     let (weight, bias) = affine.flat();
-    if x.len() * R::LEN < DISPATCH_MIN_VALUES {
+    if x.len() * R::LEN < ROWS_DISPATCH_MIN_VALUES {
         forward_rows::<R, COUNT, PP, CENTER, false>(weight, bias, eps, x, y);
     } else {
         forward_simd::<R, COUNT, PP, CENTER>(weight, bias, eps, x, y);
@@ -560,7 +557,7 @@ where
     let (weight, _) = affine.flat();
     let dweight = grads.weight.map(Row::as_flat_mut);
     let dbias = grads.bias.map(Row::as_flat_mut);
-    if x.len() * R::LEN < DISPATCH_MIN_VALUES {
+    if x.len() * R::LEN < ROWS_DISPATCH_MIN_VALUES {
         backward_rows::<R, COUNT, PP, CENTER, false>(weight, eps, x, dy, dx, dweight, dbias);
     } else {
         backward_simd::<R, COUNT, PP, CENTER>(weight, eps, x, dy, dx, dweight, dbias);
