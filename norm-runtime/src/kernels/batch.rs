@@ -9,12 +9,11 @@
 //! in the layer's own type. Without spatial dims the loops run across
 //! channels, which vectorizes; with them, across each channel's positions.
 
-use super::dispatch::BATCH_DISPATCH_MIN_VALUES;
+use super::dispatch::{BATCH_DISPATCH_MIN_VALUES, dispatched};
 use super::reduce::{fast_two_sum, madd, sums};
 use super::stats::{update_running, wide_mean_var};
 use super::{Affine, GradsMut, check_backward, check_forward};
 use crate::{Float, Mode, NormError, Row};
-use multiversion::multiversion;
 
 /// The running statistics of a layer that tracks them, updated by training
 /// passes.
@@ -295,20 +294,16 @@ fn train_rows<R: Row, const C: usize, const FMA: bool>(
     var
 }
 
-#[multiversion(targets("x86_64+avx2+fma"))]
-fn train_simd<R: Row, const C: usize>(
-    weight: Option<&[R::Scalar; C]>,
-    bias: Option<&[R::Scalar; C]>,
-    eps: f64,
-    x: &[R],
-    y: &mut [R],
-    saved: &mut BatchSaved<R::Scalar, C>,
-) -> [R::Scalar; C] {
-    if multiversion::target::target_cfg_f!(target_feature = "fma") {
-        train_rows::<R, C, true>(weight, bias, eps, x, y, saved)
-    } else {
-        train_rows::<R, C, false>(weight, bias, eps, x, y, saved)
-    }
+dispatched! {
+    /// [`train_rows`] for a batch of `values` values.
+    fn train_dispatched[R: Row, const C: usize](
+        weight: Option<&[R::Scalar; C]>,
+        bias: Option<&[R::Scalar; C]>,
+        eps: f64,
+        x: &[R],
+        y: &mut [R],
+        saved: &mut BatchSaved<R::Scalar, C>,
+    ) -> [R::Scalar; C] = train_rows::<R, C>, portable below BATCH_DISPATCH_MIN_VALUES;
 }
 
 /// Training forward pass: normalizes with the batch's statistics and, when the
@@ -348,11 +343,8 @@ pub fn forward_train<R: Row, const C: usize>(
         count: values,
         mode: Mode::Train,
     };
-    let var = if x.len() * R::LEN < BATCH_DISPATCH_MIN_VALUES {
-        train_rows::<R, C, false>(affine.weight, affine.bias, eps, x, y, &mut saved)
-    } else {
-        train_simd::<R, C>(affine.weight, affine.bias, eps, x, y, &mut saved)
-    };
+    let (weight, bias) = (affine.weight, affine.bias);
+    let var = train_dispatched::<R, C>(x.len() * R::LEN, weight, bias, eps, x, y, &mut saved);
     if let Some(running) = running {
         let count = running.num_batches_tracked.saturating_add(1);
         *running.num_batches_tracked = count;
@@ -372,19 +364,15 @@ pub fn forward_train<R: Row, const C: usize>(
     Ok(saved)
 }
 
-#[multiversion(targets("x86_64+avx2+fma"))]
-fn normalize_simd<R: Row, const C: usize>(
-    weight: Option<&[R::Scalar; C]>,
-    bias: Option<&[R::Scalar; C]>,
-    stats: &BatchSaved<R::Scalar, C>,
-    x: &[R],
-    y: &mut [R],
-) {
-    if multiversion::target::target_cfg_f!(target_feature = "fma") {
-        normalize::<R, C, true>(weight, bias, stats, x, y);
-    } else {
-        normalize::<R, C, false>(weight, bias, stats, x, y);
-    }
+dispatched! {
+    /// [`normalize`] for a batch of `values` values.
+    fn normalize_dispatched[R: Row, const C: usize](
+        weight: Option<&[R::Scalar; C]>,
+        bias: Option<&[R::Scalar; C]>,
+        stats: &BatchSaved<R::Scalar, C>,
+        x: &[R],
+        y: &mut [R],
+    ) = normalize::<R, C>, portable below BATCH_DISPATCH_MIN_VALUES;
 }
 
 /// Inference forward pass: normalizes with the running statistics, or, for a
@@ -415,11 +403,7 @@ pub fn forward_eval<R: Row, const C: usize>(
         count: x.len() * spatial::<R, C>(),
         mode: Mode::Eval,
     };
-    if x.len() * R::LEN < BATCH_DISPATCH_MIN_VALUES {
-        normalize::<R, C, false>(affine.weight, affine.bias, &saved, x, y);
-    } else {
-        normalize_simd::<R, C>(affine.weight, affine.bias, &saved, x, y);
-    }
+    normalize_dispatched::<R, C>(x.len() * R::LEN, affine.weight, affine.bias, &saved, x, y);
     Ok(saved)
 }
 
@@ -512,20 +496,16 @@ fn backward_rows<R: Row, const C: usize, const WIDE: bool>(
     [sum_dy_xhat, sum_dy]
 }
 
-#[multiversion(targets("x86_64+avx2+fma"))]
-fn backward_simd<R: Row, const C: usize>(
-    weight: Option<&[R::Scalar; C]>,
-    saved: &BatchSaved<R::Scalar, C>,
-    global: Option<&GradSums<C>>,
-    x: &[R],
-    dy: &[R],
-    dx: &mut [R],
-) -> [[R::Scalar; C]; 2] {
-    if multiversion::target::target_cfg_f!(target_feature = "fma") {
-        backward_rows::<R, C, true>(weight, saved, global, x, dy, dx)
-    } else {
-        backward_rows::<R, C, false>(weight, saved, global, x, dy, dx)
-    }
+dispatched! {
+    /// [`backward_rows`] for a batch of `values` values.
+    fn backward_dispatched[R: Row, const C: usize](
+        weight: Option<&[R::Scalar; C]>,
+        saved: &BatchSaved<R::Scalar, C>,
+        global: Option<&GradSums<C>>,
+        x: &[R],
+        dy: &[R],
+        dx: &mut [R],
+    ) -> [[R::Scalar; C]; 2] = backward_rows::<R, C>, portable below BATCH_DISPATCH_MIN_VALUES;
 }
 
 /// Backward pass of the forward pass that returned `saved`: through the batch
@@ -558,11 +538,9 @@ fn backward_inner<R: Row, const C: usize>(
     grads: GradsMut<'_, [R::Scalar; C]>,
 ) -> Result<(), NormError> {
     check_backward(saved.rows, x.len(), dy.len(), dx.len())?;
-    let [dweight, dbias] = if x.len() * R::LEN < BATCH_DISPATCH_MIN_VALUES {
-        backward_rows::<R, C, false>(affine.weight, saved, global, x, dy, dx)
-    } else {
-        backward_simd::<R, C>(affine.weight, saved, global, x, dy, dx)
-    };
+    let values = x.len() * R::LEN;
+    let [dweight, dbias] =
+        backward_dispatched::<R, C>(values, affine.weight, saved, global, x, dy, dx);
     for (acc, sum) in [(grads.weight, dweight), (grads.bias, dbias)] {
         if let Some(acc) = acc {
             for (a, s) in acc.iter_mut().zip(sum) {
