@@ -86,13 +86,13 @@ pub fn fold<T: Float, const C: usize>(
 }
 
 /// The statistics a batch-norm forward pass used, kept for backward: the
-/// per-channel mean (as `hi + lo`) and `1 / sqrt(var + eps)`, the batch size
-/// and the mode.
+/// per-channel mean (as `hi + lo`) and `rstd = 1 / sqrt(var + eps)`, the
+/// batch size and the mode.
 #[derive(Clone, Debug, PartialEq)]
 pub struct BatchSaved<T: Float, const C: usize> {
     hi: [T; C],
     lo: [T; C],
-    inv_std: [T; C],
+    rstd: [T; C],
     rows: usize,
     /// Values per channel the statistics came from: rows x spatial positions,
     /// or the whole batch's count when they were merged across workers.
@@ -108,11 +108,19 @@ impl<T: Float, const C: usize> BatchSaved<T, C> {
         core::array::from_fn(|c| self.hi[c].to_acc() + self.lo[c].to_acc())
     }
 
-    /// The per-channel `1 / sqrt(var + eps)` used.
+    /// The per-channel `rstd = 1 / sqrt(var + eps)` used (the name PyTorch's
+    /// layer norm gives it; its batch norm saves it as `invstd`).
+    #[inline]
+    #[must_use]
+    pub const fn rstd(&self) -> &[T; C] {
+        &self.rstd
+    }
+
+    /// Same as [`rstd`](Self::rstd); kept for compatibility.
     #[inline]
     #[must_use]
     pub const fn inv_std(&self) -> &[T; C] {
-        &self.inv_std
+        &self.rstd
     }
 
     /// The number of rows of the forward pass.
@@ -210,7 +218,7 @@ fn moments<R: Row, const C: usize, const FMA: bool>(
         let mean_dev = s1[c] * inv_n;
         var[c] = (s2[c] * inv_n - mean_dev * mean_dev).max(R::Scalar::ZERO);
         (saved.hi[c], saved.lo[c]) = fast_two_sum(rough[c], mean_dev);
-        saved.inv_std[c] = R::Scalar::ONE / (var[c] + eps_t).sqrt();
+        saved.rstd[c] = R::Scalar::ONE / (var[c] + eps_t).sqrt();
     }
     var
 }
@@ -232,7 +240,7 @@ fn wide_moments<R: Row, const C: usize>(
         let (hi, lo, wide_var) = wide_mean_var(values, x.len() * s, true);
         (saved.hi[c], saved.lo[c], var[c]) = (hi, lo, R::Scalar::from_acc(wide_var));
         let eps = <R::Scalar as Float>::Acc::from_f64(eps);
-        saved.inv_std[c] =
+        saved.rstd[c] =
             R::Scalar::from_acc(<R::Scalar as Float>::Acc::ONE / (wide_var + eps).sqrt());
     }
     var
@@ -245,7 +253,7 @@ fn acc_pair<T, const C: usize>(acc: &mut [[T; C]; 2]) -> impl Iterator<Item = (&
     a1.iter_mut().zip(a2.iter_mut())
 }
 
-/// `y = ((x - hi) - lo) * inv_std * weight + bias`, per channel, with the
+/// `y = ((x - hi) - lo) * rstd * weight + bias`, per channel, with the
 /// statistics in `stats`.
 #[inline(always)]
 fn normalize<R: Row, const C: usize, const FMA: bool>(
@@ -255,10 +263,10 @@ fn normalize<R: Row, const C: usize, const FMA: bool>(
     x: &[R],
     y: &mut [R],
 ) {
-    let (hi, lo, inv_std) = (&stats.hi, &stats.lo, &stats.inv_std);
+    let (hi, lo, rstd) = (&stats.hi, &stats.lo, &stats.rstd);
     let s = spatial::<R, C>();
     let scale: [R::Scalar; C] =
-        core::array::from_fn(|c| weight.map_or(inv_std[c], |w| w[c] * inv_std[c]));
+        core::array::from_fn(|c| weight.map_or(rstd[c], |w| w[c] * rstd[c]));
     let shift: [R::Scalar; C] = core::array::from_fn(|c| bias.map_or(R::Scalar::ZERO, |b| b[c]));
     for (xr, yr) in x.iter().zip(y.iter_mut()) {
         if s == 1 {
@@ -338,7 +346,7 @@ pub fn forward_train<R: Row, const C: usize>(
     let mut saved = BatchSaved {
         hi: [zero; C],
         lo: [zero; C],
-        inv_std: [zero; C],
+        rstd: [zero; C],
         rows: x.len(),
         count: values,
         mode: Mode::Train,
@@ -398,7 +406,7 @@ pub fn forward_eval<R: Row, const C: usize>(
     let saved = BatchSaved {
         hi: *running_mean,
         lo: [R::Scalar::ZERO; C],
-        inv_std: running_var.map(|v| R::Scalar::ONE / (v + eps_t).sqrt()),
+        rstd: running_var.map(|v| R::Scalar::ONE / (v + eps_t).sqrt()),
         rows: x.len(),
         count: x.len() * spatial::<R, C>(),
         mode: Mode::Eval,
@@ -415,21 +423,21 @@ fn grad_sums<R: Row, const C: usize, const WIDE: bool>(
     dy: &[R],
 ) -> [[R::Scalar; C]; 2] {
     let s = spatial::<R, C>();
-    let (hi, lo, inv) = (&saved.hi, &saved.lo, &saved.inv_std);
+    let (hi, lo, rstd) = (&saved.hi, &saved.lo, &saved.rstd);
     let mut sum_dy = [R::Scalar::ZERO; C];
     let mut sum_dy_xhat = [R::Scalar::ZERO; C];
     for (xr, dyr) in x.iter().zip(dy) {
         let (xf, dyf) = (xr.as_flat(), dyr.as_flat());
         if s == 1 {
             for c in 0..C {
-                let xhat = ((xf[c] - hi[c]) - lo[c]) * inv[c];
+                let xhat = ((xf[c] - hi[c]) - lo[c]) * rstd[c];
                 sum_dy[c] += dyf[c];
                 sum_dy_xhat[c] += dyf[c] * xhat;
             }
         } else {
             for (c, (xs, dys)) in xf.chunks_exact(s).zip(dyf.chunks_exact(s)).enumerate() {
                 let [a, b] = sums::<_, 2, WIDE>(s, |i| {
-                    let xhat = ((xs[i] - hi[c]) - lo[c]) * inv[c];
+                    let xhat = ((xs[i] - hi[c]) - lo[c]) * rstd[c];
                     [dys[i], dys[i] * xhat]
                 });
                 sum_dy[c] += a;
@@ -453,11 +461,12 @@ fn backward_rows<R: Row, const C: usize, const WIDE: bool>(
     dx: &mut [R],
 ) -> [[R::Scalar; C]; 2] {
     let s = spatial::<R, C>();
-    let (hi, lo, inv) = (&saved.hi, &saved.lo, &saved.inv_std);
+    let (hi, lo, rstd) = (&saved.hi, &saved.lo, &saved.rstd);
     let [sum_dy, sum_dy_xhat] = grad_sums::<R, C, WIDE>(saved, x, dy);
     let n = R::Scalar::from_usize(saved.count);
     let zero = R::Scalar::ZERO;
-    let scale: [R::Scalar; C] = core::array::from_fn(|c| weight.map_or(inv[c], |w| w[c] * inv[c]));
+    let scale: [R::Scalar; C] =
+        core::array::from_fn(|c| weight.map_or(rstd[c], |w| w[c] * rstd[c]));
     // With fixed statistics (inference) the two mean terms vanish.
     let train = saved.mode == Mode::Train;
     let (all_dy, all_dy_xhat) = match global {
@@ -476,7 +485,7 @@ fn backward_rows<R: Row, const C: usize, const WIDE: bool>(
             // Across channels, which vectorizes.
             let (xf, dyf, dxf) = (xr.as_flat(), dyr.as_flat(), dxr.as_flat_mut());
             for c in 0..C {
-                let xhat = ((xf[c] - hi[c]) - lo[c]) * inv[c];
+                let xhat = ((xf[c] - hi[c]) - lo[c]) * rstd[c];
                 dxf[c] = scale[c] * (dyf[c] - mean_dy[c] - xhat * mean_dy_xhat[c]);
             }
             continue;
@@ -488,7 +497,7 @@ fn backward_rows<R: Row, const C: usize, const WIDE: bool>(
             .zip(dxr.as_flat_mut().chunks_exact_mut(s));
         for (c, ((xs, dys), dxs)) in channels.enumerate() {
             for ((xv, dyv), dxv) in xs.iter().zip(dys).zip(dxs) {
-                let xhat = ((*xv - hi[c]) - lo[c]) * inv[c];
+                let xhat = ((*xv - hi[c]) - lo[c]) * rstd[c];
                 *dxv = scale[c] * (*dyv - mean_dy[c] - xhat * mean_dy_xhat[c]);
             }
         }
@@ -679,7 +688,7 @@ pub fn forward_train_global<R: Row, const C: usize>(
     let mut saved = BatchSaved {
         hi: global.mean.map(R::Scalar::from_f64),
         lo: [R::Scalar::ZERO; C],
-        inv_std: var.map(|v| R::Scalar::from_f64(1.0 / (v + eps).sqrt())),
+        rstd: var.map(|v| R::Scalar::from_f64(1.0 / (v + eps).sqrt())),
         rows: x.len(),
         count,
         mode: Mode::Train,
