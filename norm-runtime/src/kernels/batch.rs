@@ -8,12 +8,26 @@
 //! corrected two-pass sums of deviations, and the mean kept as `hi + lo`, all
 //! in the layer's own type. Without spatial dims the loops run across
 //! channels, which vectorizes; with them, across each channel's positions.
+//!
+//! Two neighbours build on these kernels: [`fold`](super::fold) (inference
+//! folded into one multiply-add per value) and [`sync`](super::sync) (the
+//! statistics of a batch split across workers). Their public items are
+//! re-exported here too, where they were first.
 
 use super::dispatch::{BATCH_DISPATCH_MIN_VALUES, dispatched};
 use super::reduce::{fast_two_sum, madd, sums};
 use super::stats::{update_running, wide_mean_var};
 use super::{Affine, GradsMut, check_backward, check_forward};
 use crate::{Float, Mode, NormError, Row};
+
+/// Folding lives in [`kernels::fold`](super::fold); re-exported here, where it
+/// was first.
+pub use super::fold::{Folded, fold};
+/// Statistics across workers live in [`kernels::sync`](super::sync);
+/// re-exported here, where they were first.
+pub use super::sync::{
+    ChannelStats, GradSums, backward_global, forward_train_global, shard_grad_sums, shard_stats,
+};
 
 /// The running statistics of a layer that tracks them, updated by training
 /// passes.
@@ -30,74 +44,19 @@ pub struct Running<'a, T, const C: usize> {
 /// A layer's running mean and variance, read-only.
 pub type RunningRef<'a, T, const C: usize> = (&'a [T; C], &'a [T; C]);
 
-/// Inference-mode batch norm folded into one multiply-add per value:
-/// `y = scale[c] * x + shift[c]` for every value of channel `c`.
-///
-/// Returned by a generated layer's `fold()`. The fused form rounds once more
-/// than the layer's own inference pass (`scale` and `shift` are rounded to the
-/// layer's type), and loses accuracy when `|running_mean|` is much larger than
-/// the running standard deviation, as any such fusion does.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Folded<T, const C: usize> {
-    /// `weight / sqrt(running_var + eps)` per channel.
-    pub scale: [T; C],
-    /// `bias - running_mean * scale` per channel.
-    pub shift: [T; C],
-}
-
-impl<T: Float, const C: usize> Folded<T, C> {
-    /// Applies the folded normalization to one row in place.
-    #[inline]
-    pub fn apply<R: Row<Scalar = T>>(&self, row: &mut R) {
-        const {
-            assert!(R::LEN.is_multiple_of(C), "the row must hold C channels");
-        }
-        let s = R::LEN / C;
-        for (c, values) in row.as_flat_mut().chunks_exact_mut(s).enumerate() {
-            for v in values {
-                *v = self.scale[c] * *v + self.shift[c];
-            }
-        }
-    }
-}
-
-/// The per-channel scale and shift of inference-mode batch norm with running
-/// statistics, computed in the wider type and rounded once.
-#[must_use]
-pub fn fold<T: Float, const C: usize>(
-    affine: Affine<'_, [T; C]>,
-    running_mean: &[T; C],
-    running_var: &[T; C],
-    eps: f64,
-) -> Folded<T, C> {
-    let eps = T::Acc::from_f64(eps);
-    let mut folded = Folded {
-        scale: [T::ZERO; C],
-        shift: [T::ZERO; C],
-    };
-    for c in 0..C {
-        let weight = affine.weight.map_or(T::Acc::ONE, |w| w[c].to_acc());
-        let bias = affine.bias.map_or(T::Acc::ZERO, |b| b[c].to_acc());
-        let scale = weight / (running_var[c].to_acc() + eps).sqrt();
-        folded.scale[c] = T::from_acc(scale);
-        folded.shift[c] = T::from_acc(bias - running_mean[c].to_acc() * scale);
-    }
-    folded
-}
-
 /// The statistics a batch-norm forward pass used, kept for backward: the
 /// per-channel mean (as `hi + lo`) and `rstd = 1 / sqrt(var + eps)`, the
 /// batch size and the mode.
 #[derive(Clone, Debug, PartialEq)]
 pub struct BatchSaved<T: Float, const C: usize> {
-    hi: [T; C],
-    lo: [T; C],
-    rstd: [T; C],
-    rows: usize,
+    pub(super) hi: [T; C],
+    pub(super) lo: [T; C],
+    pub(super) rstd: [T; C],
+    pub(super) rows: usize,
     /// Values per channel the statistics came from: rows x spatial positions,
     /// or the whole batch's count when they were merged across workers.
-    count: usize,
-    mode: Mode,
+    pub(super) count: usize,
+    pub(super) mode: Mode,
 }
 
 impl<T: Float, const C: usize> BatchSaved<T, C> {
@@ -141,7 +100,7 @@ impl<T: Float, const C: usize> BatchSaved<T, C> {
 }
 
 /// Values per channel in one row.
-const fn spatial<R: Row, const C: usize>() -> usize {
+pub(super) const fn spatial<R: Row, const C: usize>() -> usize {
     R::LEN / C
 }
 
@@ -256,7 +215,7 @@ fn acc_pair<T, const C: usize>(acc: &mut [[T; C]; 2]) -> impl Iterator<Item = (&
 /// `y = ((x - hi) - lo) * rstd * weight + bias`, per channel, with the
 /// statistics in `stats`.
 #[inline(always)]
-fn normalize<R: Row, const C: usize, const FMA: bool>(
+pub(super) fn normalize<R: Row, const C: usize, const FMA: bool>(
     weight: Option<&[R::Scalar; C]>,
     bias: Option<&[R::Scalar; C]>,
     stats: &BatchSaved<R::Scalar, C>,
@@ -417,7 +376,7 @@ pub fn forward_eval<R: Row, const C: usize>(
 
 /// This batch's per-channel `[sum(dy), sum(dy * xhat)]`.
 #[inline(always)]
-fn grad_sums<R: Row, const C: usize, const WIDE: bool>(
+pub(super) fn grad_sums<R: Row, const C: usize, const WIDE: bool>(
     saved: &BatchSaved<R::Scalar, C>,
     x: &[R],
     dy: &[R],
@@ -537,7 +496,7 @@ pub fn backward<R: Row, const C: usize>(
 }
 
 #[inline(always)]
-fn backward_inner<R: Row, const C: usize>(
+pub(super) fn backward_inner<R: Row, const C: usize>(
     affine: Affine<'_, [R::Scalar; C]>,
     x: &[R],
     saved: &BatchSaved<R::Scalar, C>,
@@ -558,195 +517,4 @@ fn backward_inner<R: Row, const C: usize>(
         }
     }
     Ok(())
-}
-
-// ---- statistics across workers (PyTorch's SyncBatchNorm) ------------------
-
-/// Per-channel statistics of one shard of a batch, in a form that merges
-/// exactly: the count of values per channel, their mean, and the sum of their
-/// squared deviations from it (`m2`). In `f64` whatever the layer's type, so
-/// what workers exchange loses nothing.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct ChannelStats<const C: usize> {
-    /// Values per channel (rows x spatial positions).
-    pub count: u64,
-    /// Mean per channel.
-    pub mean: [f64; C],
-    /// Sum of squared deviations from the mean, per channel.
-    pub m2: [f64; C],
-}
-
-impl<const C: usize> ChannelStats<C> {
-    /// The statistics of two shards together (Chan, Golub and LeVeque's
-    /// pairwise update: exact in exact arithmetic, and numerically stable).
-    #[must_use]
-    pub fn merge(&self, other: &Self) -> Self {
-        if self.count == 0 {
-            return *other;
-        }
-        if other.count == 0 {
-            return *self;
-        }
-        #[allow(clippy::cast_precision_loss)]
-        let (na, nb) = (self.count as f64, other.count as f64);
-        let n = na + nb;
-        let mut out = Self {
-            count: self.count + other.count,
-            mean: [0.0; C],
-            m2: [0.0; C],
-        };
-        for c in 0..C {
-            let delta = other.mean[c] - self.mean[c];
-            out.mean[c] = self.mean[c] + delta * (nb / n);
-            out.m2[c] = self.m2[c] + other.m2[c] + delta * delta * (na * nb / n);
-        }
-        out
-    }
-
-    /// The biased variance per channel (`m2 / count`).
-    #[must_use]
-    pub fn variance(&self) -> [f64; C] {
-        #[allow(clippy::cast_precision_loss)]
-        let n = self.count as f64;
-        self.m2.map(|m2| m2 / n)
-    }
-}
-
-/// Per-channel gradient sums of one shard, `sum(dy)` and `sum(dy * xhat)`,
-/// which add up across workers.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct GradSums<const C: usize> {
-    /// `sum(dy)` per channel.
-    pub sum_dy: [f64; C],
-    /// `sum(dy * xhat)` per channel.
-    pub sum_dy_xhat: [f64; C],
-}
-
-impl<const C: usize> GradSums<C> {
-    /// The sums of two shards together.
-    #[must_use]
-    pub fn merge(&self, other: &Self) -> Self {
-        Self {
-            sum_dy: core::array::from_fn(|c| self.sum_dy[c] + other.sum_dy[c]),
-            sum_dy_xhat: core::array::from_fn(|c| self.sum_dy_xhat[c] + other.sum_dy_xhat[c]),
-        }
-    }
-}
-
-/// This shard's per-channel statistics, to merge across workers.
-///
-/// # Errors
-/// [`NormError::EmptyBatch`] if `x` is empty.
-pub fn shard_stats<R: Row, const C: usize>(x: &[R]) -> Result<ChannelStats<C>, NormError> {
-    if x.is_empty() {
-        return Err(NormError::EmptyBatch);
-    }
-    let s = spatial::<R, C>();
-    let count = x.len() * s;
-    let mut stats = ChannelStats {
-        count: count as u64,
-        mean: [0.0; C],
-        m2: [0.0; C],
-    };
-    #[allow(clippy::cast_precision_loss)]
-    let n = count as f64;
-    for c in 0..C {
-        let values = x
-            .iter()
-            .flat_map(|row| row.as_flat()[c * s..(c + 1) * s].iter().copied());
-        let (hi, lo, var) = wide_mean_var(values, count, true);
-        stats.mean[c] = hi.to_f64() + lo.to_f64();
-        stats.m2[c] = var.to_f64() * n;
-    }
-    Ok(stats)
-}
-
-/// Training forward pass on one shard with the statistics of the whole batch
-/// (`global`, merged from every shard's [`shard_stats`]): normalizes with
-/// them and updates the running statistics from them, so every worker's layer
-/// stays identical to a single worker's on the whole batch.
-///
-/// # Errors
-/// [`NormError::RowCountMismatch`], [`NormError::EmptyBatch`], and
-/// [`NormError::TooFewValuesPerChannel`] when the whole batch has fewer than 2
-/// values per channel. On error nothing is written.
-pub fn forward_train_global<R: Row, const C: usize>(
-    affine: Affine<'_, [R::Scalar; C]>,
-    running: Option<Running<'_, R::Scalar, C>>,
-    eps: f64,
-    momentum: Option<f64>,
-    global: &ChannelStats<C>,
-    x: &[R],
-    y: &mut [R],
-) -> Result<BatchSaved<R::Scalar, C>, NormError> {
-    check_forward(x.len(), y.len())?;
-    let count = usize::try_from(global.count).unwrap_or(usize::MAX);
-    if count < 2 {
-        return Err(NormError::TooFewValuesPerChannel { values: count });
-    }
-    let var = global.variance();
-    let mut saved = BatchSaved {
-        hi: global.mean.map(R::Scalar::from_f64),
-        lo: [R::Scalar::ZERO; C],
-        rstd: var.map(|v| R::Scalar::from_f64(1.0 / (v + eps).sqrt())),
-        rows: x.len(),
-        count,
-        mode: Mode::Train,
-    };
-    for c in 0..C {
-        saved.lo[c] = R::Scalar::from_f64(global.mean[c] - saved.hi[c].to_f64());
-    }
-    normalize::<R, C, false>(affine.weight, affine.bias, &saved, x, y);
-    if let Some(running) = running {
-        let batches = running.num_batches_tracked.saturating_add(1);
-        *running.num_batches_tracked = batches;
-        #[allow(clippy::cast_precision_loss)]
-        let momentum = momentum.unwrap_or(1.0 / batches as f64);
-        #[allow(clippy::cast_precision_loss)]
-        let bessel = count as f64 / (count as f64 - 1.0);
-        let mean = global.mean.map(R::Scalar::from_f64);
-        let unbiased = var.map(|v| R::Scalar::from_f64(v * bessel));
-        update_running(running.mean, running.var, momentum, &mean, &unbiased);
-    }
-    Ok(saved)
-}
-
-/// This shard's gradient sums for [`backward_global`], to add up across
-/// workers. `saved` comes from [`forward_train_global`].
-///
-/// # Errors
-/// [`NormError::SavedRowsMismatch`] or [`NormError::RowCountMismatch`].
-pub fn shard_grad_sums<R: Row, const C: usize>(
-    x: &[R],
-    saved: &BatchSaved<R::Scalar, C>,
-    dy: &[R],
-) -> Result<GradSums<C>, NormError> {
-    check_backward(saved.rows, x.len(), dy.len(), dy.len())?;
-    // The same sums, in the same order, as one worker's backward pass.
-    let [sum_dy, sum_dy_xhat] = grad_sums::<R, C, false>(saved, x, dy);
-    Ok(GradSums {
-        sum_dy: sum_dy.map(Float::to_f64),
-        sum_dy_xhat: sum_dy_xhat.map(Float::to_f64),
-    })
-}
-
-/// Backward pass on one shard with the gradient sums of the whole batch
-/// (`global`, merged from every shard's [`shard_grad_sums`]): writes this
-/// shard's `dx`, as a single worker's backward on the whole batch would, and
-/// accumulates this shard's parameter gradients (sum them across workers, as
-/// data-parallel training does for every parameter).
-///
-/// # Errors
-/// [`NormError::SavedRowsMismatch`] or [`NormError::RowCountMismatch`];
-/// nothing is written then.
-pub fn backward_global<R: Row, const C: usize>(
-    affine: Affine<'_, [R::Scalar; C]>,
-    x: &[R],
-    saved: &BatchSaved<R::Scalar, C>,
-    global: &GradSums<C>,
-    dy: &[R],
-    dx: &mut [R],
-    grads: GradsMut<'_, [R::Scalar; C]>,
-) -> Result<(), NormError> {
-    backward_inner(affine, x, saved, Some(global), dy, dx, grads)
 }
