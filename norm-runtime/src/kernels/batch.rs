@@ -17,7 +17,7 @@
 use super::dispatch::{BATCH_DISPATCH_MIN_VALUES, dispatched};
 use super::reduce::{fast_two_sum, madd, sums};
 use super::stats::{update_running, wide_mean_var};
-use super::{Affine, GradsMut, check_backward, check_forward};
+use super::{Acc, Affine, GradsMut, check_backward, check_forward};
 use crate::{Float, Mode, NormError, Row};
 
 /// Folding lives in [`kernels::fold`](super::fold); re-exported here, where it
@@ -39,6 +39,21 @@ pub struct Running<'a, T, const C: usize> {
     pub var: &'a mut [T; C],
     /// Training batches seen (PyTorch's `num_batches_tracked`).
     pub num_batches_tracked: &'a mut u64,
+}
+
+impl<T: Float, const C: usize> Running<'_, T, C> {
+    /// Counts one more training batch and moves the running statistics
+    /// towards the batch's `mean` and unbiased variance as PyTorch does:
+    /// `r = (1 - m) r + m s` with `m = momentum`, or `1 / num_batches_tracked`
+    /// (the cumulative average) when it is `None`.
+    #[inline]
+    pub(super) fn update(self, momentum: Option<f64>, mean: &[T; C], unbiased_var: &[T; C]) {
+        let batches = self.num_batches_tracked.saturating_add(1);
+        *self.num_batches_tracked = batches;
+        #[allow(clippy::cast_precision_loss)]
+        let momentum = momentum.unwrap_or(1.0 / batches as f64);
+        update_running(self.mean, self.var, momentum, mean, unbiased_var);
+    }
 }
 
 /// A layer's running mean and variance, read-only.
@@ -190,19 +205,29 @@ fn wide_moments<R: Row, const C: usize>(
     eps: f64,
     saved: &mut BatchSaved<R::Scalar, C>,
 ) -> [R::Scalar; C] {
-    let s = spatial::<R, C>();
     let mut var = [R::Scalar::ZERO; C];
     for c in 0..C {
-        let values = x
-            .iter()
-            .flat_map(|row| row.as_flat()[c * s..(c + 1) * s].iter().copied());
-        let (hi, lo, wide_var) = wide_mean_var(values, x.len() * s, true);
+        let (hi, lo, wide_var) = channel_wide_mean_var::<R, C>(x, c);
         (saved.hi[c], saved.lo[c], var[c]) = (hi, lo, R::Scalar::from_acc(wide_var));
         let eps = <R::Scalar as Float>::Acc::from_f64(eps);
         saved.rstd[c] =
             R::Scalar::from_acc(<R::Scalar as Float>::Acc::ONE / (wide_var + eps).sqrt());
     }
     var
+}
+
+/// The mean as `(hi, lo)` and the biased variance of channel `c` over the
+/// batch, in the wider type.
+#[inline]
+pub(super) fn channel_wide_mean_var<R: Row, const C: usize>(
+    x: &[R],
+    c: usize,
+) -> (R::Scalar, R::Scalar, Acc<R::Scalar>) {
+    let s = spatial::<R, C>();
+    let values = x
+        .iter()
+        .flat_map(|row| row.as_flat()[c * s..(c + 1) * s].iter().copied());
+    wide_mean_var(values, x.len() * s, true)
 }
 
 /// The two accumulators of each channel, side by side.
@@ -313,20 +338,10 @@ pub fn forward_train<R: Row, const C: usize>(
     let (weight, bias) = (affine.weight, affine.bias);
     let var = train_dispatched::<R, C>(x.len() * R::LEN, weight, bias, eps, x, y, &mut saved);
     if let Some(running) = running {
-        let count = running.num_batches_tracked.saturating_add(1);
-        *running.num_batches_tracked = count;
-        #[allow(clippy::cast_precision_loss)]
-        let momentum = momentum.unwrap_or(1.0 / count as f64);
         let n = R::Scalar::from_usize(values);
         let bessel = n / (n - R::Scalar::ONE);
         let mean: [R::Scalar; C] = core::array::from_fn(|c| saved.hi[c] + saved.lo[c]);
-        update_running(
-            running.mean,
-            running.var,
-            momentum,
-            &mean,
-            &var.map(|v| v * bessel),
-        );
+        running.update(momentum, &mean, &var.map(|v| v * bessel));
     }
     Ok(saved)
 }

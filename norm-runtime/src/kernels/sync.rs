@@ -13,8 +13,9 @@
 //! one worker would compute on the whole batch, and its share of the
 //! parameter gradients (sum them across workers, as for any parameter).
 
-use super::batch::{BatchSaved, Running, backward_inner, grad_sums, normalize, spatial};
-use super::stats::{update_running, wide_mean_var};
+use super::batch::{
+    BatchSaved, Running, backward_inner, channel_wide_mean_var, grad_sums, normalize, spatial,
+};
 use super::{Affine, GradsMut, check_backward, check_forward};
 use crate::{Float, Mode, NormError, Row};
 
@@ -107,10 +108,7 @@ pub fn shard_stats<R: Row, const C: usize>(x: &[R]) -> Result<ChannelStats<C>, N
     #[allow(clippy::cast_precision_loss)]
     let n = count as f64;
     for c in 0..C {
-        let values = x
-            .iter()
-            .flat_map(|row| row.as_flat()[c * s..(c + 1) * s].iter().copied());
-        let (hi, lo, var) = wide_mean_var(values, count, true);
+        let (hi, lo, var) = channel_wide_mean_var::<R, C>(x, c);
         stats.mean[c] = hi.to_f64() + lo.to_f64();
         stats.m2[c] = var.to_f64() * n;
     }
@@ -154,15 +152,11 @@ pub fn forward_train_global<R: Row, const C: usize>(
     }
     normalize::<R, C, false>(affine.weight, affine.bias, &saved, x, y);
     if let Some(running) = running {
-        let batches = running.num_batches_tracked.saturating_add(1);
-        *running.num_batches_tracked = batches;
-        #[allow(clippy::cast_precision_loss)]
-        let momentum = momentum.unwrap_or(1.0 / batches as f64);
         #[allow(clippy::cast_precision_loss)]
         let bessel = count as f64 / (count as f64 - 1.0);
         let mean = global.mean.map(R::Scalar::from_f64);
         let unbiased = var.map(|v| R::Scalar::from_f64(v * bessel));
-        update_running(running.mean, running.var, momentum, &mean, &unbiased);
+        running.update(momentum, &mean, &unbiased);
     }
     Ok(saved)
 }
