@@ -241,12 +241,12 @@ fn acc_pair<T, const C: usize>(acc: &mut [[T; C]; 2]) -> impl Iterator<Item = (&
 /// statistics in `stats`.
 #[inline(always)]
 pub(super) fn normalize<R: Row, const C: usize, const FMA: bool>(
-    weight: Option<&[R::Scalar; C]>,
-    bias: Option<&[R::Scalar; C]>,
+    affine: Affine<'_, [R::Scalar; C]>,
     stats: &BatchSaved<R::Scalar, C>,
     x: &[R],
     y: &mut [R],
 ) {
+    let Affine { weight, bias } = affine;
     let (hi, lo, rstd) = (&stats.hi, &stats.lo, &stats.rstd);
     let s = spatial::<R, C>();
     let scale: [R::Scalar; C] =
@@ -274,23 +274,21 @@ pub(super) fn normalize<R: Row, const C: usize, const FMA: bool>(
 
 #[inline(always)]
 fn train_rows<R: Row, const C: usize, const FMA: bool>(
-    weight: Option<&[R::Scalar; C]>,
-    bias: Option<&[R::Scalar; C]>,
+    affine: Affine<'_, [R::Scalar; C]>,
     eps: f64,
     x: &[R],
     y: &mut [R],
     saved: &mut BatchSaved<R::Scalar, C>,
 ) -> [R::Scalar; C] {
     let var = moments::<R, C, FMA>(x, eps, saved);
-    normalize::<R, C, FMA>(weight, bias, saved, x, y);
+    normalize::<R, C, FMA>(affine, saved, x, y);
     var
 }
 
 dispatched! {
     /// [`train_rows`] for a batch of `values` values.
     fn train_dispatched[R: Row, const C: usize](
-        weight: Option<&[R::Scalar; C]>,
-        bias: Option<&[R::Scalar; C]>,
+        affine: Affine<'_, [R::Scalar; C]>,
         eps: f64,
         x: &[R],
         y: &mut [R],
@@ -335,8 +333,7 @@ pub fn forward_train<R: Row, const C: usize>(
         count: values,
         mode: Mode::Train,
     };
-    let (weight, bias) = (affine.weight, affine.bias);
-    let var = train_dispatched::<R, C>(x.len() * R::LEN, weight, bias, eps, x, y, &mut saved);
+    let var = train_dispatched::<R, C>(x.len() * R::LEN, affine, eps, x, y, &mut saved);
     if let Some(running) = running {
         let n = R::Scalar::from_usize(values);
         let bessel = n / (n - R::Scalar::ONE);
@@ -349,8 +346,7 @@ pub fn forward_train<R: Row, const C: usize>(
 dispatched! {
     /// [`normalize`] for a batch of `values` values.
     fn normalize_dispatched[R: Row, const C: usize](
-        weight: Option<&[R::Scalar; C]>,
-        bias: Option<&[R::Scalar; C]>,
+        affine: Affine<'_, [R::Scalar; C]>,
         stats: &BatchSaved<R::Scalar, C>,
         x: &[R],
         y: &mut [R],
@@ -385,7 +381,7 @@ pub fn forward_eval<R: Row, const C: usize>(
         count: x.len() * spatial::<R, C>(),
         mode: Mode::Eval,
     };
-    normalize_dispatched::<R, C>(x.len() * R::LEN, affine.weight, affine.bias, &saved, x, y);
+    normalize_dispatched::<R, C>(x.len() * R::LEN, affine, &saved, x, y);
     Ok(saved)
 }
 

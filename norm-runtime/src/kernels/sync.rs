@@ -150,7 +150,7 @@ pub fn forward_train_global<R: Row, const C: usize>(
     for c in 0..C {
         saved.lo[c] = R::Scalar::from_f64(global.mean[c] - saved.hi[c].to_f64());
     }
-    normalize::<R, C, false>(affine.weight, affine.bias, &saved, x, y);
+    normalize::<R, C, false>(affine, &saved, x, y);
     if let Some(running) = running {
         #[allow(clippy::cast_precision_loss)]
         let bessel = count as f64 / (count as f64 - 1.0);
