@@ -7,12 +7,12 @@
 //! lanes, so moving a threshold changes the bits of the results for the batch
 //! sizes it passes over.
 
-/// Batch norm, with the statistics over the batch (also instance norm in
-/// inference, which is batch norm with the running statistics, and the
-/// backward pass across workers; the forward pass across workers always runs
-/// the portable code): batches of fewer values than this, counting every
+/// Batch norm's kernels ([`batch`](super::batch): training, inference and
+/// backward; also reached by instance norm in inference and by the backward
+/// pass across workers): batches of fewer values than this, counting every
 /// value of every row, run the portable code inline; larger ones are
-/// dispatched at run time.
+/// dispatched at run time. (The forward pass across workers always runs the
+/// portable code.)
 pub(crate) const BATCH_DISPATCH_MIN_VALUES: usize = 1024;
 
 /// Per-row statistics ([`rows`](super::rows): layer, RMS, group and instance
