@@ -172,7 +172,10 @@ pub fn shard_grad_sums<R: Row, const C: usize>(
     dy: &[R],
 ) -> Result<GradSums<C>, NormError> {
     check_backward(saved.rows, x.len(), dy.len(), dy.len())?;
-    // The same sums, in the same order, as one worker's backward pass.
+    // The sums of one worker's backward pass, in its order when that pass runs
+    // the portable code; dispatched (BATCH_DISPATCH_MIN_VALUES values or more,
+    // on a CPU with FMA) it sums channels of 32 or more spatial positions in
+    // more lanes, so the last bits can differ there.
     let [sum_dy, sum_dy_xhat] = grad_sums::<R, C, false>(saved, x, dy);
     Ok(GradSums {
         sum_dy: sum_dy.map(Float::to_f64),
