@@ -36,9 +36,11 @@ mod traits;
 
 pub use error::{FoundShape, NormError};
 pub use float::Float;
-pub use kernels::batch::{BatchSaved, ChannelStats, Folded, GradSums};
+pub use kernels::batch::BatchSaved;
+pub use kernels::fold::Folded;
 pub use kernels::instance::InstanceSaved;
 pub use kernels::rows::RowSaved;
+pub use kernels::sync::{ChannelStats, GradSums};
 #[cfg(feature = "ndarray")]
 pub use nd::NormalizationNdarray;
 pub use network::{Network, SameScalar, max_rows};

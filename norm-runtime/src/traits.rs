@@ -156,11 +156,7 @@ pub trait Layer: Parameters {
                 "batch too small to train on: batch norm needs at least 2 rows (one value per channel has no variance)"
             );
         }
-        let mut y = [Self::Output::ZERO; B];
-        match self.forward_train(x, &mut y) {
-            Ok(saved) => (y, saved),
-            Err(e) => unreachable!("sizes were checked at compile time: {e}"),
-        }
+        by_value(|y| self.forward_train(x, y))
     }
 
     /// [`forward_eval`](Self::forward_eval) on a batch of constant size `B`,
@@ -179,11 +175,7 @@ pub trait Layer: Parameters {
                 "batch too small: without running statistics, batch norm needs at least 2 values per channel in inference too"
             );
         }
-        let mut y = [Self::Output::ZERO; B];
-        match self.forward_eval(x, &mut y) {
-            Ok(saved) => (y, saved),
-            Err(e) => unreachable!("sizes were checked at compile time: {e}"),
-        }
+        by_value(|y| self.forward_eval(x, y))
     }
 
     /// [`backward`](Self::backward) on a batch of constant size `B`, returning
@@ -203,6 +195,20 @@ pub trait Layer: Parameters {
         let mut dx = [Self::Input::ZERO; B];
         self.backward(x, saved, dy, &mut dx, grads)?;
         Ok(dx)
+    }
+}
+
+/// Runs `forward` into a fresh array of `B` rows and returns it with what the
+/// pass saved, for the `_array` methods, whose batch size was checked at
+/// compile time.
+#[inline]
+fn by_value<O: Row, S, const B: usize>(
+    forward: impl FnOnce(&mut [O]) -> Result<S, NormError>,
+) -> ([O; B], S) {
+    let mut y = [O::ZERO; B];
+    match forward(&mut y) {
+        Ok(saved) => (y, saved),
+        Err(e) => unreachable!("sizes were checked at compile time: {e}"),
     }
 }
 

@@ -8,16 +8,26 @@
 //! corrected two-pass sums of deviations, and the mean kept as `hi + lo`, all
 //! in the layer's own type. Without spatial dims the loops run across
 //! channels, which vectorizes; with them, across each channel's positions.
+//!
+//! Two neighbours build on these kernels: [`fold`](super::fold) (inference
+//! folded into one multiply-add per value) and [`sync`](super::sync) (the
+//! statistics of a batch split across workers). Their public items are
+//! re-exported here too, where they were first.
 
+use super::dispatch::{BATCH_DISPATCH_MIN_VALUES, dispatched};
 use super::reduce::{fast_two_sum, madd, sums};
-use super::rows::wide_mean_var;
-use super::{Affine, GradsMut, check_backward, check_forward};
+use super::stats::{update_running, wide_mean_var};
+use super::{Acc, Affine, GradsMut, check_backward, check_forward};
 use crate::{Float, Mode, NormError, Row};
-use multiversion::multiversion;
 
-/// Batches with fewer values run the portable code inline; larger ones are
-/// dispatched at run time to code compiled for the CPU's SIMD extensions.
-const DISPATCH_MIN_VALUES: usize = 1024;
+/// Folding lives in [`kernels::fold`](super::fold); re-exported here, where it
+/// was first.
+pub use super::fold::{Folded, fold};
+/// Statistics across workers live in [`kernels::sync`](super::sync);
+/// re-exported here, where they were first.
+pub use super::sync::{
+    ChannelStats, GradSums, backward_global, forward_train_global, shard_grad_sums, shard_stats,
+};
 
 /// The running statistics of a layer that tracks them, updated by training
 /// passes.
@@ -31,77 +41,37 @@ pub struct Running<'a, T, const C: usize> {
     pub num_batches_tracked: &'a mut u64,
 }
 
+impl<T: Float, const C: usize> Running<'_, T, C> {
+    /// Counts one more training batch and moves the running statistics
+    /// towards the batch's `mean` and unbiased variance as PyTorch does:
+    /// `r = (1 - m) r + m s` with `m = momentum`, or `1 / num_batches_tracked`
+    /// (the cumulative average) when it is `None`.
+    #[inline]
+    pub(super) fn update(self, momentum: Option<f64>, mean: &[T; C], unbiased_var: &[T; C]) {
+        let batches = self.num_batches_tracked.saturating_add(1);
+        *self.num_batches_tracked = batches;
+        #[allow(clippy::cast_precision_loss)]
+        let momentum = momentum.unwrap_or(1.0 / batches as f64);
+        update_running(self.mean, self.var, momentum, mean, unbiased_var);
+    }
+}
+
 /// A layer's running mean and variance, read-only.
 pub type RunningRef<'a, T, const C: usize> = (&'a [T; C], &'a [T; C]);
 
-/// Inference-mode batch norm folded into one multiply-add per value:
-/// `y = scale[c] * x + shift[c]` for every value of channel `c`.
-///
-/// Returned by a generated layer's `fold()`. The fused form rounds once more
-/// than the layer's own inference pass (`scale` and `shift` are rounded to the
-/// layer's type), and loses accuracy when `|running_mean|` is much larger than
-/// the running standard deviation, as any such fusion does.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Folded<T, const C: usize> {
-    /// `weight / sqrt(running_var + eps)` per channel.
-    pub scale: [T; C],
-    /// `bias - running_mean * scale` per channel.
-    pub shift: [T; C],
-}
-
-impl<T: Float, const C: usize> Folded<T, C> {
-    /// Applies the folded normalization to one row in place.
-    #[inline]
-    pub fn apply<R: Row<Scalar = T>>(&self, row: &mut R) {
-        const {
-            assert!(R::LEN.is_multiple_of(C), "the row must hold C channels");
-        }
-        let s = R::LEN / C;
-        for (c, values) in row.as_flat_mut().chunks_exact_mut(s).enumerate() {
-            for v in values {
-                *v = self.scale[c] * *v + self.shift[c];
-            }
-        }
-    }
-}
-
-/// The per-channel scale and shift of inference-mode batch norm with running
-/// statistics, computed in the wider type and rounded once.
-#[must_use]
-pub fn fold<T: Float, const C: usize>(
-    affine: Affine<'_, [T; C]>,
-    running_mean: &[T; C],
-    running_var: &[T; C],
-    eps: f64,
-) -> Folded<T, C> {
-    let eps = T::Acc::from_f64(eps);
-    let mut folded = Folded {
-        scale: [T::ZERO; C],
-        shift: [T::ZERO; C],
-    };
-    for c in 0..C {
-        let weight = affine.weight.map_or(T::Acc::ONE, |w| w[c].to_acc());
-        let bias = affine.bias.map_or(T::Acc::ZERO, |b| b[c].to_acc());
-        let scale = weight / (running_var[c].to_acc() + eps).sqrt();
-        folded.scale[c] = T::from_acc(scale);
-        folded.shift[c] = T::from_acc(bias - running_mean[c].to_acc() * scale);
-    }
-    folded
-}
-
 /// The statistics a batch-norm forward pass used, kept for backward: the
-/// per-channel mean (as `hi + lo`) and `1 / sqrt(var + eps)`, the batch size
-/// and the mode.
+/// per-channel mean (as `hi + lo`) and `rstd = 1 / sqrt(var + eps)`, the
+/// batch size and the mode.
 #[derive(Clone, Debug, PartialEq)]
 pub struct BatchSaved<T: Float, const C: usize> {
-    hi: [T; C],
-    lo: [T; C],
-    inv_std: [T; C],
-    rows: usize,
+    pub(super) hi: [T; C],
+    pub(super) lo: [T; C],
+    pub(super) rstd: [T; C],
+    pub(super) rows: usize,
     /// Values per channel the statistics came from: rows x spatial positions,
     /// or the whole batch's count when they were merged across workers.
-    count: usize,
-    mode: Mode,
+    pub(super) count: usize,
+    pub(super) mode: Mode,
 }
 
 impl<T: Float, const C: usize> BatchSaved<T, C> {
@@ -112,11 +82,19 @@ impl<T: Float, const C: usize> BatchSaved<T, C> {
         core::array::from_fn(|c| self.hi[c].to_acc() + self.lo[c].to_acc())
     }
 
-    /// The per-channel `1 / sqrt(var + eps)` used.
+    /// The per-channel `rstd = 1 / sqrt(var + eps)` used (the name PyTorch's
+    /// layer norm gives it; its batch norm saves it as `invstd`).
+    #[inline]
+    #[must_use]
+    pub const fn rstd(&self) -> &[T; C] {
+        &self.rstd
+    }
+
+    /// Same as [`rstd`](Self::rstd); kept for compatibility.
     #[inline]
     #[must_use]
     pub const fn inv_std(&self) -> &[T; C] {
-        &self.inv_std
+        &self.rstd
     }
 
     /// The number of rows of the forward pass.
@@ -137,7 +115,7 @@ impl<T: Float, const C: usize> BatchSaved<T, C> {
 }
 
 /// Values per channel in one row.
-const fn spatial<R: Row, const C: usize>() -> usize {
+pub(super) const fn spatial<R: Row, const C: usize>() -> usize {
     R::LEN / C
 }
 
@@ -214,7 +192,7 @@ fn moments<R: Row, const C: usize, const FMA: bool>(
         let mean_dev = s1[c] * inv_n;
         var[c] = (s2[c] * inv_n - mean_dev * mean_dev).max(R::Scalar::ZERO);
         (saved.hi[c], saved.lo[c]) = fast_two_sum(rough[c], mean_dev);
-        saved.inv_std[c] = R::Scalar::ONE / (var[c] + eps_t).sqrt();
+        saved.rstd[c] = R::Scalar::ONE / (var[c] + eps_t).sqrt();
     }
     var
 }
@@ -227,19 +205,29 @@ fn wide_moments<R: Row, const C: usize>(
     eps: f64,
     saved: &mut BatchSaved<R::Scalar, C>,
 ) -> [R::Scalar; C] {
-    let s = spatial::<R, C>();
     let mut var = [R::Scalar::ZERO; C];
     for c in 0..C {
-        let values = x
-            .iter()
-            .flat_map(|row| row.as_flat()[c * s..(c + 1) * s].iter().copied());
-        let (hi, lo, wide_var) = wide_mean_var(values, x.len() * s, true);
+        let (hi, lo, wide_var) = channel_wide_mean_var::<R, C>(x, c);
         (saved.hi[c], saved.lo[c], var[c]) = (hi, lo, R::Scalar::from_acc(wide_var));
         let eps = <R::Scalar as Float>::Acc::from_f64(eps);
-        saved.inv_std[c] =
+        saved.rstd[c] =
             R::Scalar::from_acc(<R::Scalar as Float>::Acc::ONE / (wide_var + eps).sqrt());
     }
     var
+}
+
+/// The mean as `(hi, lo)` and the biased variance of channel `c` over the
+/// batch, in the wider type.
+#[inline]
+pub(super) fn channel_wide_mean_var<R: Row, const C: usize>(
+    x: &[R],
+    c: usize,
+) -> (R::Scalar, R::Scalar, Acc<R::Scalar>) {
+    let s = spatial::<R, C>();
+    let values = x
+        .iter()
+        .flat_map(|row| row.as_flat()[c * s..(c + 1) * s].iter().copied());
+    wide_mean_var(values, x.len() * s, true)
 }
 
 /// The two accumulators of each channel, side by side.
@@ -249,20 +237,20 @@ fn acc_pair<T, const C: usize>(acc: &mut [[T; C]; 2]) -> impl Iterator<Item = (&
     a1.iter_mut().zip(a2.iter_mut())
 }
 
-/// `y = ((x - hi) - lo) * inv_std * weight + bias`, per channel, with the
+/// `y = ((x - hi) - lo) * rstd * weight + bias`, per channel, with the
 /// statistics in `stats`.
 #[inline(always)]
-fn normalize<R: Row, const C: usize, const FMA: bool>(
-    weight: Option<&[R::Scalar; C]>,
-    bias: Option<&[R::Scalar; C]>,
+pub(super) fn normalize<R: Row, const C: usize, const FMA: bool>(
+    affine: Affine<'_, [R::Scalar; C]>,
     stats: &BatchSaved<R::Scalar, C>,
     x: &[R],
     y: &mut [R],
 ) {
-    let (hi, lo, inv_std) = (&stats.hi, &stats.lo, &stats.inv_std);
+    let Affine { weight, bias } = affine;
+    let (hi, lo, rstd) = (&stats.hi, &stats.lo, &stats.rstd);
     let s = spatial::<R, C>();
     let scale: [R::Scalar; C] =
-        core::array::from_fn(|c| weight.map_or(inv_std[c], |w| w[c] * inv_std[c]));
+        core::array::from_fn(|c| weight.map_or(rstd[c], |w| w[c] * rstd[c]));
     let shift: [R::Scalar; C] = core::array::from_fn(|c| bias.map_or(R::Scalar::ZERO, |b| b[c]));
     for (xr, yr) in x.iter().zip(y.iter_mut()) {
         if s == 1 {
@@ -286,32 +274,26 @@ fn normalize<R: Row, const C: usize, const FMA: bool>(
 
 #[inline(always)]
 fn train_rows<R: Row, const C: usize, const FMA: bool>(
-    weight: Option<&[R::Scalar; C]>,
-    bias: Option<&[R::Scalar; C]>,
+    affine: Affine<'_, [R::Scalar; C]>,
     eps: f64,
     x: &[R],
     y: &mut [R],
     saved: &mut BatchSaved<R::Scalar, C>,
 ) -> [R::Scalar; C] {
     let var = moments::<R, C, FMA>(x, eps, saved);
-    normalize::<R, C, FMA>(weight, bias, saved, x, y);
+    normalize::<R, C, FMA>(affine, saved, x, y);
     var
 }
 
-#[multiversion(targets("x86_64+avx2+fma"))]
-fn train_simd<R: Row, const C: usize>(
-    weight: Option<&[R::Scalar; C]>,
-    bias: Option<&[R::Scalar; C]>,
-    eps: f64,
-    x: &[R],
-    y: &mut [R],
-    saved: &mut BatchSaved<R::Scalar, C>,
-) -> [R::Scalar; C] {
-    if multiversion::target::target_cfg_f!(target_feature = "fma") {
-        train_rows::<R, C, true>(weight, bias, eps, x, y, saved)
-    } else {
-        train_rows::<R, C, false>(weight, bias, eps, x, y, saved)
-    }
+dispatched! {
+    /// [`train_rows`] for a batch of `values` values.
+    fn train_dispatched[R: Row, const C: usize](
+        affine: Affine<'_, [R::Scalar; C]>,
+        eps: f64,
+        x: &[R],
+        y: &mut [R],
+        saved: &mut BatchSaved<R::Scalar, C>,
+    ) -> [R::Scalar; C] = train_rows::<R, C>, portable below BATCH_DISPATCH_MIN_VALUES;
 }
 
 /// Training forward pass: normalizes with the batch's statistics and, when the
@@ -346,66 +328,29 @@ pub fn forward_train<R: Row, const C: usize>(
     let mut saved = BatchSaved {
         hi: [zero; C],
         lo: [zero; C],
-        inv_std: [zero; C],
+        rstd: [zero; C],
         rows: x.len(),
         count: values,
         mode: Mode::Train,
     };
-    let var = if x.len() * R::LEN < DISPATCH_MIN_VALUES {
-        train_rows::<R, C, false>(affine.weight, affine.bias, eps, x, y, &mut saved)
-    } else {
-        train_simd::<R, C>(affine.weight, affine.bias, eps, x, y, &mut saved)
-    };
+    let var = train_dispatched::<R, C>(x.len() * R::LEN, affine, eps, x, y, &mut saved);
     if let Some(running) = running {
-        let count = running.num_batches_tracked.saturating_add(1);
-        *running.num_batches_tracked = count;
-        #[allow(clippy::cast_precision_loss)]
-        let momentum = momentum.unwrap_or(1.0 / count as f64);
         let n = R::Scalar::from_usize(values);
         let bessel = n / (n - R::Scalar::ONE);
         let mean: [R::Scalar; C] = core::array::from_fn(|c| saved.hi[c] + saved.lo[c]);
-        update_running(
-            running.mean,
-            running.var,
-            momentum,
-            &mean,
-            &var.map(|v| v * bessel),
-        );
+        running.update(momentum, &mean, &var.map(|v| v * bessel));
     }
     Ok(saved)
 }
 
-/// `r = (1 - m) r + m s` for the running mean and variance, in the layer's
-/// type as PyTorch computes it.
-#[inline]
-pub(crate) fn update_running<T: Float, const C: usize>(
-    running_mean: &mut [T; C],
-    running_var: &mut [T; C],
-    momentum: f64,
-    mean: &[T; C],
-    unbiased_var: &[T; C],
-) {
-    let m = T::from_f64(momentum);
-    let keep = T::from_f64(1.0 - momentum);
-    for c in 0..C {
-        running_mean[c] = keep * running_mean[c] + m * mean[c];
-        running_var[c] = keep * running_var[c] + m * unbiased_var[c];
-    }
-}
-
-#[multiversion(targets("x86_64+avx2+fma"))]
-fn normalize_simd<R: Row, const C: usize>(
-    weight: Option<&[R::Scalar; C]>,
-    bias: Option<&[R::Scalar; C]>,
-    stats: &BatchSaved<R::Scalar, C>,
-    x: &[R],
-    y: &mut [R],
-) {
-    if multiversion::target::target_cfg_f!(target_feature = "fma") {
-        normalize::<R, C, true>(weight, bias, stats, x, y);
-    } else {
-        normalize::<R, C, false>(weight, bias, stats, x, y);
-    }
+dispatched! {
+    /// [`normalize`] for a batch of `values` values.
+    fn normalize_dispatched[R: Row, const C: usize](
+        affine: Affine<'_, [R::Scalar; C]>,
+        stats: &BatchSaved<R::Scalar, C>,
+        x: &[R],
+        y: &mut [R],
+    ) = normalize::<R, C>, portable below BATCH_DISPATCH_MIN_VALUES;
 }
 
 /// Inference forward pass: normalizes with the running statistics, or, for a
@@ -431,42 +376,38 @@ pub fn forward_eval<R: Row, const C: usize>(
     let saved = BatchSaved {
         hi: *running_mean,
         lo: [R::Scalar::ZERO; C],
-        inv_std: running_var.map(|v| R::Scalar::ONE / (v + eps_t).sqrt()),
+        rstd: running_var.map(|v| R::Scalar::ONE / (v + eps_t).sqrt()),
         rows: x.len(),
         count: x.len() * spatial::<R, C>(),
         mode: Mode::Eval,
     };
-    if x.len() * R::LEN < DISPATCH_MIN_VALUES {
-        normalize::<R, C, false>(affine.weight, affine.bias, &saved, x, y);
-    } else {
-        normalize_simd::<R, C>(affine.weight, affine.bias, &saved, x, y);
-    }
+    normalize_dispatched::<R, C>(x.len() * R::LEN, affine, &saved, x, y);
     Ok(saved)
 }
 
 /// This batch's per-channel `[sum(dy), sum(dy * xhat)]`.
 #[inline(always)]
-fn grad_sums<R: Row, const C: usize, const WIDE: bool>(
+pub(super) fn grad_sums<R: Row, const C: usize, const WIDE: bool>(
     saved: &BatchSaved<R::Scalar, C>,
     x: &[R],
     dy: &[R],
 ) -> [[R::Scalar; C]; 2] {
     let s = spatial::<R, C>();
-    let (hi, lo, inv) = (&saved.hi, &saved.lo, &saved.inv_std);
+    let (hi, lo, rstd) = (&saved.hi, &saved.lo, &saved.rstd);
     let mut sum_dy = [R::Scalar::ZERO; C];
     let mut sum_dy_xhat = [R::Scalar::ZERO; C];
     for (xr, dyr) in x.iter().zip(dy) {
         let (xf, dyf) = (xr.as_flat(), dyr.as_flat());
         if s == 1 {
             for c in 0..C {
-                let xhat = ((xf[c] - hi[c]) - lo[c]) * inv[c];
+                let xhat = ((xf[c] - hi[c]) - lo[c]) * rstd[c];
                 sum_dy[c] += dyf[c];
                 sum_dy_xhat[c] += dyf[c] * xhat;
             }
         } else {
             for (c, (xs, dys)) in xf.chunks_exact(s).zip(dyf.chunks_exact(s)).enumerate() {
                 let [a, b] = sums::<_, 2, WIDE>(s, |i| {
-                    let xhat = ((xs[i] - hi[c]) - lo[c]) * inv[c];
+                    let xhat = ((xs[i] - hi[c]) - lo[c]) * rstd[c];
                     [dys[i], dys[i] * xhat]
                 });
                 sum_dy[c] += a;
@@ -490,11 +431,12 @@ fn backward_rows<R: Row, const C: usize, const WIDE: bool>(
     dx: &mut [R],
 ) -> [[R::Scalar; C]; 2] {
     let s = spatial::<R, C>();
-    let (hi, lo, inv) = (&saved.hi, &saved.lo, &saved.inv_std);
+    let (hi, lo, rstd) = (&saved.hi, &saved.lo, &saved.rstd);
     let [sum_dy, sum_dy_xhat] = grad_sums::<R, C, WIDE>(saved, x, dy);
     let n = R::Scalar::from_usize(saved.count);
     let zero = R::Scalar::ZERO;
-    let scale: [R::Scalar; C] = core::array::from_fn(|c| weight.map_or(inv[c], |w| w[c] * inv[c]));
+    let scale: [R::Scalar; C] =
+        core::array::from_fn(|c| weight.map_or(rstd[c], |w| w[c] * rstd[c]));
     // With fixed statistics (inference) the two mean terms vanish.
     let train = saved.mode == Mode::Train;
     let (all_dy, all_dy_xhat) = match global {
@@ -513,7 +455,7 @@ fn backward_rows<R: Row, const C: usize, const WIDE: bool>(
             // Across channels, which vectorizes.
             let (xf, dyf, dxf) = (xr.as_flat(), dyr.as_flat(), dxr.as_flat_mut());
             for c in 0..C {
-                let xhat = ((xf[c] - hi[c]) - lo[c]) * inv[c];
+                let xhat = ((xf[c] - hi[c]) - lo[c]) * rstd[c];
                 dxf[c] = scale[c] * (dyf[c] - mean_dy[c] - xhat * mean_dy_xhat[c]);
             }
             continue;
@@ -525,7 +467,7 @@ fn backward_rows<R: Row, const C: usize, const WIDE: bool>(
             .zip(dxr.as_flat_mut().chunks_exact_mut(s));
         for (c, ((xs, dys), dxs)) in channels.enumerate() {
             for ((xv, dyv), dxv) in xs.iter().zip(dys).zip(dxs) {
-                let xhat = ((*xv - hi[c]) - lo[c]) * inv[c];
+                let xhat = ((*xv - hi[c]) - lo[c]) * rstd[c];
                 *dxv = scale[c] * (*dyv - mean_dy[c] - xhat * mean_dy_xhat[c]);
             }
         }
@@ -533,20 +475,16 @@ fn backward_rows<R: Row, const C: usize, const WIDE: bool>(
     [sum_dy_xhat, sum_dy]
 }
 
-#[multiversion(targets("x86_64+avx2+fma"))]
-fn backward_simd<R: Row, const C: usize>(
-    weight: Option<&[R::Scalar; C]>,
-    saved: &BatchSaved<R::Scalar, C>,
-    global: Option<&GradSums<C>>,
-    x: &[R],
-    dy: &[R],
-    dx: &mut [R],
-) -> [[R::Scalar; C]; 2] {
-    if multiversion::target::target_cfg_f!(target_feature = "fma") {
-        backward_rows::<R, C, true>(weight, saved, global, x, dy, dx)
-    } else {
-        backward_rows::<R, C, false>(weight, saved, global, x, dy, dx)
-    }
+dispatched! {
+    /// [`backward_rows`] for a batch of `values` values.
+    fn backward_dispatched[R: Row, const C: usize](
+        weight: Option<&[R::Scalar; C]>,
+        saved: &BatchSaved<R::Scalar, C>,
+        global: Option<&GradSums<C>>,
+        x: &[R],
+        dy: &[R],
+        dx: &mut [R],
+    ) -> [[R::Scalar; C]; 2] = backward_rows::<R, C>, portable below BATCH_DISPATCH_MIN_VALUES;
 }
 
 /// Backward pass of the forward pass that returned `saved`: through the batch
@@ -569,7 +507,7 @@ pub fn backward<R: Row, const C: usize>(
 }
 
 #[inline(always)]
-fn backward_inner<R: Row, const C: usize>(
+pub(super) fn backward_inner<R: Row, const C: usize>(
     affine: Affine<'_, [R::Scalar; C]>,
     x: &[R],
     saved: &BatchSaved<R::Scalar, C>,
@@ -579,11 +517,9 @@ fn backward_inner<R: Row, const C: usize>(
     grads: GradsMut<'_, [R::Scalar; C]>,
 ) -> Result<(), NormError> {
     check_backward(saved.rows, x.len(), dy.len(), dx.len())?;
-    let [dweight, dbias] = if x.len() * R::LEN < DISPATCH_MIN_VALUES {
-        backward_rows::<R, C, false>(affine.weight, saved, global, x, dy, dx)
-    } else {
-        backward_simd::<R, C>(affine.weight, saved, global, x, dy, dx)
-    };
+    let values = x.len() * R::LEN;
+    let [dweight, dbias] =
+        backward_dispatched::<R, C>(values, affine.weight, saved, global, x, dy, dx);
     for (acc, sum) in [(grads.weight, dweight), (grads.bias, dbias)] {
         if let Some(acc) = acc {
             for (a, s) in acc.iter_mut().zip(sum) {
@@ -592,195 +528,4 @@ fn backward_inner<R: Row, const C: usize>(
         }
     }
     Ok(())
-}
-
-// ---- statistics across workers (PyTorch's SyncBatchNorm) ------------------
-
-/// Per-channel statistics of one shard of a batch, in a form that merges
-/// exactly: the count of values per channel, their mean, and the sum of their
-/// squared deviations from it (`m2`). In `f64` whatever the layer's type, so
-/// what workers exchange loses nothing.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct ChannelStats<const C: usize> {
-    /// Values per channel (rows x spatial positions).
-    pub count: u64,
-    /// Mean per channel.
-    pub mean: [f64; C],
-    /// Sum of squared deviations from the mean, per channel.
-    pub m2: [f64; C],
-}
-
-impl<const C: usize> ChannelStats<C> {
-    /// The statistics of two shards together (Chan, Golub and LeVeque's
-    /// pairwise update: exact in exact arithmetic, and numerically stable).
-    #[must_use]
-    pub fn merge(&self, other: &Self) -> Self {
-        if self.count == 0 {
-            return *other;
-        }
-        if other.count == 0 {
-            return *self;
-        }
-        #[allow(clippy::cast_precision_loss)]
-        let (na, nb) = (self.count as f64, other.count as f64);
-        let n = na + nb;
-        let mut out = Self {
-            count: self.count + other.count,
-            mean: [0.0; C],
-            m2: [0.0; C],
-        };
-        for c in 0..C {
-            let delta = other.mean[c] - self.mean[c];
-            out.mean[c] = self.mean[c] + delta * (nb / n);
-            out.m2[c] = self.m2[c] + other.m2[c] + delta * delta * (na * nb / n);
-        }
-        out
-    }
-
-    /// The biased variance per channel (`m2 / count`).
-    #[must_use]
-    pub fn variance(&self) -> [f64; C] {
-        #[allow(clippy::cast_precision_loss)]
-        let n = self.count as f64;
-        self.m2.map(|m2| m2 / n)
-    }
-}
-
-/// Per-channel gradient sums of one shard, `sum(dy)` and `sum(dy * xhat)`,
-/// which add up across workers.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct GradSums<const C: usize> {
-    /// `sum(dy)` per channel.
-    pub sum_dy: [f64; C],
-    /// `sum(dy * xhat)` per channel.
-    pub sum_dy_xhat: [f64; C],
-}
-
-impl<const C: usize> GradSums<C> {
-    /// The sums of two shards together.
-    #[must_use]
-    pub fn merge(&self, other: &Self) -> Self {
-        Self {
-            sum_dy: core::array::from_fn(|c| self.sum_dy[c] + other.sum_dy[c]),
-            sum_dy_xhat: core::array::from_fn(|c| self.sum_dy_xhat[c] + other.sum_dy_xhat[c]),
-        }
-    }
-}
-
-/// This shard's per-channel statistics, to merge across workers.
-///
-/// # Errors
-/// [`NormError::EmptyBatch`] if `x` is empty.
-pub fn shard_stats<R: Row, const C: usize>(x: &[R]) -> Result<ChannelStats<C>, NormError> {
-    if x.is_empty() {
-        return Err(NormError::EmptyBatch);
-    }
-    let s = spatial::<R, C>();
-    let count = x.len() * s;
-    let mut stats = ChannelStats {
-        count: count as u64,
-        mean: [0.0; C],
-        m2: [0.0; C],
-    };
-    #[allow(clippy::cast_precision_loss)]
-    let n = count as f64;
-    for c in 0..C {
-        let values = x
-            .iter()
-            .flat_map(|row| row.as_flat()[c * s..(c + 1) * s].iter().copied());
-        let (hi, lo, var) = wide_mean_var(values, count, true);
-        stats.mean[c] = hi.to_f64() + lo.to_f64();
-        stats.m2[c] = var.to_f64() * n;
-    }
-    Ok(stats)
-}
-
-/// Training forward pass on one shard with the statistics of the whole batch
-/// (`global`, merged from every shard's [`shard_stats`]): normalizes with
-/// them and updates the running statistics from them, so every worker's layer
-/// stays identical to a single worker's on the whole batch.
-///
-/// # Errors
-/// [`NormError::RowCountMismatch`], [`NormError::EmptyBatch`], and
-/// [`NormError::TooFewValuesPerChannel`] when the whole batch has fewer than 2
-/// values per channel. On error nothing is written.
-pub fn forward_train_global<R: Row, const C: usize>(
-    affine: Affine<'_, [R::Scalar; C]>,
-    running: Option<Running<'_, R::Scalar, C>>,
-    eps: f64,
-    momentum: Option<f64>,
-    global: &ChannelStats<C>,
-    x: &[R],
-    y: &mut [R],
-) -> Result<BatchSaved<R::Scalar, C>, NormError> {
-    check_forward(x.len(), y.len())?;
-    let count = usize::try_from(global.count).unwrap_or(usize::MAX);
-    if count < 2 {
-        return Err(NormError::TooFewValuesPerChannel { values: count });
-    }
-    let var = global.variance();
-    let mut saved = BatchSaved {
-        hi: global.mean.map(R::Scalar::from_f64),
-        lo: [R::Scalar::ZERO; C],
-        inv_std: var.map(|v| R::Scalar::from_f64(1.0 / (v + eps).sqrt())),
-        rows: x.len(),
-        count,
-        mode: Mode::Train,
-    };
-    for c in 0..C {
-        saved.lo[c] = R::Scalar::from_f64(global.mean[c] - saved.hi[c].to_f64());
-    }
-    normalize::<R, C, false>(affine.weight, affine.bias, &saved, x, y);
-    if let Some(running) = running {
-        let batches = running.num_batches_tracked.saturating_add(1);
-        *running.num_batches_tracked = batches;
-        #[allow(clippy::cast_precision_loss)]
-        let momentum = momentum.unwrap_or(1.0 / batches as f64);
-        #[allow(clippy::cast_precision_loss)]
-        let bessel = count as f64 / (count as f64 - 1.0);
-        let mean = global.mean.map(R::Scalar::from_f64);
-        let unbiased = var.map(|v| R::Scalar::from_f64(v * bessel));
-        update_running(running.mean, running.var, momentum, &mean, &unbiased);
-    }
-    Ok(saved)
-}
-
-/// This shard's gradient sums for [`backward_global`], to add up across
-/// workers. `saved` comes from [`forward_train_global`].
-///
-/// # Errors
-/// [`NormError::SavedRowsMismatch`] or [`NormError::RowCountMismatch`].
-pub fn shard_grad_sums<R: Row, const C: usize>(
-    x: &[R],
-    saved: &BatchSaved<R::Scalar, C>,
-    dy: &[R],
-) -> Result<GradSums<C>, NormError> {
-    check_backward(saved.rows, x.len(), dy.len(), dy.len())?;
-    // The same sums, in the same order, as one worker's backward pass.
-    let [sum_dy, sum_dy_xhat] = grad_sums::<R, C, false>(saved, x, dy);
-    Ok(GradSums {
-        sum_dy: sum_dy.map(Float::to_f64),
-        sum_dy_xhat: sum_dy_xhat.map(Float::to_f64),
-    })
-}
-
-/// Backward pass on one shard with the gradient sums of the whole batch
-/// (`global`, merged from every shard's [`shard_grad_sums`]): writes this
-/// shard's `dx`, as a single worker's backward on the whole batch would, and
-/// accumulates this shard's parameter gradients (sum them across workers, as
-/// data-parallel training does for every parameter).
-///
-/// # Errors
-/// [`NormError::SavedRowsMismatch`] or [`NormError::RowCountMismatch`];
-/// nothing is written then.
-pub fn backward_global<R: Row, const C: usize>(
-    affine: Affine<'_, [R::Scalar; C]>,
-    x: &[R],
-    saved: &BatchSaved<R::Scalar, C>,
-    global: &GradSums<C>,
-    dy: &[R],
-    dx: &mut [R],
-    grads: GradsMut<'_, [R::Scalar; C]>,
-) -> Result<(), NormError> {
-    backward_inner(affine, x, saved, Some(global), dy, dx, grads)
 }

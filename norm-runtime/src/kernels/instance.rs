@@ -9,6 +9,7 @@
 
 use super::batch::{self, BatchSaved};
 use super::rows::{self, RowSaved, Stats, segment_stats};
+use super::stats::update_running;
 use super::{Acc, Affine, GradsMut};
 use crate::{Float, Mode, NormError, Row};
 
@@ -85,7 +86,7 @@ pub fn forward_train<R: Row, const C: usize, const S: usize>(
             var[c] += v.to_acc() * bessel / rows;
         }
     }
-    batch::update_running(
+    update_running(
         running_mean,
         running_var,
         momentum,

@@ -10,22 +10,39 @@
 //!   segment per group of channels) and instance norm (one per channel).
 //! - [`batch`]: statistics of each channel over the batch and its spatial
 //!   positions, with running averages for inference.
+//! - [`fold`]: batch norm's inference pass folded into one multiply-add per
+//!   value.
+//! - [`sync`]: batch norm with the statistics of a batch split across
+//!   data-parallel workers (PyTorch's `SyncBatchNorm`).
 //! - [`instance`]: instance norm that also tracks running statistics.
+//!
+//! ([`batch`] also re-exports the public items of [`fold`] and [`sync`],
+//! which were first written there.)
 //!
 //! Statistics are computed in the layer's own type with a rough mean,
 //! deviation sums (the corrected two-pass algorithm) and the mean kept as an
 //! unevaluated sum `hi + lo` (details in [`rows`]): stable for inputs far from
 //! zero, and a constant input gives exactly zero variance and exactly the bias.
 //! Large batches run code compiled for AVX2 + FMA when the CPU has it.
+//!
+//! What the kinds share sits in private modules, never in one kind's file:
+//! `reduce` (sums over independent lanes, multiply-add, Fast2Sum), `stats`
+//! (mean and variance in the wider type when the layer's type overflows, and
+//! the update of running averages) and `dispatch` (the size thresholds and
+//! the macro that writes every SIMD-dispatched entry point).
 
 // Index loops over lanes and channels are deliberate here: they walk several
 // arrays in lockstep, a shape the compiler vectorizes.
 #![allow(clippy::needless_range_loop)]
 
 pub mod batch;
+mod dispatch;
+pub mod fold;
 pub mod instance;
 mod reduce;
 pub mod rows;
+mod stats;
+pub mod sync;
 
 use crate::{Float, NormError, Row};
 

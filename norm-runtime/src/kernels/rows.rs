@@ -26,14 +26,11 @@
 //! exactly the bias. A sum of squares that overflows (|x| > 1e19 in `f32`)
 //! falls back to the same algorithm in `f64`.
 
+use super::dispatch::{ROWS_DISPATCH_MIN_VALUES, dispatched};
 use super::reduce::{LANES, fast_two_sum, madd, pairwise, sums};
+use super::stats::wide_mean_var;
 use super::{Affine, GradsMut, check_backward, check_forward};
 use crate::{Float, Mode, NormError, Row};
-use multiversion::multiversion;
-
-/// Batches with fewer values run the portable code inline; larger ones are
-/// dispatched at run time to code compiled for the CPU's SIMD extensions.
-const DISPATCH_MIN_VALUES: usize = 256;
 
 /// What a forward pass with per-row statistics keeps for backward: the batch
 /// size and mode.
@@ -116,39 +113,6 @@ fn finish<T: Float, const CENTER: bool>(xs: &[T], r: T, s1: T, s2: T, eps: f64) 
     };
     let rstd = T::ONE / (var + T::from_f64(eps)).sqrt();
     Stats { hi, lo, rstd, var }
-}
-
-/// The mean as `(hi, lo)` and the biased variance of `count` values, all in
-/// the wider type (`center == false`: RMS norm, mean 0 and the mean square).
-/// For the rare inputs whose sums of squares overflow the layer's type; the
-/// variance stays wide, since it may overflow the layer's type itself.
-#[cold]
-pub(crate) fn wide_mean_var<T: Float>(
-    values: impl Iterator<Item = T> + Clone,
-    count: usize,
-    center: bool,
-) -> (T, T, T::Acc) {
-    let inv_n = T::Acc::ONE / T::Acc::from_usize(count);
-    let mut rough = T::Acc::ZERO;
-    if center {
-        for v in values.clone() {
-            rough += v.to_acc();
-        }
-        rough *= inv_n;
-    }
-    let (mut s1, mut s2) = (T::Acc::ZERO, T::Acc::ZERO);
-    for v in values {
-        let d = v.to_acc() - rough;
-        s1 += d;
-        s2 += d * d;
-    }
-    if !center {
-        return (T::ZERO, T::ZERO, s2 * inv_n);
-    }
-    let mean = rough + s1 * inv_n;
-    let hi = T::from_acc(mean);
-    let var = ((s2 - s1 * s1 * inv_n) * inv_n).max(T::Acc::ZERO);
-    (hi, T::from_acc(mean - hi.to_acc()), var)
 }
 
 /// The sums of deviations from the rough mean `r`: `[sum(d), sum(d^2)]`.
@@ -270,19 +234,15 @@ fn forward_rows<
     }
 }
 
-#[multiversion(targets("x86_64+avx2+fma"))]
-fn forward_simd<R: Row, const COUNT: usize, const PP: usize, const CENTER: bool>(
-    weight: Option<&[R::Scalar]>,
-    bias: Option<&[R::Scalar]>,
-    eps: f64,
-    x: &[R],
-    y: &mut [R],
-) {
-    if multiversion::target::target_cfg_f!(target_feature = "fma") {
-        forward_rows::<R, COUNT, PP, CENTER, true>(weight, bias, eps, x, y);
-    } else {
-        forward_rows::<R, COUNT, PP, CENTER, false>(weight, bias, eps, x, y);
-    }
+dispatched! {
+    /// [`forward_rows`] for a batch of `values` values.
+    fn forward_dispatched[R: Row, const COUNT: usize, const PP: usize, const CENTER: bool](
+        weight: Option<&[R::Scalar]>,
+        bias: Option<&[R::Scalar]>,
+        eps: f64,
+        x: &[R],
+        y: &mut [R],
+    ) = forward_rows::<R, COUNT, PP, CENTER>, portable below ROWS_DISPATCH_MIN_VALUES;
 }
 
 /// Forward pass: each of the `COUNT` segments of each row normalized with its
@@ -308,11 +268,7 @@ where
     }
     check_forward(x.len(), y.len())?;
     let (weight, bias) = affine.flat();
-    if x.len() * R::LEN < DISPATCH_MIN_VALUES {
-        forward_rows::<R, COUNT, PP, CENTER, false>(weight, bias, eps, x, y);
-    } else {
-        forward_simd::<R, COUNT, PP, CENTER>(weight, bias, eps, x, y);
-    }
+    forward_dispatched::<R, COUNT, PP, CENTER>(x.len() * R::LEN, weight, bias, eps, x, y);
     Ok(RowSaved {
         rows: x.len(),
         mode,
@@ -550,21 +506,18 @@ fn fused_backward<T: Float, const FMA: bool>(
     }
 }
 
-#[multiversion(targets("x86_64+avx2+fma"))]
-fn backward_simd<R: Row, const COUNT: usize, const PP: usize, const CENTER: bool>(
-    weight: Option<&[R::Scalar]>,
-    eps: f64,
-    x: &[R],
-    dy: &[R],
-    dx: &mut [R],
-    dweight: Option<&mut [R::Scalar]>,
-    dbias: Option<&mut [R::Scalar]>,
-) {
-    if multiversion::target::target_cfg_f!(target_feature = "fma") {
-        backward_rows::<R, COUNT, PP, CENTER, true>(weight, eps, x, dy, dx, dweight, dbias);
-    } else {
-        backward_rows::<R, COUNT, PP, CENTER, false>(weight, eps, x, dy, dx, dweight, dbias);
-    }
+dispatched! {
+    /// [`backward_rows`] for a batch of `values` values.
+    #[allow(clippy::too_many_arguments)]
+    fn backward_dispatched[R: Row, const COUNT: usize, const PP: usize, const CENTER: bool](
+        weight: Option<&[R::Scalar]>,
+        eps: f64,
+        x: &[R],
+        dy: &[R],
+        dx: &mut [R],
+        dweight: Option<&mut [R::Scalar]>,
+        dbias: Option<&mut [R::Scalar]>,
+    ) = backward_rows::<R, COUNT, PP, CENTER>, portable below ROWS_DISPATCH_MIN_VALUES;
 }
 
 /// Backward pass: writes `dx` and accumulates the gradients of the parameters
@@ -592,11 +545,8 @@ where
     let (weight, _) = affine.flat();
     let dweight = grads.weight.map(Row::as_flat_mut);
     let dbias = grads.bias.map(Row::as_flat_mut);
-    if x.len() * R::LEN < DISPATCH_MIN_VALUES {
-        backward_rows::<R, COUNT, PP, CENTER, false>(weight, eps, x, dy, dx, dweight, dbias);
-    } else {
-        backward_simd::<R, COUNT, PP, CENTER>(weight, eps, x, dy, dx, dweight, dbias);
-    }
+    let values = x.len() * R::LEN;
+    backward_dispatched::<R, COUNT, PP, CENTER>(values, weight, eps, x, dy, dx, dweight, dbias);
     Ok(())
 }
 

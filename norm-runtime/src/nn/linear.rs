@@ -123,25 +123,47 @@ impl<const IN: usize, const OUT: usize, T: Float> Default for LinearGrads<IN, OU
     }
 }
 
+/// Array `i` of a `Linear`'s parameters or of their gradients, in the same
+/// order for both (what optimizers rely on): 0 the weight, flattened, 1 the
+/// bias.
+#[inline]
+fn array<'a, T, const IN: usize, const OUT: usize>(
+    weight: &'a [[T; IN]; OUT],
+    bias: &'a [T; OUT],
+    i: usize,
+) -> &'a [T] {
+    match i {
+        0 => weight.as_flattened(),
+        1 => bias,
+        _ => &[],
+    }
+}
+
+/// [`array`], mutable.
+#[inline]
+fn array_mut<'a, T, const IN: usize, const OUT: usize>(
+    weight: &'a mut [[T; IN]; OUT],
+    bias: &'a mut [T; OUT],
+    i: usize,
+) -> &'a mut [T] {
+    match i {
+        0 => weight.as_flattened_mut(),
+        1 => bias,
+        _ => &mut [],
+    }
+}
+
 impl<const IN: usize, const OUT: usize, T: Float> Gradients<T> for LinearGrads<IN, OUT, T> {
     const ARRAYS: usize = 2;
 
     #[inline]
     fn array(&self, i: usize) -> &[T] {
-        match i {
-            0 => self.weight.as_flattened(),
-            1 => &self.bias,
-            _ => &[],
-        }
+        array(&self.weight, &self.bias, i)
     }
 
     #[inline]
     fn array_mut(&mut self, i: usize) -> &mut [T] {
-        match i {
-            0 => self.weight.as_flattened_mut(),
-            1 => &mut self.bias,
-            _ => &mut [],
-        }
+        array_mut(&mut self.weight, &mut self.bias, i)
     }
 }
 
@@ -151,20 +173,12 @@ impl<const IN: usize, const OUT: usize, T: Float> Parameters for Linear<IN, OUT,
 
     #[inline]
     fn parameter(&self, i: usize) -> &[T] {
-        match i {
-            0 => self.weight.as_flattened(),
-            1 => &self.bias,
-            _ => &[],
-        }
+        array(&self.weight, &self.bias, i)
     }
 
     #[inline]
     fn parameter_mut(&mut self, i: usize) -> &mut [T] {
-        match i {
-            0 => self.weight.as_flattened_mut(),
-            1 => &mut self.bias,
-            _ => &mut [],
-        }
+        array_mut(&mut self.weight, &mut self.bias, i)
     }
 
     fn reset_parameters<R: rand::Rng + ?Sized>(&mut self, rng: &mut R) {

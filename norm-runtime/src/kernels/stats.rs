@@ -1,0 +1,56 @@
+//! Statistics more than one kind computes the same way: the mean and variance
+//! in the wider type, for inputs whose sums of squares overflow the layer's
+//! type, and the update of running averages.
+
+use crate::Float;
+
+/// The mean as `(hi, lo)` and the biased variance of `count` values, all in
+/// the wider type (`center == false`: RMS norm, mean 0 and the mean square).
+/// For the rare inputs whose sums of squares overflow the layer's type; the
+/// variance stays wide, since it may overflow the layer's type itself.
+#[cold]
+pub(crate) fn wide_mean_var<T: Float>(
+    values: impl Iterator<Item = T> + Clone,
+    count: usize,
+    center: bool,
+) -> (T, T, T::Acc) {
+    let inv_n = T::Acc::ONE / T::Acc::from_usize(count);
+    let mut rough = T::Acc::ZERO;
+    if center {
+        for v in values.clone() {
+            rough += v.to_acc();
+        }
+        rough *= inv_n;
+    }
+    let (mut s1, mut s2) = (T::Acc::ZERO, T::Acc::ZERO);
+    for v in values {
+        let d = v.to_acc() - rough;
+        s1 += d;
+        s2 += d * d;
+    }
+    if !center {
+        return (T::ZERO, T::ZERO, s2 * inv_n);
+    }
+    let mean = rough + s1 * inv_n;
+    let hi = T::from_acc(mean);
+    let var = ((s2 - s1 * s1 * inv_n) * inv_n).max(T::Acc::ZERO);
+    (hi, T::from_acc(mean - hi.to_acc()), var)
+}
+
+/// `r = (1 - m) r + m s` for the running mean and variance, in the layer's
+/// type as PyTorch computes it.
+#[inline]
+pub(crate) fn update_running<T: Float, const C: usize>(
+    running_mean: &mut [T; C],
+    running_var: &mut [T; C],
+    momentum: f64,
+    mean: &[T; C],
+    unbiased_var: &[T; C],
+) {
+    let m = T::from_f64(momentum);
+    let keep = T::from_f64(1.0 - momentum);
+    for c in 0..C {
+        running_mean[c] = keep * running_mean[c] + m * mean[c];
+        running_var[c] = keep * running_var[c] + m * unbiased_var[c];
+    }
+}
