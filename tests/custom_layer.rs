@@ -32,19 +32,6 @@ impl<const N: usize, T: Float> Default for Scale<N, T> {
     }
 }
 
-/// `found` rows where `x` has `expected`.
-fn same_rows(argument: &'static str, expected: usize, found: usize) -> Result<(), NormError> {
-    if expected == found {
-        Ok(())
-    } else {
-        Err(NormError::RowCountMismatch {
-            argument,
-            expected,
-            found,
-        })
-    }
-}
-
 impl<const N: usize, T: Float> Parameters for Scale<N, T> {
     type Scalar = T;
     type Grads = WeightGrads<[T; N]>;
@@ -78,16 +65,13 @@ impl<const N: usize, T: Float> Layer for Scale<N, T> {
     }
 
     fn forward_eval(&self, x: &[[T; N]], y: &mut [[T; N]]) -> Result<SavedRows, NormError> {
-        same_rows("y", x.len(), y.len())?;
-        if x.is_empty() {
-            return Err(NormError::EmptyBatch);
-        }
+        let saved = SavedRows::check_forward(x.len(), y.len())?;
         for (x, y) in x.iter().zip(y) {
             for ((y, x), w) in y.iter_mut().zip(x).zip(&self.weight) {
                 *y = *x * *w;
             }
         }
-        Ok(SavedRows { rows: x.len() })
+        Ok(saved)
     }
 
     fn backward(
@@ -98,14 +82,7 @@ impl<const N: usize, T: Float> Layer for Scale<N, T> {
         dx: &mut [[T; N]],
         grads: &mut WeightGrads<[T; N]>,
     ) -> Result<(), NormError> {
-        if x.len() != saved.rows {
-            return Err(NormError::SavedRowsMismatch {
-                expected: saved.rows,
-                found: x.len(),
-            });
-        }
-        same_rows("dy", x.len(), dy.len())?;
-        same_rows("dx", x.len(), dx.len())?;
+        saved.check_backward(x.len(), dy.len(), dx.len())?;
         for ((x, dy), dx) in x.iter().zip(dy).zip(dx) {
             for k in 0..N {
                 dx[k] = dy[k] * self.weight[k];
