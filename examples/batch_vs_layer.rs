@@ -37,10 +37,10 @@ const NOISE: f32 = 0.08;
 const EVAL_BATCH: usize = 100;
 const LEARNING_RATE: f32 = 3e-3;
 
-#[normalize(batch, dims = 32)]
+#[normalize(batch, dims = HIDDEN)]
 struct Bn;
 
-#[normalize(layer, dims = 32)]
+#[normalize(layer, dims = HIDDEN)]
 struct Ln;
 
 #[network]

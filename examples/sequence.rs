@@ -26,34 +26,35 @@ use rand::{RngExt, SeedableRng};
 
 const FEATURES: usize = 8;
 const STEPS: usize = 16;
+const HIDDEN: usize = 16;
 const SEQUENCES_PER_BATCH: usize = 4;
 /// Rows per training batch: every step of every sequence in the batch.
 const ROWS: usize = SEQUENCES_PER_BATCH * STEPS;
 const TRAIN_BATCHES: usize = 1500;
 const TEST_SEQUENCES: usize = 200;
 
-#[normalize(layer, dims = 16)]
+#[normalize(layer, dims = HIDDEN)]
 struct Ln;
 
-#[normalize(batch, dims = 16)]
+#[normalize(batch, dims = HIDDEN)]
 struct Bn;
 
 #[network]
 #[derive(Default)]
 struct StepLn {
-    fc1: Linear<FEATURES, 16>,
+    fc1: Linear<FEATURES, HIDDEN>,
     norm: Ln,
-    act: Tanh<16>,
-    out: Linear<16, 2>,
+    act: Tanh<HIDDEN>,
+    out: Linear<HIDDEN, 2>,
 }
 
 #[network]
 #[derive(Default)]
 struct StepBn {
-    fc1: Linear<FEATURES, 16>,
+    fc1: Linear<FEATURES, HIDDEN>,
     norm: Bn,
-    act: Tanh<16>,
-    out: Linear<16, 2>,
+    act: Tanh<HIDDEN>,
+    out: Linear<HIDDEN, 2>,
 }
 
 /// The two patterns a step can carry.
