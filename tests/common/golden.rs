@@ -288,7 +288,9 @@ pub struct Report {
 }
 
 impl Report {
-    fn compare(
+    /// Compares one tensor under the tolerances above, recording a failure
+    /// and, for f32, the ratio of our error to PyTorch's.
+    pub fn compare(
         &mut self,
         f32_case: bool,
         what: &str,
@@ -441,16 +443,20 @@ where
 
 /// Fails the test with every mismatch, and prints the f32 accuracy figure.
 fn finish(case: &Case, report: Report) {
-    if let Some((ratio, what)) = &report.worst_f32_ratio {
-        println!(
-            "f32 accuracy {}: worst error ratio to PyTorch f32 {ratio:.3} ({what})",
-            case.name
+    report.finish(&case.name);
+}
+
+impl Report {
+    /// Fails the test of case `name` with every mismatch, and prints the f32
+    /// accuracy figure.
+    pub fn finish(self, name: &str) {
+        if let Some((ratio, what)) = &self.worst_f32_ratio {
+            println!("f32 accuracy {name}: worst error ratio to PyTorch f32 {ratio:.3} ({what})");
+        }
+        assert!(
+            self.failures.is_empty(),
+            "{name} failed:\n{}",
+            self.failures.join("\n")
         );
     }
-    assert!(
-        report.failures.is_empty(),
-        "{} failed:\n{}",
-        case.name,
-        report.failures.join("\n")
-    );
 }

@@ -1,6 +1,7 @@
-//! Shared test support: the golden-vector loader and step runner, and
-//! finite differences.
+//! Shared test support: the golden-vector loaders (normalization steps,
+//! other layers' cases) and finite differences.
 #![allow(dead_code)] // each test crate uses part of it
 
 pub mod fd;
 pub mod golden;
+pub mod golden_layers;

@@ -11,6 +11,9 @@
 //! - [`batch`]: statistics of each channel over the batch and its spatial
 //!   positions, with running averages for inference.
 //! - [`instance`]: instance norm that also tracks running statistics.
+//! - [`conv`]: 1-d and 2-d convolution (`Conv1d`, `Conv2d`).
+//! - [`pool`]: 1-d and 2-d max and average pools, and global pools.
+//! - [`window`]: output lengths and padding of sliding windows, as `const fn`.
 //!
 //! Statistics are computed in the layer's own type with a rough mean,
 //! deviation sums (the corrected two-pass algorithm) and the mean kept as an
@@ -23,9 +26,12 @@
 #![allow(clippy::needless_range_loop)]
 
 pub mod batch;
+pub mod conv;
 pub mod instance;
+pub mod pool;
 mod reduce;
 pub mod rows;
+pub mod window;
 
 use crate::{Float, NormError, Row};
 

@@ -1,0 +1,231 @@
+//! The convolution kernels against PyTorch's `Conv1d` and `Conv2d`
+//! (tests/golden_layers/conv.json; tolerances in tests/common/golden.rs):
+//! every case forward, and backward with the gradients of `x`, the weight
+//! and the bias.
+//!
+//! The kernels take their geometry as const generics, so the table at the end
+//! has a line per case naming the kernel and its generic arguments in the
+//! kernel's order; each test first checks them against the case's options,
+//! so a wrong line fails instead of testing something else.
+
+mod common;
+
+use common::golden::Report;
+use common::golden_layers::{self, Case, flat};
+use constnorm::runtime::kernels::conv;
+use constnorm::runtime::kernels::window::{Padding, conv_out_len};
+use constnorm::{NormError, Row};
+
+/// `test: kernel::<generic arguments>;` per reference case: a test running
+/// the case through the kernel (see [`kernel`]); and `TABLE`, every test's
+/// name.
+macro_rules! cases {
+    ($($test:ident: $kernel:ident::<$($arg:tt),*>;)*) => {
+        const TABLE: &[&str] = &[$(stringify!($test)),*];
+        $(
+            #[test]
+            fn $test() {
+                let name = stringify!($test);
+                let case = golden_layers::case("conv", name);
+                kernel!(case, $kernel::<$($arg),*>).finish(name);
+            }
+        )*
+    };
+}
+
+/// Runs `case` through a kernel's forward and backward pass with the given
+/// generic arguments (in the kernel's order) after checking them against the
+/// case's options.
+macro_rules! kernel {
+    ($case:expr, conv1d::<$t:ident, $c_in:tt, $c_out:tt, $groups:tt, $per_group:tt,
+        $l:tt, $out_l:tt, $k:tt, $stride:tt, $pad:tt, $dilation:tt>) => {{
+        expect_geometry(
+            $case,
+            [$c_in, $c_out, $groups],
+            &[[$l, $out_l, $k, $stride, $pad, $dilation]],
+        );
+        run(
+            $case,
+            conv::conv1d_forward::<
+                $t,
+                $c_in,
+                $c_out,
+                $groups,
+                $per_group,
+                $l,
+                $out_l,
+                $k,
+                $stride,
+                $pad,
+                $dilation,
+            >,
+            conv::conv1d_backward::<
+                $t,
+                $c_in,
+                $c_out,
+                $groups,
+                $per_group,
+                $l,
+                $out_l,
+                $k,
+                $stride,
+                $pad,
+                $dilation,
+            >,
+        )
+    }};
+    ($case:expr, conv2d::<$t:ident, $c_in:tt, $c_out:tt, $groups:tt, $per_group:tt,
+        $h:tt, $w:tt, $out_h:tt, $out_w:tt, $kh:tt, $kw:tt, $sh:tt, $sw:tt, $pt:tt, $pl:tt, $dh:tt, $dw:tt>) => {{
+        expect_geometry(
+            $case,
+            [$c_in, $c_out, $groups],
+            &[
+                [$h, $out_h, $kh, $sh, $pt, $dh],
+                [$w, $out_w, $kw, $sw, $pl, $dw],
+            ],
+        );
+        run(
+            $case,
+            conv::conv2d_forward::<
+                $t,
+                $c_in,
+                $c_out,
+                $groups,
+                $per_group,
+                $h,
+                $w,
+                $out_h,
+                $out_w,
+                $kh,
+                $kw,
+                $sh,
+                $sw,
+                $pt,
+                $pl,
+                $dh,
+                $dw,
+            >,
+            conv::conv2d_backward::<
+                $t,
+                $c_in,
+                $c_out,
+                $groups,
+                $per_group,
+                $h,
+                $w,
+                $out_h,
+                $out_w,
+                $kh,
+                $kw,
+                $sh,
+                $sw,
+                $pt,
+                $pl,
+                $dh,
+                $dw,
+            >,
+        )
+    }};
+}
+
+#[test]
+fn every_reference_case_is_run() {
+    golden_layers::check_table("conv", TABLE);
+}
+
+/// One spatial axis as the kernel's generics give it: input length, output
+/// length, kernel, stride, left padding, dilation.
+type AxisArgs = [usize; 6];
+
+/// Fails unless the kernel's generics are the case's module: channels,
+/// groups, and per axis the kernel, stride, dilation and left padding, with
+/// an output length that PyTorch's formula gives for the resolved padding.
+fn expect_geometry(case: &Case, channels: [usize; 3], axes: &[AxisArgs]) {
+    let [c_in, c_out, groups] = channels;
+    assert_eq!(
+        case.count("in_channels"),
+        c_in,
+        "{}: in_channels",
+        case.name
+    );
+    assert_eq!(
+        case.count("out_channels"),
+        c_out,
+        "{}: out_channels",
+        case.name
+    );
+    assert_eq!(case.count("groups"), groups, "{}: groups", case.name);
+    let resolved: Vec<[usize; 2]> =
+        serde_json::from_value(case.options["padding_resolved"].clone()).expect("padding_resolved");
+    let list = |name| case.counts(name);
+    let (kernel, stride, dilation) = (list("kernel_size"), list("stride"), list("dilation"));
+    assert_eq!(resolved.len(), axes.len(), "{}: spatial axes", case.name);
+    for (i, &[len, out, k, s, left, d]) in axes.iter().enumerate() {
+        assert_eq!(
+            [kernel[i], stride[i], resolved[i][0], dilation[i]],
+            [k, s, left, d],
+            "{}: axis {i}",
+            case.name
+        );
+        let padding = Padding {
+            left,
+            right: resolved[i][1],
+        };
+        assert_eq!(
+            conv_out_len(len, k, s, padding, d),
+            out,
+            "{}: output length of axis {i}",
+            case.name
+        );
+    }
+}
+
+/// Runs a case through a forward and backward kernel: rows `X` in, `Y` out,
+/// weight `Wt`, bias `B`.
+fn run<X, Y, Wt, B>(
+    case: &Case,
+    forward: impl Fn(&Wt, Option<&B>, &[X], &mut [Y]) -> Result<(), NormError>,
+    backward: impl Fn(&Wt, &[X], &[Y], &mut [X], &mut Wt, Option<&mut B>) -> Result<(), NormError>,
+) -> Report
+where
+    X: Row,
+    Y: Row<Scalar = X::Scalar>,
+    Wt: Row<Scalar = X::Scalar>,
+    B: Row<Scalar = X::Scalar>,
+{
+    case.expect_dtype::<X::Scalar>();
+    assert_eq!(case.flag("bias"), case.params.contains_key("bias"));
+    let weight: Wt = case.param("weight").expect("weight");
+    let bias: Option<B> = case.param("bias");
+    let x: Vec<X> = case.input("x");
+    let mut y = vec![Y::ZERO; x.len()];
+    forward(&weight, bias.as_ref(), &x, &mut y).expect("forward");
+    let dy: Vec<Y> = case.dy("y");
+    let mut dx = vec![X::ZERO; x.len()];
+    let mut dweight = Wt::ZERO;
+    let mut dbias = bias.map(|_| B::ZERO);
+    backward(&weight, &x, &dy, &mut dx, &mut dweight, dbias.as_mut()).expect("backward");
+    let mut grads = vec![("x", flat(&dx)), ("weight", flat(&[dweight]))];
+    grads.extend(dbias.map(|db| ("bias", flat(&[db]))));
+    case.compare(&[("y", flat(&y))], &grads)
+}
+
+// conv1d: T, C_IN, C_OUT, GROUPS, C_IN_PER_GROUP, L, OUT_L, K, STRIDE, PAD, DILATION
+// conv2d: T, C_IN, C_OUT, GROUPS, C_IN_PER_GROUP, H, W, OUT_H, OUT_W, KH, KW,
+//         STRIDE_H, STRIDE_W, PAD_TOP, PAD_LEFT, DILATION_H, DILATION_W
+cases! {
+    conv1d_f64_basic_2x3x10: conv1d::<f64, 3, 4, 1, 3, 10, 8, 3, 1, 0, 1>;
+    conv1d_f64_stride_dil_groups_2x4x12: conv1d::<f64, 4, 6, 2, 2, 12, 5, 3, 2, 1, 2>;
+    conv1d_f64_depthwise_same_2x4x9: conv1d::<f64, 4, 4, 4, 1, 9, 9, 5, 1, 2, 1>;
+    conv2d_f64_basic_2x3x8x8: conv2d::<f64, 3, 4, 1, 3, 8, 8, 6, 6, 3, 3, 1, 1, 0, 0, 1, 1>;
+    conv2d_f64_nonsquare_2x3x8x8: conv2d::<f64, 3, 5, 1, 3, 8, 8, 4, 7, 3, 2, 2, 1, 1, 0, 1, 1>;
+    conv2d_f64_same_dil_2x3x8x8: conv2d::<f64, 3, 4, 1, 3, 8, 8, 8, 8, 3, 3, 1, 1, 2, 2, 2, 2>;
+    conv2d_f64_same_even_kernel_2x2x7x8: conv2d::<f64, 2, 3, 1, 2, 7, 8, 7, 8, 4, 2, 1, 1, 1, 0, 1, 1>;
+    conv2d_f64_stride_dil_groups_2x4x9x9: conv2d::<f64, 4, 6, 2, 2, 9, 9, 4, 4, 3, 3, 2, 2, 1, 1, 2, 2>;
+    conv2d_f64_depthwise_2x3x8x8: conv2d::<f64, 3, 3, 3, 1, 8, 8, 8, 8, 3, 3, 1, 1, 1, 1, 1, 1>;
+    conv2d_f64_depthwise_mult2_2x3x6x6: conv2d::<f64, 3, 6, 3, 1, 6, 6, 3, 4, 3, 3, 2, 2, 1, 2, 1, 1>;
+    conv2d_f64_1x1_2x4x5x5: conv2d::<f64, 4, 2, 1, 4, 5, 5, 5, 5, 1, 1, 1, 1, 0, 0, 1, 1>;
+    conv1d_f32_stride_dil_groups_2x4x12: conv1d::<f32, 4, 6, 2, 2, 12, 5, 3, 2, 1, 2>;
+    conv2d_f32_stride_dil_groups_2x4x9x9: conv2d::<f32, 4, 6, 2, 2, 9, 9, 4, 4, 3, 3, 2, 2, 1, 1, 2, 2>;
+    conv2d_f32_depthwise_2x3x8x8: conv2d::<f32, 3, 3, 3, 1, 8, 8, 8, 8, 3, 3, 1, 1, 1, 1, 1, 1>;
+}
