@@ -12,13 +12,12 @@ mod common;
 
 use common::golden::Report;
 use common::golden_layers::{self, Case, flat};
-use constnorm::runtime::kernels::conv;
+use common::kernels::Geometry;
 use constnorm::runtime::kernels::window::{Padding, conv_out_len};
 use constnorm::{NormError, Row};
 
 /// `test: kernel::<generic arguments>;` per reference case: a test running
-/// the case through the kernel (see [`kernel`]); and `TABLE`, every test's
-/// name.
+/// the case through the kernel with [`run`]; and `TABLE`, every test's name.
 macro_rules! cases {
     ($($test:ident: $kernel:ident::<$($arg:tt),*>;)*) => {
         const TABLE: &[&str] = &[$(stringify!($test)),*];
@@ -27,105 +26,10 @@ macro_rules! cases {
             fn $test() {
                 let name = stringify!($test);
                 let case = golden_layers::case("conv", name);
-                kernel!(case, $kernel::<$($arg),*>).finish(name);
+                with_kernel!(run(case), $kernel::<$($arg),*>).finish(name);
             }
         )*
     };
-}
-
-/// Runs `case` through a kernel's forward and backward pass with the given
-/// generic arguments (in the kernel's order) after checking them against the
-/// case's options.
-macro_rules! kernel {
-    ($case:expr, conv1d::<$t:ident, $c_in:tt, $c_out:tt, $groups:tt, $per_group:tt,
-        $l:tt, $out_l:tt, $k:tt, $stride:tt, $pad:tt, $dilation:tt>) => {{
-        expect_geometry(
-            $case,
-            [$c_in, $c_out, $groups],
-            &[[$l, $out_l, $k, $stride, $pad, $dilation]],
-        );
-        run(
-            $case,
-            conv::conv1d_forward::<
-                $t,
-                $c_in,
-                $c_out,
-                $groups,
-                $per_group,
-                $l,
-                $out_l,
-                $k,
-                $stride,
-                $pad,
-                $dilation,
-            >,
-            conv::conv1d_backward::<
-                $t,
-                $c_in,
-                $c_out,
-                $groups,
-                $per_group,
-                $l,
-                $out_l,
-                $k,
-                $stride,
-                $pad,
-                $dilation,
-            >,
-        )
-    }};
-    ($case:expr, conv2d::<$t:ident, $c_in:tt, $c_out:tt, $groups:tt, $per_group:tt,
-        $h:tt, $w:tt, $out_h:tt, $out_w:tt, $kh:tt, $kw:tt, $sh:tt, $sw:tt, $pt:tt, $pl:tt, $dh:tt, $dw:tt>) => {{
-        expect_geometry(
-            $case,
-            [$c_in, $c_out, $groups],
-            &[
-                [$h, $out_h, $kh, $sh, $pt, $dh],
-                [$w, $out_w, $kw, $sw, $pl, $dw],
-            ],
-        );
-        run(
-            $case,
-            conv::conv2d_forward::<
-                $t,
-                $c_in,
-                $c_out,
-                $groups,
-                $per_group,
-                $h,
-                $w,
-                $out_h,
-                $out_w,
-                $kh,
-                $kw,
-                $sh,
-                $sw,
-                $pt,
-                $pl,
-                $dh,
-                $dw,
-            >,
-            conv::conv2d_backward::<
-                $t,
-                $c_in,
-                $c_out,
-                $groups,
-                $per_group,
-                $h,
-                $w,
-                $out_h,
-                $out_w,
-                $kh,
-                $kw,
-                $sh,
-                $sw,
-                $pt,
-                $pl,
-                $dh,
-                $dw,
-            >,
-        )
-    }};
 }
 
 #[test]
@@ -133,57 +37,45 @@ fn every_reference_case_is_run() {
     golden_layers::check_table("conv", TABLE);
 }
 
-/// One spatial axis as the kernel's generics give it: input length, output
-/// length, kernel, stride, left padding, dilation.
-type AxisArgs = [usize; 6];
-
-/// Fails unless the kernel's generics are the case's module: channels,
-/// groups, and per axis the kernel, stride, dilation and left padding, with
-/// an output length that PyTorch's formula gives for the resolved padding.
-fn expect_geometry(case: &Case, channels: [usize; 3], axes: &[AxisArgs]) {
-    let [c_in, c_out, groups] = channels;
+/// Fails unless the kernel's generics are the case's module: its op,
+/// channels, groups, and per axis the kernel, stride, dilation and left
+/// padding, with an output length that PyTorch's formula gives for the
+/// resolved padding.
+fn expect_geometry(case: &Case, geometry: &Geometry) {
+    assert_eq!(case.op, geometry.op, "{}: op", case.name);
+    let channels = ["in_channels", "out_channels", "groups"].map(|name| case.count(name));
     assert_eq!(
-        case.count("in_channels"),
-        c_in,
-        "{}: in_channels",
+        channels, geometry.channels,
+        "{}: channels and groups",
         case.name
     );
-    assert_eq!(
-        case.count("out_channels"),
-        c_out,
-        "{}: out_channels",
-        case.name
-    );
-    assert_eq!(case.count("groups"), groups, "{}: groups", case.name);
     let resolved: Vec<[usize; 2]> =
         serde_json::from_value(case.options["padding_resolved"].clone()).expect("padding_resolved");
     let list = |name| case.counts(name);
     let (kernel, stride, dilation) = (list("kernel_size"), list("stride"), list("dilation"));
-    assert_eq!(resolved.len(), axes.len(), "{}: spatial axes", case.name);
-    for (i, &[len, out, k, s, left, d]) in axes.iter().enumerate() {
-        assert_eq!(
-            [kernel[i], stride[i], resolved[i][0], dilation[i]],
-            [k, s, left, d],
-            "{}: axis {i}",
-            case.name
-        );
+    assert_eq!(
+        resolved.len(),
+        geometry.axes.len(),
+        "{}: spatial axes",
+        case.name
+    );
+    for (i, &[len, out, k, s, left, d]) in geometry.axes.iter().enumerate() {
+        let options = [kernel[i], stride[i], resolved[i][0], dilation[i]];
+        assert_eq!(options, [k, s, left, d], "{}: axis {i}", case.name);
         let padding = Padding {
             left,
             right: resolved[i][1],
         };
-        assert_eq!(
-            conv_out_len(len, k, s, padding, d),
-            out,
-            "{}: output length of axis {i}",
-            case.name
-        );
+        let pytorch = conv_out_len(len, k, s, padding, d);
+        assert_eq!(pytorch, out, "{}: output length of axis {i}", case.name);
     }
 }
 
-/// Runs a case through a forward and backward kernel: rows `X` in, `Y` out,
-/// weight `Wt`, bias `B`.
+/// Runs a case through a forward and backward kernel (rows `X` in, `Y` out,
+/// weight `Wt`, bias `B`) after checking their geometry.
 fn run<X, Y, Wt, B>(
     case: &Case,
+    geometry: Geometry,
     forward: impl Fn(&Wt, Option<&B>, &[X], &mut [Y]) -> Result<(), NormError>,
     backward: impl Fn(&Wt, &[X], &[Y], &mut [X], &mut Wt, Option<&mut B>) -> Result<(), NormError>,
 ) -> Report
@@ -193,6 +85,7 @@ where
     Wt: Row<Scalar = X::Scalar>,
     B: Row<Scalar = X::Scalar>,
 {
+    expect_geometry(case, &geometry);
     case.expect_dtype::<X::Scalar>();
     assert_eq!(case.flag("bias"), case.params.contains_key("bias"));
     let weight: Wt = case.param("weight").expect("weight");

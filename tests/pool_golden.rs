@@ -11,13 +11,12 @@ mod common;
 
 use common::golden::Report;
 use common::golden_layers::{self, Case, flat};
-use constnorm::runtime::kernels::pool;
+use common::kernels::Geometry;
 use constnorm::runtime::kernels::window::pool_out_len;
 use constnorm::{NormError, Row};
 
 /// `test: kernel::<generic arguments>;` per reference case: a test running
-/// the case through the kernel (see [`kernel`]); and `TABLE`, every test's
-/// name.
+/// the case through the kernel with [`run`]; and `TABLE`, every test's name.
 macro_rules! cases {
     ($($test:ident: $kernel:ident::<$($arg:tt),*>;)*) => {
         const TABLE: &[&str] = &[$(stringify!($test)),*];
@@ -26,84 +25,9 @@ macro_rules! cases {
             fn $test() {
                 let name = stringify!($test);
                 let case = golden_layers::case("pool", name);
-                kernel!(case, $kernel::<$($arg),*>).finish(name);
+                with_kernel!(run(case), $kernel::<$($arg),*>).finish(name);
             }
         )*
-    };
-}
-
-/// Runs `case` through a kernel's forward and backward pass with the given
-/// generic arguments (in the kernel's order) after checking them against the
-/// case's options: `max` and `avg` pools give their axes as `[input length,
-/// output length, kernel, stride, padding, dilation]` (dilation 1 for `avg`),
-/// global pools their spatial lengths.
-macro_rules! kernel {
-    ($case:expr, max_pool1d::<$t:ident, $c:tt, $l:tt, $out_l:tt, $k:tt, $s:tt, $p:tt, $d:tt>) => {{
-        expect_window($case, &[[$l, $out_l, $k, $s, $p, $d]]);
-        run::<[[$t; $l]; $c], _>(
-            $case,
-            pool::max_pool1d_forward::<$t, $c, $l, $out_l, $k, $s, $p, $d>,
-            pool::max_pool1d_backward::<$t, $c, $l, $out_l, $k, $s, $p, $d>,
-        )
-    }};
-    ($case:expr, max_pool2d::<$t:ident, $c:tt, $h:tt, $w:tt, $out_h:tt, $out_w:tt,
-        $kh:tt, $kw:tt, $sh:tt, $sw:tt, $ph:tt, $pw:tt, $dh:tt, $dw:tt>) => {{
-        expect_window($case, &[[$h, $out_h, $kh, $sh, $ph, $dh], [$w, $out_w, $kw, $sw, $pw, $dw]]);
-        run::<[[[$t; $w]; $h]; $c], _>(
-            $case,
-            pool::max_pool2d_forward::<$t, $c, $h, $w, $out_h, $out_w, $kh, $kw, $sh, $sw, $ph, $pw, $dh, $dw>,
-            pool::max_pool2d_backward::<$t, $c, $h, $w, $out_h, $out_w, $kh, $kw, $sh, $sw, $ph, $pw, $dh, $dw>,
-        )
-    }};
-    ($case:expr, avg_pool1d::<$t:ident, $c:tt, $l:tt, $out_l:tt, $k:tt, $s:tt, $p:tt, $incl:tt>) => {{
-        expect_window($case, &[[$l, $out_l, $k, $s, $p, 1]]);
-        assert_eq!($case.flag("count_include_pad"), $incl);
-        run::<[[$t; $l]; $c], _>(
-            $case,
-            pool::avg_pool1d_forward::<$t, $c, $l, $out_l, $k, $s, $p, $incl>,
-            pool::avg_pool1d_backward::<$t, $c, $l, $out_l, $k, $s, $p, $incl>,
-        )
-    }};
-    ($case:expr, avg_pool2d::<$t:ident, $c:tt, $h:tt, $w:tt, $out_h:tt, $out_w:tt,
-        $kh:tt, $kw:tt, $sh:tt, $sw:tt, $ph:tt, $pw:tt, $incl:tt>) => {{
-        expect_window($case, &[[$h, $out_h, $kh, $sh, $ph, 1], [$w, $out_w, $kw, $sw, $pw, 1]]);
-        assert_eq!($case.flag("count_include_pad"), $incl);
-        assert!($case.options["divisor_override"].is_null());
-        run::<[[[$t; $w]; $h]; $c], _>(
-            $case,
-            pool::avg_pool2d_forward::<$t, $c, $h, $w, $out_h, $out_w, $kh, $kw, $sh, $sw, $ph, $pw, $incl>,
-            pool::avg_pool2d_backward::<$t, $c, $h, $w, $out_h, $out_w, $kh, $kw, $sh, $sw, $ph, $pw, $incl>,
-        )
-    }};
-    ($case:expr, $global:ident::<$t:ident, $c:tt, $($len:tt),+>) => {{
-        let spatial = [$($len),+];
-        assert_eq!($case.counts("output_size"), spatial.map(|_| 1), "{}: output_size", $case.name);
-        global!($case, $global, $t, $c, $($len),+)
-    }};
-}
-
-/// The global pools: `kernel!`'s last arm, by name.
-macro_rules! global {
-    ($case:expr, adaptive_avg_pool1d, $t:ident, $c:tt, $l:tt) => {
-        run::<[[$t; $l]; $c], _>(
-            $case,
-            pool::adaptive_avg_pool1d_forward::<$t, $c, $l>,
-            pool::adaptive_avg_pool1d_backward::<$t, $c, $l>,
-        )
-    };
-    ($case:expr, adaptive_avg_pool2d, $t:ident, $c:tt, $h:tt, $w:tt) => {
-        run::<[[[$t; $w]; $h]; $c], _>(
-            $case,
-            pool::adaptive_avg_pool2d_forward::<$t, $c, $h, $w>,
-            pool::adaptive_avg_pool2d_backward::<$t, $c, $h, $w>,
-        )
-    };
-    ($case:expr, adaptive_max_pool2d, $t:ident, $c:tt, $h:tt, $w:tt) => {
-        run::<[[[$t; $w]; $h]; $c], _>(
-            $case,
-            pool::adaptive_max_pool2d_forward::<$t, $c, $h, $w>,
-            pool::adaptive_max_pool2d_backward::<$t, $c, $h, $w>,
-        )
     };
 }
 
@@ -112,40 +36,71 @@ fn every_reference_case_is_run() {
     golden_layers::check_table("pool", TABLE);
 }
 
-/// Fails unless the kernel's generics are the case's module: per axis
-/// `[input length, output length, kernel, stride, padding, dilation]`, the
-/// output length being PyTorch's for the case's `ceil_mode`.
-fn expect_window(case: &Case, axes: &[[usize; 6]]) {
+/// Fails unless the kernel's generics are the case's module: its op, and
+/// per axis the kernel, stride, padding and dilation, with the output length
+/// PyTorch gives for the case's `ceil_mode` (global pools: `output_size` 1
+/// on every axis); `count_include_pad` for average pools.
+fn expect_geometry(case: &Case, geometry: &Geometry) {
+    assert_eq!(case.op, geometry.op, "{}: op", case.name);
+    assert_eq!(
+        case.inputs["x"].shape[1], geometry.channels[0],
+        "{}: channels",
+        case.name
+    );
+    if case.op.starts_with("adaptive") {
+        let ones = vec![1; geometry.axes.len()];
+        assert_eq!(
+            case.counts("output_size"),
+            ones,
+            "{}: output_size",
+            case.name
+        );
+        return;
+    }
     let list = |name| case.counts(name);
     let (kernel, stride, padding) = (list("kernel_size"), list("stride"), list("padding"));
     let dilation = match case.options.get("dilation") {
         Some(_) => list("dilation"),
-        None => vec![1; axes.len()],
+        None => vec![1; geometry.axes.len()],
     };
     let ceil_mode = case.flag("ceil_mode");
-    assert_eq!(kernel.len(), axes.len(), "{}: spatial axes", case.name);
-    for (i, &[len, out, k, s, p, d]) in axes.iter().enumerate() {
+    assert_eq!(
+        kernel.len(),
+        geometry.axes.len(),
+        "{}: spatial axes",
+        case.name
+    );
+    for (i, &[len, out, k, s, p, d]) in geometry.axes.iter().enumerate() {
+        let options = [kernel[i], stride[i], padding[i], dilation[i]];
+        assert_eq!(options, [k, s, p, d], "{}: axis {i}", case.name);
+        let pytorch = pool_out_len(len, k, s, p, d, ceil_mode);
+        assert_eq!(pytorch, out, "{}: output length of axis {i}", case.name);
+    }
+    if let Some(incl) = geometry.count_include_pad {
         assert_eq!(
-            [kernel[i], stride[i], padding[i], dilation[i]],
-            [k, s, p, d],
-            "{}: axis {i}",
+            case.flag("count_include_pad"),
+            incl,
+            "{}: count_include_pad",
             case.name
         );
-        assert_eq!(
-            pool_out_len(len, k, s, p, d, ceil_mode),
-            out,
-            "{}: output length of axis {i}",
+        let divisor_override = case.options.get("divisor_override");
+        assert!(
+            divisor_override.is_none_or(|d| d.is_null()),
+            "{}: divisor_override",
             case.name
         );
     }
 }
 
-/// Runs a case through a forward and backward kernel: rows `X` in, `Y` out.
+/// Runs a case through a forward and backward kernel (rows `X` in, `Y` out)
+/// after checking their geometry.
 fn run<X: Row, Y: Row<Scalar = X::Scalar>>(
     case: &Case,
+    geometry: Geometry,
     forward: impl Fn(&[X], &mut [Y]) -> Result<(), NormError>,
     backward: impl Fn(&[X], &[Y], &mut [X]) -> Result<(), NormError>,
 ) -> Report {
+    expect_geometry(case, &geometry);
     case.expect_dtype::<X::Scalar>();
     assert!(
         case.params.is_empty(),
