@@ -11,31 +11,10 @@
 mod common;
 
 use common::golden::Report;
-use common::golden_layers::{self, Case, flat};
+use common::golden_layers::{Case, flat};
 use common::kernels::Geometry;
 use constnorm::runtime::kernels::window::{Padding, conv_out_len};
 use constnorm::{NormError, Row};
-
-/// `test: kernel::<generic arguments>;` per reference case: a test running
-/// the case through the kernel with [`run`]; and `TABLE`, every test's name.
-macro_rules! cases {
-    ($($test:ident: $kernel:ident::<$($arg:tt),*>;)*) => {
-        const TABLE: &[&str] = &[$(stringify!($test)),*];
-        $(
-            #[test]
-            fn $test() {
-                let name = stringify!($test);
-                let case = golden_layers::case("conv", name);
-                with_kernel!(run(case), $kernel::<$($arg),*>).finish(name);
-            }
-        )*
-    };
-}
-
-#[test]
-fn every_reference_case_is_run() {
-    golden_layers::check_table("conv", TABLE);
-}
 
 /// Fails unless the kernel's generics are the case's module: its op,
 /// channels, groups, and per axis the kernel, stride, dilation and left
@@ -106,7 +85,8 @@ where
 // conv1d: T, C_IN, C_OUT, GROUPS, C_IN_PER_GROUP, L, OUT_L, K, STRIDE, PAD, DILATION
 // conv2d: T, C_IN, C_OUT, GROUPS, C_IN_PER_GROUP, H, W, OUT_H, OUT_W, KH, KW,
 //         STRIDE_H, STRIDE_W, PAD_TOP, PAD_LEFT, DILATION_H, DILATION_W
-cases! {
+golden_cases! {
+    "conv";
     conv1d_f64_basic_2x3x10: conv1d::<f64, 3, 4, 1, 3, 10, 8, 3, 1, 0, 1>;
     conv1d_f64_stride_dil_groups_2x4x12: conv1d::<f64, 4, 6, 2, 2, 12, 5, 3, 2, 1, 2>;
     conv1d_f64_depthwise_same_2x4x9: conv1d::<f64, 4, 4, 4, 1, 9, 9, 5, 1, 2, 1>;

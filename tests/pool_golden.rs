@@ -10,31 +10,10 @@
 mod common;
 
 use common::golden::Report;
-use common::golden_layers::{self, Case, flat};
+use common::golden_layers::{Case, flat};
 use common::kernels::Geometry;
 use constnorm::runtime::kernels::window::pool_out_len;
 use constnorm::{NormError, Row};
-
-/// `test: kernel::<generic arguments>;` per reference case: a test running
-/// the case through the kernel with [`run`]; and `TABLE`, every test's name.
-macro_rules! cases {
-    ($($test:ident: $kernel:ident::<$($arg:tt),*>;)*) => {
-        const TABLE: &[&str] = &[$(stringify!($test)),*];
-        $(
-            #[test]
-            fn $test() {
-                let name = stringify!($test);
-                let case = golden_layers::case("pool", name);
-                with_kernel!(run(case), $kernel::<$($arg),*>).finish(name);
-            }
-        )*
-    };
-}
-
-#[test]
-fn every_reference_case_is_run() {
-    golden_layers::check_table("pool", TABLE);
-}
 
 /// Fails unless the kernel's generics are the case's module: its op, and
 /// per axis the kernel, stride, padding and dilation, with the output length
@@ -123,7 +102,8 @@ fn run<X: Row, Y: Row<Scalar = X::Scalar>>(
 // avg_pool2d: T, C, H, W, OUT_H, OUT_W, KH, KW, STRIDE_H, STRIDE_W, PAD_H, PAD_W,
 //             COUNT_INCLUDE_PAD
 // adaptive_*_pool1d: T, C, L; adaptive_*_pool2d: T, C, H, W
-cases! {
+golden_cases! {
+    "pool";
     max_pool1d_f64_pad_dil_ceil_2x3x10: max_pool1d::<f64, 3, 10, 5, 3, 2, 1, 2>;
     max_pool1d_f64_ceil_drops_window_in_pad_2x2x5: max_pool1d::<f64, 2, 5, 2, 3, 3, 1, 1>;
     max_pool2d_f64_basic_2x3x8x8: max_pool2d::<f64, 3, 8, 8, 4, 4, 2, 2, 2, 2, 0, 0, 1, 1>;

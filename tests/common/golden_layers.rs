@@ -3,7 +3,7 @@
 //! fixed-size arrays, reading its options, and comparing every output and
 //! gradient under the tolerances of [`super::golden`].
 
-use super::golden::{Report, test_name};
+use super::golden::{Report, parse_all, test_name};
 use constnorm::{Float, Row};
 use serde::Deserialize;
 use serde_json::Value;
@@ -46,23 +46,8 @@ pub const FILES: &[&str] = &["conv", "pool"];
 /// Every case of one reference file, parsed once per test binary.
 pub fn file(stem: &str) -> &'static File {
     static PARSED: OnceLock<HashMap<&'static str, File>> = OnceLock::new();
-    let files = PARSED.get_or_init(|| {
-        FILES
-            .iter()
-            .map(|&stem| {
-                let path = format!(
-                    "{}/tests/golden_layers/{stem}.json",
-                    env!("CARGO_MANIFEST_DIR")
-                );
-                let text = std::fs::read_to_string(&path)
-                    .unwrap_or_else(|e| panic!("reading {path}: {e}"));
-                let parsed: File =
-                    serde_json::from_str(&text).unwrap_or_else(|e| panic!("parsing {path}: {e}"));
-                (stem, parsed)
-            })
-            .collect()
-    });
-    files
+    PARSED
+        .get_or_init(|| parse_all("golden_layers", FILES))
         .get(stem)
         .unwrap_or_else(|| panic!("no reference file {stem}"))
 }
@@ -74,6 +59,30 @@ pub fn case(stem: &str, test: &str) -> &'static Case {
         .iter()
         .find(|c| test_name(&c.name) == test)
         .unwrap_or_else(|| panic!("no case of {stem}.json is run by {test}"))
+}
+
+/// `golden_cases! { "stem"; test: kernel::<generic arguments>; ... }`: a
+/// test per line running the case of tests/golden_layers/stem.json named by
+/// the test (see [`test_name`]) through `run(case, geometry, forward,
+/// backward)` with the kernel of [`with_kernel!`](crate::with_kernel), and a
+/// test that the lines are exactly the file's cases.
+#[macro_export]
+macro_rules! golden_cases {
+    ($stem:literal; $($test:ident: $kernel:ident::<$($arg:tt),*>;)*) => {
+        $(
+            #[test]
+            fn $test() {
+                let name = stringify!($test);
+                let case = $crate::common::golden_layers::case($stem, name);
+                $crate::with_kernel!(run(case), $kernel::<$($arg),*>).finish(name);
+            }
+        )*
+
+        #[test]
+        fn every_reference_case_is_run() {
+            $crate::common::golden_layers::check_table($stem, &[$(stringify!($test)),*]);
+        }
+    };
 }
 
 /// Fails unless the tests of `table` are exactly the cases of `stem`.json.

@@ -113,21 +113,13 @@ impl Conv {
     }
 }
 
-/// One axis of a convolution: the common checks, and an output no shorter
-/// than zero padding on the right gives (PyTorch has no negative padding).
-const fn conv_axis(
-    len: usize,
-    out: usize,
-    kernel: usize,
-    stride: usize,
-    pad: usize,
-    dilation: usize,
-) -> Axis {
-    let axis = Axis::new(len, out, kernel, stride, pad, dilation);
-    let span = dilation * (kernel - 1) + 1;
-    let padded = len + pad;
+/// One axis of a convolution, checked: an output no shorter than zero
+/// padding on the right gives (PyTorch has no negative padding).
+const fn conv_axis(axis: Axis) -> Axis {
+    let span = axis.dilation * (axis.kernel - 1) + 1;
+    let padded = axis.len + axis.pad;
     assert!(
-        padded < span || out > (padded - span) / stride,
+        padded < span || axis.out > (padded - span) / axis.stride,
         "the output is shorter than zero right padding gives"
     );
     axis
@@ -289,7 +281,7 @@ conv_entry_points! {
         x = [[T; L]; C_IN], y = [[T; OUT_L]; C_OUT], weight = [[[T; K]; C_IN_PER_GROUP]; C_OUT],
         lines = [L, OUT_L],
         geometry = Conv::new(C_IN, C_OUT, GROUPS, C_IN_PER_GROUP, Axis::POINT,
-            conv_axis(L, OUT_L, K, STRIDE, PAD, DILATION));
+            conv_axis(Axis::new(L, OUT_L, K, STRIDE, PAD, DILATION)));
     /// 2-d convolution, `torch.nn.Conv2d(C_IN, C_OUT, (KH, KW), (STRIDE_H,
     /// STRIDE_W), (PAD_TOP, PAD_LEFT), (DILATION_H, DILATION_W), GROUPS,
     /// bias)`: `y[n][o][r][s] = bias[o] + sum over the input channels c of
@@ -311,6 +303,6 @@ conv_entry_points! {
         x = [[[T; W]; H]; C_IN], y = [[[T; OUT_W]; OUT_H]; C_OUT],
         weight = [[[[T; KW]; KH]; C_IN_PER_GROUP]; C_OUT], lines = [W, OUT_W],
         geometry = Conv::new(C_IN, C_OUT, GROUPS, C_IN_PER_GROUP,
-            conv_axis(H, OUT_H, KH, STRIDE_H, PAD_TOP, DILATION_H),
-            conv_axis(W, OUT_W, KW, STRIDE_W, PAD_LEFT, DILATION_W));
+            conv_axis(Axis::new(H, OUT_H, KH, STRIDE_H, PAD_TOP, DILATION_H)),
+            conv_axis(Axis::new(W, OUT_W, KW, STRIDE_W, PAD_LEFT, DILATION_W)));
 }

@@ -6,10 +6,10 @@
 //! `[[T; L]; C]` and `[[[T; W]; H]; C]`; each channel is pooled on its own.
 //! The geometry is in const generics and checked at compile time: kernel,
 //! stride and dilation at least 1, padding (the same on both sides) at most
-//! half the kernel, and an output length that
-//! [`pool_out_len`](super::window::pool_out_len) gives with or without
-//! `ceil_mode`. The output length is all the kernels need of `ceil_mode`: a
-//! window that runs past the right padding just reads fewer positions.
+//! half the kernel, and an output length that [`pool_out_len`] gives with or
+//! without `ceil_mode`. The output length is all the kernels need of
+//! `ceil_mode`: a window that runs past the right padding just reads fewer
+//! positions.
 //!
 //! - Max pools pad with -inf. Each output is its window's maximum, the first
 //!   in window order (row-major) among equal values; a NaN wins (the last
@@ -89,22 +89,26 @@ impl Pool {
     }
 }
 
-/// One axis of a pool: the common checks, padding at most half the kernel,
-/// and an output length PyTorch gives with or without `ceil_mode`.
-const fn pool_axis(
-    len: usize,
-    out: usize,
-    kernel: usize,
-    stride: usize,
-    pad: usize,
-    dilation: usize,
-) -> Axis {
+/// One axis of a pool, checked: padding at most half the kernel, and an
+/// output length PyTorch gives with or without `ceil_mode`.
+const fn pool_axis(axis: Axis) -> Axis {
     assert!(
-        out == pool_out_len(len, kernel, stride, pad, dilation, false)
-            || out == pool_out_len(len, kernel, stride, pad, dilation, true),
+        axis.out == out_len(axis, false) || axis.out == out_len(axis, true),
         "the output length must be pool_out_len(..) with or without ceil_mode"
     );
-    Axis::new(len, out, kernel, stride, pad, dilation)
+    axis
+}
+
+/// [`pool_out_len`] of an axis's input, kernel, stride, padding and dilation.
+const fn out_len(axis: Axis, ceil_mode: bool) -> usize {
+    pool_out_len(
+        axis.len,
+        axis.kernel,
+        axis.stride,
+        axis.pad,
+        axis.dilation,
+        ceil_mode,
+    )
 }
 
 /// Whether `v` is NaN (`Float` has no `is_nan`).
@@ -113,15 +117,47 @@ fn is_nan<T: Float>(v: T) -> bool {
     v.partial_cmp(&v).is_none()
 }
 
-/// What a pool does with a window, forward and backward, on one flat row.
+/// What a pool does with a window, forward and backward.
 trait Reduce {
-    fn forward<T: Float, const W: usize, const OUT_W: usize>(pool: &Pool, x: &[T], y: &mut [T]);
-    fn backward<T: Float, const W: usize, const OUT_W: usize>(
+    /// The output of a window of `x` (the lines of a row).
+    fn output<T: Float, const W: usize>(pool: &Pool, x: &[[T; W]], win: Window) -> T;
+
+    /// Adds the share of the window's output gradient `dy` to each of its
+    /// inputs in `dx`.
+    fn route<T: Float, const W: usize>(
         pool: &Pool,
-        x: &[T],
-        dy: &[T],
-        dx: &mut [T],
+        x: &[[T; W]],
+        win: Window,
+        dy: T,
+        dx: &mut [[T; W]],
     );
+}
+
+/// Forward pass of one row (flat `x` and `y`).
+#[inline(always)]
+fn forward_row<R: Reduce, T: Float, const W: usize, const OUT_W: usize>(
+    pool: &Pool,
+    x: &[T],
+    y: &mut [T],
+) {
+    let (x, _) = x.as_chunks::<W>();
+    let (y, _) = y.as_chunks_mut::<OUT_W>();
+    pool.each_window(|win| y[win.out_line][win.col] = R::output(pool, x, win));
+}
+
+/// Backward pass of one row: writes `dx`.
+#[inline(always)]
+fn backward_row<R: Reduce, T: Float, const W: usize, const OUT_W: usize>(
+    pool: &Pool,
+    x: &[T],
+    dy: &[T],
+    dx: &mut [T],
+) {
+    dx.fill(T::ZERO);
+    let (x, _) = x.as_chunks::<W>();
+    let (dy, _) = dy.as_chunks::<OUT_W>();
+    let (dx, _) = dx.as_chunks_mut::<W>();
+    pool.each_window(|win| R::route(pool, x, win, dy[win.out_line][win.col], dx));
 }
 
 /// The maximum, routing the gradient to its position.
@@ -153,32 +189,22 @@ impl Max {
 
 impl Reduce for Max {
     #[inline(always)]
-    fn forward<T: Float, const W: usize, const OUT_W: usize>(pool: &Pool, x: &[T], y: &mut [T]) {
-        let (x, _) = x.as_chunks::<W>();
-        let (y, _) = y.as_chunks_mut::<OUT_W>();
-        let neg_inf = T::from_f64(f64::NEG_INFINITY);
-        pool.each_window(|win| {
-            y[win.out_line][win.col] =
-                Self::argmax(pool, x, win).map_or(neg_inf, |(line, col)| x[line][col]);
-        });
+    fn output<T: Float, const W: usize>(pool: &Pool, x: &[[T; W]], win: Window) -> T {
+        Self::argmax(pool, x, win)
+            .map_or(T::from_f64(f64::NEG_INFINITY), |(line, col)| x[line][col])
     }
 
     #[inline(always)]
-    fn backward<T: Float, const W: usize, const OUT_W: usize>(
+    fn route<T: Float, const W: usize>(
         pool: &Pool,
-        x: &[T],
-        dy: &[T],
-        dx: &mut [T],
+        x: &[[T; W]],
+        win: Window,
+        dy: T,
+        dx: &mut [[T; W]],
     ) {
-        dx.fill(T::ZERO);
-        let (x, _) = x.as_chunks::<W>();
-        let (dy, _) = dy.as_chunks::<OUT_W>();
-        let (dx, _) = dx.as_chunks_mut::<W>();
-        pool.each_window(|win| {
-            if let Some((line, col)) = Self::argmax(pool, x, win) {
-                dx[line][col] += dy[win.out_line][win.col];
-            }
-        });
+        if let Some((line, col)) = Self::argmax(pool, x, win) {
+            dx[line][col] += dy;
+        }
     }
 }
 
@@ -198,42 +224,33 @@ impl<const COUNT_INCLUDE_PAD: bool> Avg<COUNT_INCLUDE_PAD> {
 
 impl<const COUNT_INCLUDE_PAD: bool> Reduce for Avg<COUNT_INCLUDE_PAD> {
     #[inline(always)]
-    fn forward<T: Float, const W: usize, const OUT_W: usize>(pool: &Pool, x: &[T], y: &mut [T]) {
-        let (x, _) = x.as_chunks::<W>();
-        let (y, _) = y.as_chunks_mut::<OUT_W>();
-        pool.each_window(|win| {
-            let divisor = Self::divisor(pool, win);
-            let mut sum = <Acc<T>>::ZERO;
-            for (line, col) in pool.positions(win) {
-                sum += x[line][col].to_acc();
-            }
-            y[win.out_line][win.col] = if divisor == 0 {
-                T::ZERO
-            } else {
-                T::from_acc(sum / <Acc<T>>::from_usize(divisor))
-            };
-        });
+    fn output<T: Float, const W: usize>(pool: &Pool, x: &[[T; W]], win: Window) -> T {
+        let divisor = Self::divisor(pool, win);
+        if divisor == 0 {
+            return T::ZERO;
+        }
+        let mut sum = <Acc<T>>::ZERO;
+        for (line, col) in pool.positions(win) {
+            sum += x[line][col].to_acc();
+        }
+        T::from_acc(sum / <Acc<T>>::from_usize(divisor))
     }
 
     #[inline(always)]
-    fn backward<T: Float, const W: usize, const OUT_W: usize>(
+    fn route<T: Float, const W: usize>(
         pool: &Pool,
-        _x: &[T],
-        dy: &[T],
-        dx: &mut [T],
+        _x: &[[T; W]],
+        win: Window,
+        dy: T,
+        dx: &mut [[T; W]],
     ) {
-        dx.fill(T::ZERO);
-        let (dy, _) = dy.as_chunks::<OUT_W>();
-        let (dx, _) = dx.as_chunks_mut::<W>();
-        pool.each_window(|win| {
-            let divisor = Self::divisor(pool, win);
-            if divisor > 0 {
-                let g = dy[win.out_line][win.col] / T::from_usize(divisor);
-                for (line, col) in pool.positions(win) {
-                    dx[line][col] += g;
-                }
+        let divisor = Self::divisor(pool, win);
+        if divisor > 0 {
+            let share = dy / T::from_usize(divisor);
+            for (line, col) in pool.positions(win) {
+                dx[line][col] += share;
             }
-        });
+        }
     }
 }
 
@@ -256,7 +273,7 @@ macro_rules! pool_entry_points {
             let pool = const { $geometry };
             check_forward(x.len(), y.len())?;
             for (x, y) in x.iter().zip(y) {
-                <$reduce>::forward::<T, $w, { $out_w }>(&pool, x.as_flat(), y.as_flat_mut());
+                forward_row::<$reduce, T, $w, { $out_w }>(&pool, x.as_flat(), y.as_flat_mut());
             }
             Ok(())
         }
@@ -278,7 +295,7 @@ macro_rules! pool_entry_points {
             let pool = const { $geometry };
             check_backward(x.len(), x.len(), dy.len(), dx.len())?;
             for ((x, dy), dx) in x.iter().zip(dy).zip(dx) {
-                <$reduce>::backward::<T, $w, { $out_w }>(&pool, x.as_flat(), dy.as_flat(), dx.as_flat_mut());
+                backward_row::<$reduce, T, $w, { $out_w }>(&pool, x.as_flat(), dy.as_flat(), dx.as_flat_mut());
             }
             Ok(())
         }
@@ -294,7 +311,11 @@ pool_entry_points! {
         [const C: usize, const L: usize, const OUT_L: usize, const K: usize,
          const STRIDE: usize, const PAD: usize, const DILATION: usize],
         x = [[T; L]; C], y = [[T; OUT_L]; C], lines = [L, OUT_L],
-        geometry = Pool { channels: C, h: Axis::POINT, w: pool_axis(L, OUT_L, K, STRIDE, PAD, DILATION) },
+        geometry = Pool {
+            channels: C,
+            h: Axis::POINT,
+            w: pool_axis(Axis::new(L, OUT_L, K, STRIDE, PAD, DILATION)),
+        },
         reduce = Max;
     /// 2-d max pool, `torch.nn.MaxPool2d((KH, KW), (STRIDE_H, STRIDE_W),
     /// (PAD_H, PAD_W), (DILATION_H, DILATION_W), ceil_mode)` on `C` channels
@@ -307,8 +328,8 @@ pool_entry_points! {
         x = [[[T; W]; H]; C], y = [[[T; OUT_W]; OUT_H]; C], lines = [W, OUT_W],
         geometry = Pool {
             channels: C,
-            h: pool_axis(H, OUT_H, KH, STRIDE_H, PAD_H, DILATION_H),
-            w: pool_axis(W, OUT_W, KW, STRIDE_W, PAD_W, DILATION_W),
+            h: pool_axis(Axis::new(H, OUT_H, KH, STRIDE_H, PAD_H, DILATION_H)),
+            w: pool_axis(Axis::new(W, OUT_W, KW, STRIDE_W, PAD_W, DILATION_W)),
         },
         reduce = Max;
     /// 1-d average pool, `torch.nn.AvgPool1d(K, STRIDE, PAD, ceil_mode,
@@ -319,7 +340,11 @@ pool_entry_points! {
         [const C: usize, const L: usize, const OUT_L: usize, const K: usize,
          const STRIDE: usize, const PAD: usize, const COUNT_INCLUDE_PAD: bool],
         x = [[T; L]; C], y = [[T; OUT_L]; C], lines = [L, OUT_L],
-        geometry = Pool { channels: C, h: Axis::POINT, w: pool_axis(L, OUT_L, K, STRIDE, PAD, 1) },
+        geometry = Pool {
+            channels: C,
+            h: Axis::POINT,
+            w: pool_axis(Axis::new(L, OUT_L, K, STRIDE, PAD, 1)),
+        },
         reduce = Avg<COUNT_INCLUDE_PAD>;
     /// 2-d average pool, `torch.nn.AvgPool2d((KH, KW), (STRIDE_H, STRIDE_W),
     /// (PAD_H, PAD_W), ceil_mode, COUNT_INCLUDE_PAD)` on `C` channels of
@@ -333,8 +358,8 @@ pool_entry_points! {
         x = [[[T; W]; H]; C], y = [[[T; OUT_W]; OUT_H]; C], lines = [W, OUT_W],
         geometry = Pool {
             channels: C,
-            h: pool_axis(H, OUT_H, KH, STRIDE_H, PAD_H, 1),
-            w: pool_axis(W, OUT_W, KW, STRIDE_W, PAD_W, 1),
+            h: pool_axis(Axis::new(H, OUT_H, KH, STRIDE_H, PAD_H, 1)),
+            w: pool_axis(Axis::new(W, OUT_W, KW, STRIDE_W, PAD_W, 1)),
         },
         reduce = Avg<COUNT_INCLUDE_PAD>;
     /// Global 1-d average pool, `torch.nn.AdaptiveAvgPool1d(1)`: the mean of
@@ -342,21 +367,21 @@ pool_entry_points! {
     adaptive_avg_pool1d_forward, adaptive_avg_pool1d_backward,
         [const C: usize, const L: usize],
         x = [[T; L]; C], y = [[T; 1]; C], lines = [L, 1],
-        geometry = Pool { channels: C, h: Axis::POINT, w: pool_axis(L, 1, L, L, 0, 1) },
+        geometry = Pool { channels: C, h: Axis::POINT, w: Axis::whole(L) },
         reduce = Avg<false>;
     /// Global 2-d average pool, `torch.nn.AdaptiveAvgPool2d((1, 1))`: the
     /// mean of each channel's `H x W` values, as `(N, C, 1, 1)`.
     adaptive_avg_pool2d_forward, adaptive_avg_pool2d_backward,
         [const C: usize, const H: usize, const W: usize],
         x = [[[T; W]; H]; C], y = [[[T; 1]; 1]; C], lines = [W, 1],
-        geometry = Pool { channels: C, h: pool_axis(H, 1, H, H, 0, 1), w: pool_axis(W, 1, W, W, 0, 1) },
+        geometry = Pool { channels: C, h: Axis::whole(H), w: Axis::whole(W) },
         reduce = Avg<false>;
     /// Global 1-d max pool, `torch.nn.AdaptiveMaxPool1d(1)`: the maximum of
     /// each channel's `L` values (the first of equal ones), as `(N, C, 1)`.
     adaptive_max_pool1d_forward, adaptive_max_pool1d_backward,
         [const C: usize, const L: usize],
         x = [[T; L]; C], y = [[T; 1]; C], lines = [L, 1],
-        geometry = Pool { channels: C, h: Axis::POINT, w: pool_axis(L, 1, L, L, 0, 1) },
+        geometry = Pool { channels: C, h: Axis::POINT, w: Axis::whole(L) },
         reduce = Max;
     /// Global 2-d max pool, `torch.nn.AdaptiveMaxPool2d((1, 1))`: the maximum
     /// of each channel's `H x W` values (the first of equal ones, row-major),
@@ -364,6 +389,6 @@ pool_entry_points! {
     adaptive_max_pool2d_forward, adaptive_max_pool2d_backward,
         [const C: usize, const H: usize, const W: usize],
         x = [[[T; W]; H]; C], y = [[[T; 1]; 1]; C], lines = [W, 1],
-        geometry = Pool { channels: C, h: pool_axis(H, 1, H, H, 0, 1), w: pool_axis(W, 1, W, W, 0, 1) },
+        geometry = Pool { channels: C, h: Axis::whole(H), w: Axis::whole(W) },
         reduce = Max;
 }

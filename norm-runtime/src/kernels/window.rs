@@ -166,6 +166,11 @@ impl Axis {
         dilation: 1,
     };
 
+    /// One window over the whole axis (a global pool's).
+    pub const fn whole(len: usize) -> Self {
+        Self::new(len, 1, len, len, 0, 1)
+    }
+
     /// Checks the common requirements (positive kernel, stride, dilation and
     /// output) and builds the axis.
     pub const fn new(
@@ -243,7 +248,7 @@ impl Axis {
 
 #[cfg(test)]
 mod tests {
-    use super::{Axis, Padding, conv_out_len, pool_out_len, same_padding};
+    use super::{Axis, Padding, Span, conv_out_len, pool_out_len, same_padding};
 
     #[test]
     fn lengths_follow_pytorch() {
@@ -279,31 +284,21 @@ mod tests {
                                 let p = (o * stride + j * dilation).checked_sub(pad)?;
                                 (p < len).then_some(p)
                             };
+                            let listed = |s: Span, step: usize| -> Vec<(usize, usize)> {
+                                (s.lo..s.hi)
+                                    .map(|i| (i, s.first + (i - s.lo) * step))
+                                    .collect()
+                            };
+                            let at = format!("{len} {kernel} {stride} {pad} {dilation}");
                             for o in 0..out {
-                                let s = axis.taps_of_output(o);
-                                let taps: Vec<_> = (0..kernel)
-                                    .filter_map(|j| inside(o, j).map(|p| (j, p)))
-                                    .collect();
-                                let got: Vec<_> = (s.lo..s.hi)
-                                    .map(|j| (j, s.first + (j - s.lo) * dilation))
-                                    .collect();
-                                assert_eq!(
-                                    got, taps,
-                                    "{len} {kernel} {stride} {pad} {dilation} o={o}"
-                                );
+                                let taps = (0..kernel).filter_map(|j| Some((j, inside(o, j)?)));
+                                let got = listed(axis.taps_of_output(o), dilation);
+                                assert_eq!(got, taps.collect::<Vec<_>>(), "{at} o={o}");
                             }
                             for j in 0..kernel {
-                                let s = axis.outputs_of_tap(j);
-                                let outs: Vec<_> = (0..out)
-                                    .filter_map(|o| inside(o, j).map(|p| (o, p)))
-                                    .collect();
-                                let got: Vec<_> = (s.lo..s.hi)
-                                    .map(|o| (o, s.first + (o - s.lo) * stride))
-                                    .collect();
-                                assert_eq!(
-                                    got, outs,
-                                    "{len} {kernel} {stride} {pad} {dilation} j={j}"
-                                );
+                                let outs = (0..out).filter_map(|o| Some((o, inside(o, j)?)));
+                                let got = listed(axis.outputs_of_tap(j), stride);
+                                assert_eq!(got, outs.collect::<Vec<_>>(), "{at} j={j}");
                             }
                         }
                     }
