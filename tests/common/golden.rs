@@ -9,6 +9,7 @@
 
 use constnorm::{AffineGrads, Float, NoGrads, Normalization, Row, StateDict, WeightGrads};
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
@@ -70,22 +71,28 @@ pub const FILES: &[&str] = &[
 /// Every case of one reference file, parsed once per test binary.
 pub fn file(name: &str) -> &'static File {
     static PARSED: OnceLock<HashMap<&'static str, File>> = OnceLock::new();
-    let files = PARSED.get_or_init(|| {
-        FILES
-            .iter()
-            .map(|&stem| {
-                let path = format!("{}/tests/golden/{stem}.json", env!("CARGO_MANIFEST_DIR"));
-                let text = std::fs::read_to_string(&path)
-                    .unwrap_or_else(|e| panic!("reading {path}: {e}"));
-                let parsed: File =
-                    serde_json::from_str(&text).unwrap_or_else(|e| panic!("parsing {path}: {e}"));
-                (stem, parsed)
-            })
-            .collect()
-    });
-    files
+    PARSED
+        .get_or_init(|| parse_all("golden", FILES))
         .get(name)
         .unwrap_or_else(|| panic!("no reference file {name}"))
+}
+
+/// Parses tests/`dir`/`stem`.json for every stem.
+pub fn parse_all<F: DeserializeOwned>(
+    dir: &str,
+    stems: &[&'static str],
+) -> HashMap<&'static str, F> {
+    stems
+        .iter()
+        .map(|&stem| {
+            let path = format!("{}/tests/{dir}/{stem}.json", env!("CARGO_MANIFEST_DIR"));
+            let text =
+                std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {path}: {e}"));
+            let parsed =
+                serde_json::from_str(&text).unwrap_or_else(|e| panic!("parsing {path}: {e}"));
+            (stem, parsed)
+        })
+        .collect()
 }
 
 pub fn case(file_name: &str, case_name: &str) -> &'static Case {
@@ -288,7 +295,9 @@ pub struct Report {
 }
 
 impl Report {
-    fn compare(
+    /// Compares one tensor under the tolerances above, recording a failure
+    /// and, for f32, the ratio of our error to PyTorch's.
+    pub fn compare(
         &mut self,
         f32_case: bool,
         what: &str,
@@ -441,16 +450,20 @@ where
 
 /// Fails the test with every mismatch, and prints the f32 accuracy figure.
 fn finish(case: &Case, report: Report) {
-    if let Some((ratio, what)) = &report.worst_f32_ratio {
-        println!(
-            "f32 accuracy {}: worst error ratio to PyTorch f32 {ratio:.3} ({what})",
-            case.name
+    report.finish(&case.name);
+}
+
+impl Report {
+    /// Fails the test of case `name` with every mismatch, and prints the f32
+    /// accuracy figure.
+    pub fn finish(self, name: &str) {
+        if let Some((ratio, what)) = &self.worst_f32_ratio {
+            println!("f32 accuracy {name}: worst error ratio to PyTorch f32 {ratio:.3} ({what})");
+        }
+        assert!(
+            self.failures.is_empty(),
+            "{name} failed:\n{}",
+            self.failures.join("\n")
         );
     }
-    assert!(
-        report.failures.is_empty(),
-        "{} failed:\n{}",
-        case.name,
-        report.failures.join("\n")
-    );
 }

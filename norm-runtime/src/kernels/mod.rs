@@ -15,6 +15,9 @@
 //! - [`sync`]: batch norm with the statistics of a batch split across
 //!   data-parallel workers (PyTorch's `SyncBatchNorm`).
 //! - [`instance`]: instance norm that also tracks running statistics.
+//! - [`conv`]: 1-d and 2-d convolution (`Conv1d`, `Conv2d`).
+//! - [`pool`]: 1-d and 2-d max and average pools, and global pools.
+//! - [`window`]: output lengths and padding of sliding windows, as `const fn`.
 //!
 //! ([`batch`] also re-exports the public items of [`fold`] and [`sync`],
 //! which were first written there.)
@@ -36,13 +39,16 @@
 #![allow(clippy::needless_range_loop)]
 
 pub mod batch;
+pub mod conv;
 mod dispatch;
 pub mod fold;
 pub mod instance;
+pub mod pool;
 mod reduce;
 pub mod rows;
 mod stats;
 pub mod sync;
+pub mod window;
 
 use crate::{Float, NormError, Row};
 

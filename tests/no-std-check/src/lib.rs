@@ -1,10 +1,13 @@
 //! Generated layers of every kind under `#![no_std]`, without `alloc`: a
-//! forward and backward pass on fixed-size arrays. CI builds this crate on
+//! forward and backward pass on fixed-size arrays; and the conv and pool
+//! kernels the convolutional layers will call. CI builds this crate on
 //! its own (`cargo build -p norm-no-std-check`), so constnorm is compiled
 //! without its `std` feature (square roots come from libm).
 #![no_std]
 
 use constnorm::nn::{Adam, Gelu, Linear, Sgd, Tanh, cross_entropy, init_seeded};
+use constnorm::runtime::kernels::window::{Padding, conv_out_len, pool_out_len};
+use constnorm::runtime::kernels::{conv, pool};
 use constnorm::{Gradients, Network, Normalization, network, normalize};
 
 #[normalize(layer, dims = 8)]
@@ -81,4 +84,75 @@ pub fn run() -> Result<usize, constnorm::NormError> {
     n += step(&mut Gn::new(), &[[[1.0_f32; 3]; 4]; 3])?;
     n += step(&mut In1d::new(), &[[[3.0_f32; 5]; 2]; 2])?;
     Ok(n)
+}
+
+/// Output side of the conv below: 6x6, 3x3 kernel, stride 1, padding 1.
+const CONV_OUT: usize = conv_out_len(6, 3, 1, Padding::symmetric(1), 1);
+/// Output side of the max pool below: 2x2 windows, stride 2, ceil_mode.
+const POOL_OUT: usize = pool_out_len(CONV_OUT, 2, 2, 0, 1, true);
+
+/// A 2-d convolution (2 groups) and a max pool, forward and backward, on a
+/// batch of two; returns a value that depends on every gradient.
+///
+/// # Errors
+/// Never in practice: the batches have the right sizes.
+pub fn conv_pool_step() -> Result<f32, constnorm::NormError> {
+    type Conv = [[[f32; CONV_OUT]; CONV_OUT]; 4];
+    type Pooled = [[[f32; POOL_OUT]; POOL_OUT]; 4];
+    let x = [[[[0.5_f32; 6]; 6]; 2]; 2];
+    let weight = [[[[0.25_f32; 3]; 3]; 1]; 4];
+    let bias = [0.1_f32; 4];
+    let mut y: [Conv; 2] = [[[[0.0; CONV_OUT]; CONV_OUT]; 4]; 2];
+    conv::conv2d_forward::<f32, 2, 4, 2, 1, 6, 6, CONV_OUT, CONV_OUT, 3, 3, 1, 1, 1, 1, 1, 1>(
+        &weight,
+        Some(&bias),
+        &x,
+        &mut y,
+    )?;
+    let mut pooled: [Pooled; 2] = [[[[0.0; POOL_OUT]; POOL_OUT]; 4]; 2];
+    pool::max_pool2d_forward::<
+        f32,
+        4,
+        CONV_OUT,
+        CONV_OUT,
+        POOL_OUT,
+        POOL_OUT,
+        2,
+        2,
+        2,
+        2,
+        0,
+        0,
+        1,
+        1,
+    >(&y, &mut pooled)?;
+    let mut dy: [Conv; 2] = [[[[0.0; CONV_OUT]; CONV_OUT]; 4]; 2];
+    pool::max_pool2d_backward::<
+        f32,
+        4,
+        CONV_OUT,
+        CONV_OUT,
+        POOL_OUT,
+        POOL_OUT,
+        2,
+        2,
+        2,
+        2,
+        0,
+        0,
+        1,
+        1,
+    >(&y, &pooled, &mut dy)?;
+    let mut dx = [[[[0.0_f32; 6]; 6]; 2]; 2];
+    let mut dweight = [[[[0.0_f32; 3]; 3]; 1]; 4];
+    let mut dbias = [0.0_f32; 4];
+    conv::conv2d_backward::<f32, 2, 4, 2, 1, 6, 6, CONV_OUT, CONV_OUT, 3, 3, 1, 1, 1, 1, 1, 1>(
+        &weight,
+        &x,
+        &dy,
+        &mut dx,
+        &mut dweight,
+        Some(&mut dbias),
+    )?;
+    Ok(dx[1][1][5][5] + dweight[3][0][2][2] + dbias[3])
 }
