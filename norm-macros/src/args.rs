@@ -130,7 +130,7 @@ pub fn parse(tokens: TokenStream, errors: &mut Errors) -> Args {
     args
 }
 
-fn path_name(path: &syn::Path) -> String {
+pub(crate) fn path_name(path: &syn::Path) -> String {
     path.segments
         .iter()
         .map(|s| s.ident.to_string())
@@ -228,7 +228,7 @@ fn set<T>(
 
 /// Looks through the invisible groups and parentheses that `macro_rules!`
 /// fragments and users wrap values in.
-fn peel(value: &Expr) -> &Expr {
+pub(crate) fn peel(value: &Expr) -> &Expr {
     match value {
         Expr::Group(g) => peel(&g.expr),
         Expr::Paren(p) => peel(&p.expr),
@@ -237,7 +237,7 @@ fn peel(value: &Expr) -> &Expr {
 }
 
 /// A size: an integer literal, or a const expression left to the compiler.
-fn size(value: &Expr, name: &str) -> syn::Result<Size> {
+pub(crate) fn size(value: &Expr, name: &str) -> syn::Result<Size> {
     let negative = || syn::Error::new_spanned(value, format!("`{name}` must be at least 1"));
     let expression = Size {
         literal: None,
@@ -279,7 +279,7 @@ fn size(value: &Expr, name: &str) -> syn::Result<Size> {
 }
 
 /// One size, or an array of them.
-fn shape(value: &Expr, name: &str) -> syn::Result<Shape> {
+pub(crate) fn shape(value: &Expr, name: &str) -> syn::Result<Shape> {
     match value {
         Expr::Array(array) => {
             let mut dims = Vec::new();
@@ -308,7 +308,7 @@ fn shape(value: &Expr, name: &str) -> syn::Result<Shape> {
     }
 }
 
-fn boolean(value: &Expr, name: &str) -> syn::Result<bool> {
+pub(crate) fn boolean(value: &Expr, name: &str) -> syn::Result<bool> {
     match value {
         Expr::Lit(ExprLit {
             lit: Lit::Bool(b), ..
@@ -374,7 +374,7 @@ fn momentum(value: &Expr) -> syn::Result<Momentum> {
     }
 }
 
-fn dtype(value: &Expr) -> syn::Result<Dtype> {
+pub(crate) fn dtype(value: &Expr) -> syn::Result<Dtype> {
     if let Expr::Lit(ExprLit {
         lit: Lit::Str(s), ..
     }) = value

@@ -20,6 +20,7 @@ mod symbol;
 #[cfg(test)]
 mod tests;
 mod valid;
+mod window;
 
 use proc_macro::TokenStream;
 
@@ -165,4 +166,61 @@ pub fn normalize(attr: TokenStream, item: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn network(attr: TokenStream, item: TokenStream) -> TokenStream {
     network::network(attr.into(), item.into()).into()
+}
+
+/// A convolution over one spatial axis, as a layer type:
+/// `conv1d!(in_channels, out_channels, kernel_size, stride = .., padding = ..,
+/// dilation = .., groups = .., bias = .., input = [C, L])`, PyTorch's
+/// `torch.nn.Conv1d` line plus the shape of one example; the output length is
+/// computed at compile time. Expands to `constnorm::nn::Conv1d<...>`.
+#[proc_macro]
+pub fn conv1d(tokens: TokenStream) -> TokenStream {
+    window::window(window::Window::Conv1d, tokens.into()).into()
+}
+
+/// A 2-d convolution as a layer type:
+/// `conv2d!(in_channels, out_channels, kernel_size, stride = .., padding = ..,
+/// dilation = .., groups = .., bias = .., input = [C, H, W])`, PyTorch's
+/// `torch.nn.Conv2d` line plus the shape of one example (sizes may be
+/// `k` or `[kh, kw]`, padding also `same` or `valid`). Expands to
+/// `constnorm::nn::Conv2d<...>` with the output size computed.
+///
+/// ```
+/// type Conv = constnorm::conv2d!(1, 4, 3, padding = 1, input = [1, 8, 8]);
+/// let _: [[[f32; 8]; 8]; 4] = [[[0.0; 8]; 8]; 4]; // its output per example
+/// ```
+#[proc_macro]
+pub fn conv2d(tokens: TokenStream) -> TokenStream {
+    window::window(window::Window::Conv2d, tokens.into()).into()
+}
+
+/// `max_pool1d!(kernel_size, stride = .., padding = .., dilation = ..,
+/// ceil_mode = .., input = [C, L])`: `torch.nn.MaxPool1d` as a layer type.
+#[proc_macro]
+pub fn max_pool1d(tokens: TokenStream) -> TokenStream {
+    window::window(window::Window::MaxPool1d, tokens.into()).into()
+}
+
+/// `max_pool2d!(kernel_size, stride = .., padding = .., dilation = ..,
+/// ceil_mode = .., input = [C, H, W])`: `torch.nn.MaxPool2d` as a layer type
+/// (stride defaults to the kernel size, as in PyTorch).
+#[proc_macro]
+pub fn max_pool2d(tokens: TokenStream) -> TokenStream {
+    window::window(window::Window::MaxPool2d, tokens.into()).into()
+}
+
+/// `avg_pool1d!(kernel_size, stride = .., padding = .., ceil_mode = ..,
+/// count_include_pad = .., input = [C, L])`: `torch.nn.AvgPool1d` as a layer
+/// type.
+#[proc_macro]
+pub fn avg_pool1d(tokens: TokenStream) -> TokenStream {
+    window::window(window::Window::AvgPool1d, tokens.into()).into()
+}
+
+/// `avg_pool2d!(kernel_size, stride = .., padding = .., ceil_mode = ..,
+/// count_include_pad = .., input = [C, H, W])`: `torch.nn.AvgPool2d` as a
+/// layer type.
+#[proc_macro]
+pub fn avg_pool2d(tokens: TokenStream) -> TokenStream {
+    window::window(window::Window::AvgPool2d, tokens.into()).into()
 }

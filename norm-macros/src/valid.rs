@@ -135,7 +135,7 @@ fn not_for_kind(args: &Args, kind: Kind, errors: &mut Errors) {
 
 /// Checks that each literal size is at least 1 and fits in `usize`;
 /// expressions are checked by the generated code.
-fn positive(sizes: &[Size], name: &str, errors: &mut Errors) -> bool {
+pub(crate) fn positive(sizes: &[Size], name: &str, errors: &mut Errors) -> bool {
     let mut ok = true;
     for d in sizes {
         match d.literal.map(usize::try_from) {

@@ -1,0 +1,213 @@
+//! Parse: `conv2d!(1, 8, 3, padding = 1, input = [1, 8, 8])` into typed
+//! arguments that keep their tokens. Positional arguments come first, in
+//! PyTorch's order; the rest are `name = value`.
+
+use super::kind::{Opt, Window};
+use crate::args::{self, Dtype, Shape, Size, peel};
+use crate::errors::{Errors, unknown};
+use proc_macro2::TokenStream;
+use quote::ToTokens;
+use syn::parse::Parser;
+use syn::punctuated::Punctuated;
+use syn::{Expr, Token};
+
+/// A value with its tokens.
+pub struct Arg<T> {
+    pub value: T,
+    pub tokens: TokenStream,
+}
+
+/// `padding = 1`, `[1, 2]`, `same` or `valid`.
+pub enum Padding {
+    Sizes(Shape),
+    /// PyTorch's `padding="same"` (stride 1): the output is as long as the
+    /// input; an even dilated kernel pads one more on the right.
+    Same,
+}
+
+#[derive(Default)]
+pub struct Args {
+    /// The positional arguments, as written.
+    pub positional: Vec<Expr>,
+    pub stride: Option<Arg<Shape>>,
+    pub padding: Option<Arg<Padding>>,
+    pub dilation: Option<Arg<Shape>>,
+    pub groups: Option<Arg<Size>>,
+    pub bias: Option<Arg<bool>>,
+    pub ceil_mode: Option<Arg<bool>>,
+    pub count_include_pad: Option<Arg<bool>>,
+    pub input: Option<Arg<Shape>>,
+    pub dtype: Option<Arg<Dtype>>,
+    pub krate: Option<Arg<syn::Path>>,
+}
+
+pub fn parse(window: Window, tokens: TokenStream, errors: &mut Errors) -> Option<Args> {
+    let exprs = match Punctuated::<Expr, Token![,]>::parse_terminated.parse2(tokens) {
+        Ok(exprs) => exprs,
+        Err(e) => {
+            errors.push(e);
+            return None;
+        }
+    };
+    let mut args = Args::default();
+    for expr in exprs {
+        match expr {
+            Expr::Assign(assign) => option(window, &assign, &mut args, errors),
+            positional if args_are_named(&args) => errors.spanned(
+                &positional,
+                format!(
+                    "positional arguments ({}) come before the `name = value` ones",
+                    window.positional().join(", ")
+                ),
+            ),
+            positional => args.positional.push(positional),
+        }
+    }
+    Some(args)
+}
+
+fn args_are_named(args: &Args) -> bool {
+    args.stride.is_some()
+        || args.padding.is_some()
+        || args.dilation.is_some()
+        || args.groups.is_some()
+        || args.bias.is_some()
+        || args.ceil_mode.is_some()
+        || args.count_include_pad.is_some()
+        || args.input.is_some()
+        || args.dtype.is_some()
+        || args.krate.is_some()
+}
+
+fn option(window: Window, assign: &syn::ExprAssign, args: &mut Args, errors: &mut Errors) {
+    let key = assign.left.to_token_stream();
+    let name = match peel(&assign.left) {
+        Expr::Path(p) if p.qself.is_none() => args::path_name(&p.path),
+        other => {
+            errors.spanned(other, "expected an argument name, such as `stride = 2`");
+            return;
+        }
+    };
+    let Some(opt) = Opt::from_name(&name) else {
+        errors.spanned(&key, unknown("argument", &name, &Opt::names()));
+        return;
+    };
+    if !window.applies(opt) {
+        errors.spanned(
+            &key,
+            format!(
+                "`{name}` does not apply to `{}!` ({})",
+                window.name(),
+                window.torch()
+            ),
+        );
+        return;
+    }
+    let value = peel(&assign.right);
+    let result = match opt {
+        Opt::Stride => set(
+            &mut args.stride,
+            args::shape(value, &name),
+            &key,
+            value,
+            &name,
+        ),
+        Opt::Dilation => set(
+            &mut args.dilation,
+            args::shape(value, &name),
+            &key,
+            value,
+            &name,
+        ),
+        Opt::Input => set(
+            &mut args.input,
+            args::shape(value, &name),
+            &key,
+            value,
+            &name,
+        ),
+        Opt::Padding => set(&mut args.padding, padding(value), &key, value, &name),
+        Opt::Groups => set(
+            &mut args.groups,
+            args::size(value, &name),
+            &key,
+            value,
+            &name,
+        ),
+        Opt::Bias => set(
+            &mut args.bias,
+            args::boolean(value, &name),
+            &key,
+            value,
+            &name,
+        ),
+        Opt::CeilMode => set(
+            &mut args.ceil_mode,
+            args::boolean(value, &name),
+            &key,
+            value,
+            &name,
+        ),
+        Opt::CountIncludePad => set(
+            &mut args.count_include_pad,
+            args::boolean(value, &name),
+            &key,
+            value,
+            &name,
+        ),
+        Opt::Dtype => set(&mut args.dtype, args::dtype(value), &key, value, &name),
+        Opt::Crate => set(&mut args.krate, args::crate_path(value), &key, value, &name),
+    };
+    if let Err(e) = result {
+        errors.push(e);
+    }
+}
+
+fn padding(value: &Expr) -> syn::Result<Padding> {
+    if let Expr::Path(p) = value {
+        match p.path.get_ident().map(ToString::to_string).as_deref() {
+            Some("same") => return Ok(Padding::Same),
+            Some("valid") => {
+                return Ok(Padding::Sizes(Shape {
+                    dims: vec![Size::known(0)],
+                    bracketed: false,
+                }));
+            }
+            _ => {}
+        }
+    }
+    if let Expr::Lit(syn::ExprLit {
+        lit: syn::Lit::Str(s),
+        ..
+    }) = value
+    {
+        return Err(syn::Error::new_spanned(
+            value,
+            format!(
+                "write the padding without quotes: `padding = {}`",
+                s.value()
+            ),
+        ));
+    }
+    args::shape(value, "padding").map(Padding::Sizes)
+}
+
+fn set<T>(
+    slot: &mut Option<Arg<T>>,
+    value: syn::Result<T>,
+    key: &TokenStream,
+    tokens: &Expr,
+    name: &str,
+) -> syn::Result<()> {
+    if slot.is_some() {
+        return Err(syn::Error::new_spanned(
+            key,
+            format!("duplicate argument `{name}`"),
+        ));
+    }
+    *slot = Some(Arg {
+        value: value?,
+        tokens: tokens.to_token_stream(),
+    });
+    Ok(())
+}
