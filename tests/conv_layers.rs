@@ -7,8 +7,13 @@
 
 mod common;
 
-use constnorm::nn::{Conv1d, Conv2d, init_seeded};
-use constnorm::{Gradients, Layer, NormError, Parameters, Row, StateDict};
+use constnorm::nn::{
+    AdaptiveAvgPool1d, AdaptiveAvgPool2d, AdaptiveMaxPool1d, AdaptiveMaxPool2d, AvgPool1d,
+    AvgPool2d, Conv1d, Conv2d, Flatten, GeluOn, Linear, MaxPool1d, MaxPool2d, Relu1d, Relu2d,
+    TanhOn, init_seeded,
+};
+use constnorm::{Gradients, Layer, Network, NormError, Parameters, Row, StateDict};
+use constnorm::{network, normalize};
 use rand::{RngExt, SeedableRng};
 use std::collections::BTreeMap;
 
@@ -38,18 +43,22 @@ fn dot<R: Row<Scalar = f64>>(y: &[R], r: &[R]) -> f64 {
 }
 
 /// Backward's value `analytic` against the finite difference `numeric` of
-/// the probe, relative to `max(1, |numeric|)`.
-fn check(analytic: f64, numeric: f64, tol: f64, what: &str) {
-    let err = (analytic - numeric).abs() / numeric.abs().max(1.0);
+/// the probe and its error bound: `|analytic - numeric| <= tol * max(1,
+/// |numeric|) + bound`. The bound is tiny except where a step crosses a kink
+/// (a ReLU at 0, two inputs of a max pool swapping), which the many values
+/// of a CNN make likely somewhere.
+fn check(analytic: f64, (numeric, bound): (f64, f64), tol: f64, what: &str) {
+    let err = (analytic - numeric).abs();
     assert!(
-        err < tol,
-        "{what}: backward {analytic} vs finite difference {numeric}"
+        err <= tol * numeric.abs().max(1.0) + bound,
+        "{what}: backward {analytic} vs finite difference {numeric} (bound {bound:e})"
     );
 }
 
-/// A derivative by Richardson-extrapolated central differences.
-fn derivative(f: impl FnMut(f64) -> f64) -> f64 {
-    common::fd::richardson(f, 1e-4).0
+/// A derivative by Richardson-extrapolated central differences, and a bound
+/// on its error.
+fn derivative(f: impl FnMut(f64) -> f64) -> (f64, f64) {
+    common::fd::richardson(f, 1e-4)
 }
 
 /// One layer's backward against finite differences of `sum(y * r)`, for
@@ -245,4 +254,231 @@ fn conv_errors_change_nothing() {
     ));
     assert_eq!(grads, grads_before);
     assert_eq!(dx, dx_before);
+}
+
+#[test]
+fn pool_flatten_and_activation_gradients_match_finite_differences() {
+    // MaxPool2d(3, stride 2, padding 1, dilation (1, 2), ceil_mode) on 7x8.
+    check_layer(
+        &MaxPool2d::<2, 7, 8, 4, 3, 3, 3, 2, 2, 1, 1, 1, 2, f64>::new(),
+        2,
+        20,
+    );
+    check_layer(&MaxPool1d::<3, 9, 5, 3, 2, 1, 1, f64>::new(), 2, 21);
+    // AvgPool2d((3, 2), stride 2, padding 1, ceil_mode, count_include_pad)
+    // on 6x5: the last row of windows runs past the bottom padding.
+    check_layer(
+        &AvgPool2d::<2, 6, 5, 4, 3, 3, 2, 2, 2, 1, 1, true, f64>::new(),
+        2,
+        22,
+    );
+    check_layer(&AvgPool1d::<2, 7, 4, 3, 2, 1, false, f64>::new(), 2, 23);
+    check_layer(&AdaptiveAvgPool1d::<3, 5, f64>::new(), 2, 24);
+    check_layer(&AdaptiveAvgPool2d::<3, 4, 3, f64>::new(), 2, 25);
+    check_layer(&AdaptiveMaxPool1d::<3, 5, f64>::new(), 2, 26);
+    check_layer(&AdaptiveMaxPool2d::<3, 4, 3, f64>::new(), 2, 27);
+    check_layer(&Flatten::<[[[f64; 3]; 2]; 2], 12>::new(), 2, 28);
+    check_layer(&Relu2d::<2, 3, 4, f64>::new(), 2, 29);
+    check_layer(&Relu1d::<2, 5, f64>::new(), 2, 30);
+    check_layer(&TanhOn::<[[f64; 5]; 2]>::new(), 2, 31);
+    check_layer(&GeluOn::<[[[f64; 2]; 3]; 2]>::new(), 2, 32);
+}
+
+#[test]
+fn flatten_keeps_memory_order_and_pools_keep_size_one_axes() {
+    let x = [[[1.0_f32, 2.0], [3.0, 4.0]], [[5.0, 6.0], [7.0, 8.0]]];
+    let (y, _) = Flatten::<[[[f32; 2]; 2]; 2], 8>::new().forward_eval_array(&[x]);
+    assert_eq!(y, [[1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0]]);
+    let (mean, _) = AdaptiveAvgPool2d::<2, 2, 2>::new().forward_eval_array(&[x]);
+    assert_eq!(mean, [[[[2.5]], [[6.5]]]]);
+    let (max, _) = AdaptiveMaxPool2d::<2, 2, 2>::new().forward_eval_array(&[x]);
+    assert_eq!(max, [[[[4.0]], [[8.0]]]]);
+}
+
+#[normalize(batch, dims = 4, spatial = [8, 8], dtype = f64)]
+struct Bn4;
+
+#[normalize(group, dims = 8, groups = 2, spatial = [4, 4], dtype = f64)]
+struct Gn8;
+
+/// PyTorch's `nn.Sequential(Conv2d(1, 4, 3, padding=1), BatchNorm2d(4),
+/// ReLU(), MaxPool2d(2), Conv2d(4, 8, 3, padding=1), GroupNorm(2, 8), ReLU(),
+/// AdaptiveAvgPool2d(1), Flatten(), Linear(8, 10))` on 1x8x8 images.
+#[network(sequential)]
+#[derive(Clone, Debug, Default, PartialEq)]
+struct Cnn {
+    conv1: Conv2d<1, 4, 1, 1, 8, 8, 8, 8, 3, 3, 1, 1, 1, 1, 1, 1, true, f64>,
+    bn1: Bn4,
+    act1: Relu2d<4, 8, 8, f64>,
+    pool1: MaxPool2d<4, 8, 8, 4, 4, 2, 2, 2, 2, 0, 0, 1, 1, f64>,
+    conv2: Conv2d<4, 8, 1, 4, 4, 4, 4, 4, 3, 3, 1, 1, 1, 1, 1, 1, true, f64>,
+    gn2: Gn8,
+    act2: Relu2d<8, 4, 4, f64>,
+    gap: AdaptiveAvgPool2d<8, 4, 4, f64>,
+    flatten: Flatten<[[[f64; 1]; 1]; 8], 8>,
+    fc: Linear<8, 10, f64>,
+}
+
+/// `nn.Sequential(Conv1d(2, 4, 3, padding=1), ReLU(), MaxPool1d(2),
+/// Conv1d(4, 4, 3, dilation=2, groups=2), AvgPool1d(2, padding=1), Tanh(),
+/// AdaptiveMaxPool1d(1), Flatten(), Linear(4, 3))` on 2x12 sequences.
+#[network]
+#[derive(Clone, Debug, Default)]
+struct Seq1d {
+    conv1: Conv1d<2, 4, 1, 2, 12, 12, 3, 1, 1, 1, true, f64>,
+    act1: Relu1d<4, 12, f64>,
+    pool1: MaxPool1d<4, 12, 6, 2, 2, 0, 1, f64>,
+    conv2: Conv1d<4, 4, 2, 2, 6, 2, 3, 1, 0, 2, true, f64>,
+    pool2: AvgPool1d<4, 2, 2, 2, 2, 1, true, f64>,
+    act2: TanhOn<[[f64; 2]; 4]>,
+    gmp: AdaptiveMaxPool1d<4, 2, f64>,
+    flatten: Flatten<[[f64; 1]; 4], 4>,
+    fc: Linear<4, 3, f64>,
+}
+
+/// A whole network's backward against finite differences of `sum(y * r)`,
+/// for every parameter and input value, in training or inference mode.
+fn check_network<N, const B: usize>(net: &N, seed: u64, train: bool)
+where
+    N: Network<Scalar = f64> + Clone,
+{
+    let mut rng = rng(seed);
+    let x: [N::Input; B] = std::array::from_fn(|_| random_row(&mut rng));
+    let r: [N::Output; B] = std::array::from_fn(|_| random_row(&mut rng));
+    let probe = |net: &N, x: &[N::Input; B]| {
+        let mut ws = <N as Network>::Workspace::<B>::default();
+        let y = if train {
+            net.clone().forward_train(x, &mut ws).unwrap()
+        } else {
+            net.forward_eval(x, &mut ws).unwrap()
+        };
+        dot(y, &r)
+    };
+    let mut ws = <N as Network>::Workspace::<B>::default();
+    if train {
+        net.clone().forward_train(&x, &mut ws).unwrap();
+    } else {
+        net.forward_eval(&x, &mut ws).unwrap();
+    }
+    let mut grads = N::Grads::default();
+    let dx = *net.backward(&x, &mut ws, &r, &mut grads).unwrap();
+    let arrays = <N::Grads as Gradients<f64>>::ARRAYS;
+    for i in 0..arrays {
+        for j in 0..net.parameter(i).len() {
+            let numeric = derivative(|h| {
+                let mut n = net.clone();
+                n.parameter_mut(i)[j] += h;
+                probe(&n, &x)
+            });
+            let what = format!("train {train}: parameter {i}[{j}]");
+            check(grads.array(i)[j], numeric, 1e-7, &what);
+        }
+    }
+    for b in 0..B {
+        for k in 0..N::Input::LEN {
+            let numeric = derivative(|h| {
+                let mut x = x;
+                x[b].as_flat_mut()[k] += h;
+                probe(net, &x)
+            });
+            check(
+                dx[b].as_flat()[k],
+                numeric,
+                1e-7,
+                &format!("train {train}: x[{b}][{k}]"),
+            );
+        }
+    }
+}
+
+fn cnn(seed: u64) -> Cnn {
+    let mut net: Cnn = seeded(seed);
+    let mut rng = rng(seed + 100);
+    // Every parameter and running statistic away from its default, so each
+    // one is tested.
+    for p in [&mut net.bn1.weight, &mut net.bn1.running_var] {
+        *p = std::array::from_fn(|_| rng.random_range(0.5..2.0));
+    }
+    for p in [&mut net.bn1.bias, &mut net.bn1.running_mean] {
+        *p = std::array::from_fn(|_| rng.random_range(-0.5..0.5));
+    }
+    net.gn2.weight = std::array::from_fn(|_| rng.random_range(0.5..2.0));
+    net.gn2.bias = std::array::from_fn(|_| rng.random_range(-0.5..0.5));
+    net
+}
+
+#[test]
+fn cnn_gradients_match_finite_differences() {
+    let net = cnn(1);
+    assert_eq!(<Cnn as Parameters>::Grads::ARRAYS, 10);
+    check_network::<Cnn, 3>(&net, 2, true);
+    check_network::<Cnn, 2>(&net, 3, false);
+}
+
+#[test]
+fn conv1d_chain_gradients_match_finite_differences() {
+    let net: Seq1d = seeded(4);
+    check_network::<Seq1d, 3>(&net, 5, true);
+    check_network::<Seq1d, 1>(&net, 6, false);
+}
+
+#[test]
+fn cnn_state_dict_is_pytorchs_sequential() {
+    let net = Cnn::default();
+    let shape = |s: &[usize]| s.to_vec();
+    let expected = BTreeMap::from([
+        ("0.weight".to_string(), shape(&[4, 1, 3, 3])),
+        ("0.bias".to_string(), shape(&[4])),
+        ("1.weight".to_string(), shape(&[4])),
+        ("1.bias".to_string(), shape(&[4])),
+        ("1.running_mean".to_string(), shape(&[4])),
+        ("1.running_var".to_string(), shape(&[4])),
+        ("4.weight".to_string(), shape(&[8, 4, 3, 3])),
+        ("4.bias".to_string(), shape(&[8])),
+        ("5.weight".to_string(), shape(&[8])),
+        ("5.bias".to_string(), shape(&[8])),
+        ("9.weight".to_string(), shape(&[10, 8])),
+        ("9.bias".to_string(), shape(&[10])),
+    ]);
+    assert_eq!(keys(&net), expected);
+    let mut order = Vec::new();
+    net.visit_arrays(&mut |key, _, _| order.push(key.to_string()));
+    assert_eq!(
+        order,
+        [
+            "0.weight",
+            "0.bias",
+            "1.weight",
+            "1.bias",
+            "1.running_mean",
+            "1.running_var",
+            "4.weight",
+            "4.bias",
+            "5.weight",
+            "5.bias",
+            "9.weight",
+            "9.bias"
+        ]
+    );
+    let mut counters = Vec::new();
+    net.visit_counters(&mut |key, _| counters.push(key.to_string()));
+    assert_eq!(counters, ["1.num_batches_tracked"]);
+}
+
+#[test]
+fn conv_layers_round_trip_through_serde() {
+    let conv: Conv2dStrided = seeded(8);
+    let json = serde_json::to_string(&conv).unwrap();
+    assert_eq!(serde_json::from_str::<Conv2dStrided>(&json).unwrap(), conv);
+    let value = serde_json::to_value(Conv2dSame::new()).unwrap();
+    let fields: Vec<&String> = value.as_object().unwrap().keys().collect();
+    assert_eq!(fields, ["weight"], "no bias field without a bias");
+    assert_eq!(value["weight"].as_array().unwrap().len(), 3);
+    assert_eq!(value["weight"][0][0].as_array().unwrap().len(), 2);
+    let with_bias = serde_json::to_string(&conv).unwrap();
+    assert!(serde_json::from_str::<Conv2dSame>(&with_bias).is_err());
+    let pool = MaxPool1d::<3, 9, 5, 3, 2, 1, 1, f64>::new();
+    assert_eq!(serde_json::to_string(&pool).unwrap(), "null");
+    let back: MaxPool1d<3, 9, 5, 3, 2, 1, 1, f64> = serde_json::from_str("null").unwrap();
+    assert_eq!(back, pool);
 }

@@ -9,18 +9,25 @@
 
 mod activation;
 mod conv;
+mod flatten;
 mod linear;
 mod loss;
 mod optim;
+mod pool;
 
 pub use activation::{
     Activation, ActivationOn, Elementwise, Gelu, GeluFn, GeluOn, Relu, Relu1d, Relu2d, ReluFn,
     ReluOn, Tanh, TanhFn, TanhOn,
 };
 pub use conv::{Conv1d, Conv2d, ConvGrads};
+pub use flatten::Flatten;
 pub use linear::{Linear, LinearGrads};
 pub use loss::{cross_entropy, mse};
 pub use optim::{Adam, Sgd};
+pub use pool::{
+    AdaptiveAvgPool1d, AdaptiveAvgPool2d, AdaptiveMaxPool1d, AdaptiveMaxPool2d, AvgPool1d,
+    AvgPool2d, MaxPool1d, MaxPool2d,
+};
 
 use crate::{Float, NormError, Parameters};
 use rand::{RngExt, SeedableRng};
