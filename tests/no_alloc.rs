@@ -152,26 +152,39 @@ mod network {
     fn a_training_step_allocates_nothing() {
         let mut net = Net::default();
         init_seeded(&mut net, 1);
-        let mut ws = NetWorkspace::<16>::new();
-        let mut grads = NetGrads::default();
-        let mut sgd = Sgd::new(0.1, 0.9);
-        let mut adam = Adam::new(1e-3);
         let x: [[f32; 8]; 16] =
             std::array::from_fn(|i| std::array::from_fn(|j| (i * 8 + j) as f32 * 0.01));
         let targets: [usize; 16] = std::array::from_fn(|i| i % 4);
-        let mut dlogits = [[0.0; 4]; 16];
-        let n = allocations(|| {
+        assert_eq!(training_allocations(&mut net, &x, &targets), 0);
+    }
+
+    /// Allocations in three training steps of `net` (forward, cross-entropy,
+    /// backward, SGD and Adam, an eval pass); the workspace and buffers are
+    /// built before counting.
+    fn training_allocations<N, const B: usize, const K: usize>(
+        net: &mut N,
+        x: &[N::Input; B],
+        targets: &[usize; B],
+    ) -> usize
+    where
+        N: Network<Output = [f32; K], Scalar = f32>,
+    {
+        let mut ws = N::Workspace::<B>::default();
+        let mut grads = N::Grads::default();
+        let mut sgd = Sgd::new(0.1, 0.9);
+        let mut adam = Adam::new(1e-3);
+        let mut dlogits = [[0.0; K]; B];
+        allocations(|| {
             for _ in 0..3 {
-                let logits = net.forward_train(&x, &mut ws).unwrap();
-                cross_entropy(logits, &targets, &mut dlogits).unwrap();
+                let logits = net.forward_train(x, &mut ws).unwrap();
+                cross_entropy(logits, targets, &mut dlogits).unwrap();
                 grads.set_zero();
-                net.backward(&x, &mut ws, &dlogits, &mut grads).unwrap();
-                sgd.step(&mut net, &grads);
-                adam.step(&mut net, &grads);
-                net.forward_eval(&x, &mut ws).unwrap();
+                net.backward(x, &mut ws, &dlogits, &mut grads).unwrap();
+                sgd.step(net, &grads);
+                adam.step(net, &grads);
+                net.forward_eval(x, &mut ws).unwrap();
             }
-        });
-        assert_eq!(n, 0);
+        })
     }
 
     #[normalize(batch, dims = 4, spatial = [8, 8])]
@@ -202,28 +215,11 @@ mod network {
     fn a_cnn_training_step_allocates_nothing() {
         let mut net = Cnn::default();
         init_seeded(&mut net, 2);
-        let mut ws = CnnWorkspace::<4>::new();
-        let mut grads = CnnGrads::default();
-        let mut sgd = Sgd::new(0.1, 0.9);
-        let mut adam = Adam::new(1e-3);
         let x: [[[[f32; 8]; 8]; 1]; 4] = std::array::from_fn(|i| {
             [std::array::from_fn(|r| {
                 std::array::from_fn(|c| ((i * 64 + r * 8 + c) % 17) as f32 * 0.1 - 0.8)
             })]
         });
-        let targets: [usize; 4] = [0, 3, 7, 9];
-        let mut dlogits = [[0.0; 10]; 4];
-        let n = allocations(|| {
-            for _ in 0..3 {
-                let logits = net.forward_train(&x, &mut ws).unwrap();
-                cross_entropy(logits, &targets, &mut dlogits).unwrap();
-                grads.set_zero();
-                net.backward(&x, &mut ws, &dlogits, &mut grads).unwrap();
-                sgd.step(&mut net, &grads);
-                adam.step(&mut net, &grads);
-                net.forward_eval(&x, &mut ws).unwrap();
-            }
-        });
-        assert_eq!(n, 0);
+        assert_eq!(training_allocations(&mut net, &x, &[0, 3, 7, 9]), 0);
     }
 }

@@ -1,7 +1,21 @@
 //! The pieces around normalization layers that make a small network:
-//! [`Linear`], the activations [`Relu`], [`Tanh`] and [`Gelu`], the losses
-//! [`cross_entropy`] and [`mse`], and the optimizers [`Sgd`] and [`Adam`].
-//! All have fixed sizes and allocate nothing; numerics follow PyTorch.
+//! [`Linear`]; for convolutional networks [`Conv1d`] and [`Conv2d`], the
+//! pools [`MaxPool1d`], [`MaxPool2d`], [`AvgPool1d`], [`AvgPool2d`] and the
+//! global [`AdaptiveAvgPool1d`], [`AdaptiveAvgPool2d`],
+//! [`AdaptiveMaxPool1d`], [`AdaptiveMaxPool2d`], and [`Flatten`]; the
+//! activations [`Relu`], [`Tanh`] and [`Gelu`] over flat rows and
+//! [`ReluOn`], [`TanhOn`], [`GeluOn`] ([`Relu1d`], [`Relu2d`]) over rows of
+//! any shape; the losses [`cross_entropy`] and [`mse`], and the optimizers
+//! [`Sgd`] and [`Adam`]. All have fixed sizes and allocate nothing;
+//! numerics, weight layouts, state-dict names and initialization follow
+//! PyTorch.
+//!
+//! Convolutional rows are channel-major, as PyTorch's `(N, C, L)` and
+//! `(N, C, H, W)`: `[[T; L]; C]` and `[[[T; W]; H]; C]`. Every size is a
+//! const generic, output sizes included (stable Rust cannot compute them in
+//! a type); [`conv_out_len`](crate::kernels::window::conv_out_len) and
+//! [`pool_out_len`](crate::kernels::window::pool_out_len) give them, and a
+//! wrong one is a compile error.
 //!
 //! `#[network]` (in `constnorm`) chains layers into a model; the optimizers
 //! update any [`Parameters`], a single layer or a whole
@@ -32,7 +46,8 @@ pub use pool::{
 use crate::{Float, NormError, Parameters};
 use rand::{RngExt, SeedableRng};
 
-/// What stateless layers ([`Linear`], the activations) save for backward:
+/// What the layers of this module ([`Linear`], the convolutions, pools,
+/// [`Flatten`] and activations) save for backward:
 /// the number of rows of the forward pass, so that backward can check it got
 /// the same batch.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -169,7 +184,8 @@ pub(crate) use stateless_layer;
 
 /// Initializes every parameter of `model` from a generator seeded with
 /// `seed`, as PyTorch's `reset_parameters` does (Kaiming-uniform for
-/// `Linear`; weight 1, bias 0 for normalization layers). The same seed gives
+/// `Linear` and the convolutions; weight 1, bias 0 for normalization
+/// layers). The same seed gives
 /// the same parameters on every run and machine.
 pub fn init_seeded<P: Parameters>(model: &mut P, seed: u64) {
     model.reset_parameters(&mut rand::rngs::StdRng::seed_from_u64(seed));
