@@ -1,5 +1,6 @@
 //! forward_train, forward_eval and backward (slice and constant-size forms)
-//! allocate nothing, for every kind and switch, both dtypes, small and large.
+//! allocate nothing, for every kind and switch, both dtypes, small and large;
+//! nor does a training step of a network, a plain one or a CNN.
 
 use constnorm::{Float, Layer as _, Normalization, Row, normalize};
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -123,7 +124,10 @@ no_alloc_test! {
 
 mod network {
     use super::allocations;
-    use constnorm::nn::{Adam, Gelu, Linear, Relu, Sgd, cross_entropy, init_seeded};
+    use constnorm::nn::{
+        Adam, AdaptiveMaxPool2d, AvgPool2d, Conv2d, Flatten, Gelu, Linear, MaxPool2d, Relu, Relu2d,
+        Sgd, cross_entropy, init_seeded,
+    };
     use constnorm::{Gradients, Network, network, normalize};
 
     #[normalize(batch, dims = 32)]
@@ -148,25 +152,74 @@ mod network {
     fn a_training_step_allocates_nothing() {
         let mut net = Net::default();
         init_seeded(&mut net, 1);
-        let mut ws = NetWorkspace::<16>::new();
-        let mut grads = NetGrads::default();
-        let mut sgd = Sgd::new(0.1, 0.9);
-        let mut adam = Adam::new(1e-3);
         let x: [[f32; 8]; 16] =
             std::array::from_fn(|i| std::array::from_fn(|j| (i * 8 + j) as f32 * 0.01));
         let targets: [usize; 16] = std::array::from_fn(|i| i % 4);
-        let mut dlogits = [[0.0; 4]; 16];
-        let n = allocations(|| {
+        assert_eq!(training_allocations(&mut net, &x, &targets), 0);
+    }
+
+    /// Allocations in three training steps of `net` (forward, cross-entropy,
+    /// backward, SGD and Adam, an eval pass); the workspace and buffers are
+    /// built before counting.
+    fn training_allocations<N, const B: usize, const K: usize>(
+        net: &mut N,
+        x: &[N::Input; B],
+        targets: &[usize; B],
+    ) -> usize
+    where
+        N: Network<Output = [f32; K], Scalar = f32>,
+    {
+        let mut ws = N::Workspace::<B>::default();
+        let mut grads = N::Grads::default();
+        let mut sgd = Sgd::new(0.1, 0.9);
+        let mut adam = Adam::new(1e-3);
+        let mut dlogits = [[0.0; K]; B];
+        allocations(|| {
             for _ in 0..3 {
-                let logits = net.forward_train(&x, &mut ws).unwrap();
-                cross_entropy(logits, &targets, &mut dlogits).unwrap();
+                let logits = net.forward_train(x, &mut ws).unwrap();
+                cross_entropy(logits, targets, &mut dlogits).unwrap();
                 grads.set_zero();
-                net.backward(&x, &mut ws, &dlogits, &mut grads).unwrap();
-                sgd.step(&mut net, &grads);
-                adam.step(&mut net, &grads);
-                net.forward_eval(&x, &mut ws).unwrap();
+                net.backward(x, &mut ws, &dlogits, &mut grads).unwrap();
+                sgd.step(net, &grads);
+                adam.step(net, &grads);
+                net.forward_eval(x, &mut ws).unwrap();
             }
+        })
+    }
+
+    #[normalize(batch, dims = 4, spatial = [8, 8])]
+    struct Bn4;
+
+    #[normalize(group, dims = 8, groups = 2, spatial = [4, 4])]
+    struct Gn8;
+
+    /// A CNN of every convolutional layer type's kind: conv, pools, flatten,
+    /// activations over channel-major rows.
+    #[network]
+    #[derive(Default)]
+    struct Cnn {
+        conv1: Conv2d<1, 4, 1, 1, 8, 8, 8, 8, 3, 3, 1, 1, 1, 1, 1, 1, true>,
+        bn1: Bn4,
+        act1: Relu2d<4, 8, 8>,
+        pool1: MaxPool2d<4, 8, 8, 4, 4, 2, 2, 2, 2, 0, 0, 1, 1>,
+        conv2: Conv2d<4, 8, 2, 2, 4, 4, 4, 4, 3, 3, 1, 1, 1, 1, 1, 1, false>,
+        gn2: Gn8,
+        act2: Relu2d<8, 4, 4>,
+        pool2: AvgPool2d<8, 4, 4, 2, 2, 2, 2, 2, 2, 0, 0, true>,
+        gap: AdaptiveMaxPool2d<8, 2, 2>,
+        flatten: Flatten<[[[f32; 1]; 1]; 8], 8>,
+        out: Linear<8, 10>,
+    }
+
+    #[test]
+    fn a_cnn_training_step_allocates_nothing() {
+        let mut net = Cnn::default();
+        init_seeded(&mut net, 2);
+        let x: [[[[f32; 8]; 8]; 1]; 4] = std::array::from_fn(|i| {
+            [std::array::from_fn(|r| {
+                std::array::from_fn(|c| ((i * 64 + r * 8 + c) % 17) as f32 * 0.1 - 0.8)
+            })]
         });
-        assert_eq!(n, 0);
+        assert_eq!(training_allocations(&mut net, &x, &[0, 3, 7, 9]), 0);
     }
 }

@@ -1,13 +1,12 @@
-//! Element-wise activations.
+//! Element-wise activations, over rows of any shape.
 
 use super::{SavedRows, check_backward, check_forward};
-use crate::state::{Visit, VisitCounter, VisitCounterMut, VisitMut};
-use crate::{Float, Layer, NoGrads, NormError, Parameters, StateDict};
+use crate::{Float, Layer, NoGrads, NormError, Row};
 use core::fmt::Debug;
 use core::marker::PhantomData;
 
 /// A scalar function and its derivative, applied to every value by
-/// [`Activation`].
+/// [`ActivationOn`].
 pub trait Elementwise: Copy + Debug + Default + PartialEq {
     /// `f(x)`.
     fn value<T: Float>(x: T) -> T;
@@ -70,12 +69,20 @@ impl Elementwise for GeluFn {
     }
 }
 
-/// A layer applying `F` to each of `N` values: no parameters, the same in
-/// training and inference. Use it through [`Relu`], [`Tanh`] and [`Gelu`].
+/// A layer applying `F` to every value of a row `R` of any shape (`[T; N]`,
+/// or a channel-major `[[T; L]; C]` or `[[[T; W]; H]; C]` after a
+/// convolution): no parameters. Use it through [`Relu`], [`Tanh`] and
+/// [`Gelu`] (flat rows), [`Relu1d`] and [`Relu2d`], or [`ReluOn`],
+/// [`TanhOn`] and [`GeluOn`] for any row.
+///
+/// Training vs inference: the same; nothing is learned or tracked.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Activation<F, const N: usize, T = f32> {
-    function: PhantomData<(F, T)>,
+pub struct ActivationOn<F, R> {
+    marker: PhantomData<(F, R)>,
 }
+
+/// An activation over `N` values: [`ActivationOn`] a row `[T; N]`.
+pub type Activation<F, const N: usize, T = f32> = ActivationOn<F, [T; N]>;
 
 /// ReLU over `N` values (`torch.nn.ReLU`).
 pub type Relu<const N: usize, T = f32> = Activation<ReluFn, N, T>;
@@ -84,55 +91,37 @@ pub type Tanh<const N: usize, T = f32> = Activation<TanhFn, N, T>;
 /// GELU over `N` values (`torch.nn.GELU`, exact form).
 pub type Gelu<const N: usize, T = f32> = Activation<GeluFn, N, T>;
 
-impl<F, const N: usize, T> Activation<F, N, T> {
-    /// The activation (it has no state).
-    #[must_use]
-    pub const fn new() -> Self {
-        Self {
-            function: PhantomData,
-        }
-    }
-}
+/// ReLU over every value of a row `R` (`torch.nn.ReLU`).
+pub type ReluOn<R> = ActivationOn<ReluFn, R>;
+/// Tanh over every value of a row `R` (`torch.nn.Tanh`).
+pub type TanhOn<R> = ActivationOn<TanhFn, R>;
+/// GELU over every value of a row `R` (`torch.nn.GELU`, exact form).
+pub type GeluOn<R> = ActivationOn<GeluFn, R>;
 
-impl<F, const N: usize, T> Default for Activation<F, N, T> {
-    fn default() -> Self {
-        Self::new()
-    }
-}
+/// ReLU after a 1-d convolution: `C` channels of length `L`.
+pub type Relu1d<const C: usize, const L: usize, T = f32> = ReluOn<[[T; L]; C]>;
+/// ReLU after a 2-d convolution: `C` channels of `H x W`.
+pub type Relu2d<const C: usize, const H: usize, const W: usize, T = f32> = ReluOn<[[[T; W]; H]; C]>;
 
-impl<F: Elementwise, const N: usize, T: Float> Parameters for Activation<F, N, T> {
-    type Scalar = T;
-    type Grads = NoGrads;
+super::stateless_layer!([F: Elementwise, R: Row] ActivationOn<F, R>, scalar = R::Scalar);
 
-    #[inline]
-    fn parameter(&self, _: usize) -> &[T] {
-        &[]
-    }
-
-    #[inline]
-    fn parameter_mut(&mut self, _: usize) -> &mut [T] {
-        &mut []
-    }
-
-    #[inline]
-    fn reset_parameters<R: rand::Rng + ?Sized>(&mut self, _: &mut R) {}
-}
-
-impl<F: Elementwise, const N: usize, T: Float> Layer for Activation<F, N, T> {
-    type Input = [T; N];
-    type Output = [T; N];
+impl<F: Elementwise, R: Row> Layer for ActivationOn<F, R> {
+    type Input = R;
+    type Output = R;
     type Saved = SavedRows;
 
     #[inline]
-    fn forward_train(&mut self, x: &[[T; N]], y: &mut [[T; N]]) -> Result<SavedRows, NormError> {
+    fn forward_train(&mut self, x: &[R], y: &mut [R]) -> Result<SavedRows, NormError> {
         self.forward_eval(x, y)
     }
 
     #[inline]
-    fn forward_eval(&self, x: &[[T; N]], y: &mut [[T; N]]) -> Result<SavedRows, NormError> {
+    fn forward_eval(&self, x: &[R], y: &mut [R]) -> Result<SavedRows, NormError> {
         let saved = check_forward(x.len(), y.len())?;
-        for (x, y) in x.as_flattened().iter().zip(y.as_flattened_mut()) {
-            *y = F::value(*x);
+        for (x, y) in x.iter().zip(y) {
+            for (x, y) in x.as_flat().iter().zip(y.as_flat_mut()) {
+                *y = F::value(*x);
+            }
         }
         Ok(saved)
     }
@@ -140,46 +129,19 @@ impl<F: Elementwise, const N: usize, T: Float> Layer for Activation<F, N, T> {
     #[inline]
     fn backward(
         &self,
-        x: &[[T; N]],
+        x: &[R],
         saved: &SavedRows,
-        dy: &[[T; N]],
-        dx: &mut [[T; N]],
+        dy: &[R],
+        dx: &mut [R],
         _: &mut NoGrads,
     ) -> Result<(), NormError> {
         check_backward(*saved, x.len(), dy.len(), dx.len())?;
-        let values = x.as_flattened().iter().zip(dy.as_flattened());
-        for ((x, dy), dx) in values.zip(dx.as_flattened_mut()) {
-            *dx = *dy * F::derivative(*x);
+        for ((x, dy), dx) in x.iter().zip(dy).zip(dx) {
+            let values = x.as_flat().iter().zip(dy.as_flat());
+            for ((x, dy), dx) in values.zip(dx.as_flat_mut()) {
+                *dx = *dy * F::derivative(*x);
+            }
         }
         Ok(())
-    }
-}
-
-impl<F: Elementwise, const N: usize, T: Float> StateDict for Activation<F, N, T> {
-    type Scalar = T;
-
-    fn visit_arrays(&self, _: &mut Visit<'_, T>) {}
-
-    fn visit_arrays_mut(&mut self, _: &mut VisitMut<'_, T>) {}
-
-    fn visit_counters(&self, _: &mut VisitCounter<'_>) {}
-
-    fn visit_counters_mut(&mut self, _: &mut VisitCounterMut<'_>) {}
-}
-
-/// A unit value: an activation has no state (feature `serde`).
-#[cfg(feature = "serde")]
-impl<F, const N: usize, T> serde::Serialize for Activation<F, N, T> {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_unit()
-    }
-}
-
-/// Accepts a unit value (feature `serde`).
-#[cfg(feature = "serde")]
-impl<'de, F, const N: usize, T> serde::Deserialize<'de> for Activation<F, N, T> {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        <() as serde::Deserialize>::deserialize(deserializer)?;
-        Ok(Self::new())
     }
 }

@@ -3,7 +3,6 @@
 use super::{SavedRows, check_backward, check_forward};
 use crate::state::{Key, Visit, VisitCounter, VisitCounterMut, VisitMut};
 use crate::{Float, Gradients, Layer, NormError, Parameters, StateDict};
-use rand::RngExt;
 
 /// `y = x Wᵀ + b`, PyTorch's `torch.nn.Linear(IN, OUT)`: `weight` has
 /// PyTorch's layout `[OUT][IN]` and state-dict names, and
@@ -182,27 +181,7 @@ impl<const IN: usize, const OUT: usize, T: Float> Parameters for Linear<IN, OUT,
     }
 
     fn reset_parameters<R: rand::Rng + ?Sized>(&mut self, rng: &mut R) {
-        // kaiming_uniform_(a = sqrt(5)) gives the bound 1/sqrt(fan_in), and
-        // PyTorch draws the bias from the same range.
-        #[allow(clippy::cast_precision_loss)]
-        let bound = if IN == 0 {
-            0.0
-        } else {
-            1.0 / (IN as f64).sqrt()
-        };
-        let mut draw = || {
-            if bound > 0.0 {
-                T::from_f64(rng.random_range(-bound..bound))
-            } else {
-                T::ZERO
-            }
-        };
-        for w in self.weight.as_flattened_mut() {
-            *w = draw();
-        }
-        for b in &mut self.bias {
-            *b = draw();
-        }
+        super::kaiming_uniform(rng, IN, self.weight.as_flattened_mut(), &mut self.bias);
     }
 }
 

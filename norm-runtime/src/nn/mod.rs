@@ -1,26 +1,53 @@
 //! The pieces around normalization layers that make a small network:
-//! [`Linear`], the activations [`Relu`], [`Tanh`] and [`Gelu`], the losses
-//! [`cross_entropy`] and [`mse`], and the optimizers [`Sgd`] and [`Adam`].
-//! All have fixed sizes and allocate nothing; numerics follow PyTorch.
+//! [`Linear`]; for convolutional networks [`Conv1d`] and [`Conv2d`], the
+//! pools [`MaxPool1d`], [`MaxPool2d`], [`AvgPool1d`], [`AvgPool2d`] and the
+//! global [`AdaptiveAvgPool1d`], [`AdaptiveAvgPool2d`],
+//! [`AdaptiveMaxPool1d`], [`AdaptiveMaxPool2d`], and [`Flatten`]; the
+//! activations [`Relu`], [`Tanh`] and [`Gelu`] over flat rows and
+//! [`ReluOn`], [`TanhOn`], [`GeluOn`] ([`Relu1d`], [`Relu2d`]) over rows of
+//! any shape; the losses [`cross_entropy`] and [`mse`], and the optimizers
+//! [`Sgd`] and [`Adam`]. All have fixed sizes and allocate nothing;
+//! numerics, weight layouts, state-dict names and initialization follow
+//! PyTorch.
+//!
+//! Convolutional rows are channel-major, as PyTorch's `(N, C, L)` and
+//! `(N, C, H, W)`: `[[T; L]; C]` and `[[[T; W]; H]; C]`. Every size is a
+//! const generic, output sizes included (stable Rust cannot compute them in
+//! a type); [`conv_out_len`](crate::kernels::window::conv_out_len) and
+//! [`pool_out_len`](crate::kernels::window::pool_out_len) give them, and a
+//! wrong one is a compile error.
 //!
 //! `#[network]` (in `constnorm`) chains layers into a model; the optimizers
 //! update any [`Parameters`], a single layer or a whole
 //! network.
 
 mod activation;
+mod conv;
+mod flatten;
 mod linear;
 mod loss;
 mod optim;
+mod pool;
 
-pub use activation::{Activation, Elementwise, Gelu, GeluFn, Relu, ReluFn, Tanh, TanhFn};
+pub use activation::{
+    Activation, ActivationOn, Elementwise, Gelu, GeluFn, GeluOn, Relu, Relu1d, Relu2d, ReluFn,
+    ReluOn, Tanh, TanhFn, TanhOn,
+};
+pub use conv::{Conv1d, Conv2d, ConvGrads};
+pub use flatten::Flatten;
 pub use linear::{Linear, LinearGrads};
 pub use loss::{cross_entropy, mse};
 pub use optim::{Adam, Sgd};
+pub use pool::{
+    AdaptiveAvgPool1d, AdaptiveAvgPool2d, AdaptiveMaxPool1d, AdaptiveMaxPool2d, AvgPool1d,
+    AvgPool2d, MaxPool1d, MaxPool2d,
+};
 
-use crate::{NormError, Parameters};
-use rand::SeedableRng;
+use crate::{Float, NormError, Parameters};
+use rand::{RngExt, SeedableRng};
 
-/// What stateless layers ([`Linear`], the activations) save for backward:
+/// What the layers of this module ([`Linear`], the convolutions, pools,
+/// [`Flatten`] and activations) save for backward:
 /// the number of rows of the forward pass, so that backward can check it got
 /// the same batch.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -60,9 +87,105 @@ impl SavedRows {
     }
 }
 
+/// PyTorch's default initialization of `Linear` and the convolutions:
+/// `kaiming_uniform_(weight, a = sqrt(5))`, which is uniform in
+/// ±1/√`fan_in`, then the bias (empty when the layer has none) from the same
+/// range, drawn in that order. A `fan_in` of 0 leaves zeros.
+pub(crate) fn kaiming_uniform<T: Float, R: rand::Rng + ?Sized>(
+    rng: &mut R,
+    fan_in: usize,
+    weight: &mut [T],
+    bias: &mut [T],
+) {
+    if fan_in == 0 {
+        weight.fill(T::ZERO);
+        bias.fill(T::ZERO);
+        return;
+    }
+    #[allow(clippy::cast_precision_loss)]
+    let bound = 1.0 / (fan_in as f64).sqrt();
+    for v in weight.iter_mut().chain(bias) {
+        *v = T::from_f64(rng.random_range(-bound..bound));
+    }
+}
+
+/// The impls of a layer without parameters or state (activations, pools,
+/// [`Flatten`]): `new` and `Default`, no [`Parameters`], no [`StateDict`]
+/// entries, and serde as a unit value, so a network holding it can derive
+/// `Serialize` and `Deserialize`. The type's only field is `marker`, a
+/// `PhantomData`.
+macro_rules! stateless_layer {
+    ([$($generics:tt)*] $layer:ty, scalar = $scalar:ty) => {
+        impl<$($generics)*> $layer {
+            /// The layer (it has no state).
+            #[must_use]
+            pub const fn new() -> Self {
+                Self {
+                    marker: ::core::marker::PhantomData,
+                }
+            }
+        }
+
+        impl<$($generics)*> Default for $layer {
+            fn default() -> Self {
+                Self::new()
+            }
+        }
+
+        impl<$($generics)*> $crate::Parameters for $layer {
+            type Scalar = $scalar;
+            type Grads = $crate::NoGrads;
+
+            #[inline]
+            fn parameter(&self, _: usize) -> &[$scalar] {
+                &[]
+            }
+
+            #[inline]
+            fn parameter_mut(&mut self, _: usize) -> &mut [$scalar] {
+                &mut []
+            }
+
+            #[inline]
+            fn reset_parameters<G: rand::Rng + ?Sized>(&mut self, _: &mut G) {}
+        }
+
+        impl<$($generics)*> $crate::StateDict for $layer {
+            type Scalar = $scalar;
+
+            fn visit_arrays(&self, _: &mut $crate::Visit<'_, $scalar>) {}
+
+            fn visit_arrays_mut(&mut self, _: &mut $crate::VisitMut<'_, $scalar>) {}
+
+            fn visit_counters(&self, _: &mut $crate::VisitCounter<'_>) {}
+
+            fn visit_counters_mut(&mut self, _: &mut $crate::VisitCounterMut<'_>) {}
+        }
+
+        /// A unit value: the layer has no state (feature `serde`).
+        #[cfg(feature = "serde")]
+        impl<$($generics)*> serde::Serialize for $layer {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.serialize_unit()
+            }
+        }
+
+        /// Accepts a unit value (feature `serde`).
+        #[cfg(feature = "serde")]
+        impl<'de, $($generics)*> serde::Deserialize<'de> for $layer {
+            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                <() as serde::Deserialize>::deserialize(deserializer)?;
+                Ok(Self::new())
+            }
+        }
+    };
+}
+pub(crate) use stateless_layer;
+
 /// Initializes every parameter of `model` from a generator seeded with
 /// `seed`, as PyTorch's `reset_parameters` does (Kaiming-uniform for
-/// `Linear`; weight 1, bias 0 for normalization layers). The same seed gives
+/// `Linear` and the convolutions; weight 1, bias 0 for normalization
+/// layers). The same seed gives
 /// the same parameters on every run and machine.
 pub fn init_seeded<P: Parameters>(model: &mut P, seed: u64) {
     model.reset_parameters(&mut rand::rngs::StdRng::seed_from_u64(seed));

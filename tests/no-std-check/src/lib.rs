@@ -1,6 +1,6 @@
 //! Generated layers of every kind under `#![no_std]`, without `alloc`: a
 //! forward and backward pass on fixed-size arrays; and the conv and pool
-//! kernels the convolutional layers will call. CI builds this crate on
+//! kernels and the convolutional layer types on them, in a network. CI builds this crate on
 //! its own (`cargo build -p norm-no-std-check`), so constnorm is compiled
 //! without its `std` feature (square roots come from libm).
 #![no_std]
@@ -155,4 +155,60 @@ pub fn conv_pool_step() -> Result<f32, constnorm::NormError> {
         Some(&mut dbias),
     )?;
     Ok(dx[1][1][5][5] + dweight[3][0][2][2] + dbias[3])
+}
+
+/// A small CNN of the layer types on those kernels: conv, batch norm, ReLU,
+/// max pool, grouped conv without bias, global average pool, flatten, linear.
+#[network]
+#[derive(Default)]
+pub struct Cnn {
+    conv1:
+        constnorm::nn::Conv2d<1, 4, 1, 1, 6, 6, CONV_OUT, CONV_OUT, 3, 3, 1, 1, 1, 1, 1, 1, true>,
+    bn1: Bn2d6,
+    act1: constnorm::nn::Relu2d<4, CONV_OUT, CONV_OUT>,
+    pool1:
+        constnorm::nn::MaxPool2d<4, CONV_OUT, CONV_OUT, POOL_OUT, POOL_OUT, 2, 2, 2, 2, 0, 0, 1, 1>,
+    conv2: constnorm::nn::Conv2d<
+        4,
+        2,
+        2,
+        2,
+        POOL_OUT,
+        POOL_OUT,
+        POOL_OUT,
+        POOL_OUT,
+        3,
+        3,
+        1,
+        1,
+        1,
+        1,
+        1,
+        1,
+        false,
+    >,
+    gap: constnorm::nn::AdaptiveAvgPool2d<2, POOL_OUT, POOL_OUT>,
+    flatten: constnorm::nn::Flatten<[[[f32; 1]; 1]; 2], 2>,
+    out: Linear<2, 3>,
+}
+
+#[normalize(batch, dims = 4, spatial = [6, 6])]
+pub struct Bn2d6;
+
+/// One training step of [`Cnn`] with SGD: cross-entropy loss.
+///
+/// # Errors
+/// Never in practice: the batches have the right sizes.
+pub fn cnn_step() -> Result<f32, constnorm::NormError> {
+    let mut net = Cnn::default();
+    init_seeded(&mut net, 5);
+    let mut ws = CnnWorkspace::<2>::new();
+    let x = [[[[0.5_f32; 6]; 6]; 1], [[[-0.25; 6]; 6]; 1]];
+    let mut dlogits = [[0.0; 3]; 2];
+    let logits = net.forward_train(&x, &mut ws)?;
+    let loss = cross_entropy(logits, &[0, 2], &mut dlogits)?;
+    let mut grads = CnnGrads::default();
+    net.backward(&x, &mut ws, &dlogits, &mut grads)?;
+    Sgd::new(0.1, 0.9).step(&mut net, &grads);
+    Ok(loss)
 }
