@@ -13,6 +13,29 @@
 //! else is a compile error. [`conv_out_len`] computes it in the type.
 //!
 //! Training vs inference: the same; a convolution has no running state.
+//!
+//! ```
+//! use constnorm::Layer;
+//! use constnorm::nn::Conv2d;
+//! use constnorm::runtime::kernels::window::{Padding, conv_out_len};
+//!
+//! // torch.nn.Conv2d(2, 4, 3, stride=2, padding=1) on 9x9 images.
+//! const OUT: usize = conv_out_len(9, 3, 2, Padding::symmetric(1), 1);
+//! type Conv = Conv2d<2, 4, 1, 2, 9, 9, OUT, OUT, 3, 3, 2, 2, 1, 1, 1, 1, true>;
+//! let mut conv = Conv::new();
+//! constnorm::nn::init_seeded(&mut conv, 0);
+//! let (y, _) = conv.forward_eval_array(&[[[[1.0; 9]; 9]; 2]]);
+//! assert_eq!((OUT, y[0].len()), (5, 4));
+//! ```
+//!
+//! An output size PyTorch would not give is a compile error:
+//!
+//! ```compile_fail
+//! use constnorm::Layer;
+//! // 9 with padding 1 and stride 2 gives 5, not 4.
+//! type Conv = constnorm::nn::Conv2d<2, 4, 1, 2, 9, 9, 4, 4, 3, 3, 2, 2, 1, 1, 1, 1, true>;
+//! let (y, _) = Conv::new().forward_eval_array(&[[[[1.0; 9]; 9]; 2]]);
+//! ```
 
 use super::{SavedRows, check_backward, check_forward};
 use crate::kernels::conv;
