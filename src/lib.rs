@@ -2,7 +2,9 @@
 #![cfg_attr(not(feature = "std"), no_std)]
 #![warn(missing_docs)]
 
-pub use norm_macros::{avg_pool1d, avg_pool2d, conv1d, conv2d, max_pool1d, max_pool2d, network, normalize};
+pub use norm_macros::{
+    avg_pool1d, avg_pool2d, conv1d, conv2d, max_pool1d, max_pool2d, network, normalize,
+};
 #[cfg(feature = "ndarray")]
 pub use norm_runtime::NormalizationNdarray;
 pub use norm_runtime::{

@@ -9,7 +9,9 @@
 
 use constnorm::nn::{AdaptiveAvgPool2d, Flatten, Linear, Relu2d, Sgd, cross_entropy};
 use constnorm::safetensors::{LoadOptions, StateDictFile};
-use constnorm::{Gradients, Network, Parameters, StateDict, conv2d, max_pool2d, network, normalize};
+use constnorm::{
+    Gradients, Network, Parameters, StateDict, conv2d, max_pool2d, network, normalize,
+};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
@@ -66,13 +68,19 @@ struct Fixture {
 }
 
 fn fixture() -> Fixture {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/cnn_training_f64.json");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/cnn_training_f64.json"
+    );
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
 /// The network with PyTorch's initial state, from PyTorch's own file.
 fn initial() -> Box<Cnn> {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/cnn_init_f64.safetensors");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/cnn_init_f64.safetensors"
+    );
     let bytes = std::fs::read(path).unwrap();
     let mut net = Box::<Cnn>::default();
     StateDictFile::parse(&bytes)
@@ -115,7 +123,12 @@ fn ten_sgd_steps_reproduce_pytorch() {
     for (i, step) in f.steps.iter().enumerate() {
         let x = images::<8>(&step.x);
         let logits = net.forward_train(&x, &mut ws).unwrap();
-        assert_close(&format!("step {i} logits"), logits.as_flattened(), &step.logits.values, &mut worst);
+        assert_close(
+            &format!("step {i} logits"),
+            logits.as_flattened(),
+            &step.logits.values,
+            &mut worst,
+        );
         let loss = cross_entropy(logits, &step.target, &mut dlogits).unwrap();
         assert_close(&format!("step {i} loss"), &[loss], &[step.loss], &mut worst);
         grads.set_zero();
@@ -133,11 +146,20 @@ fn ten_sgd_steps_reproduce_pytorch() {
         assert_eq!(value as f64, f.last[&key.to_string()].values[0], "{key}");
         checked += 1;
     });
-    assert_eq!(checked, f.last.len(), "every tensor of PyTorch's final state dict");
+    assert_eq!(
+        checked,
+        f.last.len(),
+        "every tensor of PyTorch's final state dict"
+    );
 
     let x = images::<16>(&f.eval.x);
     let mut ws = Box::<<Cnn as Network>::Workspace<16>>::default();
     let logits = net.forward_eval(&x, &mut ws).unwrap();
-    assert_close("eval logits", logits.as_flattened(), &f.eval.logits.values, &mut worst);
+    assert_close(
+        "eval logits",
+        logits.as_flattened(),
+        &f.eval.logits.values,
+        &mut worst,
+    );
     eprintln!("worst relative difference to PyTorch: {worst:e}");
 }

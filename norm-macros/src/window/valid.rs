@@ -235,7 +235,10 @@ fn channels(
     {
         errors.spanned(
             &given.tokens,
-            format!("`in_channels` is {a}, but `input` has {b} channels"),
+            format!(
+                "`in_channels` is {a}, but `input` gives {b} channel{}",
+                if b == 1 { "" } else { "s" }
+            ),
         );
         ok = false;
     }

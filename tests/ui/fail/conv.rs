@@ -13,4 +13,10 @@ type DilatedAvgPool = avg_pool2d!(2, dilation = 2, input = [1, 8, 8]);
 type TooFewPositional = conv2d!(1, 4, input = [1, 8, 8]);
 type Misspelled = conv2d!(1, 4, 3, paddng = 1, input = [1, 8, 8]);
 
-fn main() {}
+// A size given as a constant is checked by the compiler instead.
+const BIG: usize = 5;
+type KernelTooLargeConstant = conv2d!(1, 4, BIG, input = [1, 3, 3]);
+
+fn main() {
+    let _ = KernelTooLargeConstant::new();
+}
