@@ -161,3 +161,116 @@ mod linear {
         assert_within(b.as_flattened(), a.as_flattened(), 1e-6);
     }
 }
+
+mod conv {
+    //! Folding an inference-mode batch norm into the convolution before it
+    //! (PyTorch's `fuse_conv_bn_eval`): the same outputs to 1e-6 in f32.
+    use constnorm::nn::init_seeded;
+    use constnorm::{Layer, conv1d, conv2d, normalize};
+    use rand::rngs::StdRng;
+    use rand::{RngExt, SeedableRng};
+
+    #[normalize(batch, dims = 6, spatial = [5, 5])]
+    struct Bn2d;
+
+    #[normalize(batch, dims = 6, spatial = 9)]
+    struct Bn1d;
+
+    type Conv = conv2d!(
+        4,
+        6,
+        3,
+        stride = 2,
+        padding = 1,
+        groups = 2,
+        input = [4, 9, 9]
+    );
+    type ConvNoBias = conv1d!(
+        3,
+        6,
+        3,
+        dilation = 2,
+        padding = same,
+        bias = false,
+        input = [3, 9]
+    );
+
+    /// Random affine parameters and running statistics.
+    fn randomize(
+        rng: &mut StdRng,
+        w: &mut [f32; 6],
+        b: &mut [f32; 6],
+        m: &mut [f32; 6],
+        v: &mut [f32; 6],
+    ) {
+        for c in 0..6 {
+            w[c] = rng.random_range(-2.0..2.0);
+            b[c] = rng.random_range(-1.0..1.0);
+            m[c] = rng.random_range(-1.0..1.0);
+            v[c] = rng.random_range(0.05..4.0);
+        }
+    }
+
+    fn assert_within(a: &[f32], b: &[f32]) {
+        let scale = b.iter().fold(1.0_f32, |m, v| m.max(v.abs()));
+        for (i, (a, b)) in a.iter().zip(b).enumerate() {
+            assert!((a - b).abs() <= 1e-6 * scale, "value {i}: {a} vs {b}");
+        }
+    }
+
+    #[test]
+    fn fused_conv2d_equals_conv_then_batch_norm() {
+        for seed in 0..20 {
+            let mut rng = StdRng::seed_from_u64(seed);
+            let mut conv = Conv::new();
+            init_seeded(&mut conv, seed);
+            let mut bn = Bn2d::new();
+            randomize(
+                &mut rng,
+                &mut bn.weight,
+                &mut bn.bias,
+                &mut bn.running_mean,
+                &mut bn.running_var,
+            );
+            let x: [[[[f32; 9]; 9]; 4]; 3] = std::array::from_fn(|_| {
+                std::array::from_fn(|_| {
+                    std::array::from_fn(|_| std::array::from_fn(|_| rng.random_range(-3.0..3.0)))
+                })
+            });
+            let (z, _) = conv.forward_eval_array(&x);
+            let (two, _) = bn.forward_eval_array(&z);
+            let (one, _) = conv.fuse_batch_norm(&bn.fold()).forward_eval_array(&x);
+            let flat = |y: &[[[[f32; 5]; 5]; 6]; 3]| {
+                y.as_flattened().as_flattened().as_flattened().to_vec()
+            };
+            assert_within(&flat(&one), &flat(&two));
+        }
+    }
+
+    #[test]
+    fn a_convolution_without_bias_gets_one() {
+        for seed in 0..20 {
+            let mut rng = StdRng::seed_from_u64(seed);
+            let mut conv = ConvNoBias::new();
+            init_seeded(&mut conv, seed);
+            let mut bn = Bn1d::new();
+            randomize(
+                &mut rng,
+                &mut bn.weight,
+                &mut bn.bias,
+                &mut bn.running_mean,
+                &mut bn.running_var,
+            );
+            let x: [[[f32; 9]; 3]; 4] = std::array::from_fn(|_| {
+                std::array::from_fn(|_| std::array::from_fn(|_| rng.random_range(-3.0..3.0)))
+            });
+            let (z, _) = conv.forward_eval_array(&x);
+            let (two, _) = bn.forward_eval_array(&z);
+            let (one, _) = conv.fuse_batch_norm(&bn.fold()).forward_eval_array(&x);
+            assert_within(
+                one.as_flattened().as_flattened(),
+                two.as_flattened().as_flattened(),
+            );
+        }
+    }
+}

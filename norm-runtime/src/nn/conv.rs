@@ -170,6 +170,27 @@ macro_rules! conv_layers {
                 }
             }
 
+            /// This convolution followed by a batch norm in inference mode, as
+            /// one convolution (PyTorch's
+            /// `torch.nn.utils.fusion.fuse_conv_bn_eval`): with the batch
+            /// norm's [`fold`](crate::Folded) `y = scale * z + shift`,
+            /// `weight[o] = scale[o] * weight[o]` and
+            /// `bias[o] = scale[o] * bias[o] + shift[o]`, so the result has a
+            /// bias even when this convolution has none. The batch norm must
+            /// have `C_OUT` channels, which the types check.
+            #[must_use]
+            pub fn fuse_batch_norm(&self, bn: &crate::Folded<T, C_OUT>) -> $layer<$($args),*, true, T> {
+                let mut weight = self.weight;
+                for (w, scale) in weight.iter_mut().zip(&bn.scale) {
+                    for v in Row::as_flat_mut(w) {
+                        *v *= *scale;
+                    }
+                }
+                // Without `BIAS` the bias is zero.
+                let bias = core::array::from_fn(|o| bn.scale[o] * self.bias[o] + bn.shift[o]);
+                $layer { weight, bias }
+            }
+
             /// The output size is PyTorch's (a compile error otherwise).
             const fn check_output_size() {
                 assert!($check, $message);
