@@ -82,5 +82,5 @@ pub mod __private {
     #[cfg(feature = "serde")]
     pub use norm_runtime::serde_layer;
     pub use norm_runtime::shape_of;
-    pub use norm_runtime::{SameScalar, max_rows};
+    pub use norm_runtime::{SameScalar, add_assign, max_rows, residual_add};
 }

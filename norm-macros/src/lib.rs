@@ -156,6 +156,36 @@ pub fn normalize(attr: TokenStream, item: TokenStream) -> TokenStream {
 /// # Arguments
 /// - `sequential`: state-dict keys are field positions (`0.weight`,
 ///   `1.running_mean`), as `torch.nn.Sequential` names its children.
+/// - `residual`: the network is `y = x + f(x)`, `f` the chain of its fields
+///   (a ResNet block, a transformer's residual paths); the last field must
+///   output the input's shape, and backward sends `dy` down both paths.
+///
+/// A field marked `#[nested]` is itself a `#[network]`: it runs in its own
+/// workspace inside this one, and its keys nest under the field's name
+/// (`layer1.conv1.weight`, as PyTorch names submodules).
+///
+/// ```
+/// use constnorm::nn::{Linear, Tanh};
+/// use constnorm::network;
+///
+/// #[network(residual)]
+/// #[derive(Default)]
+/// struct Block {
+///     fc: Linear<8, 8>,
+///     act: Tanh<8>,
+/// }
+///
+/// #[network]
+/// #[derive(Default)]
+/// struct Net {
+///     stem: Linear<2, 8>,
+///     #[nested]
+///     block1: Block,
+///     #[nested]
+///     block2: Block,
+///     head: Linear<8, 1>,
+/// }
+/// ```
 /// - `crate = path` (default `::constnorm`).
 ///
 /// # Errors

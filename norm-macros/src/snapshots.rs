@@ -36,6 +36,12 @@ const CASES: &[(&str, &str, &str, &str)] = &[
         "pub struct Tokens;",
     ),
     (
+        "network_residual_nested",
+        "network",
+        "residual",
+        "pub struct Block { fc: Linear<4, 4>, #[nested] inner: Inner, act: Relu<4> }",
+    ),
+    (
         "network",
         "network",
         "",

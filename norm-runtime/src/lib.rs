@@ -43,7 +43,7 @@ pub use kernels::rows::RowSaved;
 pub use kernels::sync::{ChannelStats, GradSums};
 #[cfg(feature = "ndarray")]
 pub use nd::NormalizationNdarray;
-pub use network::{Network, SameScalar, max_rows};
+pub use network::{Network, SameScalar, add_assign, max_rows, residual_add};
 pub use row::{Row, shape_of};
 pub use state::{Key, StateDict, Visit, VisitCounter, VisitCounterMut, VisitMut};
 pub use traits::{

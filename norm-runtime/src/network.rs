@@ -109,3 +109,25 @@ impl<T> SameScalar<T> for T {
         x
     }
 }
+
+/// `y = x + f` row by row, for the generated residual networks.
+#[doc(hidden)]
+#[inline]
+pub fn residual_add<R: Row, const B: usize>(x: &[R; B], f: &[R; B], y: &mut [R; B]) {
+    for ((y, x), f) in y.iter_mut().zip(x).zip(f) {
+        for ((y, x), f) in y.as_flat_mut().iter_mut().zip(x.as_flat()).zip(f.as_flat()) {
+            *y = *x + *f;
+        }
+    }
+}
+
+/// `acc += dy` row by row: a residual network's skip path in backward.
+#[doc(hidden)]
+#[inline]
+pub fn add_assign<R: Row, const B: usize>(acc: &mut [R; B], dy: &[R; B]) {
+    for (a, d) in acc.iter_mut().zip(dy) {
+        for (a, d) in a.as_flat_mut().iter_mut().zip(d.as_flat()) {
+            *a += *d;
+        }
+    }
+}

@@ -10,7 +10,22 @@ use syn::spanned::Spanned;
 /// One trait per connection, so a size mismatch is one error that names
 /// both fields and shows both row types.
 pub fn connections(net: &Net) -> TokenStream {
-    (1..net.names.len()).map(|k| connection(net, k)).collect()
+    let mut out: TokenStream = (1..net.names.len()).map(|k| connection(net, k)).collect();
+    if let Some(residual) = &net.residual {
+        let last = net.names[net.names.len() - 1].unraw();
+        let message = format!(
+            "`{}` is residual (`y = x + f(x)`), so its last layer `{last}` must output its input's shape: `{last}` outputs `{{Self}}` per example, the input is `{{In}}`",
+            net.ident
+        );
+        let label = format!("`{last}` outputs `{{Self}}`, the input is `{{In}}`");
+        out.extend(cast_trait(
+            residual,
+            &message,
+            &label,
+            "a residual network adds its input to its last layer's output",
+        ));
+    }
+    out
 }
 
 /// The trait between layer `k - 1` and layer `k`: implemented only where the
@@ -25,6 +40,12 @@ fn connection(net: &Net, k: usize) -> TokenStream {
     let note = format!(
         "each field of a #[network] struct takes the previous field's output: make `{prev}`'s output size and `{next}`'s input size (and scalar type) match"
     );
+    cast_trait(trait_ident, &message, &label, &note)
+}
+
+/// A trait implemented only for `In` itself, as a no-op cast between arrays
+/// of rows, whose unmet bound is the error `message`.
+fn cast_trait(trait_ident: &Ident, message: &str, label: &str, note: &str) -> TokenStream {
     quote! {
         #[doc(hidden)]
         #[allow(non_camel_case_types)]
@@ -56,14 +77,10 @@ fn connection(net: &Net, k: usize) -> TokenStream {
 /// previous layer's output row seen through the connection into layer `k`
 /// (`k > 0`), spanned at layer `k`'s type so a mismatch points at it.
 fn through_connection(net: &Net, k: usize) -> TokenStream {
-    let (krate, prev_ty, ty, tr) = (
-        net.krate,
-        net.tys[k - 1],
-        net.tys[k],
-        &net.connections[k - 1],
-    );
+    let (ty, tr) = (net.tys[k], &net.connections[k - 1]);
+    let (out, layer) = (net.out_ty(k - 1), net.layer_trait(k));
     quote_spanned! {ty.span()=>
-        <<#prev_ty as #krate::Layer>::Output as #tr<<#ty as #krate::Layer>::Input>>
+        <#out as #tr<<#ty as #layer>::Input>>
     }
 }
 
@@ -144,9 +161,10 @@ impl Pass {
 fn min_rows(net: &Net, pass: Pass) -> TokenStream {
     let Net { krate, tys, .. } = net;
     let min_rows = pass.min_rows();
+    let traits = (0..tys.len()).map(|k| net.layer_trait(k));
     quote! {
         const #min_rows: usize =
-            #krate::__private::max_rows(&[#( <#tys as #krate::Layer>::#min_rows ),*]);
+            #krate::__private::max_rows(&[#( <#tys as #traits>::#min_rows ),*]);
     }
 }
 
@@ -156,11 +174,11 @@ fn forward(net: &Net, pass: Pass) -> TokenStream {
     let Net {
         krate,
         names,
-        tys,
         input,
         output,
         workspace,
         saved,
+        nested,
         ..
     } = net;
     let (method, min_rows, receiver, too_small) = (
@@ -169,8 +187,30 @@ fn forward(net: &Net, pass: Pass) -> TokenStream {
         pass.access().borrow(),
         pass.too_small(),
     );
-    let inputs = (0..names.len()).map(|k| input_of(net, k));
-    let last = names[names.len() - 1];
+    let resets = saved
+        .iter()
+        .zip(nested)
+        .filter(|(_, n)| !**n)
+        .map(|(s, _)| s);
+    let steps = (0..names.len()).map(|k| forward_step(net, pass, k));
+    let result = match &net.residual {
+        None => {
+            let last = names[names.len() - 1];
+            quote!(&workspace.#last)
+        }
+        Some(residual) => {
+            let last = names[names.len() - 1];
+            let out = net.out_ty(names.len() - 1);
+            quote!({
+                #krate::__private::residual_add(
+                    x,
+                    <#out as #residual<#input>>::cast(&workspace.#last),
+                    &mut workspace.__residual,
+                );
+                &workspace.__residual
+            })
+        }
+    };
     quote! {
         fn #method<'w, const B: usize>(
             #receiver self,
@@ -184,14 +224,31 @@ fn forward(net: &Net, pass: Pass) -> TokenStream {
                     #too_small
                 );
             }
-            #( workspace.#saved = ::core::option::Option::None; )*
-            #(
-                workspace.#saved = ::core::option::Option::Some(
-                    <#tys as #krate::Layer>::#method(#receiver self.#names, #inputs, &mut workspace.#names)?,
-                );
-            )*
-            ::core::result::Result::Ok(&workspace.#last)
+            #( workspace.#resets = ::core::option::Option::None; )*
+            #(#steps)*
+            ::core::result::Result::Ok(#result)
         }
+    }
+}
+
+/// Layer `k`'s forward call: a layer writes its output and saves what its
+/// backward needs; a nested network runs in its own workspace, and its
+/// output is copied into this one's.
+fn forward_step(net: &Net, pass: Pass, k: usize) -> TokenStream {
+    let (krate, name, ty) = (net.krate, net.names[k], net.tys[k]);
+    let (method, receiver) = (pass.method(), pass.access().borrow());
+    let x = input_of(net, k);
+    if net.nested[k] {
+        let ws = &net.workspaces[k];
+        return quote! {
+            workspace.#name = *<#ty as #krate::Network>::#method(#receiver self.#name, #x, &mut workspace.#ws)?;
+        };
+    }
+    let saved = &net.saved[k];
+    quote! {
+        workspace.#saved = ::core::option::Option::Some(
+            <#ty as #krate::Layer>::#method(#receiver self.#name, #x, &mut workspace.#name)?,
+        );
     }
 }
 
@@ -207,9 +264,22 @@ fn backward(net: &Net) -> TokenStream {
         grads,
         saved,
         saved_vars,
+        nested,
         ..
     } = net;
+    let layers: Vec<usize> = (0..names.len()).filter(|k| !nested[*k]).collect();
+    let (saved, saved_vars) = (
+        layers.iter().map(|k| &saved[*k]),
+        layers.iter().map(|k| &saved_vars[*k]),
+    );
     let steps = (0..names.len()).rev().map(|k| backward_step(net, k));
+    // y = x + f(x): dy reaches the input directly too.
+    let skip = net.residual.as_ref().map(|residual| {
+        let out = net.out_ty(names.len() - 1);
+        quote! {
+            #krate::__private::add_assign(&mut workspace.__input_grad, <#out as #residual<#input>>::cast(dy));
+        }
+    });
     quote! {
         fn backward<'w, const B: usize>(
             &self,
@@ -222,6 +292,7 @@ fn backward(net: &Net) -> TokenStream {
                 let #saved_vars = workspace.#saved.as_ref().ok_or(#krate::NormError::NoForwardPass)?;
             )*
             #(#steps)*
+            #skip
             ::core::result::Result::Ok(&workspace.__input_grad)
         }
     }
@@ -229,7 +300,7 @@ fn backward(net: &Net) -> TokenStream {
 
 /// Layer `k`'s backward call.
 fn backward_step(net: &Net, k: usize) -> TokenStream {
-    let (krate, name, ty, s) = (net.krate, net.names[k], net.tys[k], &net.saved_vars[k]);
+    let (krate, name, ty) = (net.krate, net.names[k], net.tys[k]);
     let x = input_of(net, k);
     let dy = if k + 1 == net.names.len() {
         quote!(dy)
@@ -238,6 +309,13 @@ fn backward_step(net: &Net, k: usize) -> TokenStream {
         quote!(&workspace.#g)
     };
     let dx = input_grad_of(net, k);
+    if net.nested[k] {
+        let ws = &net.workspaces[k];
+        return quote! {
+            *#dx = *<#ty as #krate::Network>::backward(&self.#name, #x, &mut workspace.#ws, #dy, &mut grads.#name)?;
+        };
+    }
+    let s = &net.saved_vars[k];
     quote! {
         <#ty as #krate::Layer>::backward(&self.#name, #x, #s, #dy, #dx, &mut grads.#name)?;
     }

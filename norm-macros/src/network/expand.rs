@@ -30,6 +30,7 @@ pub fn network(args: &Args, model: &Model) -> TokenStream {
 
 /// The user's struct, as written.
 fn user_struct(item: &ItemStruct) -> TokenStream {
+    let item = &super::valid::without_field_attributes(item.clone());
     let ItemStruct {
         attrs,
         vis,
@@ -45,17 +46,21 @@ fn user_struct(item: &ItemStruct) -> TokenStream {
 
 fn workspace_struct(net: &Net) -> TokenStream {
     let Net {
-        krate,
         ident,
         vis,
         names,
-        tys,
         input,
         workspace,
-        saved,
         ..
     } = net;
-    let (inner_tys, inner_grads) = inner(net);
+    let outputs = (0..names.len()).map(|k| net.out_ty(k));
+    let (saved, saved_tys) = layer_saved(net);
+    let (nested_ws, nested_ws_tys) = nested_workspaces(net);
+    let (inner_grads, inner_outs) = inner(net);
+    let residual = net.residual.as_ref().map(|_| {
+        let output = &net.output;
+        quote!(__residual: [#output; B],)
+    });
     let doc = format!(
         " Every intermediate value of [`{ident}`] for a batch of `B` examples: each field holds the output of the layer of the same name. Build it once and reuse it for every step."
     );
@@ -64,43 +69,85 @@ fn workspace_struct(net: &Net) -> TokenStream {
         #vis struct #workspace<const B: usize> {
             #(
                 #[doc = " The output of this layer in the last forward pass."]
-                pub #names: [<#tys as #krate::Layer>::Output; B],
+                pub #names: [#outputs; B],
             )*
-            #( #saved: ::core::option::Option<<#tys as #krate::Layer>::Saved>, )*
-            #( #inner_grads: [<#inner_tys as #krate::Layer>::Output; B], )*
+            #( #saved: ::core::option::Option<#saved_tys>, )*
+            #( #nested_ws: #nested_ws_tys, )*
+            #( #inner_grads: [#inner_outs; B], )*
+            #residual
             __input_grad: [#input; B],
         }
     }
 }
 
-/// The layers but the last, and their output gradient buffers: the last
-/// layer's output gradient is the caller's `dy`.
-fn inner<'n>(net: &'n Net) -> (&'n [&'n Type], &'n [Ident]) {
+/// The saved-value fields of the layers (not of nested networks, which keep
+/// theirs in their own workspace) and their types.
+fn layer_saved<'n>(net: &'n Net) -> (Vec<&'n Ident>, Vec<TokenStream>) {
+    let krate = net.krate;
+    (0..net.names.len())
+        .filter(|k| !net.nested[*k])
+        .map(|k| {
+            let ty = net.tys[k];
+            (&net.saved[k], quote!(<#ty as #krate::Layer>::Saved))
+        })
+        .unzip()
+}
+
+/// The workspace fields of the nested networks and their types.
+fn nested_workspaces<'n>(net: &'n Net) -> (Vec<&'n Ident>, Vec<TokenStream>) {
+    let krate = net.krate;
+    (0..net.names.len())
+        .filter(|k| net.nested[*k])
+        .map(|k| {
+            let ty = net.tys[k];
+            (
+                &net.workspaces[k],
+                quote!(<#ty as #krate::Network>::Workspace<B>),
+            )
+        })
+        .unzip()
+}
+
+/// The output gradient buffers of the layers but the last (the last one's
+/// output gradient is the caller's `dy`), and their row types.
+fn inner<'n>(net: &'n Net) -> (&'n [Ident], Vec<TokenStream>) {
     let inner = net.tys.len() - 1;
-    (&net.tys[..inner], &net.grad_bufs[..inner])
+    (
+        &net.grad_bufs[..inner],
+        (0..inner).map(|k| net.out_ty(k)).collect(),
+    )
 }
 
 fn workspace_impl(net: &Net) -> TokenStream {
     let Net {
         krate,
         names,
-        tys,
         input,
         workspace,
-        saved,
         ..
     } = net;
-    let (inner_tys, inner_grads) = inner(net);
+    let outputs: Vec<TokenStream> = (0..names.len()).map(|k| net.out_ty(k)).collect();
+    let (saved, _) = layer_saved(net);
+    let (nested_ws, nested_ws_tys) = nested_workspaces(net);
+    let (inner_grads, inner_outs) = inner(net);
+    let residual = net.residual.as_ref().map(|_| {
+        let output = &net.output;
+        quote!(__residual: [<#output as #krate::Row>::ZERO; B],)
+    });
+    // A nested network's workspace is built by `Default`, not in const.
+    let constness = (!net.any_nested()).then(|| quote!(const));
     quote! {
         #[automatically_derived]
         impl<const B: usize> #workspace<B> {
             /// A workspace of zeros, with no forward pass yet.
             #[must_use]
-            pub const fn new() -> Self {
+            pub #constness fn new() -> Self {
                 Self {
-                    #( #names: [<<#tys as #krate::Layer>::Output as #krate::Row>::ZERO; B], )*
+                    #( #names: [<#outputs as #krate::Row>::ZERO; B], )*
                     #( #saved: ::core::option::Option::None, )*
-                    #( #inner_grads: [<<#inner_tys as #krate::Layer>::Output as #krate::Row>::ZERO; B], )*
+                    #( #nested_ws: <#nested_ws_tys as ::core::default::Default>::default(), )*
+                    #( #inner_grads: [<#inner_outs as #krate::Row>::ZERO; B], )*
+                    #residual
                     __input_grad: [<#input as #krate::Row>::ZERO; B],
                 }
             }

@@ -12,6 +12,23 @@ mod valid;
 
 use crate::errors::{Errors, fallback, internal};
 use proc_macro2::TokenStream;
+use quote::ToTokens;
+
+/// The user's item for the fallback: without our field attributes where it
+/// parses as a struct, so the errors are only ours.
+fn as_written(input: TokenStream) -> TokenStream {
+    match syn::parse2::<syn::ItemStruct>(input.clone()) {
+        Ok(item)
+            if item
+                .fields
+                .iter()
+                .any(|f| f.attrs.iter().any(valid::is_nested)) =>
+        {
+            valid::without_field_attributes(item).into_token_stream()
+        }
+        _ => input,
+    }
+}
 
 /// The whole pipeline. On any error every error is reported and the struct
 /// is emitted unchanged.
@@ -22,7 +39,7 @@ pub fn network(attr: TokenStream, input: TokenStream) -> TokenStream {
     let model = item.and_then(|item| valid::validate(item, &mut errors));
     match (errors.finish(), args, model) {
         (Ok(()), Some(args), Some(model)) => expand::network(&args, &model),
-        (Err(e), ..) => fallback(input, &e),
-        (Ok(()), ..) => fallback(input, &internal("network")),
+        (Err(e), ..) => fallback(as_written(input), &e),
+        (Ok(()), ..) => fallback(as_written(input), &internal("network")),
     }
 }

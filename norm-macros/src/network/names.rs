@@ -39,6 +39,13 @@ pub struct Net<'a> {
     /// `connections[k - 1]`: the trait between layer `k - 1` and layer `k`
     /// (`__Mlp_fc1_into_act1`).
     pub connections: Vec<Ident>,
+    /// Per layer: whether it is a nested network (`#[nested]`), and the
+    /// workspace field of one (`__ws_block1`).
+    pub nested: Vec<bool>,
+    pub workspaces: Vec<Ident>,
+    /// `#[network(residual)]`: the trait from the last output to the input
+    /// (`__Block_residual`), for `y = x + f(x)`.
+    pub residual: Option<Ident>,
 }
 
 impl<'a> Net<'a> {
@@ -70,17 +77,44 @@ impl<'a> Net<'a> {
             vis: &model.item.vis,
             keys,
             scalar: quote!(<#first as #krate::Parameters>::Scalar),
-            input: quote!(<#first as #krate::Layer>::Input),
-            output: quote_spanned!(last.span()=> <#last as #krate::Layer>::Output),
+            input: {
+                let tr = layer_trait(krate, model.fields[0].nested);
+                quote!(<#first as #tr>::Input)
+            },
+            output: {
+                let tr = layer_trait(krate, model.fields[model.fields.len() - 1].nested);
+                quote_spanned!(last.span()=> <#last as #tr>::Output)
+            },
             workspace: format_ident!("{}Workspace", ident),
             grads: format_ident!("{}Grads", ident),
             saved: per_layer("__saved_"),
             grad_bufs: per_layer("__grad_"),
             saved_vars: per_layer("__s_"),
             connections,
+            nested: model.fields.iter().map(|f| f.nested).collect(),
+            workspaces: per_layer("__ws_"),
+            residual: args.residual.then(|| format_ident!("__{}_residual", ident)),
             names,
             tys,
         }
+    }
+
+    /// `Layer`, or `Network` for a nested network: the trait whose
+    /// `Input` / `Output` / `MIN_*_ROWS` layer `k` has.
+    pub fn layer_trait(&self, k: usize) -> TokenStream {
+        layer_trait(self.krate, self.nested[k])
+    }
+
+    /// Layer `k`'s output row type.
+    pub fn out_ty(&self, k: usize) -> TokenStream {
+        let (ty, tr) = (self.tys[k], self.layer_trait(k));
+        quote!(<#ty as #tr>::Output)
+    }
+
+    /// Whether any layer is a nested network (whose workspace has no
+    /// `const` constructor).
+    pub fn any_nested(&self) -> bool {
+        self.nested.iter().any(|n| *n)
     }
 
     /// `<<ty as Parameters>::Grads as Gradients<..>>::ARRAYS` for each layer:
@@ -129,5 +163,14 @@ impl Access {
             Access::Shared => quote!(&),
             Access::Mut => quote!(&mut),
         }
+    }
+}
+
+/// `Layer`, or `Network` for a nested network.
+fn layer_trait(krate: &syn::Path, nested: bool) -> TokenStream {
+    if nested {
+        quote!(#krate::Network)
+    } else {
+        quote!(#krate::Layer)
     }
 }

@@ -1,6 +1,6 @@
 //! Parse: the attribute's arguments into [`Args`], the item into a struct.
 
-use super::symbol::{ARGS, CRATE, SEQUENTIAL};
+use super::symbol::{ARGS, CRATE, RESIDUAL, SEQUENTIAL};
 use crate::errors::{Errors, unknown};
 use proc_macro2::{Span, TokenStream};
 use quote::quote;
@@ -14,6 +14,8 @@ pub struct Args {
     /// State-dict keys are field positions (`0.weight`), as in
     /// `torch.nn.Sequential`, instead of field names.
     pub sequential: bool,
+    /// `y = x + f(x)`: the chain's output plus the network's input.
+    pub residual: bool,
     pub krate: syn::Path,
 }
 
@@ -40,6 +42,7 @@ pub fn args(attr: TokenStream, errors: &mut Errors) -> Option<Args> {
     }
     ok.then(|| Args {
         sequential: seen.sequential,
+        residual: seen.residual,
         krate: seen.krate.unwrap_or_else(|| syn::parse_quote!(::constnorm)),
     })
 }
@@ -48,6 +51,7 @@ pub fn args(attr: TokenStream, errors: &mut Errors) -> Option<Args> {
 #[derive(Default)]
 struct Seen {
     sequential: bool,
+    residual: bool,
     krate: Option<syn::Path>,
 }
 
@@ -71,6 +75,15 @@ impl Seen {
             (SEQUENTIAL, _) => Err(syn::Error::new_spanned(
                 meta,
                 format!("`{SEQUENTIAL}` takes no value: write `#[network({SEQUENTIAL})]`"),
+            )),
+            (RESIDUAL, Meta::Path(_)) if self.residual => Err(duplicate(path, RESIDUAL)),
+            (RESIDUAL, Meta::Path(_)) => {
+                self.residual = true;
+                Ok(())
+            }
+            (RESIDUAL, _) => Err(syn::Error::new_spanned(
+                meta,
+                format!("`{RESIDUAL}` takes no value: write `#[network({RESIDUAL})]`"),
             )),
             (CRATE, Meta::NameValue(nv)) => {
                 let krate = crate::args::crate_path(&nv.value)?;

@@ -1,6 +1,7 @@
 //! Validate: the struct has the shape of a chain of layers.
 
 use super::parse::SHAPE_HELP;
+use super::symbol::NESTED;
 use crate::errors::Errors;
 use syn::{Fields, FieldsNamed, Ident, ItemStruct, Type};
 
@@ -8,6 +9,8 @@ use syn::{Fields, FieldsNamed, Ident, ItemStruct, Type};
 pub struct Field {
     pub name: Ident,
     pub ty: Type,
+    /// `#[nested]`: the layer is itself a network (`Network`, not `Layer`).
+    pub nested: bool,
 }
 
 /// The validated model: a non-generic struct with at least one named field,
@@ -29,7 +32,8 @@ pub fn validate(item: ItemStruct, errors: &mut Errors) -> Option<Model> {
         .filter_map(|field| {
             let name = field.ident.clone()?;
             let ty = field.ty.clone();
-            Some(Field { name, ty })
+            let nested = field.attrs.iter().any(is_nested);
+            Some(Field { name, ty, nested })
         })
         .collect();
     (not_generic && ungated).then_some(Model { item, fields })
@@ -77,4 +81,18 @@ fn ungated(named: &FieldsNamed, errors: &mut Errors) -> bool {
         }
     }
     ok
+}
+
+/// `#[nested]` on a field.
+pub fn is_nested(attr: &syn::Attribute) -> bool {
+    attr.path().is_ident(NESTED)
+}
+
+/// The struct as the user wrote it, without our `#[nested]` field
+/// attributes (rustc knows no such attribute).
+pub fn without_field_attributes(mut item: ItemStruct) -> ItemStruct {
+    for field in &mut item.fields {
+        field.attrs.retain(|a| !is_nested(a));
+    }
+    item
 }

@@ -1,0 +1,259 @@
+//! Networks beyond chains: a `#[nested]` field is itself a `#[network]`,
+//! with its keys nested under the field's name, and `#[network(residual)]`
+//! is `y = x + f(x)`. Checked by finite differences through both paths, in
+//! training and inference, against PyTorch's key names, and as a ResNet
+//! basic block of convolutions.
+
+mod common;
+
+use common::fd::richardson;
+use constnorm::nn::{Linear, Relu2d, Sgd, Tanh, init_seeded};
+use constnorm::{Gradients, Network, Parameters, StateDict, conv2d, network, normalize};
+
+#[normalize(layer, dims = 4, dtype = f64)]
+struct Ln4;
+
+#[normalize(batch, dims = 4, dtype = f64)]
+struct Bn4;
+
+/// `x + fc2(tanh(ln(fc1(x))))`.
+#[network(residual)]
+#[derive(Default)]
+struct Block {
+    fc1: Linear<4, 4, f64>,
+    ln: Ln4,
+    act: Tanh<4, f64>,
+    fc2: Linear<4, 4, f64>,
+}
+
+#[network]
+#[derive(Default)]
+struct Net {
+    stem: Linear<3, 4, f64>,
+    bn: Bn4,
+    #[nested]
+    block1: Block,
+    #[nested]
+    block2: Block,
+    head: Linear<4, 2, f64>,
+}
+
+/// `sum(y * r)` after a forward pass, and its gradients by backward.
+fn probe(net: &mut Net, x: &[[f64; 3]; 5], r: &[[f64; 2]; 5], train: bool) -> f64 {
+    let mut ws = NetWorkspace::<5>::new();
+    let y = if train {
+        net.forward_train(x, &mut ws).unwrap()
+    } else {
+        net.forward_eval(x, &mut ws).unwrap()
+    };
+    y.iter()
+        .zip(r)
+        .map(|(y, r)| y.iter().zip(r).map(|(a, b)| a * b).sum::<f64>())
+        .sum()
+}
+
+fn network(seed: u64) -> Net {
+    let mut net = Net::default();
+    init_seeded(&mut net, seed);
+    // Away from the defaults, so a dropped gradient term shows.
+    net.bn.running_mean = [0.3, -0.2, 0.1, 0.5];
+    net.bn.running_var = [1.5, 0.7, 2.0, 0.9];
+    net.block1.ln.weight = [1.2, 0.8, -0.5, 1.1];
+    net.block2.ln.bias = [0.1, -0.3, 0.2, 0.05];
+    net
+}
+
+#[test]
+fn nested_residual_gradients_match_finite_differences() {
+    let x: [[f64; 3]; 5] =
+        std::array::from_fn(|i| std::array::from_fn(|j| ((i * 3 + j) as f64 * 0.7).sin()));
+    let r: [[f64; 2]; 5] =
+        std::array::from_fn(|i| std::array::from_fn(|j| ((i * 2 + j) as f64 * 1.3).cos()));
+    for train in [true, false] {
+        let net = network(7);
+        let mut ws = NetWorkspace::<5>::new();
+        let mut grads = NetGrads::default();
+        let mut probe_net = network(7);
+        if train {
+            probe_net.forward_train(&x, &mut ws).unwrap();
+        } else {
+            probe_net.forward_eval(&x, &mut ws).unwrap();
+        }
+        probe_net.backward(&x, &mut ws, &r, &mut grads).unwrap();
+        let dx = *ws.input_grad();
+        let mut checked = 0;
+        for i in 0..<NetGrads as Gradients<f64>>::ARRAYS {
+            for j in 0..net.parameter(i).len() {
+                let (numeric, bound) = richardson(
+                    |h| {
+                        let mut n = network(7);
+                        n.parameter_mut(i)[j] += h;
+                        probe(&mut n, &x, &r, train)
+                    },
+                    1e-4,
+                );
+                let analytic = grads.array(i)[j];
+                assert!(
+                    (analytic - numeric).abs() <= 1e-7 * numeric.abs().max(1.0) + bound,
+                    "train {train}, parameter {i}[{j}]: backward {analytic} vs finite difference {numeric}"
+                );
+                checked += 1;
+            }
+        }
+        for (b, row) in x.iter().enumerate() {
+            for j in 0..3 {
+                let (numeric, bound) = richardson(
+                    |h| {
+                        let mut xh = x;
+                        xh[b][j] = row[j] + h;
+                        probe(&mut network(7), &xh, &r, train)
+                    },
+                    1e-4,
+                );
+                assert!(
+                    (dx[b][j] - numeric).abs() <= 1e-7 * numeric.abs().max(1.0) + bound,
+                    "train {train}, dx[{b}][{j}]: backward {} vs finite difference {numeric}",
+                    dx[b][j]
+                );
+                checked += 1;
+            }
+        }
+        // stem 16, bn 8, two blocks of 2 * 20 + 8, head 10, and 15 inputs.
+        assert_eq!(checked, 16 + 8 + 2 * 48 + 10 + 15);
+    }
+}
+
+#[test]
+fn a_residual_block_adds_its_input() {
+    // With the last layer all zero, the block is the identity.
+    let mut block = Block::default();
+    init_seeded(&mut block, 3);
+    block.fc2 = Linear::new();
+    let x = [[1.0, -2.0, 0.5, 3.0], [0.0, 0.25, -1.0, 2.0]];
+    let mut ws = BlockWorkspace::<2>::new();
+    assert_eq!(*block.forward_eval(&x, &mut ws).unwrap(), x);
+    // And the skip path carries dy to dx unchanged on top of the chain's.
+    let mut grads = BlockGrads::default();
+    let dy = [[1.0, 2.0, 3.0, 4.0], [-1.0, 0.5, 0.0, 2.0]];
+    let dx = *block.backward(&x, &mut ws, &dy, &mut grads).unwrap();
+    assert_eq!(dx, dy, "fc2 = 0 blocks the chain, so dx is dy");
+}
+
+#[test]
+fn nested_keys_are_pytorchs() {
+    let net = Net::default();
+    let mut keys = Vec::new();
+    net.visit_arrays(&mut |key, _, _| keys.push(key.to_string()));
+    let block = |b: &str| {
+        [
+            "fc1.weight",
+            "fc1.bias",
+            "ln.weight",
+            "ln.bias",
+            "fc2.weight",
+            "fc2.bias",
+        ]
+        .map(|k| format!("{b}.{k}"))
+    };
+    let mut expected = vec![
+        "stem.weight",
+        "stem.bias",
+        "bn.weight",
+        "bn.bias",
+        "bn.running_mean",
+        "bn.running_var",
+    ]
+    .into_iter()
+    .map(String::from)
+    .collect::<Vec<_>>();
+    expected.extend(block("block1"));
+    expected.extend(block("block2"));
+    expected.extend(["head.weight".to_owned(), "head.bias".to_owned()]);
+    assert_eq!(keys, expected);
+}
+
+#[test]
+fn training_moves_every_nested_parameter() {
+    let mut net = network(11);
+    let before = Box::new(network(11));
+    let x: [[f64; 3]; 8] =
+        std::array::from_fn(|i| std::array::from_fn(|j| (i as f64 - 3.5) * 0.3 + j as f64 * 0.1));
+    let target = [[1.0, 0.0]; 8];
+    let mut ws = NetWorkspace::<8>::new();
+    let mut grads = NetGrads::default();
+    let mut sgd = Sgd::new(0.05, 0.9);
+    let mut dy = [[0.0; 2]; 8];
+    for _ in 0..3 {
+        let y = *net.forward_train(&x, &mut ws).unwrap();
+        constnorm::nn::mse(&y, &target, &mut dy).unwrap();
+        grads.set_zero();
+        net.backward(&x, &mut ws, &dy, &mut grads).unwrap();
+        sgd.step(&mut net, &grads);
+    }
+    assert_ne!(net.block1.fc1.weight, before.block1.fc1.weight);
+    assert_ne!(net.block2.fc2.bias, before.block2.fc2.bias);
+    assert_ne!(net.block2.ln.weight, before.block2.ln.weight);
+    assert_eq!(net.bn.num_batches_tracked, 3);
+}
+
+// A ResNet basic block: conv-bn-relu-conv-bn plus the input, then a ReLU.
+type Conv = conv2d!(4, 4, 3, padding = 1, input = [4, 6, 6], dtype = f64);
+#[normalize(batch, dims = 4, spatial = [6, 6], dtype = f64)]
+struct Bn2d;
+
+#[network(residual)]
+#[derive(Default)]
+struct Basic {
+    conv1: Conv,
+    bn1: Bn2d,
+    relu: Relu2d<4, 6, 6, f64>,
+    conv2: Conv,
+    bn2: Bn2d,
+}
+
+#[network]
+#[derive(Default)]
+struct Resnet {
+    #[nested]
+    layer1: Basic,
+    relu: Relu2d<4, 6, 6, f64>,
+}
+
+#[test]
+fn a_resnet_basic_block_trains_and_names_its_keys_as_pytorch() {
+    let mut net = Box::<Resnet>::default();
+    init_seeded(&mut *net, 5);
+    let mut keys = Vec::new();
+    net.visit_arrays(&mut |key, _, _| keys.push(key.to_string()));
+    assert_eq!(keys[0], "layer1.conv1.weight");
+    assert_eq!(keys[4], "layer1.bn1.running_mean");
+    assert!(keys.contains(&"layer1.bn2.running_var".to_owned()));
+    let x: [[[[f64; 6]; 6]; 4]; 2] = std::array::from_fn(|b| {
+        std::array::from_fn(|c| {
+            std::array::from_fn(|i| {
+                std::array::from_fn(|j| ((b + 2 * c + 3 * i + 5 * j) as f64).sin())
+            })
+        })
+    });
+    let mut ws = Box::<ResnetWorkspace<2>>::default();
+    let y = *net.forward_train(&x, &mut ws).unwrap();
+    // relu(x + f(x)) >= 0 everywhere, and the input shows through.
+    assert!(
+        y.as_flattened()
+            .as_flattened()
+            .as_flattened()
+            .iter()
+            .all(|v| *v >= 0.0)
+    );
+    let mut grads = Box::<ResnetGrads>::default();
+    let dy = [[[[1.0; 6]; 6]; 4]; 2];
+    let dx = *net.backward(&x, &mut ws, &dy, &mut grads).unwrap();
+    assert!(
+        dx.as_flattened()
+            .as_flattened()
+            .as_flattened()
+            .iter()
+            .any(|v| *v != 0.0)
+    );
+    assert_eq!(net.layer1.bn1.num_batches_tracked, 1);
+}
