@@ -257,3 +257,154 @@ fn a_resnet_basic_block_trains_and_names_its_keys_as_pytorch() {
     );
     assert_eq!(net.layer1.bn1.num_batches_tracked, 1);
 }
+
+// A ResNet block that halves the resolution: the skip path is a 1x1
+// convolution with stride 2 and a batch norm (PyTorch's `downsample`).
+type ConvDown = conv2d!(
+    2,
+    4,
+    3,
+    stride = 2,
+    padding = 1,
+    bias = false,
+    input = [2, 6, 6],
+    dtype = f64
+);
+type Conv4 = conv2d!(
+    4,
+    4,
+    3,
+    padding = 1,
+    bias = false,
+    input = [4, 3, 3],
+    dtype = f64
+);
+type Proj = conv2d!(
+    2,
+    4,
+    1,
+    stride = 2,
+    bias = false,
+    input = [2, 6, 6],
+    dtype = f64
+);
+#[normalize(batch, dims = 4, spatial = [3, 3], dtype = f64)]
+struct Bn3;
+
+#[network(sequential)]
+#[derive(Default)]
+struct Downsample {
+    conv: Proj,
+    bn: Bn3,
+}
+
+#[network(residual)]
+#[derive(Default)]
+struct DownBlock {
+    conv1: ConvDown,
+    bn1: Bn3,
+    relu: Relu2d<4, 3, 3, f64>,
+    conv2: Conv4,
+    bn2: Bn3,
+    #[shortcut]
+    #[nested]
+    downsample: Downsample,
+}
+
+type Image = [[[f64; 6]; 6]; 2];
+type Out = [[[f64; 3]; 3]; 4];
+
+fn down_block() -> DownBlock {
+    let mut block = DownBlock::default();
+    init_seeded(&mut block, 9);
+    block.bn2.weight = [0.5, 1.5, -0.7, 1.1];
+    block.downsample.bn.bias = [0.2, -0.1, 0.3, 0.0];
+    block
+}
+
+fn down_probe(block: &mut DownBlock, x: &[Image; 3], r: &[Out; 3], train: bool) -> f64 {
+    let mut ws = Box::<DownBlockWorkspace<3>>::default();
+    let y = if train {
+        block.forward_train(x, &mut ws).unwrap()
+    } else {
+        block.forward_eval(x, &mut ws).unwrap()
+    };
+    let flat = |a: &[Out; 3]| a.as_flattened().as_flattened().as_flattened().to_vec();
+    flat(y).iter().zip(flat(r)).map(|(a, b)| a * b).sum()
+}
+
+#[test]
+fn a_projection_shortcut_is_differentiated_on_both_paths() {
+    let x: [Image; 3] = std::array::from_fn(|b| {
+        std::array::from_fn(|c| {
+            std::array::from_fn(|i| {
+                std::array::from_fn(|j| ((b * 7 + c * 5 + i * 3 + j) as f64 * 0.37).sin())
+            })
+        })
+    });
+    let r: [Out; 3] = std::array::from_fn(|b| {
+        std::array::from_fn(|c| {
+            std::array::from_fn(|i| {
+                std::array::from_fn(|j| ((b * 11 + c * 3 + i * 2 + j) as f64 * 0.61).cos())
+            })
+        })
+    });
+    let mut keys = Vec::new();
+    down_block().visit_arrays(&mut |key, _, _| keys.push(key.to_string()));
+    assert_eq!(
+        &keys[keys.len() - 5..],
+        [
+            "downsample.0.weight",
+            "downsample.1.weight",
+            "downsample.1.bias",
+            "downsample.1.running_mean",
+            "downsample.1.running_var"
+        ]
+    );
+    for train in [true, false] {
+        let mut block = down_block();
+        let mut ws = Box::<DownBlockWorkspace<3>>::default();
+        let mut grads = Box::<DownBlockGrads>::default();
+        if train {
+            block.forward_train(&x, &mut ws).unwrap();
+        } else {
+            block.forward_eval(&x, &mut ws).unwrap();
+        }
+        let dx = *block.backward(&x, &mut ws, &r, &mut grads).unwrap();
+        let close = |analytic: f64, (numeric, bound): (f64, f64), what: &str| {
+            assert!(
+                (analytic - numeric).abs() <= 1e-7 * numeric.abs().max(1.0) + bound,
+                "train {train}, {what}: backward {analytic} vs finite difference {numeric}"
+            );
+        };
+        let mut checked = 0;
+        for i in 0..<DownBlockGrads as Gradients<f64>>::ARRAYS {
+            for j in 0..block.parameter(i).len() {
+                let fd = richardson(
+                    |h| {
+                        let mut b = down_block();
+                        b.parameter_mut(i)[j] += h;
+                        down_probe(&mut b, &x, &r, train)
+                    },
+                    1e-4,
+                );
+                close(grads.array(i)[j], fd, &format!("parameter {i}[{j}]"));
+                checked += 1;
+            }
+        }
+        // conv1 72, bn1 8, conv2 144, bn2 8, projection 8 + 8.
+        assert_eq!(checked, 72 + 8 + 144 + 8 + 16);
+        let flat_dx = dx.as_flattened().as_flattened().as_flattened().to_vec();
+        for (n, analytic) in flat_dx.iter().enumerate() {
+            let fd = richardson(
+                |h| {
+                    let mut xh = x;
+                    xh.as_flattened_mut().as_flattened_mut().as_flattened_mut()[n] += h;
+                    down_probe(&mut down_block(), &xh, &r, train)
+                },
+                1e-4,
+            );
+            close(*analytic, fd, &format!("dx[{n}]"));
+        }
+    }
+}

@@ -160,6 +160,10 @@ pub fn normalize(attr: TokenStream, item: TokenStream) -> TokenStream {
 ///   (a ResNet block, a transformer's residual paths); the last field must
 ///   output the input's shape, and backward sends `dy` down both paths.
 ///
+/// In a residual network, one field may be marked `#[shortcut]`: it is not in
+/// the chain but the skip path, `y = f(x) + shortcut(x)` (ResNet's
+/// `downsample`, a 1x1 convolution and a batch norm).
+///
 /// A field marked `#[nested]` is itself a `#[network]`: it runs in its own
 /// workspace inside this one, and its keys nest under the field's name
 /// (`layer1.conv1.weight`, as PyTorch names submodules).

@@ -10,9 +10,14 @@ use syn::spanned::Spanned;
 /// One trait per connection, so a size mismatch is one error that names
 /// both fields and shows both row types.
 pub fn connections(net: &Net) -> TokenStream {
-    let mut out: TokenStream = (1..net.names.len()).map(|k| connection(net, k)).collect();
+    let mut out: TokenStream = net
+        .chain
+        .iter()
+        .skip(1)
+        .map(|k| connection(net, *k))
+        .collect();
     if let Some(residual) = &net.residual {
-        let last = net.names[net.names.len() - 1].unraw();
+        let last = net.names[net.last()].unraw();
         let message = format!(
             "`{}` is residual (`y = x + f(x)`), so its last layer `{last}` must output its input's shape: `{last}` outputs `{{Self}}` per example, the input is `{{In}}`",
             net.ident
@@ -28,11 +33,15 @@ pub fn connections(net: &Net) -> TokenStream {
     out
 }
 
-/// The trait between layer `k - 1` and layer `k`: implemented only where the
-/// output row of one is the input row of the other, and then a no-op cast.
+/// The trait between layer `k` and the one before it in the chain:
+/// implemented only where the output row of one is the input row of the
+/// other, and then a no-op cast.
 fn connection(net: &Net, k: usize) -> TokenStream {
-    let (prev, next) = (net.names[k - 1].unraw(), net.names[k].unraw());
-    let (ident, trait_ident) = (net.ident, &net.connections[k - 1]);
+    let Some((p, Some(trait_ident))) = net.prev(k).map(|p| (p, &net.connections[k])) else {
+        return TokenStream::new();
+    };
+    let (prev, next) = (net.names[p].unraw(), net.names[k].unraw());
+    let ident = net.ident;
     let message = format!(
         "layer `{next}` cannot follow `{prev}` in `{ident}`: `{prev}` outputs `{{Self}}` per example, but `{next}` takes `{{In}}`"
     );
@@ -74,36 +83,46 @@ fn cast_trait(trait_ident: &Ident, message: &str, label: &str, note: &str) -> To
 }
 
 /// `<<Prev as Layer>::Output as Connection<<Next as Layer>::Input>>`: the
-/// previous layer's output row seen through the connection into layer `k`
-/// (`k > 0`), spanned at layer `k`'s type so a mismatch points at it.
-fn through_connection(net: &Net, k: usize) -> TokenStream {
-    let (ty, tr) = (net.tys[k], &net.connections[k - 1]);
-    let (out, layer) = (net.out_ty(k - 1), net.layer_trait(k));
+/// output row of the layer before `k` in the chain seen through the
+/// connection into layer `k`, spanned at layer `k`'s type so a mismatch
+/// points at it.
+fn through_connection(net: &Net, k: usize, prev: usize) -> TokenStream {
+    let ty = net.tys[k];
+    let tr = net.connections[k].as_ref();
+    let (out, layer) = (net.out_ty(prev), net.layer_trait(k));
     quote_spanned! {ty.span()=>
         <#out as #tr<<#ty as #layer>::Input>>
     }
 }
 
-/// The input of layer `k` in the workspace: the network's input `x`, or the
-/// previous layer's output.
+/// The input of layer `k` in the workspace: the network's input `x` (for the
+/// first layer and the shortcut), or the previous layer's output.
 fn input_of(net: &Net, k: usize) -> TokenStream {
-    if k == 0 {
+    let Some(prev) = net.prev(k) else {
         return quote!(x);
-    }
-    let (prev, ty, conn) = (net.names[k - 1], net.tys[k], through_connection(net, k));
-    quote_spanned! {ty.span()=> #conn::cast(&workspace.#prev) }
+    };
+    let (prev_name, ty, conn) = (
+        net.names[prev],
+        net.tys[k],
+        through_connection(net, k, prev),
+    );
+    quote_spanned! {ty.span()=> #conn::cast(&workspace.#prev_name) }
 }
 
 /// Where layer `k`'s backward writes the gradient of its input: the
-/// network's input gradient, or the previous layer's output gradient buffer.
+/// network's input gradient (the shortcut: its own buffer), or the previous
+/// layer's output gradient buffer.
 fn input_grad_of(net: &Net, k: usize) -> TokenStream {
-    if k == 0 {
-        return quote!(&mut workspace.__input_grad);
+    if net.shortcut == Some(k) {
+        return quote!(&mut workspace.__shortcut_grad);
     }
+    let Some(prev) = net.prev(k) else {
+        return quote!(&mut workspace.__input_grad);
+    };
     let (g, ty, conn) = (
-        &net.grad_bufs[k - 1],
+        &net.grad_bufs[prev],
         net.tys[k],
-        through_connection(net, k),
+        through_connection(net, k, prev),
     );
     quote_spanned! {ty.span()=> #conn::cast_mut(&mut workspace.#g) }
 }
@@ -192,15 +211,23 @@ fn forward(net: &Net, pass: Pass) -> TokenStream {
         .zip(nested)
         .filter(|(_, n)| !**n)
         .map(|(s, _)| s);
-    let steps = (0..names.len()).map(|k| forward_step(net, pass, k));
-    let result = match &net.residual {
-        None => {
-            let last = names[names.len() - 1];
-            quote!(&workspace.#last)
+    let steps = net
+        .chain
+        .iter()
+        .chain(&net.shortcut)
+        .map(|k| forward_step(net, pass, *k));
+    let last = names[net.last()];
+    let result = match (&net.residual, net.shortcut) {
+        (None, _) => quote!(&workspace.#last),
+        (Some(_), Some(s)) => {
+            let s = names[s];
+            quote!({
+                #krate::__private::residual_add(&workspace.#s, &workspace.#last, &mut workspace.__residual);
+                &workspace.__residual
+            })
         }
-        Some(residual) => {
-            let last = names[names.len() - 1];
-            let out = net.out_ty(names.len() - 1);
+        (Some(residual), None) => {
+            let out = net.out_ty(net.last());
             quote!({
                 #krate::__private::residual_add(
                     x,
@@ -272,12 +299,23 @@ fn backward(net: &Net) -> TokenStream {
         layers.iter().map(|k| &saved[*k]),
         layers.iter().map(|k| &saved_vars[*k]),
     );
-    let steps = (0..names.len()).rev().map(|k| backward_step(net, k));
-    // y = x + f(x): dy reaches the input directly too.
-    let skip = net.residual.as_ref().map(|residual| {
-        let out = net.out_ty(names.len() - 1);
-        quote! {
-            #krate::__private::add_assign(&mut workspace.__input_grad, <#out as #residual<#input>>::cast(dy));
+    let steps = net
+        .chain
+        .iter()
+        .rev()
+        .chain(&net.shortcut)
+        .map(|k| backward_step(net, *k));
+    // y = x + f(x): dy reaches the input directly too; y = g(x) + f(x):
+    // through the shortcut's backward.
+    let skip = net.residual.as_ref().map(|residual| match net.shortcut {
+        Some(_) => quote! {
+            #krate::__private::add_assign(&mut workspace.__input_grad, &workspace.__shortcut_grad);
+        },
+        None => {
+            let out = net.out_ty(net.last());
+            quote! {
+                #krate::__private::add_assign(&mut workspace.__input_grad, <#out as #residual<#input>>::cast(dy));
+            }
         }
     });
     quote! {
@@ -302,7 +340,7 @@ fn backward(net: &Net) -> TokenStream {
 fn backward_step(net: &Net, k: usize) -> TokenStream {
     let (krate, name, ty) = (net.krate, net.names[k], net.tys[k]);
     let x = input_of(net, k);
-    let dy = if k + 1 == net.names.len() {
+    let dy = if k == net.last() || net.shortcut == Some(k) {
         quote!(dy)
     } else {
         let g = &net.grad_bufs[k];

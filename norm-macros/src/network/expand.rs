@@ -57,10 +57,7 @@ fn workspace_struct(net: &Net) -> TokenStream {
     let (saved, saved_tys) = layer_saved(net);
     let (nested_ws, nested_ws_tys) = nested_workspaces(net);
     let (inner_grads, inner_outs) = inner(net);
-    let residual = net.residual.as_ref().map(|_| {
-        let output = &net.output;
-        quote!(__residual: [#output; B],)
-    });
+    let residual = residual_buffers(net, false);
     let doc = format!(
         " Every intermediate value of [`{ident}`] for a batch of `B` examples: each field holds the output of the layer of the same name. Build it once and reuse it for every step."
     );
@@ -108,14 +105,39 @@ fn nested_workspaces<'n>(net: &'n Net) -> (Vec<&'n Ident>, Vec<TokenStream>) {
         .unzip()
 }
 
-/// The output gradient buffers of the layers but the last (the last one's
-/// output gradient is the caller's `dy`), and their row types.
-fn inner<'n>(net: &'n Net) -> (&'n [Ident], Vec<TokenStream>) {
-    let inner = net.tys.len() - 1;
-    (
-        &net.grad_bufs[..inner],
-        (0..inner).map(|k| net.out_ty(k)).collect(),
-    )
+/// The output gradient buffers of the chain's layers but the last (the
+/// last one's output gradient is the caller's `dy`, as is the shortcut's),
+/// and their row types.
+fn inner<'n>(net: &'n Net) -> (Vec<&'n Ident>, Vec<TokenStream>) {
+    let last = net.last();
+    net.chain
+        .iter()
+        .filter(|k| **k != last)
+        .map(|k| (&net.grad_bufs[*k], net.out_ty(*k)))
+        .unzip()
+}
+
+/// A residual network's buffers: its output, and with a shortcut the
+/// shortcut's input gradient.
+fn residual_buffers(net: &Net, zero: bool) -> TokenStream {
+    let (krate, input, output) = (net.krate, &net.input, &net.output);
+    let value = |row: &TokenStream| {
+        if zero {
+            quote!([<#row as #krate::Row>::ZERO; B])
+        } else {
+            quote!([#row; B])
+        }
+    };
+    let mut out = TokenStream::new();
+    if net.residual.is_some() {
+        let v = value(output);
+        out.extend(quote!(__residual: #v,));
+    }
+    if net.shortcut.is_some() {
+        let v = value(input);
+        out.extend(quote!(__shortcut_grad: #v,));
+    }
+    out
 }
 
 fn workspace_impl(net: &Net) -> TokenStream {
@@ -130,10 +152,7 @@ fn workspace_impl(net: &Net) -> TokenStream {
     let (saved, _) = layer_saved(net);
     let (nested_ws, nested_ws_tys) = nested_workspaces(net);
     let (inner_grads, inner_outs) = inner(net);
-    let residual = net.residual.as_ref().map(|_| {
-        let output = &net.output;
-        quote!(__residual: [<#output as #krate::Row>::ZERO; B],)
-    });
+    let residual = residual_buffers(net, true);
     // A nested network's workspace is built by `Default`, not in const.
     let constness = (!net.any_nested()).then(|| quote!(const));
     quote! {

@@ -22,7 +22,7 @@ fn as_written(input: TokenStream) -> TokenStream {
             if item
                 .fields
                 .iter()
-                .any(|f| f.attrs.iter().any(valid::is_nested)) =>
+                .any(|f| f.attrs.iter().any(valid::is_ours)) =>
         {
             valid::without_field_attributes(item).into_token_stream()
         }
@@ -37,6 +37,8 @@ pub fn network(attr: TokenStream, input: TokenStream) -> TokenStream {
     let args = parse::args(attr, &mut errors);
     let item = parse::item(input.clone(), &mut errors);
     let model = item.and_then(|item| valid::validate(item, &mut errors));
+    let residual = args.as_ref().is_some_and(|a| a.residual);
+    let model = model.filter(|m| valid::shortcut(m, residual, &mut errors));
     match (errors.finish(), args, model) {
         (Ok(()), Some(args), Some(model)) => expand::network(&args, &model),
         (Err(e), ..) => fallback(as_written(input), &e),

@@ -36,9 +36,14 @@ pub struct Net<'a> {
     pub saved: Vec<Ident>,
     pub grad_bufs: Vec<Ident>,
     pub saved_vars: Vec<Ident>,
-    /// `connections[k - 1]`: the trait between layer `k - 1` and layer `k`
-    /// (`__Mlp_fc1_into_act1`).
-    pub connections: Vec<Ident>,
+    /// The fields of the chain, in order: all but a residual network's
+    /// `#[shortcut]`.
+    pub chain: Vec<usize>,
+    /// The `#[shortcut]` field of a residual network.
+    pub shortcut: Option<usize>,
+    /// `connections[k]`: the trait between field `k` and the field before it
+    /// in the chain (`__Mlp_fc1_into_act1`); `None` for the first.
+    pub connections: Vec<Option<Ident>>,
     /// Per layer: whether it is a nested network (`#[nested]`), and the
     /// workspace field of one (`__ws_block1`).
     pub nested: Vec<bool>,
@@ -59,31 +64,40 @@ impl<'a> Net<'a> {
         } else {
             names.iter().map(|n| n.unraw().to_string()).collect()
         };
-        // A validated model has at least one layer.
-        let (first, last) = (tys[0], tys[tys.len() - 1]);
+        let chain: Vec<usize> = (0..names.len())
+            .filter(|k| !model.fields[*k].shortcut)
+            .collect();
+        // A validated model has at least one layer in its chain.
+        let (first, last) = (chain[0], chain[chain.len() - 1]);
         let per_layer = |prefix: &str| -> Vec<Ident> {
             names
                 .iter()
                 .map(|n| format_ident!("{}{}", prefix, n.unraw()))
                 .collect()
         };
-        let connections = names
-            .windows(2)
-            .map(|pair| format_ident!("__{}_{}_into_{}", ident, pair[0].unraw(), pair[1].unraw()))
-            .collect();
+        let mut connections = vec![None; names.len()];
+        for pair in chain.windows(2) {
+            connections[pair[1]] = Some(format_ident!(
+                "__{}_{}_into_{}",
+                ident,
+                names[pair[0]].unraw(),
+                names[pair[1]].unraw()
+            ));
+        }
+        let (first_ty, last_ty) = (tys[first], tys[last]);
         Net {
             krate,
             ident,
             vis: &model.item.vis,
             keys,
-            scalar: quote!(<#first as #krate::Parameters>::Scalar),
+            scalar: quote!(<#first_ty as #krate::Parameters>::Scalar),
             input: {
-                let tr = layer_trait(krate, model.fields[0].nested);
-                quote!(<#first as #tr>::Input)
+                let tr = layer_trait(krate, model.fields[first].nested);
+                quote!(<#first_ty as #tr>::Input)
             },
             output: {
-                let tr = layer_trait(krate, model.fields[model.fields.len() - 1].nested);
-                quote_spanned!(last.span()=> <#last as #tr>::Output)
+                let tr = layer_trait(krate, model.fields[last].nested);
+                quote_spanned!(last_ty.span()=> <#last_ty as #tr>::Output)
             },
             workspace: format_ident!("{}Workspace", ident),
             grads: format_ident!("{}Grads", ident),
@@ -91,6 +105,8 @@ impl<'a> Net<'a> {
             grad_bufs: per_layer("__grad_"),
             saved_vars: per_layer("__s_"),
             connections,
+            shortcut: model.fields.iter().position(|f| f.shortcut),
+            chain,
             nested: model.fields.iter().map(|f| f.nested).collect(),
             workspaces: per_layer("__ws_"),
             residual: args.residual.then(|| format_ident!("__{}_residual", ident)),
@@ -103,6 +119,17 @@ impl<'a> Net<'a> {
     /// `Input` / `Output` / `MIN_*_ROWS` layer `k` has.
     pub fn layer_trait(&self, k: usize) -> TokenStream {
         layer_trait(self.krate, self.nested[k])
+    }
+
+    /// The field before `k` in the chain.
+    pub fn prev(&self, k: usize) -> Option<usize> {
+        let p = self.chain.iter().position(|c| *c == k)?;
+        p.checked_sub(1).map(|p| self.chain[p])
+    }
+
+    /// The last field of the chain, whose output is the network's.
+    pub fn last(&self) -> usize {
+        self.chain[self.chain.len() - 1]
     }
 
     /// Layer `k`'s output row type.

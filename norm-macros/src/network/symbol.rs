@@ -7,3 +7,5 @@ pub const RESIDUAL: &str = "residual";
 pub const ARGS: &[&str] = &[SEQUENTIAL, RESIDUAL, CRATE];
 /// The field attribute of a layer that is itself a `#[network]`.
 pub const NESTED: &str = "nested";
+/// The field attribute of a residual network's skip path (`y = f(x) + g(x)`).
+pub const SHORTCUT: &str = "shortcut";

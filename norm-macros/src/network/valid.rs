@@ -1,7 +1,7 @@
 //! Validate: the struct has the shape of a chain of layers.
 
 use super::parse::SHAPE_HELP;
-use super::symbol::NESTED;
+use super::symbol::{NESTED, SHORTCUT};
 use crate::errors::Errors;
 use syn::{Fields, FieldsNamed, Ident, ItemStruct, Type};
 
@@ -11,6 +11,8 @@ pub struct Field {
     pub ty: Type,
     /// `#[nested]`: the layer is itself a network (`Network`, not `Layer`).
     pub nested: bool,
+    /// `#[shortcut]`: the skip path of a residual network, not in the chain.
+    pub shortcut: bool,
 }
 
 /// The validated model: a non-generic struct with at least one named field,
@@ -33,7 +35,13 @@ pub fn validate(item: ItemStruct, errors: &mut Errors) -> Option<Model> {
             let name = field.ident.clone()?;
             let ty = field.ty.clone();
             let nested = field.attrs.iter().any(is_nested);
-            Some(Field { name, ty, nested })
+            let shortcut = field.attrs.iter().any(is_shortcut);
+            Some(Field {
+                name,
+                ty,
+                nested,
+                shortcut,
+            })
         })
         .collect();
     (not_generic && ungated).then_some(Model { item, fields })
@@ -88,11 +96,47 @@ pub fn is_nested(attr: &syn::Attribute) -> bool {
     attr.path().is_ident(NESTED)
 }
 
+/// `#[shortcut]` on a field.
+pub fn is_shortcut(attr: &syn::Attribute) -> bool {
+    attr.path().is_ident(SHORTCUT)
+}
+
+/// Our field attributes: rustc knows none of them.
+pub fn is_ours(attr: &syn::Attribute) -> bool {
+    is_nested(attr) || is_shortcut(attr)
+}
+
+/// At most one `#[shortcut]`, only in a residual network, and not the only
+/// field.
+pub fn shortcut(model: &Model, residual: bool, errors: &mut Errors) -> bool {
+    let marked: Vec<_> = model
+        .item
+        .fields
+        .iter()
+        .filter(|f| f.attrs.iter().any(is_shortcut))
+        .collect();
+    let Some(first) = marked.first() else {
+        return true;
+    };
+    let attr = first.attrs.iter().find(|a| is_shortcut(a));
+    let message = if !residual {
+        "`#[shortcut]` is the skip path of a residual network: write `#[network(residual)]`"
+    } else if marked.len() > 1 {
+        "a residual network has one `#[shortcut]`"
+    } else if model.fields.len() < 2 {
+        "a residual network needs a layer besides its `#[shortcut]`"
+    } else {
+        return true;
+    };
+    errors.spanned(attr, message);
+    false
+}
+
 /// The struct as the user wrote it, without our `#[nested]` field
 /// attributes (rustc knows no such attribute).
 pub fn without_field_attributes(mut item: ItemStruct) -> ItemStruct {
     for field in &mut item.fields {
-        field.attrs.retain(|a| !is_nested(a));
+        field.attrs.retain(|a| !is_ours(a));
     }
     item
 }

@@ -17,4 +17,14 @@ struct NotANetwork {
     fc: Linear<4, 4>,
 }
 
+
+/// `#[shortcut]` is for residual networks.
+#[network]
+#[derive(Default)]
+struct ShortcutWithoutResidual {
+    fc: Linear<4, 4>,
+    #[shortcut]
+    skip: Linear<4, 4>,
+}
+
 fn main() {}
