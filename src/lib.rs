@@ -73,14 +73,35 @@ macro_rules! __impl_serde {
     ($($ignored:tt)*) => {};
 }
 
+/// Its input with constnorm's `std` feature, nothing without. Not a public
+/// API.
+#[cfg(feature = "std")]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __if_std {
+    ($($item:tt)*) => { $($item)* };
+}
+
+/// Without constnorm's `std` feature: nothing. Not a public API.
+#[cfg(not(feature = "std"))]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __if_std {
+    ($($item:tt)*) => {};
+}
+
 /// What the generated code names; not a public API.
 #[doc(hidden)]
 pub mod __private {
+    #[cfg(feature = "std")]
+    pub use norm_runtime::boxed;
     pub use norm_runtime::kernels::batch::Running;
     pub use norm_runtime::kernels::{Affine, GradsMut, batch, instance, rows};
     pub use norm_runtime::rand;
     #[cfg(feature = "serde")]
     pub use norm_runtime::serde_layer;
     pub use norm_runtime::shape_of;
-    pub use norm_runtime::{SameScalar, add_assign, max_rows, residual_add};
+    pub use norm_runtime::{InPlace, SameScalar, add_assign, fill_rows, max_rows, residual_add};
+    #[cfg(feature = "std")]
+    pub use std::boxed::Box;
 }

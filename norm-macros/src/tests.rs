@@ -238,7 +238,8 @@ proptest! {
 fn network_expands_every_connection() {
     let out = network_expand("", "struct M { a: A, b: B, c: C }");
     let file = syn::parse2::<syn::File>(out).expect("items");
-    // struct, 2 connection traits + their impls, workspace + impl + Default,
-    // grads + Gradients, Parameters, StateDict, Network.
-    assert_eq!(file.items.len(), 13);
+    // struct, 2 connection traits + their impls, workspace + impl + Default
+    // + InPlace + new_boxed, grads + Gradients, Parameters, StateDict,
+    // Network.
+    assert_eq!(file.items.len(), 15);
 }

@@ -43,7 +43,9 @@ pub use kernels::rows::RowSaved;
 pub use kernels::sync::{ChannelStats, GradSums};
 #[cfg(feature = "ndarray")]
 pub use nd::NormalizationNdarray;
-pub use network::{Network, SameScalar, add_assign, max_rows, residual_add};
+#[cfg(feature = "std")]
+pub use network::boxed;
+pub use network::{InPlace, Network, SameScalar, add_assign, fill_rows, max_rows, residual_add};
 pub use row::{Row, shape_of};
 pub use state::{Key, StateDict, Visit, VisitCounter, VisitCounterMut, VisitMut};
 pub use traits::{

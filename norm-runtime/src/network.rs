@@ -131,3 +131,47 @@ pub fn add_assign<R: Row, const B: usize>(acc: &mut [R; B], dy: &[R; B]) {
         }
     }
 }
+
+/// Building a value straight into its final memory, without a copy through
+/// the stack: what lets a workspace of many MiB be created in a debug build
+/// on a small thread stack. Implemented by the generated workspaces.
+///
+/// # Safety
+/// `init_at` must leave a valid `Self` at `p`.
+#[doc(hidden)]
+pub unsafe trait InPlace: Sized {
+    /// Writes a valid value to `p`, field by field.
+    ///
+    /// # Safety
+    /// `p` is valid for writes and aligned; what it points to is not read.
+    unsafe fn init_at(p: *mut Self);
+}
+
+/// Writes `[R::ZERO; B]` to `p` one row at a time, so no array of `B` rows
+/// is ever on the stack.
+///
+/// # Safety
+/// `p` is valid for writes and aligned.
+#[doc(hidden)]
+#[inline]
+pub unsafe fn fill_rows<R: Row, const B: usize>(p: *mut [R; B]) {
+    let first = p.cast::<R>();
+    for i in 0..B {
+        // SAFETY: row `i` of the array the caller's `p` points to.
+        unsafe { first.add(i).write(R::ZERO) };
+    }
+}
+
+/// A `T` built straight on the heap.
+#[cfg(feature = "std")]
+#[doc(hidden)]
+#[must_use]
+pub fn boxed<T: InPlace>() -> Box<T> {
+    let mut b = Box::<T>::new_uninit();
+    // SAFETY: `as_mut_ptr` is valid for writes and aligned, and `init_at`
+    // leaves a valid `T` there (the trait's contract), so it is initialized.
+    unsafe {
+        T::init_at(b.as_mut_ptr());
+        b.assume_init()
+    }
+}

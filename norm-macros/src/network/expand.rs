@@ -19,6 +19,8 @@ pub fn network(args: &Args, model: &Model) -> TokenStream {
         workspace_struct(&net),
         workspace_impl(&net),
         workspace_default(&net),
+        workspace_in_place(&net),
+        workspace_boxed(&net),
         grads_struct(&net),
         gradients_impl(&net),
         parameters_impl(&net),
@@ -189,6 +191,68 @@ fn workspace_default(net: &Net) -> TokenStream {
             #[inline]
             fn default() -> Self {
                 Self::new()
+            }
+        }
+    }
+}
+
+/// Building the workspace in place, field by field (rows one at a time), so
+/// `new_boxed` never holds it on the stack.
+fn workspace_in_place(net: &Net) -> TokenStream {
+    let Net {
+        krate,
+        names,
+        workspace,
+        ..
+    } = net;
+    let (saved, _) = layer_saved(net);
+    let (nested_ws, nested_ws_tys) = nested_workspaces(net);
+    let (inner_grads, _) = inner(net);
+    let mut rows: Vec<TokenStream> = names.iter().map(|n| quote!(#n)).collect();
+    rows.extend(inner_grads.iter().map(|g| quote!(#g)));
+    if net.residual.is_some() {
+        rows.push(quote!(__residual));
+    }
+    if net.shortcut.is_some() {
+        rows.push(quote!(__shortcut_grad));
+    }
+    rows.push(quote!(__input_grad));
+    quote! {
+        #[automatically_derived]
+        // SAFETY: `init_at` writes every field once: the row arrays with
+        // zero rows, the saved values as `None`, nested workspaces by their
+        // own `init_at`; so a valid workspace is left at `p`.
+        unsafe impl<const B: usize> #krate::__private::InPlace for #workspace<B> {
+            #[inline]
+            unsafe fn init_at(p: *mut Self) {
+                // SAFETY: the caller's `p` is valid for writes and aligned, and so is
+                // each field's place in it.
+                unsafe {
+                    #( #krate::__private::fill_rows(::core::ptr::addr_of_mut!((*p).#rows)); )*
+                    #( ::core::ptr::addr_of_mut!((*p).#saved).write(::core::option::Option::None); )*
+                    #( <#nested_ws_tys as #krate::__private::InPlace>::init_at(::core::ptr::addr_of_mut!((*p).#nested_ws)); )*
+                }
+            }
+        }
+    }
+}
+
+/// `new_boxed()`, with constnorm's `std` feature.
+fn workspace_boxed(net: &Net) -> TokenStream {
+    let Net {
+        krate, workspace, ..
+    } = net;
+    quote! {
+        #krate::__if_std! {
+            #[automatically_derived]
+            impl<const B: usize> #workspace<B> {
+                /// The workspace of `new()`, built straight on the heap: no copy
+                /// of it is ever on the stack, so a workspace of any size can be
+                /// created in a debug build or on a small thread stack.
+                #[must_use]
+                pub fn new_boxed() -> #krate::__private::Box<Self> {
+                    #krate::__private::boxed::<Self>()
+                }
             }
         }
     }

@@ -39,6 +39,15 @@ impl<const IN: usize, const OUT: usize, T: Float> Linear<IN, OUT, T> {
         }
     }
 
+    /// [`new`](Self::new) built straight on the heap, with no copy on the
+    /// stack: for layers too large for it (a `Linear<2048, 2048>` is 16 MiB)
+    /// in debug builds and on small thread stacks.
+    #[cfg(feature = "std")]
+    #[must_use]
+    pub fn new_boxed() -> Box<Self> {
+        crate::network::boxed::<Self>()
+    }
+
     /// This layer followed by a batch norm in inference mode, as one `Linear`
     /// (PyTorch's `torch.nn.utils.fusion.fuse_linear_bn_eval`): with the batch
     /// norm's [`fold`](crate::Folded) `y = scale * z + shift`, the result has
@@ -299,5 +308,21 @@ impl<'de, const IN: usize, const OUT: usize, T: Float + serde::Deserialize<'de>>
             &mut [],
         )?;
         Ok(layer)
+    }
+}
+
+// SAFETY: `init_at` writes every row of `weight` and then `bias`, so a valid
+// (all-zero) layer is left at `p`.
+unsafe impl<const IN: usize, const OUT: usize, T: Float> crate::network::InPlace
+    for Linear<IN, OUT, T>
+{
+    #[inline]
+    unsafe fn init_at(p: *mut Self) {
+        // SAFETY: the caller's `p` is valid for writes and aligned, and so is
+        // each field's place in it.
+        unsafe {
+            crate::network::fill_rows(core::ptr::addr_of_mut!((*p).weight));
+            core::ptr::addr_of_mut!((*p).bias).write([T::ZERO; OUT]);
+        }
     }
 }

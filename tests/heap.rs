@@ -1,0 +1,99 @@
+//! Fixed-size is not stack-only: a workspace of 64 MiB and a layer of 16 MiB
+//! are created straight on the heap, in a debug build, on a thread with a
+//! 2 MiB stack (where building either on the stack first would overflow).
+
+use constnorm::nn::{Linear, Relu};
+use constnorm::{Network, NormError, network};
+
+const WIDE: usize = 2048;
+const BATCH: usize = 2048;
+
+#[network]
+#[derive(Default)]
+struct Wide {
+    fc: Linear<WIDE, WIDE>,
+    act: Relu<WIDE>,
+}
+
+#[network(residual)]
+#[derive(Default)]
+struct Block {
+    fc: Linear<256, 256>,
+    act: Relu<256>,
+}
+
+#[network]
+#[derive(Default)]
+struct Nested {
+    #[nested]
+    block: Block,
+    out: Linear<256, 2>,
+}
+
+fn on_a_small_stack(f: impl FnOnce() + Send + 'static) {
+    std::thread::Builder::new()
+        .stack_size(2 << 20)
+        .spawn(f)
+        .unwrap()
+        .join()
+        .unwrap();
+}
+
+#[test]
+fn a_64_mib_workspace_starts_on_the_heap() {
+    on_a_small_stack(|| {
+        let size = size_of::<<Wide as Network>::Workspace<BATCH>>();
+        assert!(size >= 64 << 20, "{size} bytes");
+        let mut ws = <Wide as Network>::Workspace::<BATCH>::new_boxed();
+        assert!(ws.fc.iter().all(|row| row.iter().all(|v| *v == 0.0)));
+        assert!(
+            ws.input_grad()
+                .iter()
+                .all(|row| row.iter().all(|v| *v == 0.0))
+        );
+        ws.act[BATCH - 1][WIDE - 1] = 1.0;
+        assert_eq!(ws.act[BATCH - 1][WIDE - 1], 1.0);
+    });
+}
+
+/// A small network, to run `backward` on a boxed workspace.
+#[network]
+#[derive(Default)]
+struct Small {
+    fc: Linear<2, 2>,
+}
+
+#[test]
+fn a_boxed_workspace_holds_no_forward_pass_yet() {
+    // The saved values start empty, as with `new()`.
+    let net = Small::default();
+    let mut ws = <Small as Network>::Workspace::<1>::new_boxed();
+    let mut grads = SmallGrads::default();
+    assert_eq!(
+        net.backward(&[[0.0; 2]], &mut ws, &[[1.0; 2]], &mut grads)
+            .unwrap_err(),
+        NormError::NoForwardPass
+    );
+}
+
+#[test]
+fn a_16_mib_layer_starts_on_the_heap() {
+    on_a_small_stack(|| {
+        let layer = Linear::<WIDE, WIDE>::new_boxed();
+        assert!(size_of::<Linear<WIDE, WIDE>>() >= 16 << 20);
+        assert!(layer.weight.iter().all(|row| row.iter().all(|v| *v == 0.0)));
+    });
+}
+
+#[test]
+fn nested_workspaces_are_built_in_place_too() {
+    on_a_small_stack(|| {
+        let net = Box::<Nested>::default();
+        let mut ws = <Nested as Network>::Workspace::<1024>::new_boxed();
+        let x = vec![[0.5_f32; 256]; 1024].into_boxed_slice();
+        let x: Box<[[f32; 256]; 1024]> = x.try_into().unwrap();
+        let y = *net.forward_eval(&x, &mut ws).unwrap();
+        // Zero weights: the residual block passes x through, the head gives 0.
+        assert_eq!(y, [[0.0; 2]; 1024]);
+    });
+}
