@@ -3,7 +3,7 @@
 //! 2 MiB stack (where building either on the stack first would overflow).
 
 use constnorm::nn::{Linear, Relu};
-use constnorm::{Network, NormError, network};
+use constnorm::{Network, NormError, conv2d, network};
 
 const WIDE: usize = 2048;
 const BATCH: usize = 2048;
@@ -95,5 +95,19 @@ fn nested_workspaces_are_built_in_place_too() {
         let y = *net.forward_eval(&x, &mut ws).unwrap();
         // Zero weights: the residual block passes x through, the head gives 0.
         assert_eq!(y, [[0.0; 2]; 1024]);
+    });
+}
+
+#[test]
+fn a_large_convolution_starts_on_the_heap() {
+    type Conv = conv2d!(512, 512, 5, padding = 2, input = [512, 8, 8]);
+    on_a_small_stack(|| {
+        assert!(size_of::<Conv>() >= 16 << 20);
+        let conv = Conv::new_boxed();
+        assert!(
+            conv.weight
+                .iter()
+                .all(|o| o.as_flattened().as_flattened().iter().all(|v| *v == 0.0))
+        );
     });
 }

@@ -170,6 +170,14 @@ macro_rules! conv_layers {
                 }
             }
 
+            /// [`new`](Self::new) built straight on the heap, with no copy on
+            /// the stack, for layers too large for it.
+            #[cfg(feature = "std")]
+            #[must_use]
+            pub fn new_boxed() -> Box<Self> {
+                crate::network::boxed::<Self>()
+            }
+
             /// This convolution followed by a batch norm in inference mode, as
             /// one convolution (PyTorch's
             /// `torch.nn.utils.fusion.fuse_conv_bn_eval`): with the batch
@@ -194,6 +202,22 @@ macro_rules! conv_layers {
             /// The output size is PyTorch's (a compile error otherwise).
             const fn check_output_size() {
                 assert!($check, $message);
+            }
+        }
+
+        // SAFETY: `init_at` writes the kernel one output channel at a time
+        // and then the bias, so a valid (all-zero) layer is left at `p`.
+        unsafe impl<$($generics)*, const BIAS: bool, T: Float> crate::network::InPlace
+            for $layer<$($args),*, BIAS, T>
+        {
+            #[inline]
+            unsafe fn init_at(p: *mut Self) {
+                // SAFETY: the caller's `p` is valid for writes and aligned, and
+                // so is each field's place in it.
+                unsafe {
+                    crate::network::fill_rows(core::ptr::addr_of_mut!((*p).weight));
+                    core::ptr::addr_of_mut!((*p).bias).write([T::ZERO; C_OUT]);
+                }
             }
         }
 
