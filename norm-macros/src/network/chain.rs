@@ -87,11 +87,11 @@ fn cast_trait(trait_ident: &Ident, message: &str, label: &str, note: &str) -> To
 /// connection into layer `k`, spanned at layer `k`'s type so a mismatch
 /// points at it.
 fn through_connection(net: &Net, k: usize, prev: usize) -> TokenStream {
-    let ty = net.tys[k];
+    let (ty, prev_ty) = (net.tys[k], net.tys[prev]);
     let tr = net.connections[k].as_ref();
-    let (out, layer) = (net.out_ty(prev), net.layer_trait(k));
+    let (prev_layer, layer) = (net.layer_trait(prev), net.layer_trait(k));
     quote_spanned! {ty.span()=>
-        <#out as #tr<<#ty as #layer>::Input>>
+        <<#prev_ty as #prev_layer>::Output as #tr<<#ty as #layer>::Input>>
     }
 }
 
