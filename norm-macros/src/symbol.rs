@@ -1,52 +1,57 @@
 //! Every name the attribute understands, in one place (the kinds' names are
 //! with the rest of what a kind means, in `kind.rs`).
 
-/// The `name = value` arguments of `#[normalize]`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Opt {
-    Dims,
-    Spatial,
-    Groups,
-    Eps,
-    Momentum,
-    Affine,
-    Bias,
-    Track,
-    Dtype,
-    Crate,
+/// An enum of options with their names in the attribute: `ALL` in the order
+/// error messages list them, `name`, `from_name` and `names`.
+macro_rules! options {
+    ($(#[$doc:meta])* pub enum $name:ident { $($variant:ident => $text:literal),* $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        pub enum $name {
+            $($variant),*
+        }
+
+        impl $name {
+            /// Every option, in the order error messages list them.
+            pub const ALL: &'static [Self] = &[$(Self::$variant),*];
+
+            /// The name in the attribute.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $text),*
+                }
+            }
+
+            pub fn from_name(name: &str) -> Option<Self> {
+                Self::ALL.iter().copied().find(|o| o.name() == name)
+            }
+
+            /// The attribute names of every option.
+            pub fn names() -> Vec<&'static str> {
+                Self::ALL.iter().map(|o| o.name()).collect()
+            }
+        }
+    };
+}
+pub(crate) use options;
+
+options! {
+    /// The `name = value` arguments of `#[normalize]`.
+    pub enum Opt {
+        Dims => "dims",
+        Spatial => "spatial",
+        Groups => "groups",
+        Eps => "eps",
+        Momentum => "momentum",
+        Affine => "affine",
+        Bias => "bias",
+        Track => "track_running_stats",
+        Dtype => "dtype",
+        Crate => "crate",
+    }
 }
 
 impl Opt {
-    /// Every option, in the order error messages list them.
-    pub const ALL: [Self; 10] = [
-        Self::Dims,
-        Self::Spatial,
-        Self::Groups,
-        Self::Eps,
-        Self::Momentum,
-        Self::Affine,
-        Self::Bias,
-        Self::Track,
-        Self::Dtype,
-        Self::Crate,
-    ];
-
-    /// The name in the attribute.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Dims => "dims",
-            Self::Spatial => "spatial",
-            Self::Groups => "groups",
-            Self::Eps => "eps",
-            Self::Momentum => "momentum",
-            Self::Affine => "affine",
-            Self::Bias => "bias",
-            Self::Track => "track_running_stats",
-            Self::Dtype => "dtype",
-            Self::Crate => "crate",
-        }
-    }
-
     /// How to write it, for error messages.
     pub fn example(self) -> &'static str {
         match self {
@@ -61,15 +66,6 @@ impl Opt {
             Self::Dtype => "`dtype = f64`",
             Self::Crate => "`crate = ::constnorm`",
         }
-    }
-
-    pub fn from_name(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|o| o.name() == name)
-    }
-
-    /// The attribute names of every option.
-    pub fn names() -> Vec<&'static str> {
-        Self::ALL.iter().map(|o| o.name()).collect()
     }
 }
 

@@ -28,56 +28,19 @@ pub enum Family {
     AvgPool,
 }
 
-/// The `name = value` options of the window macros.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Opt {
-    Stride,
-    Padding,
-    Dilation,
-    Groups,
-    Bias,
-    CeilMode,
-    CountIncludePad,
-    Input,
-    Dtype,
-    Crate,
-}
-
-impl Opt {
-    pub const ALL: [Self; 10] = [
-        Self::Stride,
-        Self::Padding,
-        Self::Dilation,
-        Self::Groups,
-        Self::Bias,
-        Self::CeilMode,
-        Self::CountIncludePad,
-        Self::Input,
-        Self::Dtype,
-        Self::Crate,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Stride => "stride",
-            Self::Padding => "padding",
-            Self::Dilation => "dilation",
-            Self::Groups => "groups",
-            Self::Bias => "bias",
-            Self::CeilMode => "ceil_mode",
-            Self::CountIncludePad => "count_include_pad",
-            Self::Input => "input",
-            Self::Dtype => "dtype",
-            Self::Crate => "crate",
-        }
-    }
-
-    pub fn from_name(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|o| o.name() == name)
-    }
-
-    pub fn names() -> Vec<&'static str> {
-        Self::ALL.iter().map(|o| o.name()).collect()
+crate::symbol::options! {
+    /// The `name = value` options of the window macros.
+    pub enum Opt {
+        Stride => "stride",
+        Padding => "padding",
+        Dilation => "dilation",
+        Groups => "groups",
+        Bias => "bias",
+        CeilMode => "ceil_mode",
+        CountIncludePad => "count_include_pad",
+        Input => "input",
+        Dtype => "dtype",
+        Crate => "crate",
     }
 }
 

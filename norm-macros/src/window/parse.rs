@@ -104,59 +104,23 @@ fn option(window: Window, assign: &syn::ExprAssign, args: &mut Args, errors: &mu
         return;
     }
     let value = peel(&assign.right);
+    // `put!(field, parsed)`: the option into its slot, once.
+    macro_rules! put {
+        ($slot:ident, $parsed:expr) => {
+            set(&mut args.$slot, $parsed, &key, value, &name)
+        };
+    }
     let result = match opt {
-        Opt::Stride => set(
-            &mut args.stride,
-            args::shape(value, &name),
-            &key,
-            value,
-            &name,
-        ),
-        Opt::Dilation => set(
-            &mut args.dilation,
-            args::shape(value, &name),
-            &key,
-            value,
-            &name,
-        ),
-        Opt::Input => set(
-            &mut args.input,
-            args::shape(value, &name),
-            &key,
-            value,
-            &name,
-        ),
-        Opt::Padding => set(&mut args.padding, padding(value), &key, value, &name),
-        Opt::Groups => set(
-            &mut args.groups,
-            args::size(value, &name),
-            &key,
-            value,
-            &name,
-        ),
-        Opt::Bias => set(
-            &mut args.bias,
-            args::boolean(value, &name),
-            &key,
-            value,
-            &name,
-        ),
-        Opt::CeilMode => set(
-            &mut args.ceil_mode,
-            args::boolean(value, &name),
-            &key,
-            value,
-            &name,
-        ),
-        Opt::CountIncludePad => set(
-            &mut args.count_include_pad,
-            args::boolean(value, &name),
-            &key,
-            value,
-            &name,
-        ),
-        Opt::Dtype => set(&mut args.dtype, args::dtype(value), &key, value, &name),
-        Opt::Crate => set(&mut args.krate, args::crate_path(value), &key, value, &name),
+        Opt::Stride => put!(stride, args::shape(value, &name)),
+        Opt::Dilation => put!(dilation, args::shape(value, &name)),
+        Opt::Input => put!(input, args::shape(value, &name)),
+        Opt::Padding => put!(padding, padding(value)),
+        Opt::Groups => put!(groups, args::size(value, &name)),
+        Opt::Bias => put!(bias, args::boolean(value, &name)),
+        Opt::CeilMode => put!(ceil_mode, args::boolean(value, &name)),
+        Opt::CountIncludePad => put!(count_include_pad, args::boolean(value, &name)),
+        Opt::Dtype => put!(dtype, args::dtype(value)),
+        Opt::Crate => put!(krate, args::crate_path(value)),
     };
     if let Err(e) = result {
         errors.push(e);
