@@ -432,8 +432,18 @@ fn row(
                     PathElement::new([(x, y), (x + 18, y)], color.stroke_width(2))
                 });
         }
+        if batch != batches[0] {
+            continue;
+        }
+        // One legend per row, in the first panel's corner its curves leave
+        // free: accuracy rises and loss falls fast at the smallest batch.
         chart
             .configure_series_labels()
+            .position(if y_desc == "loss" {
+                SeriesLabelPosition::UpperRight
+            } else {
+                SeriesLabelPosition::LowerRight
+            })
             .background_style(WHITE.mix(0.8))
             .border_style(BLACK)
             .label_font(("sans-serif", 13))
