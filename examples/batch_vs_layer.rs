@@ -1,12 +1,21 @@
-//! Batch norm vs layer norm vs no normalization, measured.
+//! Batch norm vs layer norm vs no normalization, measured, in two studies.
 //!
-//! The same MLP (2 -> 32 -> 32 -> 2, ReLU) learns to tell two interleaved
-//! noisy spirals apart (two turns each), with a batch norm, a layer norm or nothing after each
-//! hidden `Linear`, at batch sizes 1, 2, 4, 16 and 128, five seeds each.
-//! Every run sees the same number of examples (the same epochs) with Adam.
-//! It prints a table (test accuracy mean and spread over the seeds, test loss,
-//! final training loss, training steps per second) and draws the training-loss
-//! curves to a PNG whose path it prints.
+//! 1. An MLP (2 -> 32 -> 32 -> 2, ReLU) learns to tell two interleaved noisy
+//!    spirals apart (two turns each), with a batch norm, a layer norm or
+//!    nothing after each hidden `Linear`, at batch sizes 1, 2, 4, 16 and 128,
+//!    five seeds each, with Adam.
+//! 2. A CNN (`batch_vs_layer/cnn.rs`) learns the 1797 8x8 handwritten digits
+//!    scikit-learn ships (`examples/data/`), with a batch norm, a group norm,
+//!    a layer norm over (C, H, W) or nothing after each convolution, at batch
+//!    sizes 2, 4, 16, 64 and 128 and two learning rates (SGD with momentum),
+//!    three seeds each. `examples/batch_vs_layer_torch.py` runs the same
+//!    experiment in PyTorch.
+//!
+//! In both, every run of a study sees the same number of examples (the same
+//! epochs), so a larger batch takes fewer steps. It prints a table per study
+//! (test accuracy mean and spread over the seeds, test loss, final training
+//! loss, training steps per second) and draws the curves to a PNG whose path
+//! it prints.
 //!
 //! ```text
 //! cargo run --release --example batch_vs_layer
@@ -26,6 +35,9 @@ use rand::seq::SliceRandom;
 use rand::{RngExt, SeedableRng};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
+
+#[path = "batch_vs_layer/cnn.rs"]
+mod cnn;
 
 const HIDDEN: usize = 32;
 const POINTS: usize = 2000;
@@ -279,66 +291,140 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             steps as f64 / time
         );
     }
-    let path = plot(&configs)?;
-    println!(
-        "\nTraining-loss curves (mean over seeds): {}",
-        path.display()
-    );
+    let cnn_configs = cnn_study()?;
+    let path = plot(&configs, &cnn_configs)?;
+    println!("\nCurves (mean over seeds): {}", path.display());
     println!("Total time: {:.1} s", started.elapsed().as_secs_f64());
     Ok(())
 }
 
-/// Draws one panel per batch size with a curve per normalization.
-fn plot(configs: &[Config]) -> Result<PathBuf, Box<dyn std::error::Error>> {
+/// Draws the MLP's training-loss curves and the CNN's test-accuracy and
+/// training-loss curves, one panel per batch size, to
+/// `target/batch_vs_layer.png`.
+fn plot(mlp: &[Config], cnn: &[cnn::Config]) -> Result<PathBuf, Box<dyn std::error::Error>> {
     plotters::style::register_font("sans-serif", FontStyle::Normal, dejavu::sans::regular())
         .map_err(|_| "the bundled DejaVu Sans font did not load")?;
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target");
     std::fs::create_dir_all(&dir)?;
     let path = dir.join("batch_vs_layer.png");
-    draw(configs, &path)?;
+    draw(mlp, cnn, &path)?;
     Ok(path)
 }
 
-fn draw(configs: &[Config], path: &std::path::Path) -> Result<(), Box<dyn std::error::Error>> {
-    let root = BitMapBackend::new(path, (1500, 480)).into_drawing_area();
+/// One curve: its legend, its color and its points (epoch, value).
+type Curve = (&'static str, RGBColor, Vec<(usize, f64)>);
+
+const COLORS: [(&str, RGBColor); 4] = [
+    ("batch norm", RED),
+    ("group norm", GREEN),
+    ("layer norm", BLUE),
+    ("none", BLACK),
+];
+
+/// The mean over seeds of `value(run, epoch)`, per epoch from 1.
+fn mean_curve<R>(runs: &[R], epochs: usize, value: impl Fn(&R, usize) -> f64) -> Vec<(usize, f64)> {
+    (0..epochs)
+        .map(|e| (e + 1, mean_std(runs.iter().map(|r| value(r, e))).0))
+        .collect()
+}
+
+fn draw(
+    mlp: &[Config],
+    cnn: &[cnn::Config],
+    path: &std::path::Path,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let root = BitMapBackend::new(path, (1500, 2150)).into_drawing_area();
     root.fill(&WHITE)?;
-    let (title, panels) = root.split_vertically(50);
-    title.titled(
-        &format!(
-            "Training loss per epoch on two spirals (training mode, mean of {} seeds)",
-            SEEDS.len()
-        ),
-        ("sans-serif", 26),
-    )?;
-    let batches = [1, 2, 4, 16, 128];
-    let max_loss = configs
+    let rows = root.split_evenly((5, 1));
+    let mlp_batches = [1, 2, 4, 16, 128];
+    let max_loss = mlp
         .iter()
         .flat_map(|c| c.runs.iter().flat_map(|r| r.epoch_losses.iter().copied()))
         .fold(0.0, f64::max)
         .min(1.0);
-    for (panel, batch) in panels.split_evenly((1, batches.len())).iter().zip(batches) {
+    row(
+        &rows[0],
+        &format!(
+            "MLP on two spirals: training loss per epoch (Adam, training mode, mean of {} seeds)",
+            SEEDS.len()
+        ),
+        &mlp_batches,
+        (EPOCHS, 0.0..max_loss, "loss"),
+        |batch| {
+            COLORS
+                .iter()
+                .filter_map(|&(norm, color)| {
+                    let c = mlp.iter().find(|c| c.norm == norm && c.batch == batch)?;
+                    let curve = mean_curve(&c.runs, EPOCHS, |r, e| r.epoch_losses[e]);
+                    Some((norm, color, curve))
+                })
+                .collect()
+        },
+    )?;
+    for (i, lr) in [cnn::LEARNING_RATE, cnn::HIGH_LEARNING_RATE]
+        .into_iter()
+        .enumerate()
+    {
+        let curves = |batch: usize, value: fn(&cnn::Run, usize) -> f64| -> Vec<Curve> {
+            COLORS
+                .iter()
+                .filter_map(|&(norm, color)| {
+                    let c = cnn
+                        .iter()
+                        .find(|c| c.norm == norm && c.batch == batch && c.lr == lr)?;
+                    Some((norm, color, mean_curve(&c.runs, cnn::EPOCHS, value)))
+                })
+                .collect()
+        };
+        let seeds = cnn::SEEDS.len();
+        row(
+            &rows[1 + 2 * i],
+            &format!(
+                "CNN on 8x8 digits, SGD lr {lr}: test accuracy after each epoch (inference mode, mean of {seeds} seeds)"
+            ),
+            &cnn::BATCHES,
+            (cnn::EPOCHS, 0.0..1.0, "test accuracy"),
+            |batch| curves(batch, |r, e| r.epoch_accuracy[e]),
+        )?;
+        row(
+            &rows[2 + 2 * i],
+            &format!(
+                "CNN on 8x8 digits, SGD lr {lr}: training loss per epoch (training mode, mean of {seeds} seeds)"
+            ),
+            &cnn::BATCHES,
+            (cnn::EPOCHS, 0.0..2.4, "loss"),
+            |batch| curves(batch, |r, e| r.epoch_losses[e]),
+        )?;
+    }
+    root.present()?;
+    Ok(())
+}
+
+/// A titled row of panels, one per batch size, each with the curves
+/// `curves(batch)` over `epochs` and the given y range.
+fn row(
+    area: &DrawingArea<BitMapBackend<'_>, plotters::coord::Shift>,
+    title: &str,
+    batches: &[usize],
+    (epochs, y_range, y_desc): (usize, std::ops::Range<f64>, &str),
+    curves: impl Fn(usize) -> Vec<Curve>,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let (title_area, panels) = area.split_vertically(40);
+    title_area.titled(title, ("sans-serif", 22))?;
+    for (panel, &batch) in panels.split_evenly((1, batches.len())).iter().zip(batches) {
         let mut chart = ChartBuilder::on(panel)
-            .caption(format!("batch size {batch}"), ("sans-serif", 20))
+            .caption(format!("batch size {batch}"), ("sans-serif", 18))
             .margin(10)
             .x_label_area_size(35)
             .y_label_area_size(45)
-            .build_cartesian_2d(1..EPOCHS, 0.0..max_loss)?;
+            .build_cartesian_2d(1..epochs, y_range.clone())?;
         chart
             .configure_mesh()
             .x_desc("epoch")
-            .y_desc("loss")
+            .y_desc(y_desc)
             .label_style(("sans-serif", 13))
             .draw()?;
-        for (norm, color) in [("batch norm", RED), ("layer norm", BLUE), ("none", BLACK)] {
-            let Some(c) = configs.iter().find(|c| c.norm == norm && c.batch == batch) else {
-                continue;
-            };
-            let curve: Vec<(usize, f64)> = (0..EPOCHS)
-                .map(|e| {
-                    let (mean, _) = mean_std(c.runs.iter().map(|r| r.epoch_losses[e]));
-                    (e + 1, mean)
-                })
-                .collect();
+        for (norm, color, curve) in curves(batch) {
             chart
                 .draw_series(LineSeries::new(curve, color.stroke_width(2)))?
                 .label(norm)
@@ -346,13 +432,69 @@ fn draw(configs: &[Config], path: &std::path::Path) -> Result<(), Box<dyn std::e
                     PathElement::new([(x, y), (x + 18, y)], color.stroke_width(2))
                 });
         }
+        if batch != batches[0] {
+            continue;
+        }
+        // One legend per row, in the first panel's corner its curves leave
+        // free: accuracy rises and loss falls fast at the smallest batch.
         chart
             .configure_series_labels()
+            .position(if y_desc == "loss" {
+                SeriesLabelPosition::UpperRight
+            } else {
+                SeriesLabelPosition::LowerRight
+            })
             .background_style(WHITE.mix(0.8))
             .border_style(BLACK)
             .label_font(("sans-serif", 13))
             .draw()?;
     }
-    root.present()?;
     Ok(())
+}
+/// Runs the CNN study on the digits and prints its table.
+fn cnn_study() -> Result<Vec<cnn::Config>, Box<dyn std::error::Error>> {
+    let digits = cnn::digits()?;
+    println!(
+        "\nDigits (8x8, scikit-learn): {} training and {} test images; CNN conv(1->{c1}, 3x3) - norm - ReLU - max pool 2 - \
+         conv({c1}->{c2}, 3x3) - norm - ReLU - global average pool - linear({c2}->10); \
+         SGD (momentum {m}) at lr {lr} and {hi}, {e} epochs, seeds {s:?}.\n",
+        digits.train.len(),
+        digits.test.len(),
+        c1 = cnn::C1,
+        c2 = cnn::C2,
+        m = cnn::MOMENTUM,
+        lr = cnn::LEARNING_RATE,
+        hi = cnn::HIGH_LEARNING_RATE,
+        e = cnn::EPOCHS,
+        s = cnn::SEEDS,
+    );
+    let progress = ProgressBar::new((cnn::CONFIGS * cnn::SEEDS.len() * cnn::EPOCHS) as u64);
+    progress.set_style(ProgressStyle::with_template(
+        "{bar:40} {pos}/{len} epochs, {elapsed} [{msg}]",
+    )?);
+    let configs = cnn::study(&digits, &progress);
+    progress.finish_and_clear();
+    println!(
+        "| normalization | batch | lr | test accuracy (mean ± sd) | test loss | final train loss | steps/s |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|");
+    for c in &configs {
+        let (acc, acc_sd) = mean_std(
+            c.runs
+                .iter()
+                .map(|r| r.epoch_accuracy[cnn::EPOCHS - 1] * 100.0),
+        );
+        let (loss, _) = mean_std(c.runs.iter().map(|r| r.epoch_losses[cnn::EPOCHS - 1]));
+        let (test_loss, _) = mean_std(c.runs.iter().map(|r| r.test_loss));
+        let steps: usize = c.runs.iter().map(|r| r.steps).sum();
+        let time: f64 = c.runs.iter().map(|r| r.train_time.as_secs_f64()).sum();
+        println!(
+            "| {} | {} | {} | {acc:.1}% ± {acc_sd:.1} | {test_loss:.3} | {loss:.3} | {:.0} |",
+            c.norm,
+            c.batch,
+            c.lr,
+            steps as f64 / time
+        );
+    }
+    Ok(configs)
 }
