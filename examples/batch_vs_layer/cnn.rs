@@ -2,11 +2,6 @@
 //! digits scikit-learn ships (`examples/data/`), with batch norm, group norm,
 //! layer norm or nothing after each convolution, at two learning rates.
 
-// The check `#[normalize(group, ...)]` generates for sizes given as named
-// constants is `dims % groups == 0`, which clippy's `manual_is_multiple_of`
-// flags at the attribute; an `allow` on the struct does not reach it.
-#![allow(clippy::manual_is_multiple_of)]
-
 use constnorm::nn::{AdaptiveAvgPool2d, Flatten, Linear, Relu2d, Sgd, cross_entropy, init_seeded};
 use constnorm::{Gradients, Network, conv2d, max_pool2d, network, normalize};
 use flate2::read::GzDecoder;

@@ -64,7 +64,7 @@ fn groups_divide(g: &Gen<'_>) -> Option<TokenStream> {
         "`groups = {groups}` does not divide the {channels} channels (`dims`) into equal groups"
     );
     Some(quote_spanned! {groups.tokens.span()=>
-        ::core::assert!(#ident::GROUPS == 0 || #ident::DIMS % #ident::GROUPS == 0, #message)
+        ::core::assert!(#ident::DIMS.is_multiple_of(#ident::GROUPS) || #ident::GROUPS == 0, #message)
     })
 }
 
