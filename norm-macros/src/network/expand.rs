@@ -46,6 +46,9 @@ fn user_struct(item: &ItemStruct) -> TokenStream {
     }
 }
 
+/// The workspace struct. Every field added here must also be written by
+/// `workspace_in_place` (and `workspace_impl`'s `new`): `new_boxed` relies on
+/// `init_at` initializing all of them.
 fn workspace_struct(net: &Net) -> TokenStream {
     let Net {
         ident,
