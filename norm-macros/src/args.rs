@@ -205,7 +205,7 @@ fn parse_option(nv: &syn::MetaNameValue, args: &mut Args, errors: &mut Errors) {
     }
 }
 
-fn set<T>(
+pub(crate) fn set<T>(
     slot: &mut Option<Arg<T>>,
     value: syn::Result<T>,
     key: TokenStream,

@@ -3,19 +3,13 @@
 //! PyTorch's order; the rest are `name = value`.
 
 use super::kind::{Opt, Window};
-use crate::args::{self, Dtype, Shape, Size, peel};
+use crate::args::{self, Arg, Dtype, Shape, Size, peel, set};
 use crate::errors::{Errors, unknown};
 use proc_macro2::TokenStream;
 use quote::ToTokens;
 use syn::parse::Parser;
 use syn::punctuated::Punctuated;
 use syn::{Expr, Token};
-
-/// A value with its tokens.
-pub struct Arg<T> {
-    pub value: T,
-    pub tokens: TokenStream,
-}
 
 /// `padding = 1`, `[1, 2]`, `same` or `valid`.
 pub enum Padding {
@@ -107,7 +101,7 @@ fn option(window: Window, assign: &syn::ExprAssign, args: &mut Args, errors: &mu
     // `put!(field, parsed)`: the option into its slot, once.
     macro_rules! put {
         ($slot:ident, $parsed:expr) => {
-            set(&mut args.$slot, $parsed, &key, value, &name)
+            set(&mut args.$slot, $parsed, key.clone(), value, &name)
         };
     }
     let result = match opt {
@@ -154,24 +148,4 @@ fn padding(value: &Expr) -> syn::Result<Padding> {
         ));
     }
     args::shape(value, "padding").map(Padding::Sizes)
-}
-
-fn set<T>(
-    slot: &mut Option<Arg<T>>,
-    value: syn::Result<T>,
-    key: &TokenStream,
-    tokens: &Expr,
-    name: &str,
-) -> syn::Result<()> {
-    if slot.is_some() {
-        return Err(syn::Error::new_spanned(
-            key,
-            format!("duplicate argument `{name}`"),
-        ));
-    }
-    *slot = Some(Arg {
-        value: value?,
-        tokens: tokens.to_token_stream(),
-    });
-    Ok(())
 }
