@@ -40,24 +40,10 @@ pub struct Config {
 }
 
 pub fn validate(window: Window, args: Args, errors: &mut Errors) -> Option<Config> {
-    let rank = window.rank();
-    let names = window.positional();
-    if args.positional.len() != names.len() {
-        let message = format!(
-            "`{}!` takes {} positional argument{} ({}), as `{}` does; found {}",
-            window.name(),
-            names.len(),
-            if names.len() == 1 { "" } else { "s" },
-            names.join(", "),
-            window.torch(),
-            args.positional.len()
-        );
-        match args.positional.get(names.len()) {
-            Some(extra) => errors.spanned(extra, message),
-            None => errors.at(Span::call_site(), message),
-        }
+    if !positional_count(window, &args, errors) {
         return None;
     }
+    let names = window.positional();
     let mut positional = |i: usize| positional_arg(&args.positional[i], names[i], errors);
     let (c_out, kernel) = match window.family() {
         Family::Conv => (positional(1), positional(2)),
@@ -66,45 +52,16 @@ pub fn validate(window: Window, args: Args, errors: &mut Errors) -> Option<Confi
     let c_in_arg = (window.family() == Family::Conv)
         .then(|| positional(0))
         .flatten();
+    let kernel_tokens = args.positional.last().map(ToTokens::to_token_stream);
     let kernel = axes(
         kernel.as_ref(),
-        rank,
+        window.rank(),
         "kernel_size",
-        &args.positional.last().map(ToTokens::to_token_stream),
+        &kernel_tokens,
         errors,
     );
     let input = input(window, &args, errors);
-    let stride = match &args.stride {
-        Some(s) => axes(
-            Some(&s.value),
-            rank,
-            "stride",
-            &Some(s.tokens.clone()),
-            errors,
-        ),
-        // PyTorch's pools: stride=None is the kernel size.
-        None if window.family() == Family::Conv => Some(vec![Size::known(1); rank]),
-        None => kernel.clone(),
-    };
-    let dilation = match &args.dilation {
-        Some(d) => axes(
-            Some(&d.value),
-            rank,
-            "dilation",
-            &Some(d.tokens.clone()),
-            errors,
-        ),
-        None => Some(vec![Size::known(1); rank]),
-    };
-    let padding = match &args.padding {
-        Some(arg) => match &arg.value {
-            Padding::Same => Some(Pad::Same),
-            Padding::Sizes(s) => {
-                axes(Some(s), rank, "padding", &Some(arg.tokens.clone()), errors).map(Pad::Each)
-            }
-        },
-        None => Some(Pad::Each(vec![Size::known(0); rank])),
-    };
+    let (stride, dilation, padding) = window_options(window, &args, kernel.as_ref(), errors);
     let groups = args
         .groups
         .as_ref()
@@ -113,18 +70,16 @@ pub fn validate(window: Window, args: Args, errors: &mut Errors) -> Option<Confi
     let c_in = input[0].clone();
     let c_out = c_out.map_or_else(|| c_in.clone(), |shape| shape.dims[0].clone());
     let channels_ok = channels(&c_in, &c_out, &groups, c_in_arg.as_ref(), &args, errors);
-    let (kernel, stride, dilation, padding) = (kernel?, stride?, dilation?, padding?);
-    let spatial = input[1..].to_vec();
     let config = Config {
         window,
         c_in,
         c_out,
         groups,
-        spatial,
-        kernel,
-        stride,
-        padding,
-        dilation,
+        spatial: input[1..].to_vec(),
+        kernel: kernel?,
+        stride: stride?,
+        padding: padding?,
+        dilation: dilation?,
         bias: args.bias.as_ref().is_none_or(|b| b.value),
         ceil_mode: args.ceil_mode.as_ref().is_some_and(|c| c.value),
         count_include_pad: args.count_include_pad.as_ref().is_none_or(|c| c.value),
@@ -139,6 +94,64 @@ pub fn validate(window: Window, args: Args, errors: &mut Errors) -> Option<Confi
         & same_padding(&config, &args, errors)
         & outputs(&config, &args, errors);
     ok.then_some(config)
+}
+
+/// As many positional arguments as PyTorch's constructor has.
+fn positional_count(window: Window, args: &Args, errors: &mut Errors) -> bool {
+    let names = window.positional();
+    if args.positional.len() == names.len() {
+        return true;
+    }
+    let message = format!(
+        "`{}!` takes {} positional argument{} ({}), as `{}` does; found {}",
+        window.name(),
+        names.len(),
+        if names.len() == 1 { "" } else { "s" },
+        names.join(", "),
+        window.torch(),
+        args.positional.len()
+    );
+    match args.positional.get(names.len()) {
+        Some(extra) => errors.spanned(extra, message),
+        None => errors.at(Span::call_site(), message),
+    }
+    false
+}
+
+/// `stride`, `dilation` and `padding` per axis, with PyTorch's defaults
+/// (a pool's stride is its kernel size).
+fn window_options(
+    window: Window,
+    args: &Args,
+    kernel: Option<&Vec<Size>>,
+    errors: &mut Errors,
+) -> (Option<Vec<Size>>, Option<Vec<Size>>, Option<Pad>) {
+    let rank = window.rank();
+    let mut per_axis =
+        |arg: Option<&crate::args::Arg<Shape>>, name: &str, default: Option<Vec<Size>>| match arg {
+            Some(a) => axes(Some(&a.value), rank, name, &Some(a.tokens.clone()), errors),
+            None => default,
+        };
+    let stride_default = match window.family() {
+        Family::Conv => Some(vec![Size::known(1); rank]),
+        Family::MaxPool | Family::AvgPool => kernel.cloned(),
+    };
+    let stride = per_axis(args.stride.as_ref(), "stride", stride_default);
+    let dilation = per_axis(
+        args.dilation.as_ref(),
+        "dilation",
+        Some(vec![Size::known(1); rank]),
+    );
+    let padding = match &args.padding {
+        Some(arg) => match &arg.value {
+            Padding::Same => Some(Pad::Same),
+            Padding::Sizes(s) => {
+                axes(Some(s), rank, "padding", &Some(arg.tokens.clone()), errors).map(Pad::Each)
+            }
+        },
+        None => Some(Pad::Each(vec![Size::known(0); rank])),
+    };
+    (stride, dilation, padding)
 }
 
 /// A positional argument: the kernel size per axis, or a channel count.
