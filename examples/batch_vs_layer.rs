@@ -27,7 +27,7 @@
 //! so instead.
 
 use constnorm::nn::{Adam, Linear, Relu, cross_entropy, init_seeded};
-use constnorm::{Gradients, Network, network, normalize};
+use constnorm::{Gradients, Network, Row, network, normalize};
 use indicatif::{ProgressBar, ProgressStyle};
 use plotters::prelude::*;
 use rand::rngs::StdRng;
@@ -142,29 +142,20 @@ where
     let mut adam = Adam::new(LEARNING_RATE);
     let mut order: Vec<usize> = (0..data.train.len()).collect();
     let mut rng = StdRng::seed_from_u64(seed ^ 0x5eed);
-    let (mut x, mut targets, mut dlogits) = ([[0.0; 2]; B], [0; B], [[0.0; 2]; B]);
     let mut epoch_losses = Vec::with_capacity(EPOCHS);
     let mut steps = 0;
     let mut train_time = Duration::ZERO;
     for _ in 0..EPOCHS {
         order.shuffle(&mut rng);
-        let (mut total, mut batches) = (0.0, 0);
         let start = Instant::now();
-        for chunk in order.chunks_exact(B) {
-            for ((x, t), &i) in x.iter_mut().zip(&mut targets).zip(chunk) {
-                (*x, *t) = data.train[i];
-            }
-            let logits = net
-                .forward_train(&x, &mut workspace)
-                .expect("constant sizes");
-            let loss = cross_entropy(logits, &targets, &mut dlogits).expect("valid targets");
-            grads.set_zero();
-            net.backward(&x, &mut workspace, &dlogits, &mut grads)
-                .expect("after a forward pass");
-            adam.step(&mut net, &grads);
-            total += f64::from(loss);
-            batches += 1;
-        }
+        let (total, batches) = train_epoch::<N, B, 2>(
+            &mut net,
+            &mut workspace,
+            &mut grads,
+            &data.train,
+            &order,
+            |net, grads| adam.step(net, grads),
+        );
         train_time += start.elapsed();
         steps += batches;
         epoch_losses.push(total / batches as f64);
@@ -178,6 +169,40 @@ where
         steps,
         train_time,
     }
+}
+
+/// One epoch: a training step (forward, cross-entropy, backward, then
+/// `step`, the optimizer) on each batch of `B` examples of `train`, taken in
+/// `order`; returns the summed loss and the number of steps. Both studies
+/// train with it.
+fn train_epoch<N, const B: usize, const C: usize>(
+    net: &mut N,
+    workspace: &mut N::Workspace<B>,
+    grads: &mut N::Grads,
+    train: &[(N::Input, usize)],
+    order: &[usize],
+    mut step: impl FnMut(&mut N, &N::Grads),
+) -> (f64, usize)
+where
+    N: Network<Scalar = f32, Output = [f32; C]>,
+{
+    let mut x = [<N::Input as Row>::ZERO; B];
+    let (mut targets, mut dlogits) = ([0; B], [[0.0; C]; B]);
+    let (mut total, mut batches) = (0.0, 0);
+    for chunk in order.chunks_exact(B) {
+        for ((x, t), &i) in x.iter_mut().zip(&mut targets).zip(chunk) {
+            (*x, *t) = train[i];
+        }
+        let logits = net.forward_train(&x, workspace).expect("constant sizes");
+        let loss = cross_entropy(logits, &targets, &mut dlogits).expect("valid targets");
+        grads.set_zero();
+        net.backward(&x, workspace, &dlogits, grads)
+            .expect("after a forward pass");
+        step(net, grads);
+        total += f64::from(loss);
+        batches += 1;
+    }
+    (total, batches)
 }
 
 /// Share of `points` classified right and the mean cross-entropy, in

@@ -3,7 +3,7 @@
 //! layer norm or nothing after each convolution, at two learning rates.
 
 use constnorm::nn::{AdaptiveAvgPool2d, Flatten, Linear, Relu2d, Sgd, cross_entropy, init_seeded};
-use constnorm::{Gradients, Network, conv2d, max_pool2d, network, normalize};
+use constnorm::{Network, conv2d, max_pool2d, network, normalize};
 use flate2::read::GzDecoder;
 use indicatif::ProgressBar;
 use rand::SeedableRng;
@@ -144,8 +144,6 @@ where
     let mut sgd = Sgd::new(lr, MOMENTUM);
     let mut order: Vec<usize> = (0..data.train.len()).collect();
     let mut rng = StdRng::seed_from_u64(seed ^ 0x5eed);
-    let mut x = Box::new([[[[0.0; 8]; 8]; 1]; B]);
-    let (mut targets, mut dlogits) = ([0; B], [[0.0; 10]; B]);
     let mut run = Run {
         epoch_losses: Vec::with_capacity(EPOCHS),
         epoch_accuracy: Vec::with_capacity(EPOCHS),
@@ -155,23 +153,15 @@ where
     };
     for _ in 0..EPOCHS {
         order.shuffle(&mut rng);
-        let (mut total, mut batches) = (0.0, 0);
         let start = Instant::now();
-        for chunk in order.chunks_exact(B) {
-            for ((x, t), &i) in x.iter_mut().zip(&mut targets).zip(chunk) {
-                (*x, *t) = data.train[i];
-            }
-            let logits = net
-                .forward_train(&x, &mut workspace)
-                .expect("constant sizes");
-            let loss = cross_entropy(logits, &targets, &mut dlogits).expect("valid targets");
-            grads.set_zero();
-            net.backward(&x, &mut workspace, &dlogits, &mut grads)
-                .expect("after a forward pass");
-            sgd.step(&mut *net, &grads);
-            total += f64::from(loss);
-            batches += 1;
-        }
+        let (total, batches) = super::train_epoch::<N, B, 10>(
+            &mut net,
+            &mut workspace,
+            &mut grads,
+            &data.train,
+            &order,
+            |net, grads| sgd.step(net, grads),
+        );
         run.train_time += start.elapsed();
         run.steps += batches;
         run.epoch_losses.push(total / batches as f64);
