@@ -27,6 +27,7 @@ mod flatten;
 mod linear;
 mod loss;
 mod optim;
+pub(crate) mod params;
 mod pool;
 
 pub use activation::{

@@ -1,0 +1,230 @@
+//! One declaration of a layer's parameter arrays, from which [`Parameters`],
+//! [`Gradients`], [`StateDict`] and serde are written: the recurrent cells,
+//! attention and embeddings use it, so adding a layer means listing its
+//! arrays once (field, PyTorch key, PyTorch shape, and whether it exists).
+//!
+//! [`Parameters`]: crate::Parameters
+//! [`Gradients`]: crate::Gradients
+//! [`StateDict`]: crate::StateDict
+
+/// `parameter_arrays! { impl[generics] Layer, grads Grads, scalar T, name "Name";
+/// field: "key", shape [dims], if enabled; ... }` writes, for a layer struct
+/// and a gradient struct that both have the listed fields (nested arrays of
+/// `T`):
+///
+/// - `Gradients for Grads` (`ARRAYS` is the number of fields; a disabled
+///   array, such as a bias under `bias = false`, is empty), `Default` (zeros);
+/// - `Parameters::parameter`/`parameter_mut` in the same order, with
+///   `reset_parameters` from the given block;
+/// - `StateDict` under the keys and shapes given (disabled arrays are not
+///   visited), and serde under the same names (feature `serde`).
+///
+/// A field's shape is PyTorch's (`[3 * H, I]` for a GRU's `weight_ih`,
+/// stored as `[[[T; I]; H]; 3]`); the flat lengths must agree.
+macro_rules! parameter_arrays {
+    (
+        impl[$($g:tt)*] $layer:ty, grads $grads:ty, scalar $t:ty, name $name:literal;
+        reset($self_:ident, $rng:ident) $reset:block
+        $( $field:ident: $key:literal, shape [$($dim:expr),+] $(, if $on:expr)?; )+
+    ) => {
+        impl<$($g)*> $layer {
+            /// PyTorch's shapes of the arrays, in order.
+            const PARAMETER_SHAPES: &'static [&'static [usize]] = &[$(&[$($dim),+]),+];
+            /// The keys of the arrays, in order.
+            const PARAMETER_KEYS: &'static [&'static str] = &[$($key),+];
+            /// Whether each array exists (a disabled bias does not).
+            const PARAMETER_ON: &'static [bool] = &[$($crate::nn::params::on!($($on)?)),+];
+        }
+
+        impl<$($g)*> Default for $grads {
+            fn default() -> Self {
+                Self { $($field: $crate::Row::ZERO),+ }
+            }
+        }
+
+        impl<$($g)*> $crate::Gradients<$t> for $grads {
+            const ARRAYS: usize = <$layer>::PARAMETER_KEYS.len();
+
+            #[inline]
+            fn array(&self, i: usize) -> &[$t] {
+                let mut k = 0;
+                $(
+                    if i == k {
+                        return if <$layer>::PARAMETER_ON[k] {
+                            $crate::Row::as_flat(&self.$field)
+                        } else {
+                            &[]
+                        };
+                    }
+                    k += 1;
+                )+
+                let _ = k;
+                &[]
+            }
+
+            #[inline]
+            fn array_mut(&mut self, i: usize) -> &mut [$t] {
+                let mut k = 0;
+                $(
+                    if i == k {
+                        return if <$layer>::PARAMETER_ON[k] {
+                            $crate::Row::as_flat_mut(&mut self.$field)
+                        } else {
+                            &mut []
+                        };
+                    }
+                    k += 1;
+                )+
+                let _ = k;
+                &mut []
+            }
+        }
+
+        impl<$($g)*> $crate::Parameters for $layer {
+            type Scalar = $t;
+            type Grads = $grads;
+
+            #[inline]
+            fn parameter(&self, i: usize) -> &[$t] {
+                let mut k = 0;
+                $(
+                    if i == k {
+                        return if Self::PARAMETER_ON[k] {
+                            $crate::Row::as_flat(&self.$field)
+                        } else {
+                            &[]
+                        };
+                    }
+                    k += 1;
+                )+
+                let _ = k;
+                &[]
+            }
+
+            #[inline]
+            fn parameter_mut(&mut self, i: usize) -> &mut [$t] {
+                let mut k = 0;
+                $(
+                    if i == k {
+                        return if Self::PARAMETER_ON[k] {
+                            $crate::Row::as_flat_mut(&mut self.$field)
+                        } else {
+                            &mut []
+                        };
+                    }
+                    k += 1;
+                )+
+                let _ = k;
+                &mut []
+            }
+
+            fn reset_parameters<R: rand::Rng + ?Sized>(&mut self, rng: &mut R) {
+                let $self_ = self;
+                let $rng = rng;
+                $reset
+            }
+        }
+
+        impl<$($g)*> $crate::StateDict for $layer {
+            type Scalar = $t;
+
+            fn visit_arrays(&self, f: &mut $crate::Visit<'_, $t>) {
+                let mut k = 0;
+                $(
+                    if Self::PARAMETER_ON[k] {
+                        f(
+                            &$crate::Key::leaf($key),
+                            Self::PARAMETER_SHAPES[k],
+                            $crate::Row::as_flat(&self.$field),
+                        );
+                    }
+                    k += 1;
+                )+
+                let _ = k;
+            }
+
+            fn visit_arrays_mut(&mut self, f: &mut $crate::VisitMut<'_, $t>) {
+                let mut k = 0;
+                $(
+                    if Self::PARAMETER_ON[k] {
+                        f(
+                            &$crate::Key::leaf($key),
+                            Self::PARAMETER_SHAPES[k],
+                            $crate::Row::as_flat_mut(&mut self.$field),
+                        );
+                    }
+                    k += 1;
+                )+
+                let _ = k;
+            }
+
+            fn visit_counters(&self, _: &mut $crate::VisitCounter<'_>) {}
+
+            fn visit_counters_mut(&mut self, _: &mut $crate::VisitCounterMut<'_>) {}
+        }
+
+        /// Under PyTorch's state-dict names and shapes (feature `serde`).
+        #[cfg(feature = "serde")]
+        impl<$($g)*> serde::Serialize for $layer
+        where
+            $t: serde::Serialize,
+        {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                let mut fields = [$(
+                    ($key, $crate::Row::as_flat(&self.$field), &[] as &'static [usize])
+                ),+];
+                let n = $crate::nn::params::enabled(&mut fields, Self::PARAMETER_SHAPES, Self::PARAMETER_ON);
+                $crate::serde_layer::serialize::<S, $t>(serializer, $name, &fields[..n], &[])
+            }
+        }
+
+        /// Missing, unknown or duplicate fields and wrong lengths are errors
+        /// (feature `serde`).
+        #[cfg(feature = "serde")]
+        impl<'de, $($g)*> serde::Deserialize<'de> for $layer
+        where
+            $t: serde::Deserialize<'de>,
+        {
+            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                let mut layer = Self::new();
+                let mut fields = [$(
+                    ($key, $crate::Row::as_flat_mut(&mut layer.$field), &[] as &'static [usize])
+                ),+];
+                let n = $crate::nn::params::enabled(&mut fields, Self::PARAMETER_SHAPES, Self::PARAMETER_ON);
+                $crate::serde_layer::deserialize::<D, $t>(deserializer, $name, &mut fields[..n], &mut [])?;
+                Ok(layer)
+            }
+        }
+    };
+}
+pub(crate) use parameter_arrays;
+
+/// `true` unless a condition is given.
+macro_rules! on {
+    () => {
+        true
+    };
+    ($on:expr) => {
+        $on
+    };
+}
+pub(crate) use on;
+
+/// Fills in each field's shape and moves the enabled fields to the front,
+/// in order; returns how many there are.
+#[cfg(feature = "serde")]
+pub(crate) fn enabled<V>(
+    fields: &mut [(&'static str, V, &'static [usize])],
+    shapes: &[&'static [usize]],
+    on: &[bool],
+) -> usize {
+    let mut n = 0;
+    for i in 0..fields.len() {
+        if on[i] {
+            fields[i].2 = shapes[i];
+            fields.swap(n, i);
+            n += 1;
+        }
+    }
+    n
+}
