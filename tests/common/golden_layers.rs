@@ -41,7 +41,7 @@ pub struct Tensor {
 }
 
 /// The reference files in tests/golden_layers, by stem.
-pub const FILES: &[&str] = &["conv", "pool"];
+pub const FILES: &[&str] = &["conv", "pool", "rnn", "ln_rnn"];
 
 /// Every case of one reference file, parsed once per test binary.
 pub fn file(stem: &str) -> &'static File {
@@ -201,4 +201,57 @@ impl Case {
 fn rows<R: Row>(case: &str, name: &str, tensor: &Tensor) -> Vec<R> {
     assert_eq!(&tensor.shape[1..], R::SHAPE, "{case}: shape of {name}");
     tensor.values.chunks_exact(R::LEN).map(array).collect()
+}
+
+/// Loads every array of `layer`'s state dict from the case's params, by
+/// PyTorch's key; fails unless the keys and shapes are exactly the case's.
+pub fn load_state<L: constnorm::StateDict>(case: &Case, layer: &mut L) {
+    let mut seen = Vec::new();
+    layer.visit_arrays_mut(&mut |key, shape, values| {
+        let key = key.to_string();
+        let t = case
+            .params
+            .get(&key)
+            .unwrap_or_else(|| panic!("{}: we have {key}, the reference does not", case.name));
+        assert_eq!(t.shape, shape, "{}: shape of {key}", case.name);
+        for (v, r) in values.iter_mut().zip(&t.values) {
+            *v = <L::Scalar as Float>::from_f64(*r);
+        }
+        seen.push(key);
+    });
+    let mut theirs: Vec<&String> = case.params.keys().collect();
+    seen.sort_unstable();
+    theirs.sort_unstable();
+    assert_eq!(
+        seen.iter().collect::<Vec<_>>(),
+        theirs,
+        "{}: state-dict keys",
+        case.name
+    );
+}
+
+/// Every parameter gradient by its state-dict key: the gradient array `i`
+/// belongs to the key whose values are `parameter(i)`.
+pub fn grads_by_key<L>(layer: &L, grads: &L::Grads) -> Vec<(String, Vec<f64>)>
+where
+    L: constnorm::StateDict + constnorm::Parameters<Scalar = <L as constnorm::StateDict>::Scalar>,
+{
+    use constnorm::Gradients;
+    let mut out = Vec::new();
+    layer.visit_arrays(&mut |key, _, values| {
+        let i = (0..<L::Grads as Gradients<_>>::ARRAYS)
+            .find(|&i| {
+                let p = layer.parameter(i);
+                p.as_ptr() == values.as_ptr() && p.len() == values.len()
+            })
+            .unwrap_or_else(|| panic!("{key} is not a parameter"));
+        let g = grads.array(i).iter().map(|v| v.to_f64()).collect();
+        out.push((key.to_string(), g));
+    });
+    out
+}
+
+/// The values of a reference input, flat.
+pub fn values<'a>(case: &'a Case, name: &str) -> &'a [f64] {
+    &case.inputs[name].values
 }

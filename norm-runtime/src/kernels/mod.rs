@@ -17,6 +17,8 @@
 //! - [`instance`]: instance norm that also tracks running statistics.
 //! - [`conv`]: 1-d and 2-d convolution (`Conv1d`, `Conv2d`).
 //! - [`pool`]: 1-d and 2-d max and average pools, and global pools.
+//! - [`matvec`]: matrix-vector products for one example (recurrent cells,
+//!   attention).
 //! - [`window`]: output lengths and padding of sliding windows, as `const fn`.
 //!
 //! ([`batch`] also re-exports the public items of [`fold`] and [`sync`],
@@ -43,6 +45,7 @@ pub mod conv;
 mod dispatch;
 pub mod fold;
 pub mod instance;
+pub mod matvec;
 pub mod pool;
 mod reduce;
 pub mod rows;

@@ -29,6 +29,8 @@ mod loss;
 mod optim;
 pub(crate) mod params;
 mod pool;
+mod recurrent;
+mod sequence;
 
 pub use activation::{
     Activation, ActivationOn, Elementwise, Gelu, GeluFn, GeluOn, Relu, Relu1d, Relu2d, ReluFn,
@@ -43,6 +45,11 @@ pub use pool::{
     AdaptiveAvgPool1d, AdaptiveAvgPool2d, AdaptiveMaxPool1d, AdaptiveMaxPool2d, AvgPool1d,
     AvgPool2d, MaxPool1d, MaxPool2d,
 };
+pub use recurrent::{
+    Cell, CellMath, Gru, GruCell, GruMath, Lstm, LstmCell, LstmMath, Recurrent, Rnn, RnnCell,
+    RnnMath, StandardCell, StandardCellGrads,
+};
+pub use sequence::{LastStep, MeanOverSteps, PerStep};
 
 use crate::{Float, NormError, Parameters};
 use rand::{RngExt, SeedableRng};
@@ -166,7 +173,10 @@ macro_rules! stateless_layer {
         /// A unit value: the layer has no state (feature `serde`).
         #[cfg(feature = "serde")]
         impl<$($generics)*> serde::Serialize for $layer {
-            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            fn serialize<Ser: serde::Serializer>(
+                &self,
+                serializer: Ser,
+            ) -> Result<Ser::Ok, Ser::Error> {
                 serializer.serialize_unit()
             }
         }

@@ -8,7 +8,8 @@
 //! [`StateDict`]: crate::StateDict
 
 /// `parameter_arrays! { impl[generics] Layer, grads Grads, scalar T, name "Name";
-/// field: "key", shape [dims], if enabled; ... }` writes, for a layer struct
+/// reset(layer, rng) { .. } field: "key", shape [dims], if enabled; ... }`
+/// writes, for a layer struct
 /// and a gradient struct that both have the listed fields (nested arrays of
 /// `T`):
 ///
@@ -20,10 +21,11 @@
 ///   visited), and serde under the same names (feature `serde`).
 ///
 /// A field's shape is PyTorch's (`[3 * H, I]` for a GRU's `weight_ih`,
-/// stored as `[[[T; I]; H]; 3]`); the flat lengths must agree.
+/// stored as `[[[T; I]; H]; 3]`); the flat lengths must agree. A gradient
+/// struct whose generics need a `PhantomData` names it with `marker field`.
 macro_rules! parameter_arrays {
     (
-        impl[$($g:tt)*] $layer:ty, grads $grads:ty, scalar $t:ty, name $name:literal;
+        impl[$($g:tt)*] $layer:ty, grads $grads:ty $(, marker $marker:ident)?, scalar $t:ty, name $name:literal;
         reset($self_:ident, $rng:ident) $reset:block
         $( $field:ident: $key:literal, shape [$($dim:expr),+] $(, if $on:expr)?; )+
     ) => {
@@ -38,7 +40,7 @@ macro_rules! parameter_arrays {
 
         impl<$($g)*> Default for $grads {
             fn default() -> Self {
-                Self { $($field: $crate::Row::ZERO),+ }
+                Self { $($field: $crate::Row::ZERO,)+ $($marker: ::core::marker::PhantomData)? }
             }
         }
 

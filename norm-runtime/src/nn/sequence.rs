@@ -1,0 +1,276 @@
+//! Layers between sequences and rows: a layer applied at every time step
+//! ([`PerStep`]), and the reductions from a sequence to one row
+//! ([`LastStep`], [`MeanOverSteps`]). A sequence of `S` steps is a row
+//! `[R; S]`, PyTorch's `batch_first` `(N, S, ...)`.
+
+use super::{SavedRows, check_backward, check_forward};
+use crate::state::{Visit, VisitCounter, VisitCounterMut, VisitMut};
+use crate::{Float, Layer, NoGrads, NormError, Parameters, Row, StateDict};
+use core::marker::PhantomData;
+
+/// The layer `L` applied to every step of a sequence of `S` steps, as
+/// PyTorch applies `nn.Linear` or `nn.LayerNorm` to the last dim of an
+/// `(N, S, features)` tensor: the batch of `N` sequences is `N * S` rows of
+/// `L`. Parameters and state-dict keys are `L`'s own, so
+/// `PerStep<Linear<8, 2>, S>` loads PyTorch's `Linear(8, 2)`.
+///
+/// Batch norm per step (`PerStep` of a batch norm over the features):
+/// PyTorch's "sequence-wise" batch norm, statistics over batch and time,
+/// so every step of every sequence is normalized with the same channel
+/// statistics. In inference it uses the running statistics, which average
+/// over all steps seen in training: a sequence whose statistics drift over
+/// time, or a batch of one, is normalized with numbers from other steps.
+/// Layer norm per step has no such coupling: each step of each example is
+/// normalized on its own, the same in training and inference.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct PerStep<L, const S: usize> {
+    /// The layer applied at each step.
+    pub layer: L,
+}
+
+impl<L, const S: usize> PerStep<L, S> {
+    /// `layer` at every step.
+    #[must_use]
+    pub const fn new(layer: L) -> Self {
+        Self { layer }
+    }
+}
+
+impl<L: Parameters, const S: usize> Parameters for PerStep<L, S> {
+    type Scalar = L::Scalar;
+    type Grads = L::Grads;
+
+    #[inline]
+    fn parameter(&self, i: usize) -> &[L::Scalar] {
+        self.layer.parameter(i)
+    }
+
+    #[inline]
+    fn parameter_mut(&mut self, i: usize) -> &mut [L::Scalar] {
+        self.layer.parameter_mut(i)
+    }
+
+    fn reset_parameters<R: rand::Rng + ?Sized>(&mut self, rng: &mut R) {
+        self.layer.reset_parameters(rng);
+    }
+}
+
+impl<L: StateDict, const S: usize> StateDict for PerStep<L, S> {
+    type Scalar = L::Scalar;
+
+    fn visit_arrays(&self, f: &mut Visit<'_, L::Scalar>) {
+        self.layer.visit_arrays(f);
+    }
+
+    fn visit_arrays_mut(&mut self, f: &mut VisitMut<'_, L::Scalar>) {
+        self.layer.visit_arrays_mut(f);
+    }
+
+    fn visit_counters(&self, f: &mut VisitCounter<'_>) {
+        self.layer.visit_counters(f);
+    }
+
+    fn visit_counters_mut(&mut self, f: &mut VisitCounterMut<'_>) {
+        self.layer.visit_counters_mut(f);
+    }
+}
+
+/// As the layer (feature `serde`).
+#[cfg(feature = "serde")]
+impl<L: serde::Serialize, const S: usize> serde::Serialize for PerStep<L, S> {
+    fn serialize<Ser: serde::Serializer>(&self, serializer: Ser) -> Result<Ser::Ok, Ser::Error> {
+        self.layer.serialize(serializer)
+    }
+}
+
+/// As the layer (feature `serde`).
+#[cfg(feature = "serde")]
+impl<'de, L: serde::Deserialize<'de>, const S: usize> serde::Deserialize<'de> for PerStep<L, S> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        L::deserialize(deserializer).map(Self::new)
+    }
+}
+
+impl<L: Layer, const S: usize> Layer for PerStep<L, S>
+where
+    [L::Input; S]: Row<Scalar = L::Scalar>,
+    [L::Output; S]: Row<Scalar = L::Scalar>,
+{
+    type Input = [L::Input; S];
+    type Output = [L::Output; S];
+    type Saved = L::Saved;
+
+    /// A batch norm needs two values per channel: one sequence of two or
+    /// more steps has them.
+    const MIN_TRAIN_ROWS: usize = max(1, L::MIN_TRAIN_ROWS.div_ceil(max(S, 1)));
+    const MIN_EVAL_ROWS: usize = max(1, L::MIN_EVAL_ROWS.div_ceil(max(S, 1)));
+
+    #[inline]
+    fn forward_train(
+        &mut self,
+        x: &[Self::Input],
+        y: &mut [Self::Output],
+    ) -> Result<L::Saved, NormError> {
+        check_forward(x.len(), y.len())?;
+        self.layer
+            .forward_train(x.as_flattened(), y.as_flattened_mut())
+    }
+
+    #[inline]
+    fn forward_eval(
+        &self,
+        x: &[Self::Input],
+        y: &mut [Self::Output],
+    ) -> Result<L::Saved, NormError> {
+        check_forward(x.len(), y.len())?;
+        self.layer
+            .forward_eval(x.as_flattened(), y.as_flattened_mut())
+    }
+
+    #[inline]
+    fn backward(
+        &self,
+        x: &[Self::Input],
+        saved: &L::Saved,
+        dy: &[Self::Output],
+        dx: &mut [Self::Input],
+        grads: &mut L::Grads,
+    ) -> Result<(), NormError> {
+        for (argument, found) in [("dy", dy.len()), ("dx", dx.len())] {
+            if found != x.len() {
+                return Err(NormError::RowCountMismatch {
+                    argument,
+                    expected: x.len(),
+                    found,
+                });
+            }
+        }
+        let flat_x = x.as_flattened();
+        self.layer.backward(
+            flat_x,
+            saved,
+            dy.as_flattened(),
+            dx.as_flattened_mut(),
+            grads,
+        )
+    }
+}
+
+/// The larger of two sizes, in a constant.
+const fn max(a: usize, b: usize) -> usize {
+    if a > b { a } else { b }
+}
+
+/// The last step of a sequence of `S` rows `R` (PyTorch's `output[:, -1]`,
+/// which is a GRU's `h_n`): `[R; S]` in, `R` out.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct LastStep<R, const S: usize> {
+    marker: PhantomData<R>,
+}
+
+/// The mean over the `S` steps of a sequence (PyTorch's `x.mean(dim=1)`
+/// on `(N, S, features)`): `[R; S]` in, `R` out.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct MeanOverSteps<R, const S: usize> {
+    marker: PhantomData<R>,
+}
+
+super::stateless_layer!([R: Row, const S: usize] LastStep<R, S>, scalar = R::Scalar);
+super::stateless_layer!([R: Row, const S: usize] MeanOverSteps<R, S>, scalar = R::Scalar);
+
+impl<R: Row, const S: usize> Layer for LastStep<R, S>
+where
+    [R; S]: Row<Scalar = R::Scalar>,
+{
+    type Input = [R; S];
+    type Output = R;
+    type Saved = SavedRows;
+
+    #[inline]
+    fn forward_train(&mut self, x: &[[R; S]], y: &mut [R]) -> Result<SavedRows, NormError> {
+        self.forward_eval(x, y)
+    }
+
+    #[inline]
+    fn forward_eval(&self, x: &[[R; S]], y: &mut [R]) -> Result<SavedRows, NormError> {
+        let saved = check_forward(x.len(), y.len())?;
+        for (x, y) in x.iter().zip(y) {
+            *y = x.last().copied().unwrap_or(R::ZERO);
+        }
+        Ok(saved)
+    }
+
+    #[inline]
+    fn backward(
+        &self,
+        x: &[[R; S]],
+        saved: &SavedRows,
+        dy: &[R],
+        dx: &mut [[R; S]],
+        _: &mut NoGrads,
+    ) -> Result<(), NormError> {
+        check_backward(*saved, x.len(), dy.len(), dx.len())?;
+        for (dy, dx) in dy.iter().zip(dx) {
+            *dx = [R::ZERO; S];
+            if let Some(last) = dx.last_mut() {
+                *last = *dy;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl<R: Row, const S: usize> Layer for MeanOverSteps<R, S>
+where
+    [R; S]: Row<Scalar = R::Scalar>,
+{
+    type Input = [R; S];
+    type Output = R;
+    type Saved = SavedRows;
+
+    #[inline]
+    fn forward_train(&mut self, x: &[[R; S]], y: &mut [R]) -> Result<SavedRows, NormError> {
+        self.forward_eval(x, y)
+    }
+
+    #[inline]
+    fn forward_eval(&self, x: &[[R; S]], y: &mut [R]) -> Result<SavedRows, NormError> {
+        let saved = check_forward(x.len(), y.len())?;
+        #[allow(clippy::cast_precision_loss)]
+        let steps = R::Scalar::from_f64(S as f64);
+        for (x, y) in x.iter().zip(y) {
+            let mut sum = R::ZERO;
+            for step in x {
+                for (s, v) in sum.as_flat_mut().iter_mut().zip(step.as_flat()) {
+                    *s += *v;
+                }
+            }
+            for (y, s) in y.as_flat_mut().iter_mut().zip(sum.as_flat()) {
+                *y = *s / steps;
+            }
+        }
+        Ok(saved)
+    }
+
+    #[inline]
+    fn backward(
+        &self,
+        x: &[[R; S]],
+        saved: &SavedRows,
+        dy: &[R],
+        dx: &mut [[R; S]],
+        _: &mut NoGrads,
+    ) -> Result<(), NormError> {
+        check_backward(*saved, x.len(), dy.len(), dx.len())?;
+        #[allow(clippy::cast_precision_loss)]
+        let steps = R::Scalar::from_f64(S as f64);
+        for (dy, dx) in dy.iter().zip(dx) {
+            for step in dx.iter_mut() {
+                for (d, g) in step.as_flat_mut().iter_mut().zip(dy.as_flat()) {
+                    *d = *g / steps;
+                }
+            }
+        }
+        Ok(())
+    }
+}
