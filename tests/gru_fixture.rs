@@ -1,0 +1,166 @@
+//! A recurrent network against PyTorch: `tests/fixtures/gru_training_f64.json`
+//! is PyTorch training `GRU(3, 8, batch_first)` (h0 = 0), `LayerNorm(8)` on
+//! the last hidden state and `Linear(8, 2)` for ten Adam steps (lr 1e-2) on
+//! batches of 4 sequences of 6 steps, in float64. Built as a `#[network]`
+//! of `Gru`, `LastStep`, a generated layer norm and `Linear`, loaded from
+//! PyTorch's initial state dict by key, ours must reproduce every loss,
+//! every step's logits, the first step's gradients, the final state dict and
+//! the eval logits, to 1e-9 relative to each tensor's scale.
+
+use constnorm::nn::{Adam, Gru, LastStep, Linear, cross_entropy};
+use constnorm::{Gradients, Network, Parameters, StateDict, network, normalize};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+#[normalize(layer, dims = 8, dtype = f64)]
+struct Norm;
+
+#[network]
+#[derive(Default)]
+struct GruNet {
+    gru: Gru<3, 8, 6, f64>,
+    last: LastStep<[f64; 8], 6>,
+    norm: Norm,
+    fc: Linear<8, 2, f64>,
+}
+
+#[derive(Deserialize)]
+struct Tensor {
+    shape: Vec<usize>,
+    values: Vec<f64>,
+}
+
+#[derive(Deserialize)]
+struct Step {
+    x: Tensor,
+    target: Vec<usize>,
+    loss: f64,
+    logits: Tensor,
+}
+
+#[derive(Deserialize)]
+struct Eval {
+    x: Tensor,
+    logits: Tensor,
+}
+
+type StateTensors = BTreeMap<String, Tensor>;
+
+#[derive(Deserialize)]
+struct Fixture {
+    init: StateTensors,
+    steps: Vec<Step>,
+    first_step_grads: StateTensors,
+    #[serde(rename = "final")]
+    last: StateTensors,
+    eval: Eval,
+}
+
+fn fixture() -> Fixture {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/gru_training_f64.json"
+    );
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// Sequences `(B, 6, 3)` as rows.
+fn sequences<const B: usize>(t: &Tensor) -> [[[f64; 3]; 6]; B] {
+    assert_eq!(t.shape, [B, 6, 3]);
+    let mut out = [[[0.0; 3]; 6]; B];
+    out.as_flattened_mut()
+        .as_flattened_mut()
+        .copy_from_slice(&t.values);
+    out
+}
+
+/// `|ours - theirs| <= tol * max(1, max |theirs|)` for the whole tensor.
+fn assert_close(what: &str, ours: &[f64], theirs: &[f64], worst: &mut f64) {
+    assert_eq!(ours.len(), theirs.len(), "{what}: length");
+    let scale = theirs.iter().fold(1.0_f64, |m, v| m.max(v.abs()));
+    for (j, (a, b)) in ours.iter().zip(theirs).enumerate() {
+        let err = (a - b).abs() / scale;
+        *worst = worst.max(err);
+        assert!(err <= 1e-9, "{what}[{j}]: {a} vs PyTorch {b}");
+    }
+}
+
+/// Fails unless every array of `net` is the tensor of the same key, and
+/// every tensor has an array.
+fn assert_state(what: &str, net: &GruNet, theirs: &StateTensors, worst: &mut f64) {
+    let mut checked = 0;
+    net.visit_arrays(&mut |key, shape, values| {
+        let t = &theirs[&key.to_string()];
+        assert_eq!(shape, t.shape.as_slice(), "{what} {key}: shape");
+        assert_close(&format!("{what} {key}"), values, &t.values, worst);
+        checked += 1;
+    });
+    assert_eq!(checked, theirs.len(), "{what}: every tensor");
+}
+
+#[test]
+fn ten_adam_steps_reproduce_pytorch() {
+    let f = fixture();
+    let mut net = GruNet::default();
+    let mut loaded = 0;
+    net.visit_arrays_mut(&mut |key, shape, values| {
+        let t = &f.init[&key.to_string()];
+        assert_eq!(shape, t.shape.as_slice(), "{key}: shape");
+        values.copy_from_slice(&t.values);
+        loaded += 1;
+    });
+    assert_eq!(loaded, f.init.len(), "every initial tensor has a place");
+
+    let mut ws = <GruNet as Network>::Workspace::<4>::default();
+    let mut grads = <GruNet as Parameters>::Grads::default();
+    let mut adam = Adam::new(1e-2);
+    let mut dlogits = [[0.0; 2]; 4];
+    let mut worst = 0.0_f64;
+    for (i, step) in f.steps.iter().enumerate() {
+        let x = sequences::<4>(&step.x);
+        let logits = net.forward_train(&x, &mut ws).unwrap();
+        let what = format!("step {i} logits");
+        assert_close(
+            &what,
+            logits.as_flattened(),
+            &step.logits.values,
+            &mut worst,
+        );
+        let loss = cross_entropy(logits, &step.target, &mut dlogits).unwrap();
+        assert_close(&format!("step {i} loss"), &[loss], &[step.loss], &mut worst);
+        grads.set_zero();
+        net.backward(&x, &mut ws, &dlogits, &mut grads).unwrap();
+        if i == 0 {
+            assert_grads(&net, &grads, &f.first_step_grads, &mut worst);
+        }
+        adam.step(&mut net, &grads);
+    }
+    assert_state("final", &net, &f.last, &mut worst);
+
+    let x = sequences::<8>(&f.eval.x);
+    let mut ws = <GruNet as Network>::Workspace::<8>::default();
+    let logits = net.forward_eval(&x, &mut ws).unwrap();
+    let eval = &f.eval.logits.values;
+    assert_close("eval logits", logits.as_flattened(), eval, &mut worst);
+    eprintln!("worst relative difference to PyTorch: {worst:e}");
+}
+
+/// The gradient of each parameter, found by its key (gradient array `i`
+/// belongs to the key whose values are `parameter(i)`), against PyTorch's.
+fn assert_grads(
+    net: &GruNet,
+    grads: &<GruNet as Parameters>::Grads,
+    theirs: &StateTensors,
+    worst: &mut f64,
+) {
+    let mut checked = 0;
+    net.visit_arrays(&mut |key, _, values| {
+        let i = (0..<<GruNet as Parameters>::Grads as Gradients<f64>>::ARRAYS)
+            .find(|&i| net.parameter(i).as_ptr() == values.as_ptr())
+            .expect("a parameter");
+        let t = &theirs[&key.to_string()];
+        assert_close(&format!("grad {key}"), grads.array(i), &t.values, worst);
+        checked += 1;
+    });
+    assert_eq!(checked, theirs.len(), "every gradient");
+}
