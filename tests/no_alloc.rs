@@ -222,4 +222,53 @@ mod network {
         });
         assert_eq!(training_allocations(&mut net, &x, &[0, 3, 7, 9]), 0);
     }
+
+    #[normalize(batch, dims = 16)]
+    struct Bn16;
+
+    #[normalize(layer, dims = 16)]
+    struct Ln16;
+
+    /// A recurrent network: a GRU, batch norm at every step, its last step,
+    /// layer norm and a classifier.
+    #[network]
+    #[derive(Default)]
+    struct Recurrent {
+        gru: constnorm::nn::Gru<4, 16, 10>,
+        bn: constnorm::nn::PerStep<Bn16, 10>,
+        lstm: constnorm::nn::Lstm<16, 16, 10>,
+        last: constnorm::nn::LastStep<[f32; 16], 10>,
+        ln: Ln16,
+        out: Linear<16, 3>,
+    }
+
+    #[test]
+    fn a_recurrent_training_step_allocates_nothing() {
+        let mut net = Recurrent::default();
+        init_seeded(&mut net, 4);
+        let x: [[[f32; 4]; 10]; 8] = std::array::from_fn(|i| {
+            std::array::from_fn(|t| {
+                std::array::from_fn(|j| ((i * 40 + t * 4 + j) % 13) as f32 * 0.1 - 0.6)
+            })
+        });
+        let targets: [usize; 8] = std::array::from_fn(|i| i % 3);
+        assert_eq!(training_allocations(&mut net, &x, &targets), 0);
+    }
+
+    #[test]
+    fn a_streaming_step_allocates_nothing() {
+        let mut gru = constnorm::nn::Gru::<4, 16, 10>::new();
+        let mut lstm = constnorm::nn::Lstm::<4, 16, 10>::new();
+        init_seeded(&mut gru, 5);
+        init_seeded(&mut lstm, 6);
+        let (mut h, mut hc) = ([[0.0_f32; 16]; 1], [[0.0_f32; 16]; 2]);
+        let n = allocations(|| {
+            for t in 0..100 {
+                let x = [t as f32 * 0.01, -0.5, 0.25, 1.0];
+                std::hint::black_box(gru.step(&x, &mut h));
+                std::hint::black_box(lstm.step(&x, &mut hc));
+            }
+        });
+        assert_eq!(n, 0);
+    }
 }

@@ -1,6 +1,7 @@
 //! Generated layers of every kind under `#![no_std]`, without `alloc`: a
 //! forward and backward pass on fixed-size arrays; and the conv and pool
-//! kernels and the convolutional layer types on them, in a network. CI builds this crate on
+//! kernels and the convolutional layer types on them, in a network; and a
+//! streaming GRU step. CI builds this crate on
 //! its own (`cargo build -p norm-no-std-check`), so constnorm is compiled
 //! without its `std` feature (square roots come from libm).
 #![no_std]
@@ -211,4 +212,13 @@ pub fn cnn_step() -> Result<f32, constnorm::NormError> {
     net.backward(&x, &mut ws, &dlogits, &mut grads)?;
     Sgd::new(0.1, 0.9).step(&mut net, &grads);
     Ok(loss)
+}
+
+/// Streaming inference of a GRU: one step per call, the state kept by the
+/// caller, no heap.
+#[must_use]
+pub fn streaming_gru_step(state: &mut [[f32; 8]; 1], x: &[f32; 3]) -> [f32; 8] {
+    let mut gru = constnorm::nn::Gru::<3, 8, 16>::new();
+    init_seeded(&mut gru, 7);
+    gru.step(x, state)
 }
