@@ -154,7 +154,7 @@ where
     for _ in 0..EPOCHS {
         order.shuffle(&mut rng);
         let start = Instant::now();
-        let (total, batches) = super::train_epoch::<N, B, 10>(
+        let (total, batches) = super::study::train_epoch::<N, B, 10>(
             &mut net,
             &mut workspace,
             &mut grads,
