@@ -10,7 +10,7 @@ mod common;
 
 use common::golden::Report;
 use common::golden_layers::{Case, Tensors, case, check_table, flat, grads_by_key, load_state};
-use constnorm::nn::{Cell, GruCell, LstmCell, Recurrent, ReluFn, RnnCell};
+use constnorm::nn::{Cell, GruCell, LnGruCell, LnLstmCell, LstmCell, Recurrent, ReluFn, RnnCell};
 use constnorm::{Float, Parameters, Row};
 
 /// The state rows of each example from the tensors `names` (`h0`, then
@@ -172,5 +172,22 @@ mod rnn {
         rnn_f32_tanh_nobias_t7_n2_i3_h4: sequence::<RnnCell<3, 4, f32, false>, 7>;
         gru_f32_nobias_t7_n2_i3_h4: sequence::<GruCell<3, 4, f32, false>, 7>;
         lstm_f32_t7_n2_i3_h4: sequence::<LstmCell<3, 4, f32>, 7>;
+    }
+}
+
+mod ln_rnn {
+    use super::*;
+
+    table! { "ln_rnn";
+        ln_lstm_f64_t1_n2_i3_h4: sequence::<LnLstmCell<3, 4, f64>, 1>;
+        ln_lstm_f64_t4_n3_i3_h4: sequence::<LnLstmCell<3, 4, f64>, 4>;
+        ln_lstm_f64_t6_n2_i5_h3: sequence::<LnLstmCell<5, 3, f64>, 6>;
+        ln_lstm_f64_t4_n2_i2_h8: sequence::<LnLstmCell<2, 8, f64>, 4>;
+        ln_gru_f64_t1_n2_i3_h4: sequence::<LnGruCell<3, 4, f64>, 1>;
+        ln_gru_f64_t4_n3_i3_h4: sequence::<LnGruCell<3, 4, f64>, 4>;
+        ln_gru_f64_t6_n2_i5_h3: sequence::<LnGruCell<5, 3, f64>, 6>;
+        ln_gru_f64_t4_n2_i2_h8: sequence::<LnGruCell<2, 8, f64>, 4>;
+        ln_lstm_f32_t4_n3_i3_h4: sequence::<LnLstmCell<3, 4, f32>, 4>;
+        ln_gru_f32_t4_n3_i3_h4: sequence::<LnGruCell<3, 4, f32>, 4>;
     }
 }

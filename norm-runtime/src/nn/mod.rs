@@ -10,6 +10,17 @@
 //! numerics, weight layouts, state-dict names and initialization follow
 //! PyTorch.
 //!
+//! Recurrent layers run a [`Cell`] over sequences with [`Recurrent`]
+//! (backpropagation through time, streaming): PyTorch's [`Rnn`], [`Gru`],
+//! [`Lstm`] and their cells, and the layer-normalized [`LnLstm`] (Ba, Kiros
+//! and Hinton 2016: `gates = LN_hh(W_hh h) + LN_ih(W_ih x) + bias`,
+//! `c' = σ(f) c + σ(i) tanh(g)`, `h' = σ(o) tanh(LN_c(c'))`) and [`LnGru`]
+//! (`r, z = σ(LN_ih(W_ih x)_rz + LN_hh(W_hh h)_rz + bias_rz)`, `n =
+//! tanh(LN_ih_n(W_in x) + r LN_hh_n(W_hn h) + bias_n)`, `h' = (1 - z) n +
+//! z h`), which `torch.nn` lacks (pytorch/pytorch#11335, #12167); every
+//! layer norm is `LayerNorm` with ε = [`LN_EPS`], gain 1 and bias 0 at
+//! initialization. Details in [`LnLstmCell`] and [`LnGruCell`].
+//!
 //! Convolutional rows are channel-major, as PyTorch's `(N, C, L)` and
 //! `(N, C, H, W)`: `[[T; L]; C]` and `[[[T; W]; H]; C]`. Every size is a
 //! const generic, output sizes included (stable Rust cannot compute them in
@@ -46,8 +57,9 @@ pub use pool::{
     AvgPool2d, MaxPool1d, MaxPool2d,
 };
 pub use recurrent::{
-    Cell, CellMath, Gru, GruCell, GruMath, Lstm, LstmCell, LstmMath, Recurrent, Rnn, RnnCell,
-    RnnMath, StandardCell, StandardCellGrads,
+    Cell, CellMath, Gru, GruCell, GruMath, LN_EPS, LnGru, LnGruCell, LnGruCellGrads, LnLstm,
+    LnLstmCell, LnLstmCellGrads, Lstm, LstmCell, LstmMath, Recurrent, Rnn, RnnCell, RnnMath,
+    StandardCell, StandardCellGrads,
 };
 pub use sequence::{LastStep, MeanOverSteps, PerStep};
 

@@ -9,13 +9,40 @@
 //! `torch.nn.RNN` / `GRU` / `LSTM` (`weight_ih_l0`, ...). One example is a
 //! sequence `[[T; I]; S]` (PyTorch's `batch_first` layout `(N, S, I)`); a
 //! batch is a slice of them.
+//!
+//! # Layer-normalized cells
+//!
+//! [`LnLstmCell`] and [`LnGruCell`] ([`LnLstm`], [`LnGru`] over sequences)
+//! are the layer-normalized LSTM of Ba, Kiros and Hinton (2016, "Layer
+//! Normalization", eq. 20-22) and the matching GRU. `torch.nn` has no such
+//! cells (pytorch/pytorch#11335, #12167); these follow the module users
+//! write from `nn.LayerNorm`, with its names (`ln_ih.weight`, ...). Each
+//! `LN(v) = (v - mean(v)) / sqrt(var(v) + ε) * γ + β` is a `LayerNorm`
+//! over a whole segment, biased variance, ε = [`LN_EPS`] (`1e-5`), its own
+//! gain `γ` and bias `β`:
+//!
+//! ```text
+//! LN-LSTM: gates = LN_hh(W_hh h) + LN_ih(W_ih x) + bias     (LN over 4H)
+//!          c' = σ(f) ⊙ c + σ(i) ⊙ tanh(g),  h' = σ(o) ⊙ tanh(LN_c(c'))
+//! LN-GRU:  a = W_ih x,  b = W_hh h
+//!          r, z = σ(LN_ih(a_rz) + LN_hh(b_rz) + bias_rz)    (LN over 2H)
+//!          n = tanh(LN_ih_n(a_n) + r ⊙ LN_hh_n(b_n) + bias_n)
+//!          h' = (1 - z) ⊙ n + z ⊙ h
+//! ```
+//!
+//! The LSTM carries the un-normalized `c'`. Weights start uniform in
+//! ±1/√H as PyTorch's, `bias` at 0, and every layer norm at gain 1, bias 0
+//! (the paper's and `LayerNorm`'s initialization). The sequence layers keep
+//! the cell's names (no `_l0`).
 
 mod cells;
+mod ln;
 
 pub use cells::{
     CellMath, Gru, GruCell, GruMath, Lstm, LstmCell, LstmMath, Rnn, RnnCell, RnnMath, StandardCell,
     StandardCellGrads,
 };
+pub use ln::{LN_EPS, LnGru, LnGruCell, LnGruCellGrads, LnLstm, LnLstmCell, LnLstmCellGrads};
 
 use super::{SavedRows, check_backward, check_forward};
 use crate::state::{Key, Visit, VisitCounter, VisitCounterMut, VisitMut};
@@ -327,7 +354,8 @@ impl<C: Cell, const S: usize> Recurrent<C, S> {
 }
 
 impl<C: Cell + Default, const S: usize> Recurrent<C, S> {
-    /// A layer with every parameter zero; initialize it with
+    /// A layer around the cell's `Default`: every parameter zero (the
+    /// layer-normalized cells' gains 1); initialize it with
     /// [`init_seeded`](crate::nn::init_seeded) or `reset_parameters`
     /// (PyTorch's uniform ±1/√H).
     #[must_use]
