@@ -96,8 +96,12 @@ fn whole_sequence(c: &mut Criterion) {
     let mut rng = StdRng::seed_from_u64(2);
     let mut gru = Box::new(Gru::<I, H, S>::new());
     init_seeded(&mut *gru, 3);
-    let x: Vec<[[f32; I]; S]> = (0..B).map(|_| std::array::from_fn(|_| random(&mut rng))).collect();
-    let dy: Vec<[[f32; H]; S]> = (0..B).map(|_| std::array::from_fn(|_| random(&mut rng))).collect();
+    let x: Vec<[[f32; I]; S]> = (0..B)
+        .map(|_| std::array::from_fn(|_| random(&mut rng)))
+        .collect();
+    let dy: Vec<[[f32; H]; S]> = (0..B)
+        .map(|_| std::array::from_fn(|_| random(&mut rng)))
+        .collect();
     let mut y = vec![[[0.0; H]; S]; B];
     let mut dx = vec![[[0.0; I]; S]; B];
     let mut grads = Box::<<Gru<I, H, S> as Parameters>::Grads>::default();
@@ -121,8 +125,12 @@ fn encoder(c: &mut Criterion) {
     let mut rng = StdRng::seed_from_u64(3);
     let mut block = Box::<Block>::default();
     init_seeded(&mut *block, 4);
-    let x: Vec<[[f32; 64]; S]> = (0..B).map(|_| std::array::from_fn(|_| random(&mut rng))).collect();
-    let dy: Vec<[[f32; 64]; S]> = (0..B).map(|_| std::array::from_fn(|_| random(&mut rng))).collect();
+    let x: Vec<[[f32; 64]; S]> = (0..B)
+        .map(|_| std::array::from_fn(|_| random(&mut rng)))
+        .collect();
+    let dy: Vec<[[f32; 64]; S]> = (0..B)
+        .map(|_| std::array::from_fn(|_| random(&mut rng)))
+        .collect();
     let mut y = vec![[[0.0; 64]; S]; B];
     let mut dx = vec![[[0.0; 64]; S]; B];
     let mut grads = Box::<<Block as Parameters>::Grads>::default();
@@ -133,7 +141,9 @@ fn encoder(c: &mut Criterion) {
     group.bench_function("forward+backward", |b| {
         b.iter(|| {
             let saved = block.forward_train(black_box(&x), &mut y).unwrap();
-            block.backward(&x, &saved, &dy, &mut dx, &mut grads).unwrap();
+            block
+                .backward(&x, &saved, &dy, &mut dx, &mut grads)
+                .unwrap();
         });
     });
     group.finish();

@@ -170,7 +170,9 @@ struct Data {
 }
 
 fn read_ts(name: &str) -> Result<Vec<(Recording, usize)>, Box<dyn std::error::Error>> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/data").join(name);
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("examples/data")
+        .join(name);
     let mut text = String::new();
     GzDecoder::new(std::fs::File::open(&path)?).read_to_string(&mut text)?;
     let data = text.split("@data").nth(1).ok_or("no @data section")?;
@@ -183,7 +185,10 @@ fn read_ts(name: &str) -> Result<Vec<(Recording, usize)>, Box<dyn std::error::Er
         }
         let mut rec = [[0.0; CHANNELS]; STEPS];
         for (c, channel) in channels.iter().enumerate() {
-            let values: Vec<f32> = channel.split(',').map(str::parse).collect::<Result<_, _>>()?;
+            let values: Vec<f32> = channel
+                .split(',')
+                .map(str::parse)
+                .collect::<Result<_, _>>()?;
             if values.len() != STEPS {
                 return Err(format!("{name}: a channel of {} frames", values.len()).into());
             }
@@ -202,7 +207,11 @@ fn japanese_vowels() -> Result<Data, Box<dyn std::error::Error>> {
     let mut test = read_ts("JapaneseVowels_eq_TEST.ts.gz")?;
     let frames = (train.len() * STEPS) as f64;
     for c in 0..CHANNELS {
-        let values = || train.iter().flat_map(|(r, _)| r.iter().map(move |f| f64::from(f[c])));
+        let values = || {
+            train
+                .iter()
+                .flat_map(|(r, _)| r.iter().map(move |f| f64::from(f[c])))
+        };
         let mean = values().sum::<f64>() / frames;
         let sd = (values().map(|v| (v - mean).powi(2)).sum::<f64>() / frames).sqrt();
         for (r, _) in train.iter_mut().chain(test.iter_mut()) {
@@ -277,10 +286,16 @@ fn evaluate<N: Model>(net: &N, recordings: &[(Recording, usize)]) -> (f64, f64) 
     for chunk in recordings.chunks_exact(EVAL_BATCH) {
         let x: [Recording; EVAL_BATCH] = std::array::from_fn(|i| chunk[i].0);
         let targets: [usize; EVAL_BATCH] = std::array::from_fn(|i| chunk[i].1);
-        let y = net.forward_eval(&x, &mut workspace).expect("constant sizes");
+        let y = net
+            .forward_eval(&x, &mut workspace)
+            .expect("constant sizes");
         let l = constnorm::nn::cross_entropy(y, &targets, &mut grad).expect("valid targets");
         loss += f64::from(l);
-        right += y.iter().zip(&targets).filter(|(y, t)| argmax(y) == **t).count();
+        right += y
+            .iter()
+            .zip(&targets)
+            .filter(|(y, t)| argmax(y) == **t)
+            .count();
     }
     let batches = (recordings.len() / EVAL_BATCH) as f64;
     (right as f64 / recordings.len() as f64, loss / batches)
@@ -302,13 +317,20 @@ fn stream<N: Model>(net: &N, recordings: &[(Recording, usize)]) -> (Duration, bo
         let mut h = [0.0; HIDDEN];
         let start = Instant::now();
         for frame in rec {
-            h = net.recurrent().step(std::hint::black_box(frame), &mut state);
+            h = net
+                .recurrent()
+                .step(std::hint::black_box(frame), &mut state);
         }
         time += start.elapsed();
         let streamed = net.head(&h);
-        let whole = net.forward_eval(&[*rec], &mut workspace).expect("constant sizes")[0];
+        let whole = net
+            .forward_eval(&[*rec], &mut workspace)
+            .expect("constant sizes")[0];
         agrees &= argmax(&streamed) == argmax(&whole)
-            && streamed.iter().zip(&whole).all(|(a, b)| (a - b).abs() <= 1e-5 * b.abs().max(1.0));
+            && streamed
+                .iter()
+                .zip(&whole)
+                .all(|(a, b)| (a - b).abs() <= 1e-5 * b.abs().max(1.0));
     }
     (time / (recordings.len() * STEPS) as u32, agrees)
 }
@@ -322,7 +344,10 @@ struct Config {
 
 fn config<N: Model, const B: usize>(data: &Data, progress: &ProgressBar) -> Config {
     progress.set_message(format!("{}, batch {B}", N::NAME));
-    let runs = SEEDS.iter().map(|&seed| run::<N, B>(seed, data, progress)).collect();
+    let runs = SEEDS
+        .iter()
+        .map(|&seed| run::<N, B>(seed, data, progress))
+        .collect();
     Config {
         name: N::NAME,
         batch: B,
@@ -379,9 +404,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             steps as f64 / time
         );
     }
-    println!("\nStreaming inference, one frame at a time (batch size 1, state kept by the caller):");
+    println!(
+        "\nStreaming inference, one frame at a time (batch size 1, state kept by the caller):"
+    );
     for name in [Plain::NAME, LnCell::NAME] {
-        let runs = configs.iter().filter(|c| c.name == name).flat_map(|c| &c.runs);
+        let runs = configs
+            .iter()
+            .filter(|c| c.name == name)
+            .flat_map(|c| &c.runs);
         let (times, agree): (Vec<f64>, Vec<bool>) = runs
             .map(|r| (r.step_time.as_secs_f64() * 1e6, r.streaming_agrees))
             .unzip();
@@ -414,14 +444,21 @@ fn plot(configs: &[Config]) -> Result<PathBuf, Box<dyn std::error::Error>> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target");
     std::fs::create_dir_all(&dir)?;
     let path = dir.join("sequence.png");
-    let root = BitMapBackend::new(&path, (1500, 860)).into_drawing_area();
+    draw(configs, &path)?;
+    Ok(path)
+}
+
+fn draw(configs: &[Config], path: &std::path::Path) -> Result<(), Box<dyn std::error::Error>> {
+    let root = BitMapBackend::new(path, (1500, 860)).into_drawing_area();
     root.fill(&WHITE)?;
     let rows = root.split_evenly((2, 1));
     let curves = |batch: usize, value: fn(&Run, usize) -> f64| -> Vec<Curve> {
         COLORS
             .iter()
             .filter_map(|&(name, color)| {
-                let c = configs.iter().find(|c| c.name == name && c.batch == batch)?;
+                let c = configs
+                    .iter()
+                    .find(|c| c.name == name && c.batch == batch)?;
                 Some((name, color, mean_curve(&c.runs, EPOCHS, value)))
             })
             .collect()
@@ -438,11 +475,13 @@ fn plot(configs: &[Config]) -> Result<PathBuf, Box<dyn std::error::Error>> {
     )?;
     row(
         &rows[1],
-        &format!("GRU on JapaneseVowels: training loss per epoch (training mode, mean of {seeds} seeds)"),
+        &format!(
+            "GRU on JapaneseVowels: training loss per epoch (training mode, mean of {seeds} seeds)"
+        ),
         &BATCHES,
         (EPOCHS, 0.0..2.3, "loss"),
         |batch| curves(batch, |r, e| r.epoch_losses[e]),
     )?;
     root.present()?;
-    Ok(path)
+    Ok(())
 }

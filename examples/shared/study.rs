@@ -19,7 +19,11 @@ pub fn mean_std(values: impl Iterator<Item = f64>) -> (f64, f64) {
 }
 
 /// The mean over seeds of `value(run, epoch)`, per epoch from 1.
-pub fn mean_curve<R>(runs: &[R], epochs: usize, value: impl Fn(&R, usize) -> f64) -> Vec<(usize, f64)> {
+pub fn mean_curve<R>(
+    runs: &[R],
+    epochs: usize,
+    value: impl Fn(&R, usize) -> f64,
+) -> Vec<(usize, f64)> {
     (0..epochs)
         .map(|e| (e + 1, mean_std(runs.iter().map(|r| value(r, e))).0))
         .collect()
