@@ -69,11 +69,117 @@ impl Elementwise for GeluFn {
     }
 }
 
+/// `1 / (1 + e^-x)`, PyTorch's `Sigmoid()`, computed without overflow for
+/// any `x` (`e^-|x|` only), so `x = -1100` gives 0, not NaN. Its derivative
+/// `s(x) (1 - s(x))` is taken as `s(x) s(-x)`, accurate in both tails.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SigmoidFn;
+
+/// `x s(x)` with `s` the sigmoid, PyTorch's `SiLU()` (swish); derivative
+/// `s(x) (1 + x (1 - s(x)))`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SiluFn;
+
+/// `x` for `x > 0`, `0.01 x` otherwise: PyTorch's `LeakyReLU()` with its
+/// default `negative_slope = 0.01` ([`LeakyReluFn::NEGATIVE_SLOPE`]). The
+/// derivative at 0 is the slope, as in PyTorch.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LeakyReluFn;
+
+/// `min(max(x, 0), 6)`, PyTorch's `ReLU6()`; its derivative is 1 only for
+/// `0 < x < 6` (0 at exactly 0 and 6, as in PyTorch).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Relu6Fn;
+
+impl LeakyReluFn {
+    /// PyTorch's default `negative_slope`.
+    pub const NEGATIVE_SLOPE: f64 = 0.01;
+}
+
+/// The sigmoid `1 / (1 + e^-x)` from `e^-|x|`, which never overflows.
+#[inline]
+fn sigmoid<T: Float>(x: T) -> T {
+    if x >= T::ZERO {
+        T::ONE / (T::ONE + (-x).exp())
+    } else {
+        let e = x.exp();
+        e / (T::ONE + e)
+    }
+}
+
+impl Elementwise for SigmoidFn {
+    #[inline]
+    fn value<T: Float>(x: T) -> T {
+        sigmoid(x)
+    }
+    #[inline]
+    fn derivative<T: Float>(x: T) -> T {
+        sigmoid(x) * sigmoid(-x)
+    }
+}
+
+impl Elementwise for SiluFn {
+    #[inline]
+    fn value<T: Float>(x: T) -> T {
+        x * sigmoid(x)
+    }
+    #[inline]
+    fn derivative<T: Float>(x: T) -> T {
+        let s = sigmoid(x);
+        s + x * s * sigmoid(-x)
+    }
+}
+
+impl Elementwise for LeakyReluFn {
+    #[inline]
+    fn value<T: Float>(x: T) -> T {
+        if x > T::ZERO {
+            x
+        } else {
+            x * T::from_f64(Self::NEGATIVE_SLOPE)
+        }
+    }
+    #[inline]
+    fn derivative<T: Float>(x: T) -> T {
+        if x > T::ZERO {
+            T::ONE
+        } else {
+            T::from_f64(Self::NEGATIVE_SLOPE)
+        }
+    }
+}
+
+/// The upper bound of [`Relu6Fn`].
+const SIX: f64 = 6.0;
+
+impl Elementwise for Relu6Fn {
+    #[inline]
+    fn value<T: Float>(x: T) -> T {
+        let six = T::from_f64(SIX);
+        if x <= T::ZERO {
+            T::ZERO
+        } else if x >= six {
+            six
+        } else {
+            x
+        }
+    }
+    #[inline]
+    fn derivative<T: Float>(x: T) -> T {
+        if x > T::ZERO && x < T::from_f64(SIX) {
+            T::ONE
+        } else {
+            T::ZERO
+        }
+    }
+}
+
 /// A layer applying `F` to every value of a row `R` of any shape (`[T; N]`,
 /// or a channel-major `[[T; L]; C]` or `[[[T; W]; H]; C]` after a
-/// convolution): no parameters. Use it through [`Relu`], [`Tanh`] and
-/// [`Gelu`] (flat rows), [`Relu1d`] and [`Relu2d`], or [`ReluOn`],
-/// [`TanhOn`] and [`GeluOn`] for any row.
+/// convolution): no parameters. Use it through [`Relu`], [`Tanh`],
+/// [`Gelu`], [`Sigmoid`], [`Silu`], [`LeakyRelu`] and [`Relu6`] (flat
+/// rows), [`Relu1d`] and [`Relu2d`], or [`ReluOn`], [`TanhOn`], [`GeluOn`],
+/// [`SigmoidOn`], [`SiluOn`], [`LeakyReluOn`] and [`Relu6On`] for any row.
 ///
 /// Training vs inference: the same; nothing is learned or tracked.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -91,12 +197,31 @@ pub type Tanh<const N: usize, T = f32> = Activation<TanhFn, N, T>;
 /// GELU over `N` values (`torch.nn.GELU`, exact form).
 pub type Gelu<const N: usize, T = f32> = Activation<GeluFn, N, T>;
 
+/// Sigmoid over `N` values (`torch.nn.Sigmoid`).
+pub type Sigmoid<const N: usize, T = f32> = Activation<SigmoidFn, N, T>;
+/// SiLU over `N` values (`torch.nn.SiLU`).
+pub type Silu<const N: usize, T = f32> = Activation<SiluFn, N, T>;
+/// Leaky ReLU over `N` values (`torch.nn.LeakyReLU()`, slope 0.01).
+pub type LeakyRelu<const N: usize, T = f32> = Activation<LeakyReluFn, N, T>;
+/// ReLU6 over `N` values (`torch.nn.ReLU6`).
+pub type Relu6<const N: usize, T = f32> = Activation<Relu6Fn, N, T>;
+
 /// ReLU over every value of a row `R` (`torch.nn.ReLU`).
 pub type ReluOn<R> = ActivationOn<ReluFn, R>;
 /// Tanh over every value of a row `R` (`torch.nn.Tanh`).
 pub type TanhOn<R> = ActivationOn<TanhFn, R>;
 /// GELU over every value of a row `R` (`torch.nn.GELU`, exact form).
 pub type GeluOn<R> = ActivationOn<GeluFn, R>;
+
+/// Sigmoid over every value of a row `R` (`torch.nn.Sigmoid`).
+pub type SigmoidOn<R> = ActivationOn<SigmoidFn, R>;
+/// SiLU over every value of a row `R` (`torch.nn.SiLU`).
+pub type SiluOn<R> = ActivationOn<SiluFn, R>;
+/// Leaky ReLU over every value of a row `R` (`torch.nn.LeakyReLU()`, slope
+/// 0.01).
+pub type LeakyReluOn<R> = ActivationOn<LeakyReluFn, R>;
+/// ReLU6 over every value of a row `R` (`torch.nn.ReLU6`).
+pub type Relu6On<R> = ActivationOn<Relu6Fn, R>;
 
 /// ReLU after a 1-d convolution: `C` channels of length `L`.
 pub type Relu1d<const C: usize, const L: usize, T = f32> = ReluOn<[[T; L]; C]>;
