@@ -58,6 +58,21 @@ fn expect_options(case: &Case, op: &str) {
     }
 }
 
+/// Compares as [`Case::compare`] does, after checking that every value is
+/// finite, as all of the reference's are (the report's maximum error can
+/// miss a NaN that is not the last value).
+fn compare(case: &Case, outputs: &[(&str, Vec<f64>)], grads: &[(&str, Vec<f64>)]) -> Report {
+    for (name, values) in outputs.iter().chain(grads) {
+        let bad = values.iter().position(|v| !v.is_finite());
+        assert!(
+            bad.is_none(),
+            "{}: {name}[{bad:?}] is not finite",
+            case.name
+        );
+    }
+    case.compare(outputs, grads)
+}
+
 /// Runs a case of a layer without parameters (`x` in, `y` out) forward and
 /// backward.
 fn layer<L: Layer<Grads = NoGrads> + Default>(case: &Case, op: &str) -> Report {
@@ -73,7 +88,7 @@ fn layer<L: Layer<Grads = NoGrads> + Default>(case: &Case, op: &str) -> Report {
     layer
         .backward(&x, &saved, &dy, &mut dx, &mut NoGrads)
         .expect("backward");
-    case.compare(&[("y", flat(&y))], &[("x", flat(&dx))])
+    compare(case, &[("y", flat(&y))], &[("x", flat(&dx))])
 }
 
 fn relu6<T: Float>(case: &Case) -> Report {
@@ -153,7 +168,11 @@ fn embedding<const NUM: usize, const DIM: usize, const S: usize, T: Float>(case:
     let dy: Vec<[[T; DIM]; S]> = case.dy("y");
     let mut grads = EmbeddingGrads::default();
     layer.backward_seq(&x, &dy, &mut grads).expect("backward");
-    case.compare(&[("y", flat(&y))], &[("weight", flat(&[grads.weight]))])
+    compare(
+        case,
+        &[("y", flat(&y))],
+        &[("weight", flat(&[grads.weight]))],
+    )
 }
 
 misc_cases! {
@@ -340,7 +359,7 @@ fn softmax_refuses_mismatched_rows_and_writes_nothing() {
     };
     assert_eq!(layer.forward_eval(&x, &mut out[..3]), Err(e));
     assert_eq!(out, unwritten);
-    let saved = layer.forward_eval(&x, &mut vec![[[0.0; 3]; 2]; 4]).unwrap();
+    let saved = layer.forward_eval(&x, &mut [[[0.0; 3]; 2]; 4]).unwrap();
     let e = NormError::RowCountMismatch {
         argument: "dx",
         expected: 4,

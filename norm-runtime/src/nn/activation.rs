@@ -1,4 +1,5 @@
-//! Element-wise activations, over rows of any shape.
+//! Activations over rows of any shape: element-wise ones, and (through
+//! [`VectorFn`]) functions of each last-dim vector such as softmax.
 
 use super::{SavedRows, check_backward, check_forward};
 use crate::{Float, Layer, NoGrads, NormError, Row};
@@ -6,12 +7,42 @@ use core::fmt::Debug;
 use core::marker::PhantomData;
 
 /// A scalar function and its derivative, applied to every value by
-/// [`ActivationOn`].
+/// [`ActivationOn`] (every `Elementwise` function is a [`VectorFn`]).
 pub trait Elementwise: Copy + Debug + Default + PartialEq {
     /// `f(x)`.
     fn value<T: Float>(x: T) -> T;
     /// `f'(x)`.
     fn derivative<T: Float>(x: T) -> T;
+}
+
+/// A function of one vector, a row's last dim, and its backward pass:
+/// what [`ActivationOn`] applies to every last-dim vector of a row. An
+/// [`Elementwise`] function is one, value by value;
+/// [`SoftmaxFn`](super::SoftmaxFn) and
+/// [`LogSoftmaxFn`](super::LogSoftmaxFn) are the others.
+pub trait VectorFn: Copy + Debug + Default + PartialEq {
+    /// Writes `f(x)` into `y` (both the length of the last dim).
+    fn forward<T: Float>(x: &[T], y: &mut [T]);
+    /// Writes the input gradient `dx` of `f` at `x` for the output gradient
+    /// `dy` (all three the length of the last dim). It may use `dx` as
+    /// scratch first.
+    fn backward<T: Float>(x: &[T], dy: &[T], dx: &mut [T]);
+}
+
+impl<F: Elementwise> VectorFn for F {
+    #[inline]
+    fn forward<T: Float>(x: &[T], y: &mut [T]) {
+        for (x, y) in x.iter().zip(y) {
+            *y = F::value(*x);
+        }
+    }
+
+    #[inline]
+    fn backward<T: Float>(x: &[T], dy: &[T], dx: &mut [T]) {
+        for ((x, dy), dx) in x.iter().zip(dy).zip(dx) {
+            *dx = *dy * F::derivative(*x);
+        }
+    }
 }
 
 /// `max(x, 0)`; its derivative at 0 is 0, as in PyTorch.
@@ -174,12 +205,19 @@ impl Elementwise for Relu6Fn {
     }
 }
 
-/// A layer applying `F` to every value of a row `R` of any shape (`[T; N]`,
-/// or a channel-major `[[T; L]; C]` or `[[[T; W]; H]; C]` after a
-/// convolution): no parameters. Use it through [`Relu`], [`Tanh`],
-/// [`Gelu`], [`Sigmoid`], [`Silu`], [`LeakyRelu`] and [`Relu6`] (flat
-/// rows), [`Relu1d`] and [`Relu2d`], or [`ReluOn`], [`TanhOn`], [`GeluOn`],
-/// [`SigmoidOn`], [`SiluOn`], [`LeakyReluOn`] and [`Relu6On`] for any row.
+/// A layer applying `F` to every vector along the last dim of a row `R` of
+/// any shape (`[T; N]`, a sequence `[[T; N]; S]`, or a channel-major
+/// `[[T; L]; C]` or `[[[T; W]; H]; C]` after a convolution): for an
+/// [`Elementwise`] `F`, to every value. No parameters. Use it through
+/// [`Relu`], [`Tanh`], [`Gelu`], [`Sigmoid`], [`Silu`], [`LeakyRelu`] and
+/// [`Relu6`] (flat rows), [`Relu1d`] and [`Relu2d`], or [`ReluOn`],
+/// [`TanhOn`], [`GeluOn`], [`SigmoidOn`], [`SiluOn`], [`LeakyReluOn`] and
+/// [`Relu6On`] for any row; the softmaxes are
+/// [`Softmax`](super::Softmax) and [`SoftmaxOn`](super::SoftmaxOn).
+///
+/// Backward gets `x`, not `y`, so a function that needs its output
+/// (softmax) recomputes it per vector, in `dx`: nothing is saved or
+/// allocated.
 ///
 /// Training vs inference: the same; nothing is learned or tracked.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -228,9 +266,18 @@ pub type Relu1d<const C: usize, const L: usize, T = f32> = ReluOn<[[T; L]; C]>;
 /// ReLU after a 2-d convolution: `C` channels of `H x W`.
 pub type Relu2d<const C: usize, const H: usize, const W: usize, T = f32> = ReluOn<[[[T; W]; H]; C]>;
 
-super::stateless_layer!([F: Elementwise, R: Row] ActivationOn<F, R>, scalar = R::Scalar);
+super::stateless_layer!([F: VectorFn, R: Row] ActivationOn<F, R>, scalar = R::Scalar);
 
-impl<F: Elementwise, R: Row> Layer for ActivationOn<F, R> {
+impl<F: VectorFn, R: Row> ActivationOn<F, R> {
+    /// The length of the last dim (at least 1, so that an empty row has no
+    /// vectors rather than vectors of length 0).
+    const LAST: usize = match R::SHAPE.last() {
+        Some(&n) if n > 0 => n,
+        _ => 1,
+    };
+}
+
+impl<F: VectorFn, R: Row> Layer for ActivationOn<F, R> {
     type Input = R;
     type Output = R;
     type Saved = SavedRows;
@@ -243,9 +290,11 @@ impl<F: Elementwise, R: Row> Layer for ActivationOn<F, R> {
     #[inline]
     fn forward_eval(&self, x: &[R], y: &mut [R]) -> Result<SavedRows, NormError> {
         let saved = check_forward(x.len(), y.len())?;
+        let n = Self::LAST;
         for (x, y) in x.iter().zip(y) {
-            for (x, y) in x.as_flat().iter().zip(y.as_flat_mut()) {
-                *y = F::value(*x);
+            let vectors = x.as_flat().chunks_exact(n);
+            for (x, y) in vectors.zip(y.as_flat_mut().chunks_exact_mut(n)) {
+                F::forward(x, y);
             }
         }
         Ok(saved)
@@ -261,10 +310,12 @@ impl<F: Elementwise, R: Row> Layer for ActivationOn<F, R> {
         _: &mut NoGrads,
     ) -> Result<(), NormError> {
         check_backward(*saved, x.len(), dy.len(), dx.len())?;
+        let n = Self::LAST;
         for ((x, dy), dx) in x.iter().zip(dy).zip(dx) {
-            let values = x.as_flat().iter().zip(dy.as_flat());
-            for ((x, dy), dx) in values.zip(dx.as_flat_mut()) {
-                *dx = *dy * F::derivative(*x);
+            let x = x.as_flat().chunks_exact(n);
+            let vectors = x.zip(dy.as_flat().chunks_exact(n));
+            for ((x, dy), dx) in vectors.zip(dx.as_flat_mut().chunks_exact_mut(n)) {
+                F::backward(x, dy, dx);
             }
         }
         Ok(())

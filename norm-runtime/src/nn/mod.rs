@@ -41,7 +41,7 @@ mod softmax;
 pub use activation::{
     Activation, ActivationOn, Elementwise, Gelu, GeluFn, GeluOn, LeakyRelu, LeakyReluFn,
     LeakyReluOn, Relu, Relu1d, Relu2d, Relu6, Relu6Fn, Relu6On, ReluFn, ReluOn, Sigmoid, SigmoidFn,
-    SigmoidOn, Silu, SiluFn, SiluOn, Tanh, TanhFn, TanhOn,
+    SigmoidOn, Silu, SiluFn, SiluOn, Tanh, TanhFn, TanhOn, VectorFn,
 };
 pub use conv::{Conv1d, Conv2d, ConvGrads};
 pub use embedding::{Embedding, EmbeddingGrads};
@@ -58,9 +58,7 @@ pub use recurrent::{
     RnnMath, StandardCell, StandardCellGrads,
 };
 pub use sequence::{LastStep, MeanOverSteps, PerStep};
-pub use softmax::{
-    LastDimFn, LastDimOn, LogSoftmax, LogSoftmaxFn, LogSoftmaxOn, Softmax, SoftmaxFn, SoftmaxOn,
-};
+pub use softmax::{LogSoftmax, LogSoftmaxFn, LogSoftmaxOn, Softmax, SoftmaxFn, SoftmaxOn};
 
 use crate::{Float, NormError, Parameters};
 use rand::{RngExt, SeedableRng};
