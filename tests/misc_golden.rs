@@ -10,7 +10,7 @@ mod common;
 
 use common::fd::richardson;
 use common::golden::Report;
-use common::golden_layers::{Case, array, case, check_table, flat};
+use common::golden_layers::{Case, case, check_table, flat, load_state};
 use constnorm::nn::{
     Embedding, EmbeddingGrads, LeakyRelu, LeakyReluFn, LeakyReluOn, LogSoftmax, LogSoftmaxOn,
     Relu6, Relu6On, Sigmoid, SigmoidOn, Silu, SiluOn, Softmax, SoftmaxOn, init_seeded,
@@ -135,25 +135,10 @@ fn embedding_of<const NUM: usize, const DIM: usize, T: Float>(
         assert_eq!(case.options[option].to_string(), default, "{}", case.name);
     }
     let mut layer = Embedding::<NUM, DIM, T>::new();
-    if let Some(i) = case.options["padding_idx"].as_u64() {
-        layer = layer.with_padding_idx(i as usize);
+    if !case.options["padding_idx"].is_null() {
+        layer = layer.with_padding_idx(case.count("padding_idx"));
     }
-    let mut loaded = Vec::new();
-    layer.visit_arrays_mut(&mut |key, shape, values| {
-        let reference = &case.params[key.last()];
-        assert_eq!(
-            shape,
-            reference.shape,
-            "{}: shape of {}",
-            case.name,
-            key.last()
-        );
-        values.copy_from_slice(array::<[[T; DIM]; NUM]>(&reference.values).as_flat());
-        loaded.push(key.last().to_owned());
-    });
-    let mut theirs: Vec<&String> = case.params.keys().collect();
-    theirs.sort();
-    assert_eq!(loaded.iter().collect::<Vec<_>>(), theirs, "{}", case.name);
+    load_state(case, &mut layer);
     layer
 }
 
