@@ -66,6 +66,15 @@ pub enum NormError {
         /// The number of classes.
         classes: usize,
     },
+    /// An embedding index is not a row of the table (`index >= len`).
+    IndexOutOfRange {
+        /// The index found.
+        index: usize,
+        /// Its position in the indices given (flattened, for sequences).
+        position: usize,
+        /// The number of rows of the table (`num_embeddings`).
+        len: usize,
+    },
     /// A network's `backward` was called before a forward pass filled the
     /// workspace.
     NoForwardPass,
@@ -178,6 +187,14 @@ impl fmt::Display for NormError {
             } => write!(
                 f,
                 "target {target} of row {row} is not a class index: there are {classes} classes (0..{classes})"
+            ),
+            Self::IndexOutOfRange {
+                index,
+                position,
+                len,
+            } => write!(
+                f,
+                "index {index} at position {position} is out of range: the embedding has {len} rows (0..{len})"
             ),
             Self::NoForwardPass => f.write_str(
                 "backward needs the saved values of a forward pass: run forward_train or forward_eval on this workspace first",

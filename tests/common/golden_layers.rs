@@ -41,7 +41,7 @@ pub struct Tensor {
 }
 
 /// The reference files in tests/golden_layers, by stem.
-pub const FILES: &[&str] = &["conv", "pool", "rnn", "ln_rnn"];
+pub const FILES: &[&str] = &["conv", "pool", "rnn", "ln_rnn", "misc"];
 
 /// Every case of one reference file, parsed once per test binary.
 pub fn file(stem: &str) -> &'static File {

@@ -1,4 +1,5 @@
-//! Element-wise activations, over rows of any shape.
+//! Activations over rows of any shape: element-wise ones, and (through
+//! [`VectorFn`]) functions of each last-dim vector such as softmax.
 
 use super::{SavedRows, check_backward, check_forward};
 use crate::{Float, Layer, NoGrads, NormError, Row};
@@ -6,12 +7,42 @@ use core::fmt::Debug;
 use core::marker::PhantomData;
 
 /// A scalar function and its derivative, applied to every value by
-/// [`ActivationOn`].
+/// [`ActivationOn`] (every `Elementwise` function is a [`VectorFn`]).
 pub trait Elementwise: Copy + Debug + Default + PartialEq {
     /// `f(x)`.
     fn value<T: Float>(x: T) -> T;
     /// `f'(x)`.
     fn derivative<T: Float>(x: T) -> T;
+}
+
+/// A function of one vector, a row's last dim, and its backward pass:
+/// what [`ActivationOn`] applies to every last-dim vector of a row. An
+/// [`Elementwise`] function is one, value by value;
+/// [`SoftmaxFn`](super::SoftmaxFn) and
+/// [`LogSoftmaxFn`](super::LogSoftmaxFn) are the others.
+pub trait VectorFn: Copy + Debug + Default + PartialEq {
+    /// Writes `f(x)` into `y` (both the length of the last dim).
+    fn forward<T: Float>(x: &[T], y: &mut [T]);
+    /// Writes the input gradient `dx` of `f` at `x` for the output gradient
+    /// `dy` (all three the length of the last dim). It may use `dx` as
+    /// scratch first.
+    fn backward<T: Float>(x: &[T], dy: &[T], dx: &mut [T]);
+}
+
+impl<F: Elementwise> VectorFn for F {
+    #[inline]
+    fn forward<T: Float>(x: &[T], y: &mut [T]) {
+        for (x, y) in x.iter().zip(y) {
+            *y = F::value(*x);
+        }
+    }
+
+    #[inline]
+    fn backward<T: Float>(x: &[T], dy: &[T], dx: &mut [T]) {
+        for ((x, dy), dx) in x.iter().zip(dy).zip(dx) {
+            *dx = *dy * F::derivative(*x);
+        }
+    }
 }
 
 /// `max(x, 0)`; its derivative at 0 is 0, as in PyTorch.
@@ -69,11 +100,124 @@ impl Elementwise for GeluFn {
     }
 }
 
-/// A layer applying `F` to every value of a row `R` of any shape (`[T; N]`,
-/// or a channel-major `[[T; L]; C]` or `[[[T; W]; H]; C]` after a
-/// convolution): no parameters. Use it through [`Relu`], [`Tanh`] and
-/// [`Gelu`] (flat rows), [`Relu1d`] and [`Relu2d`], or [`ReluOn`],
-/// [`TanhOn`] and [`GeluOn`] for any row.
+/// `1 / (1 + e^-x)`, PyTorch's `Sigmoid()`, computed without overflow for
+/// any `x` (`e^-|x|` only), so `x = -1100` gives 0, not NaN. Its derivative
+/// `s(x) (1 - s(x))` is taken as `s(x) s(-x)`, accurate in both tails.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SigmoidFn;
+
+/// `x s(x)` with `s` the sigmoid, PyTorch's `SiLU()` (swish); derivative
+/// `s(x) (1 + x (1 - s(x)))`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SiluFn;
+
+/// `x` for `x > 0`, `0.01 x` otherwise: PyTorch's `LeakyReLU()` with its
+/// default `negative_slope = 0.01` ([`LeakyReluFn::NEGATIVE_SLOPE`]). The
+/// derivative at 0 is the slope, as in PyTorch.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LeakyReluFn;
+
+/// `min(max(x, 0), 6)`, PyTorch's `ReLU6()`; its derivative is 1 only for
+/// `0 < x < 6` (0 at exactly 0 and 6, as in PyTorch).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Relu6Fn;
+
+impl LeakyReluFn {
+    /// PyTorch's default `negative_slope`.
+    pub const NEGATIVE_SLOPE: f64 = 0.01;
+}
+
+/// The sigmoid `1 / (1 + e^-x)` from `e^-|x|`, which never overflows.
+#[inline]
+fn sigmoid<T: Float>(x: T) -> T {
+    if x >= T::ZERO {
+        T::ONE / (T::ONE + (-x).exp())
+    } else {
+        let e = x.exp();
+        e / (T::ONE + e)
+    }
+}
+
+impl Elementwise for SigmoidFn {
+    #[inline]
+    fn value<T: Float>(x: T) -> T {
+        sigmoid(x)
+    }
+    #[inline]
+    fn derivative<T: Float>(x: T) -> T {
+        sigmoid(x) * sigmoid(-x)
+    }
+}
+
+impl Elementwise for SiluFn {
+    #[inline]
+    fn value<T: Float>(x: T) -> T {
+        x * sigmoid(x)
+    }
+    #[inline]
+    fn derivative<T: Float>(x: T) -> T {
+        let s = sigmoid(x);
+        s + x * s * sigmoid(-x)
+    }
+}
+
+impl Elementwise for LeakyReluFn {
+    #[inline]
+    fn value<T: Float>(x: T) -> T {
+        if x > T::ZERO {
+            x
+        } else {
+            x * T::from_f64(Self::NEGATIVE_SLOPE)
+        }
+    }
+    #[inline]
+    fn derivative<T: Float>(x: T) -> T {
+        if x > T::ZERO {
+            T::ONE
+        } else {
+            T::from_f64(Self::NEGATIVE_SLOPE)
+        }
+    }
+}
+
+/// The upper bound of [`Relu6Fn`].
+const SIX: f64 = 6.0;
+
+impl Elementwise for Relu6Fn {
+    #[inline]
+    fn value<T: Float>(x: T) -> T {
+        let six = T::from_f64(SIX);
+        if x <= T::ZERO {
+            T::ZERO
+        } else if x >= six {
+            six
+        } else {
+            x
+        }
+    }
+    #[inline]
+    fn derivative<T: Float>(x: T) -> T {
+        if x > T::ZERO && x < T::from_f64(SIX) {
+            T::ONE
+        } else {
+            T::ZERO
+        }
+    }
+}
+
+/// A layer applying `F` to every vector along the last dim of a row `R` of
+/// any shape (`[T; N]`, a sequence `[[T; N]; S]`, or a channel-major
+/// `[[T; L]; C]` or `[[[T; W]; H]; C]` after a convolution): for an
+/// [`Elementwise`] `F`, to every value. No parameters. Use it through
+/// [`Relu`], [`Tanh`], [`Gelu`], [`Sigmoid`], [`Silu`], [`LeakyRelu`] and
+/// [`Relu6`] (flat rows), [`Relu1d`] and [`Relu2d`], or [`ReluOn`],
+/// [`TanhOn`], [`GeluOn`], [`SigmoidOn`], [`SiluOn`], [`LeakyReluOn`] and
+/// [`Relu6On`] for any row; the softmaxes are
+/// [`Softmax`](super::Softmax) and [`SoftmaxOn`](super::SoftmaxOn).
+///
+/// Backward gets `x`, not `y`, so a function that needs its output
+/// (softmax) recomputes it per vector, in `dx`: nothing is saved or
+/// allocated.
 ///
 /// Training vs inference: the same; nothing is learned or tracked.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -91,6 +235,15 @@ pub type Tanh<const N: usize, T = f32> = Activation<TanhFn, N, T>;
 /// GELU over `N` values (`torch.nn.GELU`, exact form).
 pub type Gelu<const N: usize, T = f32> = Activation<GeluFn, N, T>;
 
+/// Sigmoid over `N` values (`torch.nn.Sigmoid`).
+pub type Sigmoid<const N: usize, T = f32> = Activation<SigmoidFn, N, T>;
+/// SiLU over `N` values (`torch.nn.SiLU`).
+pub type Silu<const N: usize, T = f32> = Activation<SiluFn, N, T>;
+/// Leaky ReLU over `N` values (`torch.nn.LeakyReLU()`, slope 0.01).
+pub type LeakyRelu<const N: usize, T = f32> = Activation<LeakyReluFn, N, T>;
+/// ReLU6 over `N` values (`torch.nn.ReLU6`).
+pub type Relu6<const N: usize, T = f32> = Activation<Relu6Fn, N, T>;
+
 /// ReLU over every value of a row `R` (`torch.nn.ReLU`).
 pub type ReluOn<R> = ActivationOn<ReluFn, R>;
 /// Tanh over every value of a row `R` (`torch.nn.Tanh`).
@@ -98,14 +251,33 @@ pub type TanhOn<R> = ActivationOn<TanhFn, R>;
 /// GELU over every value of a row `R` (`torch.nn.GELU`, exact form).
 pub type GeluOn<R> = ActivationOn<GeluFn, R>;
 
+/// Sigmoid over every value of a row `R` (`torch.nn.Sigmoid`).
+pub type SigmoidOn<R> = ActivationOn<SigmoidFn, R>;
+/// SiLU over every value of a row `R` (`torch.nn.SiLU`).
+pub type SiluOn<R> = ActivationOn<SiluFn, R>;
+/// Leaky ReLU over every value of a row `R` (`torch.nn.LeakyReLU()`, slope
+/// 0.01).
+pub type LeakyReluOn<R> = ActivationOn<LeakyReluFn, R>;
+/// ReLU6 over every value of a row `R` (`torch.nn.ReLU6`).
+pub type Relu6On<R> = ActivationOn<Relu6Fn, R>;
+
 /// ReLU after a 1-d convolution: `C` channels of length `L`.
 pub type Relu1d<const C: usize, const L: usize, T = f32> = ReluOn<[[T; L]; C]>;
 /// ReLU after a 2-d convolution: `C` channels of `H x W`.
 pub type Relu2d<const C: usize, const H: usize, const W: usize, T = f32> = ReluOn<[[[T; W]; H]; C]>;
 
-super::stateless_layer!([F: Elementwise, R: Row] ActivationOn<F, R>, scalar = R::Scalar);
+super::stateless_layer!([F: VectorFn, R: Row] ActivationOn<F, R>, scalar = R::Scalar);
 
-impl<F: Elementwise, R: Row> Layer for ActivationOn<F, R> {
+impl<F: VectorFn, R: Row> ActivationOn<F, R> {
+    /// The length of the last dim (at least 1, so that an empty row has no
+    /// vectors rather than vectors of length 0).
+    const LAST: usize = match R::SHAPE.last() {
+        Some(&n) if n > 0 => n,
+        _ => 1,
+    };
+}
+
+impl<F: VectorFn, R: Row> Layer for ActivationOn<F, R> {
     type Input = R;
     type Output = R;
     type Saved = SavedRows;
@@ -118,9 +290,11 @@ impl<F: Elementwise, R: Row> Layer for ActivationOn<F, R> {
     #[inline]
     fn forward_eval(&self, x: &[R], y: &mut [R]) -> Result<SavedRows, NormError> {
         let saved = check_forward(x.len(), y.len())?;
+        let n = Self::LAST;
         for (x, y) in x.iter().zip(y) {
-            for (x, y) in x.as_flat().iter().zip(y.as_flat_mut()) {
-                *y = F::value(*x);
+            let vectors = x.as_flat().chunks_exact(n);
+            for (x, y) in vectors.zip(y.as_flat_mut().chunks_exact_mut(n)) {
+                F::forward(x, y);
             }
         }
         Ok(saved)
@@ -136,10 +310,12 @@ impl<F: Elementwise, R: Row> Layer for ActivationOn<F, R> {
         _: &mut NoGrads,
     ) -> Result<(), NormError> {
         check_backward(*saved, x.len(), dy.len(), dx.len())?;
+        let n = Self::LAST;
         for ((x, dy), dx) in x.iter().zip(dy).zip(dx) {
-            let values = x.as_flat().iter().zip(dy.as_flat());
-            for ((x, dy), dx) in values.zip(dx.as_flat_mut()) {
-                *dx = *dy * F::derivative(*x);
+            let x = x.as_flat().chunks_exact(n);
+            let vectors = x.zip(dy.as_flat().chunks_exact(n));
+            for ((x, dy), dx) in vectors.zip(dx.as_flat_mut().chunks_exact_mut(n)) {
+                F::backward(x, dy, dx);
             }
         }
         Ok(())

@@ -3,12 +3,16 @@
 //! pools [`MaxPool1d`], [`MaxPool2d`], [`AvgPool1d`], [`AvgPool2d`] and the
 //! global [`AdaptiveAvgPool1d`], [`AdaptiveAvgPool2d`],
 //! [`AdaptiveMaxPool1d`], [`AdaptiveMaxPool2d`], and [`Flatten`]; the
-//! activations [`Relu`], [`Tanh`] and [`Gelu`] over flat rows and
-//! [`ReluOn`], [`TanhOn`], [`GeluOn`] ([`Relu1d`], [`Relu2d`]) over rows of
-//! any shape; the losses [`cross_entropy`] and [`mse`], and the optimizers
-//! [`Sgd`] and [`Adam`]. All have fixed sizes and allocate nothing;
-//! numerics, weight layouts, state-dict names and initialization follow
-//! PyTorch.
+//! activations [`Relu`], [`Tanh`], [`Gelu`], [`Sigmoid`], [`Silu`],
+//! [`LeakyRelu`] and [`Relu6`] over flat rows and [`ReluOn`], [`TanhOn`],
+//! [`GeluOn`], [`SigmoidOn`], [`SiluOn`], [`LeakyReluOn`], [`Relu6On`]
+//! ([`Relu1d`], [`Relu2d`]) over rows of any shape; [`Softmax`] and
+//! [`LogSoftmax`] over the last dim ([`SoftmaxOn`], [`LogSoftmaxOn`] for a
+//! sequence of vectors or any row); the lookup table [`Embedding`], which
+//! takes indices instead of rows; the losses [`cross_entropy`] and
+//! [`mse`], and the optimizers [`Sgd`] and [`Adam`]. All have fixed sizes
+//! and allocate nothing; numerics, weight layouts, state-dict names and
+//! initialization follow PyTorch.
 //!
 //! Recurrent layers run a [`Cell`] over sequences with [`Recurrent`]
 //! (backpropagation through time, streaming): PyTorch's [`Rnn`], [`Gru`],
@@ -34,6 +38,7 @@
 
 mod activation;
 mod conv;
+mod embedding;
 mod flatten;
 mod linear;
 mod loss;
@@ -42,12 +47,15 @@ pub(crate) mod params;
 mod pool;
 mod recurrent;
 mod sequence;
+mod softmax;
 
 pub use activation::{
-    Activation, ActivationOn, Elementwise, Gelu, GeluFn, GeluOn, Relu, Relu1d, Relu2d, ReluFn,
-    ReluOn, Tanh, TanhFn, TanhOn,
+    Activation, ActivationOn, Elementwise, Gelu, GeluFn, GeluOn, LeakyRelu, LeakyReluFn,
+    LeakyReluOn, Relu, Relu1d, Relu2d, Relu6, Relu6Fn, Relu6On, ReluFn, ReluOn, Sigmoid, SigmoidFn,
+    SigmoidOn, Silu, SiluFn, SiluOn, Tanh, TanhFn, TanhOn, VectorFn,
 };
 pub use conv::{Conv1d, Conv2d, ConvGrads};
+pub use embedding::{Embedding, EmbeddingGrads};
 pub use flatten::Flatten;
 pub use linear::{Linear, LinearGrads};
 pub use loss::{cross_entropy, mse};
@@ -62,6 +70,7 @@ pub use recurrent::{
     StandardCell, StandardCellGrads,
 };
 pub use sequence::{LastStep, MeanOverSteps, PerStep};
+pub use softmax::{LogSoftmax, LogSoftmaxFn, LogSoftmaxOn, Softmax, SoftmaxFn, SoftmaxOn};
 
 use crate::{Float, NormError, Parameters};
 use rand::{RngExt, SeedableRng};
