@@ -1,5 +1,5 @@
-//! Fixed-size is not stack-only: a workspace of 64 MiB and a layer of 16 MiB
-//! are created straight on the heap, in a debug build, on a thread with a
+//! Fixed-size is not stack-only: a workspace of 64 MiB, layers of 16 MiB and
+//! recurrent layers of 19 and 21 MiB are created straight on the heap, in a debug build, on a thread with a
 //! 2 MiB stack (where building either on the stack first would overflow).
 
 use constnorm::nn::{Linear, Relu};
@@ -109,5 +109,50 @@ fn a_large_convolution_starts_on_the_heap() {
                 .iter()
                 .all(|o| o.as_flattened().as_flattened().iter().all(|v| *v == 0.0))
         );
+    });
+}
+
+#[test]
+fn large_recurrent_layers_start_on_the_heap_and_run() {
+    type Big = constnorm::nn::Gru<512, 1024, 4>;
+    type BigLn = constnorm::nn::LnLstm<256, 1024, 2>;
+    on_a_small_stack(|| {
+        assert!(size_of::<Big>() >= 18 << 20);
+        assert!(size_of::<BigLn>() >= 20 << 20);
+        let mut gru = Big::new_boxed();
+        assert!(
+            gru.cell
+                .weight_hh
+                .as_flattened()
+                .as_flattened()
+                .iter()
+                .all(|v| *v == 0.0)
+        );
+        // PyTorch's initialization, in place.
+        constnorm::nn::init_seeded(&mut *gru, 1);
+        assert!(gru.cell.weight_hh[2][1023].iter().any(|v| *v != 0.0));
+        let x = vec![[[0.25_f32; 512]; 4]; 2];
+        let mut y = vec![[[0.0_f32; 1024]; 4]; 2];
+        constnorm::Layer::forward_eval(&*gru, &x, &mut y).unwrap();
+        let mut state = [[0.0_f32; 1024]; 1];
+        for step in &x[0] {
+            gru.step(step, &mut state);
+        }
+        assert_eq!(state[0], y[0][3]);
+
+        let ln = BigLn::new_boxed();
+        // As `new()`: zero weights, layer-norm gains 1.
+        assert!(ln.cell.ln_c_weight.iter().all(|v| *v == 1.0));
+        assert!(
+            ln.cell
+                .weight_ih
+                .as_flattened()
+                .as_flattened()
+                .iter()
+                .all(|v| *v == 0.0)
+        );
+        let mut state = [[0.0_f32; 1024]; 2];
+        ln.step(&[1.0; 256], &mut state);
+        assert!(state.as_flattened().iter().all(|v| v.is_finite()));
     });
 }

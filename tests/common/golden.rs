@@ -318,7 +318,13 @@ impl Report {
             a.iter()
                 .zip(expected)
                 .map(|(a, e)| (a - e).abs())
-                .fold(0.0_f64, |m, d| if m.is_nan() || d.is_nan() { f64::NAN } else { m.max(d) })
+                .fold(0.0_f64, |m, d| {
+                    if m.is_nan() || d.is_nan() {
+                        f64::NAN
+                    } else {
+                        m.max(d)
+                    }
+                })
         };
         let err = max_err(got);
         let (bound, torch_err) = if f32_case {

@@ -6,7 +6,7 @@ use super::{Cell, Recurrent};
 use crate::Float;
 use crate::kernels::matvec::{affine, affine_backward};
 use crate::nn::activation::{Elementwise, TanhFn};
-use crate::nn::params::parameter_arrays;
+use crate::nn::params::{parameter_arrays, zeroed_in_place};
 use core::fmt::Debug;
 use core::marker::PhantomData;
 
@@ -219,6 +219,14 @@ parameter_arrays! {
     weight_hh: "weight_hh", shape [G * H, H];
     bias_ih: "bias_ih", shape [G * H], if BIAS;
     bias_hh: "bias_hh", shape [G * H], if BIAS;
+}
+
+zeroed_in_place! {
+    impl[M, const I: usize, const H: usize, const G: usize, T: Float, const BIAS: bool]
+        StandardCell<M, I, H, G, T, BIAS> {
+        zero: weight_ih, weight_hh, bias_ih, bias_hh;
+        marker: marker;
+    }
 }
 
 /// PyTorch's sequence-module names: `weight_ih` is `weight_ih_l0`.

@@ -15,7 +15,7 @@ use super::cells::sigmoid;
 use super::{Cell, Recurrent};
 use crate::kernels::matvec::dot;
 use crate::kernels::rows::{Stats, segment_stats};
-use crate::nn::params::parameter_arrays;
+use crate::nn::params::{parameter_arrays, zeroed_in_place};
 use crate::{Float, Row};
 
 /// The ε of every layer norm in [`LnLstmCell`] and [`LnGruCell`]: `1e-5`,
@@ -368,7 +368,11 @@ parameter_arrays! {
     impl[const I: usize, const H: usize, T: Float] LnLstmCell<I, H, T>,
         grads LnLstmCellGrads<I, H, T>, scalar T, name "LnLstmCell";
     reset(cell, rng) {
-        *cell = Self::new();
+        // In place, not `*cell = Self::new()`: no copy of a large cell on the stack.
+        let biases = [cell.bias.as_flat_mut(), cell.ln_ih_bias.as_flat_mut()];
+        fill(biases.into_iter().chain([cell.ln_hh_bias.as_flat_mut(), &mut cell.ln_c_bias]), T::ZERO);
+        let gains = [cell.ln_ih_weight.as_flat_mut(), cell.ln_hh_weight.as_flat_mut()];
+        fill(gains.into_iter().chain([&mut cell.ln_c_weight[..]]), T::ONE);
         uniform_weights(rng, H, [cell.weight_ih.as_flat_mut(), cell.weight_hh.as_flat_mut()]);
     }
     weight_ih: "weight_ih", shape [4 * H, I];
@@ -386,7 +390,13 @@ parameter_arrays! {
     impl[const I: usize, const H: usize, T: Float] LnGruCell<I, H, T>,
         grads LnGruCellGrads<I, H, T>, scalar T, name "LnGruCell";
     reset(cell, rng) {
-        *cell = Self::new();
+        // In place, not `*cell = Self::new()`: no copy of a large cell on the stack.
+        let biases = [cell.bias.as_flat_mut(), cell.ln_ih_bias.as_flat_mut()];
+        let more = [cell.ln_hh_bias.as_flat_mut(), &mut cell.ln_ih_n_bias, &mut cell.ln_hh_n_bias];
+        fill(biases.into_iter().chain(more), T::ZERO);
+        let gains = [cell.ln_ih_weight.as_flat_mut(), cell.ln_hh_weight.as_flat_mut()];
+        let more = [&mut cell.ln_ih_n_weight[..], &mut cell.ln_hh_n_weight];
+        fill(gains.into_iter().chain(more), T::ONE);
         uniform_weights(rng, H, [cell.weight_ih.as_flat_mut(), cell.weight_hh.as_flat_mut()]);
     }
     weight_ih: "weight_ih", shape [3 * H, I];
@@ -400,6 +410,29 @@ parameter_arrays! {
     ln_ih_n_bias: "ln_ih_n.bias", shape [H];
     ln_hh_n_weight: "ln_hh_n.weight", shape [H];
     ln_hh_n_bias: "ln_hh_n.bias", shape [H];
+}
+
+/// Sets every value of `arrays` to `value`.
+fn fill<'a, T: Float + 'a>(arrays: impl IntoIterator<Item = &'a mut [T]>, value: T) {
+    for a in arrays {
+        a.fill(value);
+    }
+}
+
+zeroed_in_place! {
+    impl[const I: usize, const H: usize, T: Float] LnLstmCell<I, H, T> {
+        zero: weight_ih, weight_hh, bias, ln_ih_weight, ln_ih_bias, ln_hh_weight, ln_hh_bias,
+            ln_c_weight, ln_c_bias;
+        one: ln_ih_weight, ln_hh_weight, ln_c_weight;
+    }
+}
+
+zeroed_in_place! {
+    impl[const I: usize, const H: usize, T: Float] LnGruCell<I, H, T> {
+        zero: weight_ih, weight_hh, bias, ln_ih_weight, ln_ih_bias, ln_hh_weight, ln_hh_bias,
+            ln_ih_n_weight, ln_ih_n_bias, ln_hh_n_weight, ln_hh_n_bias;
+        one: ln_ih_weight, ln_hh_weight, ln_ih_n_weight, ln_hh_n_weight;
+    }
 }
 
 impl<const I: usize, const H: usize, T: Float> Cell for LnLstmCell<I, H, T> {

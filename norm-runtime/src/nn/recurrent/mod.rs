@@ -364,6 +364,27 @@ impl<C: Cell + Default, const S: usize> Recurrent<C, S> {
     }
 }
 
+impl<C: Cell + crate::InPlace, const S: usize> Recurrent<C, S> {
+    /// [`new`](Self::new) built straight on the heap, with no copy on the
+    /// stack: for layers too large for it (a `Gru<512, 1024, S>` is 19 MiB)
+    /// in debug builds and on small thread stacks.
+    #[cfg(feature = "std")]
+    #[must_use]
+    pub fn new_boxed() -> Box<Self> {
+        crate::network::boxed::<Self>()
+    }
+}
+
+// SAFETY: the cell is the only field, and its `init_at` leaves a valid cell.
+unsafe impl<C: crate::InPlace, const S: usize> crate::InPlace for Recurrent<C, S> {
+    #[inline]
+    unsafe fn init_at(p: *mut Self) {
+        // SAFETY: the caller's `p` is valid for writes and aligned, and so is
+        // the field's place in it.
+        unsafe { C::init_at(core::ptr::addr_of_mut!((*p).cell)) }
+    }
+}
+
 impl<C: Cell + Default, const S: usize> Default for Recurrent<C, S> {
     fn default() -> Self {
         Self::new()
