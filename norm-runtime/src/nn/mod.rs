@@ -6,7 +6,11 @@
 //! activations [`Relu`], [`Tanh`] and [`Gelu`] over flat rows and
 //! [`ReluOn`], [`TanhOn`], [`GeluOn`] ([`Relu1d`], [`Relu2d`]) over rows of
 //! any shape; the losses [`cross_entropy`] and [`mse`], and the optimizers
-//! [`Sgd`] and [`Adam`]. All have fixed sizes and allocate nothing;
+//! [`Sgd`] and [`Adam`]. For sequences, whose example is `L` tokens
+//! `[[T; E]; L]` (PyTorch's `batch_first` `(N, L, E)`): self-attention
+//! [`MultiheadAttention`] and the transformer block
+//! [`TransformerEncoderLayer`] (with [`TokenNorm`], its layer norm). All
+//! have fixed sizes and allocate nothing;
 //! numerics, weight layouts, state-dict names and initialization follow
 //! PyTorch.
 //!
@@ -22,6 +26,7 @@
 //! network.
 
 mod activation;
+mod attention;
 mod conv;
 mod flatten;
 mod linear;
@@ -29,11 +34,13 @@ mod loss;
 mod optim;
 pub(crate) mod params;
 mod pool;
+mod transformer;
 
 pub use activation::{
     Activation, ActivationOn, Elementwise, Gelu, GeluFn, GeluOn, Relu, Relu1d, Relu2d, ReluFn,
     ReluOn, Tanh, TanhFn, TanhOn,
 };
+pub use attention::{MultiheadAttention, MultiheadAttentionGrads};
 pub use conv::{Conv1d, Conv2d, ConvGrads};
 pub use flatten::Flatten;
 pub use linear::{Linear, LinearGrads};
@@ -42,6 +49,9 @@ pub use optim::{Adam, Sgd};
 pub use pool::{
     AdaptiveAvgPool1d, AdaptiveAvgPool2d, AdaptiveMaxPool1d, AdaptiveMaxPool2d, AvgPool1d,
     AvgPool2d, MaxPool1d, MaxPool2d,
+};
+pub use transformer::{
+    TokenNorm, TokenNormGrads, TransformerEncoderLayer, TransformerEncoderLayerGrads,
 };
 
 use crate::{Float, NormError, Parameters};
@@ -182,6 +192,188 @@ macro_rules! stateless_layer {
     };
 }
 pub(crate) use stateless_layer;
+
+/// The impls of a layer built from parameter arrays of its own and from
+/// sub-layers (attention, the transformer block), composed as `#[network]`
+/// composes a network's:
+///
+/// ```text
+/// composite_layer! {
+///     impl[generics] Layer<..>, grads[generics] Grads<..>, scalar T;
+///     reset(layer, rng) { .. }
+///     arrays { field: "key", shape [dims], if enabled; .. }
+///     layers { field: "key", grads SubGrads<..>, first n; .. }
+/// }
+/// ```
+///
+/// writes `Parameters` (with `reset_parameters` from the block), `Gradients`
+/// and `Default` (zeros) for the gradient struct, which has the layer's field
+/// names (own arrays as arrays, sub-layers as their gradient types), and
+/// `StateDict`. The own arrays come first, under their keys and PyTorch's
+/// shapes, a disabled one (`if`) empty and not in the state dict, as with
+/// [`parameter_arrays!`](super::params); then each sub-layer's arrays in
+/// field order under `key.` and its own keys (`out_proj.weight`). `first n`
+/// keeps only a sub-layer's first `n` arrays (a `Linear` whose bias the layer
+/// does not have); the layer keeps the others zero.
+macro_rules! composite_layer {
+    (
+        impl[$($g:tt)*] $layer:ty, grads[$($gg:tt)*] $grads:ty, scalar $t:ty;
+        reset($self_:ident, $rng:ident) $reset:block
+        arrays { $( $a:ident: $akey:literal, shape [$($dim:expr),+] $(, if $on:expr)?; )* }
+        layers { $( $l:ident: $lkey:literal, grads $lg:ty $(, first $n:expr)?; )* }
+    ) => {
+        impl<$($g)*> $layer {
+            /// PyTorch's shapes of the layer's own arrays, in order.
+            const OWN_SHAPES: &'static [&'static [usize]] = &[$(&[$($dim),+]),*];
+        }
+
+        impl<$($gg)*> Default for $grads {
+            fn default() -> Self {
+                Self { $($a: $crate::Row::ZERO,)* $($l: Default::default(),)* }
+            }
+        }
+
+        impl<$($gg)*> $crate::Gradients<$t> for $grads {
+            const ARRAYS: usize = <[&str]>::len(&[$(stringify!($a)),*])
+                $(+ $crate::nn::composite_layer!(@count $t, $lg $(, $n)?))*;
+
+            #[inline]
+            fn array(&self, i: usize) -> &[$t] {
+                $crate::nn::composite_layer!(@index i, $t, &[];
+                    [$($crate::nn::params::on!($($on)?) => $crate::Row::as_flat(&self.$a)),*];
+                    [$($lg $(| $n)? => $crate::Gradients::<$t>::array(&self.$l, i)),*])
+            }
+
+            #[inline]
+            fn array_mut(&mut self, i: usize) -> &mut [$t] {
+                $crate::nn::composite_layer!(@index i, $t, &mut [];
+                    [$($crate::nn::params::on!($($on)?) => $crate::Row::as_flat_mut(&mut self.$a)),*];
+                    [$($lg $(| $n)? => $crate::Gradients::<$t>::array_mut(&mut self.$l, i)),*])
+            }
+        }
+
+        impl<$($g)*> $crate::Parameters for $layer {
+            type Scalar = $t;
+            type Grads = $grads;
+
+            #[inline]
+            fn parameter(&self, i: usize) -> &[$t] {
+                $crate::nn::composite_layer!(@index i, $t, &[];
+                    [$($crate::nn::params::on!($($on)?) => $crate::Row::as_flat(&self.$a)),*];
+                    [$($lg $(| $n)? => $crate::Parameters::parameter(&self.$l, i)),*])
+            }
+
+            #[inline]
+            fn parameter_mut(&mut self, i: usize) -> &mut [$t] {
+                $crate::nn::composite_layer!(@index i, $t, &mut [];
+                    [$($crate::nn::params::on!($($on)?) => $crate::Row::as_flat_mut(&mut self.$a)),*];
+                    [$($lg $(| $n)? => $crate::Parameters::parameter_mut(&mut self.$l, i)),*])
+            }
+
+            fn reset_parameters<R: rand::Rng + ?Sized>(&mut self, rng: &mut R) {
+                let $self_ = self;
+                let $rng = rng;
+                $reset
+            }
+        }
+
+        impl<$($g)*> $crate::StateDict for $layer {
+            type Scalar = $t;
+
+            fn visit_arrays(&self, f: &mut $crate::Visit<'_, $t>) {
+                let shapes = Self::OWN_SHAPES.iter();
+                $(
+                    let (shape, shapes) = $crate::nn::composite_layer!(@next shapes);
+                    if $crate::nn::params::on!($($on)?) {
+                        f(&$crate::Key::leaf($akey), shape, $crate::Row::as_flat(&self.$a));
+                    }
+                )*
+                let _ = shapes;
+                $({
+                    let (count, mut seen) = ($crate::nn::composite_layer!(@count $t, $lg $(, $n)?), 0);
+                    $crate::StateDict::visit_arrays(&self.$l, &mut |key, shape, values| {
+                        if seen < count {
+                            f(&$crate::Key::nested($lkey, key), shape, values);
+                        }
+                        seen += 1;
+                    });
+                })*
+            }
+
+            fn visit_arrays_mut(&mut self, f: &mut $crate::VisitMut<'_, $t>) {
+                let shapes = Self::OWN_SHAPES.iter();
+                $(
+                    let (shape, shapes) = $crate::nn::composite_layer!(@next shapes);
+                    if $crate::nn::params::on!($($on)?) {
+                        f(&$crate::Key::leaf($akey), shape, $crate::Row::as_flat_mut(&mut self.$a));
+                    }
+                )*
+                let _ = shapes;
+                $({
+                    let (count, mut seen) = ($crate::nn::composite_layer!(@count $t, $lg $(, $n)?), 0);
+                    $crate::StateDict::visit_arrays_mut(&mut self.$l, &mut |key, shape, values| {
+                        if seen < count {
+                            f(&$crate::Key::nested($lkey, key), shape, values);
+                        }
+                        seen += 1;
+                    });
+                })*
+            }
+
+            fn visit_counters(&self, f: &mut $crate::VisitCounter<'_>) {
+                $(
+                    $crate::StateDict::visit_counters(&self.$l, &mut |key, value| {
+                        f(&$crate::Key::nested($lkey, key), value);
+                    });
+                )*
+                let _ = f;
+            }
+
+            fn visit_counters_mut(&mut self, f: &mut $crate::VisitCounterMut<'_>) {
+                $(
+                    $crate::StateDict::visit_counters_mut(&mut self.$l, &mut |key, value| {
+                        f(&$crate::Key::nested($lkey, key), value);
+                    });
+                )*
+                let _ = f;
+            }
+        }
+    };
+    // How many of a sub-layer's arrays the layer has: all, or the first `n`.
+    (@count $t:ty, $lg:ty) => {
+        <$lg as $crate::Gradients<$t>>::ARRAYS
+    };
+    (@count $t:ty, $lg:ty, $n:expr) => {
+        $n
+    };
+    // The next own array's shape, and the rest.
+    (@next $shapes:ident) => {{
+        let mut rest = $shapes;
+        (rest.next().copied().unwrap_or(&[]), rest)
+    }};
+    // Array `i`: one per own array (empty when disabled), then each
+    // sub-layer's `count`.
+    (@index $i:ident, $t:ty, $empty:expr;
+        [$($on:expr => $own:expr),*];
+        [$($lg:ty $(| $n:expr)? => $sub:expr),*]) => {{
+        $(
+            if $i == 0 {
+                return if $on { $own } else { $empty };
+            }
+            let $i = $i - 1;
+        )*
+        $(
+            let count = $crate::nn::composite_layer!(@count $t, $lg $(, $n)?);
+            if $i < count {
+                return $sub;
+            }
+            let $i = $i - count;
+        )*
+        let _ = $i;
+        $empty
+    }};
+}
+pub(crate) use composite_layer;
 
 /// Initializes every parameter of `model` from a generator seeded with
 /// `seed`, as PyTorch's `reset_parameters` does (Kaiming-uniform for
