@@ -29,12 +29,35 @@ use crate::{Float, Layer, NormError};
 ///   `in_proj_weight` (uniform in ±√(6 / 4E)), both biases zero. [`new`](Self::new)
 ///   is all zeros.
 /// - `HEADS` must divide `E` (and `L`, `HEADS` be at least 1): otherwise
-///   [`new`](Self::new) and the forward passes do not compile.
+///   [`new`](Self::new) and the forward passes do not compile:
+///
+/// ```compile_fail,E0080
+/// // 4 heads do not divide 6 features.
+/// let mha = constnorm::nn::MultiheadAttention::<6, 4, 3>::new();
+/// ```
 ///
 /// Training vs inference: the same (no dropout). Backward recomputes the
 /// attention of each example on the stack (`q`, `k`, `v` and `HEADS`
 /// matrices of `L x L` probabilities), so nothing is saved but the row
 /// count, and nothing is allocated.
+///
+/// ```
+/// use constnorm::Layer;
+/// use constnorm::nn::{MultiheadAttention, init_seeded};
+///
+/// // Sequences of 4 tokens of 8 features, 2 heads, causal.
+/// let mut mha = MultiheadAttention::<8, 2, 4, f32, true, true>::new();
+/// init_seeded(&mut mha, 0);
+/// let x = [[[0.5_f32; 8]; 4]; 3]; // a batch of 3 sequences
+/// let (y, _) = mha.forward_eval_array(&x);
+///
+/// // The second sequence has one token of padding at the end.
+/// let padding = [[false; 4], [false, false, false, true], [false; 4]];
+/// let mut y_padded = [[[0.0; 8]; 4]; 3];
+/// mha.forward_masked(&x, &padding, &mut y_padded)?;
+/// assert_eq!(y_padded[0], y[0]);
+/// # Ok::<(), constnorm::NormError>(())
+/// ```
 #[derive(Clone, Debug, PartialEq)]
 pub struct MultiheadAttention<
     const E: usize,

@@ -120,6 +120,22 @@ impl<const N: usize, T: Float> Default for TokenNorm<N, T> {
 /// Training vs inference: the same (no dropout). Backward recomputes each
 /// example's forward pass on the stack, so nothing is saved but the row
 /// count, and nothing is allocated.
+///
+/// ```
+/// use constnorm::nn::{GeluFn, TransformerEncoderLayer, init_seeded};
+/// use constnorm::{Layer, Parameters};
+///
+/// // d_model 8, 2 heads, dim_feedforward 32, 6 tokens, GELU, pre-norm.
+/// type Block = TransformerEncoderLayer<8, 2, 32, 6, f64, GeluFn, true>;
+/// let mut block = Block::new();
+/// init_seeded(&mut block, 0);
+/// let x = [[[0.25_f64; 8]; 6]; 2];
+/// let (y, saved) = block.forward_train_array(&x);
+/// let mut grads = <Block as Parameters>::Grads::default();
+/// let dx = block.backward_array(&x, &saved, &y, &mut grads)?;
+/// assert_eq!(dx.len(), 2);
+/// # Ok::<(), constnorm::NormError>(())
+/// ```
 #[derive(Clone, Debug, PartialEq)]
 pub struct TransformerEncoderLayer<
     const D: usize,
