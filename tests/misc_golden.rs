@@ -10,7 +10,7 @@ mod common;
 
 use common::fd::richardson;
 use common::golden::Report;
-use common::golden_layers::{Case, case, check_table, flat, load_state};
+use common::golden_layers::{Case, case, check_table, flat};
 use constnorm::nn::{
     Embedding, EmbeddingGrads, LeakyRelu, LeakyReluFn, LeakyReluOn, LogSoftmax, LogSoftmaxOn,
     Relu6, Relu6On, Sigmoid, SigmoidOn, Silu, SiluOn, Softmax, SoftmaxOn, init_seeded,
@@ -138,7 +138,7 @@ fn embedding_of<const NUM: usize, const DIM: usize, T: Float>(
     if !case.options["padding_idx"].is_null() {
         layer = layer.with_padding_idx(case.count("padding_idx"));
     }
-    load_state(case, &mut layer);
+    case.load(&mut layer);
     layer
 }
 

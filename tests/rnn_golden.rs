@@ -9,7 +9,7 @@
 mod common;
 
 use common::golden::Report;
-use common::golden_layers::{Case, Tensors, case, check_table, flat, grads_by_key, load_state};
+use common::golden_layers::{Case, Tensors, case, check_table, flat, grads_by_key};
 use constnorm::nn::{Cell, GruCell, LnGruCell, LnLstmCell, LstmCell, Recurrent, ReluFn, RnnCell};
 use constnorm::{Float, Parameters, Row};
 
@@ -78,7 +78,7 @@ where
 {
     case.expect_dtype::<<C as Parameters>::Scalar>();
     let mut layer = Recurrent::<C, S>::new();
-    load_state(case, &mut layer);
+    case.load(&mut layer);
     let x: Vec<[C::Input; S]> = case.input("x");
     let h0 = state_rows::<C>(&case.inputs, &["h0", "c0"]);
     let n = x.len();
@@ -108,7 +108,7 @@ where
 fn cell<C: Cell + Default>(case: &Case) -> Report {
     case.expect_dtype::<<C as Parameters>::Scalar>();
     let mut cell = C::default();
-    load_state(case, &mut cell);
+    case.load(&mut cell);
     let x: Vec<C::Input> = case.input("x");
     let h0 = state_rows::<C>(&case.inputs, &["h0", "c0"]);
     let n = x.len();

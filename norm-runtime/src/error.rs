@@ -78,6 +78,15 @@ pub enum NormError {
     /// A network's `backward` was called before a forward pass filled the
     /// workspace.
     NoForwardPass,
+    /// A query of self-attention may attend to no key: the key padding mask,
+    /// with the causal mask if the layer has one, masks every key it could
+    /// see (PyTorch's softmax returns NaN there).
+    FullyMaskedQuery {
+        /// The example (row of the batch).
+        row: usize,
+        /// The first query position with every key masked.
+        query: usize,
+    },
 }
 
 /// The shape of an array argument, kept without allocating (the first
@@ -198,6 +207,12 @@ impl fmt::Display for NormError {
             ),
             Self::NoForwardPass => f.write_str(
                 "backward needs the saved values of a forward pass: run forward_train or forward_eval on this workspace first",
+            ),
+            Self::FullyMaskedQuery { row, query } => write!(
+                f,
+                "query {query} of row {row} may attend to no key: the key padding mask (with the causal mask) \
+                 masks every key it could see, and a softmax over no keys is NaN; \
+                 leave at least one key unmasked for every query (the first key, under a causal mask)"
             ),
         }
     }

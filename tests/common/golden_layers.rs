@@ -4,7 +4,7 @@
 //! gradient under the tolerances of [`super::golden`].
 
 use super::golden::{Report, parse_all, test_name};
-use constnorm::{Float, Row};
+use constnorm::{Float, Gradients, Parameters, Row, StateDict};
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
@@ -37,11 +37,29 @@ pub struct Case {
 #[derive(Debug, Deserialize)]
 pub struct Tensor {
     pub shape: Vec<usize>,
+    /// The values; a bool mask's are 0 and 1.
+    #[serde(deserialize_with = "numbers_or_bools")]
     pub values: Vec<f64>,
 }
 
+/// A list of numbers, or of booleans (masks) read as 0 and 1.
+fn numbers_or_bools<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<f64>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Value {
+        Number(f64),
+        Bool(bool),
+    }
+    let values = Vec::<Value>::deserialize(d)?;
+    let number = |v| match v {
+        Value::Number(x) => x,
+        Value::Bool(b) => f64::from(u8::from(b)),
+    };
+    Ok(values.into_iter().map(number).collect())
+}
+
 /// The reference files in tests/golden_layers, by stem.
-pub const FILES: &[&str] = &["conv", "pool", "rnn", "ln_rnn", "misc"];
+pub const FILES: &[&str] = &["attention", "conv", "ln_rnn", "misc", "pool", "rnn"];
 
 /// Every case of one reference file, parsed once per test binary.
 pub fn file(stem: &str) -> &'static File {
@@ -170,6 +188,41 @@ impl Case {
         })
     }
 
+    /// A bool input (a mask), flat, if the case has it.
+    pub fn bools(&self, name: &str) -> Option<Vec<bool>> {
+        self.inputs
+            .get(name)
+            .map(|t| t.values.iter().map(|v| *v != 0.0).collect())
+    }
+
+    /// Sets every array of `layer` to the case's parameter of the same
+    /// state-dict key and shape; the layer must have exactly the module's
+    /// parameters.
+    pub fn load<M: StateDict>(&self, layer: &mut M) {
+        let mut ours = Vec::new();
+        layer.visit_arrays_mut(&mut |key, shape, values| {
+            let key = key.to_string();
+            let theirs = &self
+                .params
+                .get(&key)
+                .unwrap_or_else(|| panic!("{}: the reference has no parameter {key}", self.name));
+            assert_eq!(shape, theirs.shape, "{}: shape of {key}", self.name);
+            assert_eq!(values.len(), theirs.values.len(), "{}: {key}", self.name);
+            for (v, t) in values.iter_mut().zip(&theirs.values) {
+                *v = <M::Scalar as Float>::from_f64(*t);
+            }
+            ours.push(key);
+        });
+        let theirs: Vec<&String> = self.params.keys().collect();
+        ours.sort_unstable();
+        assert_eq!(
+            ours.iter().collect::<Vec<_>>(),
+            theirs,
+            "{}: parameters",
+            self.name
+        );
+    }
+
     /// Compares our outputs and gradients (by the reference's names) with
     /// the reference's; both must name the same tensors.
     pub fn compare(&self, outputs: &[(&str, Vec<f64>)], grads: &[(&str, Vec<f64>)]) -> Report {
@@ -198,60 +251,27 @@ impl Case {
     }
 }
 
-fn rows<R: Row>(case: &str, name: &str, tensor: &Tensor) -> Vec<R> {
-    assert_eq!(&tensor.shape[1..], R::SHAPE, "{case}: shape of {name}");
-    tensor.values.chunks_exact(R::LEN).map(array).collect()
-}
-
-/// Loads every array of `layer`'s state dict from the case's params, by
-/// PyTorch's key; fails unless the keys and shapes are exactly the case's.
-pub fn load_state<L: constnorm::StateDict>(case: &Case, layer: &mut L) {
-    let mut seen = Vec::new();
-    layer.visit_arrays_mut(&mut |key, shape, values| {
-        let key = key.to_string();
-        let t = case
-            .params
-            .get(&key)
-            .unwrap_or_else(|| panic!("{}: we have {key}, the reference does not", case.name));
-        assert_eq!(t.shape, shape, "{}: shape of {key}", case.name);
-        for (v, r) in values.iter_mut().zip(&t.values) {
-            *v = <L::Scalar as Float>::from_f64(*r);
-        }
-        seen.push(key);
-    });
-    let mut theirs: Vec<&String> = case.params.keys().collect();
-    seen.sort_unstable();
-    theirs.sort_unstable();
-    assert_eq!(
-        seen.iter().collect::<Vec<_>>(),
-        theirs,
-        "{}: state-dict keys",
-        case.name
-    );
-}
-
-/// Every parameter gradient by its state-dict key: the gradient array `i`
-/// belongs to the key whose values are `parameter(i)`.
-pub fn grads_by_key<L>(layer: &L, grads: &L::Grads) -> Vec<(String, Vec<f64>)>
+/// Every parameter gradient of `model` under its state-dict key, as `f64`:
+/// gradient array `i` belongs to the state-dict array that is
+/// `parameter(i)` (the same memory).
+pub fn grads_by_key<M>(model: &M, grads: &M::Grads) -> Vec<(String, Vec<f64>)>
 where
-    L: constnorm::StateDict + constnorm::Parameters<Scalar = <L as constnorm::StateDict>::Scalar>,
+    M: Parameters + StateDict<Scalar = <M as Parameters>::Scalar>,
 {
-    use constnorm::Gradients;
     let mut out = Vec::new();
-    layer.visit_arrays(&mut |key, _, values| {
-        let i = (0..<L::Grads as Gradients<_>>::ARRAYS)
-            .find(|&i| {
-                let p = layer.parameter(i);
-                p.as_ptr() == values.as_ptr() && p.len() == values.len()
-            })
-            .unwrap_or_else(|| panic!("{key} is not a parameter"));
-        let g = grads.array(i).iter().map(|v| v.to_f64()).collect();
-        out.push((key.to_string(), g));
+    model.visit_arrays(&mut |key, _, values| {
+        let i = (0..<M::Grads as Gradients<_>>::ARRAYS)
+            .find(|&i| std::ptr::eq(model.parameter(i), values))
+            .unwrap_or_else(|| panic!("{key} is no parameter array"));
+        out.push((
+            key.to_string(),
+            grads.array(i).iter().map(|g| g.to_f64()).collect(),
+        ));
     });
     out
 }
 
-/// The values of a reference input, flat.
-pub fn values<'a>(case: &'a Case, name: &str) -> &'a [f64] {
-    &case.inputs[name].values
+fn rows<R: Row>(case: &str, name: &str, tensor: &Tensor) -> Vec<R> {
+    assert_eq!(&tensor.shape[1..], R::SHAPE, "{case}: shape of {name}");
+    tensor.values.chunks_exact(R::LEN).map(array).collect()
 }

@@ -1,0 +1,550 @@
+//! Multi-head self-attention over a sequence of tokens.
+
+use super::{Linear, LinearGrads, SavedRows};
+use crate::{Float, Layer, NormError};
+
+/// Multi-head self-attention, PyTorch's `torch.nn.MultiheadAttention(E,
+/// HEADS, dropout = 0, bias = BIAS, batch_first = True)` called as
+/// `mha(x, x, x, need_weights = False)`: one example is a sequence of `L`
+/// tokens of `E` features, `[[T; E]; L]` (PyTorch's `(N, L, E)`).
+///
+/// `q = x W_qᵀ + b_q`, `k`, `v` likewise; head `h` takes the features
+/// `h d..(h + 1) d` (`d = E / HEADS`) of each, attends with
+/// `softmax(q_h k_hᵀ / √d)` over the keys (max-shifted), and the heads'
+/// outputs, concatenated, go through `out_proj`.
+///
+/// - Weights: `in_proj_weight` is PyTorch's `(3E, E)` with rows
+///   `[W_q; W_k; W_v]`, stored as `[[[T; E]; E]; 3]` (the same memory
+///   order); `in_proj_bias` `(3E)` as `[[T; E]; 3]`; `out_proj` a
+///   [`Linear`], so the state-dict keys are PyTorch's: `in_proj_weight`,
+///   `in_proj_bias`, `out_proj.weight`, `out_proj.bias`. With `BIAS = false`
+///   neither bias exists (as in PyTorch): both are kept zero and are not
+///   parameters or state-dict entries.
+/// - Masks: `CAUSAL` applies PyTorch's causal `attn_mask` (query `i` may not
+///   attend to keys after `i`, `True` above the diagonal).
+///   [`forward_masked`](Self::forward_masked) adds a key padding mask per
+///   example, OR-ed with it as PyTorch does.
+/// - Initialization ([`reset_parameters`](crate::Parameters::reset_parameters)):
+///   PyTorch's, `out_proj` as a `Linear`, then `xavier_uniform_` on
+///   `in_proj_weight` (uniform in ±√(6 / 4E)), both biases zero. [`new`](Self::new)
+///   is all zeros.
+/// - `HEADS` must divide `E` (and `L`, `HEADS` be at least 1): otherwise
+///   [`new`](Self::new) and the forward passes do not compile:
+///
+/// ```compile_fail,E0080
+/// // 4 heads do not divide 6 features.
+/// let mha = constnorm::nn::MultiheadAttention::<6, 4, 3>::new();
+/// ```
+///
+/// Training vs inference: the same (no dropout). Backward recomputes the
+/// attention of each example on the stack (`q`, `k`, `v` and `HEADS`
+/// matrices of `L x L` probabilities), so nothing is saved but the row
+/// count, and nothing is allocated.
+///
+/// ```
+/// use constnorm::Layer;
+/// use constnorm::nn::{MultiheadAttention, init_seeded};
+///
+/// // Sequences of 4 tokens of 8 features, 2 heads, causal.
+/// let mut mha = MultiheadAttention::<8, 2, 4, f32, true, true>::new();
+/// init_seeded(&mut mha, 0);
+/// let x = [[[0.5_f32; 8]; 4]; 3]; // a batch of 3 sequences
+/// let (y, _) = mha.forward_eval_array(&x);
+///
+/// // The second sequence has one token of padding at the end.
+/// let padding = [[false; 4], [false, false, false, true], [false; 4]];
+/// let mut y_padded = [[[0.0; 8]; 4]; 3];
+/// mha.forward_masked(&x, &padding, &mut y_padded)?;
+/// assert_eq!(y_padded[0], y[0]);
+/// # Ok::<(), constnorm::NormError>(())
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+pub struct MultiheadAttention<
+    const E: usize,
+    const HEADS: usize,
+    const L: usize,
+    T: Float = f32,
+    const BIAS: bool = true,
+    const CAUSAL: bool = false,
+> {
+    /// `in_proj_weight[g][o][i]`: row `g E + o` of PyTorch's `(3E, E)`,
+    /// `g` = 0, 1, 2 for the query, key and value.
+    pub in_proj_weight: [[[T; E]; E]; 3],
+    /// `in_proj_bias[g][o]`: entry `g E + o` of PyTorch's `(3E)`; zero
+    /// without bias.
+    pub in_proj_bias: [[T; E]; 3],
+    /// The output projection; its bias is zero without bias.
+    pub out_proj: Linear<E, E, T>,
+}
+
+/// Gradients of a [`MultiheadAttention`]'s parameters, in its layout;
+/// `Default` is zeros. Without bias, the bias gradients stay zero.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MultiheadAttentionGrads<const E: usize, T: Float = f32, const BIAS: bool = true> {
+    /// Gradient of `in_proj_weight`.
+    pub in_proj_weight: [[[T; E]; E]; 3],
+    /// Gradient of `in_proj_bias`.
+    pub in_proj_bias: [[T; E]; 3],
+    /// Gradients of `out_proj`.
+    pub out_proj: LinearGrads<E, E, T>,
+}
+
+super::composite_layer! {
+    impl[const E: usize, const HEADS: usize, const L: usize, T: Float, const BIAS: bool, const CAUSAL: bool]
+        MultiheadAttention<E, HEADS, L, T, BIAS, CAUSAL>,
+    grads[const E: usize, T: Float, const BIAS: bool] MultiheadAttentionGrads<E, T, BIAS>,
+    scalar T;
+    reset(mha, rng) {
+        // PyTorch builds `out_proj` (a Linear's init) before `_reset_parameters`.
+        crate::Parameters::reset_parameters(&mut mha.out_proj, rng);
+        let weight = mha.in_proj_weight.as_flattened_mut().as_flattened_mut();
+        xavier_uniform(rng, E, 3 * E, weight);
+        mha.in_proj_bias = [[T::ZERO; E]; 3];
+        mha.out_proj.bias = [T::ZERO; E];
+    }
+    arrays {
+        in_proj_weight: "in_proj_weight", shape [3 * E, E];
+        in_proj_bias: "in_proj_bias", shape [3 * E], if BIAS;
+    }
+    layers {
+        out_proj: "out_proj", grads LinearGrads<E, E, T>, first if BIAS { 2 } else { 1 };
+    }
+}
+
+/// PyTorch's `xavier_uniform_` (gain 1): uniform in
+/// ±√(6 / (`fan_in` + `fan_out`)).
+fn xavier_uniform<T: Float, R: rand::Rng + ?Sized>(
+    rng: &mut R,
+    fan_in: usize,
+    fan_out: usize,
+    weight: &mut [T],
+) {
+    use rand::RngExt;
+    #[allow(clippy::cast_precision_loss)]
+    let bound = (6.0 / (fan_in + fan_out) as f64).sqrt();
+    for w in weight {
+        *w = T::from_f64(rng.random_range(-bound..bound));
+    }
+}
+
+/// One example's attention, which backward recomputes: the projections,
+/// each head's probabilities (`probs[h][query][key]`, 0 where masked) and
+/// the heads' outputs, concatenated (the input of `out_proj`).
+#[derive(Clone, Debug)]
+pub(crate) struct Attended<const E: usize, const HEADS: usize, const L: usize, T> {
+    qkv: [[[T; E]; L]; 3],
+    probs: [[[T; L]; L]; HEADS],
+    heads: [[T; E]; L],
+}
+
+impl<const E: usize, const HEADS: usize, const L: usize, T: Float> Attended<E, HEADS, L, T> {
+    /// The features of one head.
+    const HEAD_DIM: usize = E / HEADS;
+
+    /// `1 / √d`, the scale of the scores.
+    fn scale() -> T {
+        T::ONE / T::from_usize(Self::HEAD_DIM).sqrt()
+    }
+
+    /// The heads' attention from the projections already in `qkv`.
+    fn attend(&mut self, masked: impl Fn(usize, usize) -> bool) {
+        let (d, scale) = (Self::HEAD_DIM, Self::scale());
+        let [q, k, v] = &self.qkv;
+        for (h, probs) in self.probs.iter_mut().enumerate() {
+            let cols = h * d..(h + 1) * d;
+            for (i, p) in probs.iter_mut().enumerate() {
+                for (s, k) in p.iter_mut().zip(k) {
+                    *s = dot(&q[i][cols.clone()], &k[cols.clone()]) * scale;
+                }
+                softmax_unmasked(p, |j| !masked(i, j));
+                for (o, c) in self.heads[i][cols.clone()].iter_mut().zip(cols.clone()) {
+                    *o = p.iter().zip(v).fold(T::ZERO, |s, (p, v)| s + *p * v[c]);
+                }
+            }
+        }
+    }
+
+    /// The gradients of `q`, `k` and `v` from that of the heads' outputs.
+    fn backward(&self, dheads: &[[T; E]; L]) -> [[[T; E]; L]; 3] {
+        let (d, scale) = (Self::HEAD_DIM, Self::scale());
+        let mut dqkv = [[[T::ZERO; E]; L]; 3];
+        let [q, k, v] = &self.qkv;
+        let [dq, dk, dv] = &mut dqkv;
+        for (h, probs) in self.probs.iter().enumerate() {
+            let cols = h * d..(h + 1) * d;
+            for (i, p) in probs.iter().enumerate() {
+                let dout = &dheads[i][cols.clone()];
+                let mut dp = [T::ZERO; L];
+                for (j, dp) in dp.iter_mut().enumerate() {
+                    *dp = dot(dout, &v[j][cols.clone()]);
+                    axpy(p[j], dout, &mut dv[j][cols.clone()]);
+                }
+                // Softmax backward: ds = p (dp - sum(p dp)).
+                let mean = dot(p, &dp);
+                for (j, (p, dp)) in p.iter().zip(&dp).enumerate() {
+                    let ds = *p * (*dp - mean) * scale;
+                    axpy(ds, &k[j][cols.clone()], &mut dq[i][cols.clone()]);
+                    axpy(ds, &q[i][cols.clone()], &mut dk[j][cols.clone()]);
+                }
+            }
+        }
+        dqkv
+    }
+}
+
+/// `sum(a * b)`.
+#[inline]
+fn dot<T: Float>(a: &[T], b: &[T]) -> T {
+    a.iter().zip(b).fold(T::ZERO, |s, (a, b)| s + *a * *b)
+}
+
+/// `y += a x`.
+#[inline]
+fn axpy<T: Float>(a: T, x: &[T], y: &mut [T]) {
+    for (y, x) in y.iter_mut().zip(x) {
+        *y += a * *x;
+    }
+}
+
+/// The softmax of the scores `p` over the keys `allowed` accepts, shifted
+/// by their maximum; 0 for the others. At least one key is allowed (the
+/// callers check the masks first).
+fn softmax_unmasked<T: Float, const L: usize>(p: &mut [T; L], allowed: impl Fn(usize) -> bool) {
+    let max = p
+        .iter()
+        .enumerate()
+        .filter(|(j, _)| allowed(*j))
+        .map(|(_, s)| *s)
+        .reduce(T::max)
+        .unwrap_or(T::ZERO);
+    let mut sum = T::ZERO;
+    for (j, s) in p.iter_mut().enumerate() {
+        *s = if allowed(j) {
+            (*s - max).exp()
+        } else {
+            T::ZERO
+        };
+        sum += *s;
+    }
+    for s in p {
+        *s = *s / sum;
+    }
+}
+
+/// `out = x Wᵀ + b` for every token.
+fn project<T: Float, const E: usize, const L: usize>(
+    w: &[[T; E]; E],
+    b: &[T; E],
+    x: &[[T; E]; L],
+    out: &mut [[T; E]; L],
+) {
+    for (x, out) in x.iter().zip(out) {
+        for ((o, w), b) in out.iter_mut().zip(w).zip(b) {
+            *o = dot(w, x) + *b;
+        }
+    }
+}
+
+/// Backward of [`project`]: `dx += dout W`, `dw += doutᵀ x`, `db += dout`
+/// summed over the tokens (no `db` without bias).
+fn project_backward<T: Float, const E: usize, const L: usize>(
+    w: &[[T; E]; E],
+    x: &[[T; E]; L],
+    dout: &[[T; E]; L],
+    dx: &mut [[T; E]; L],
+    dw: &mut [[T; E]; E],
+    mut db: Option<&mut [T; E]>,
+) {
+    for ((x, dout), dx) in x.iter().zip(dout).zip(dx) {
+        for ((d, w), dw) in dout.iter().zip(w).zip(dw.iter_mut()) {
+            axpy(*d, w, dx);
+            axpy(*d, x, dw);
+        }
+        if let Some(db) = db.as_deref_mut() {
+            axpy(T::ONE, dout, db);
+        }
+    }
+}
+
+/// Checks a key padding mask: one row per example, and for every query a
+/// key it may attend to (under the causal mask too, if `causal`).
+///
+/// # Errors
+/// [`NormError::RowCountMismatch`] (argument `"key_padding_mask"`) or
+/// [`NormError::FullyMaskedQuery`].
+pub(crate) fn check_padding<const L: usize>(
+    causal: bool,
+    rows: usize,
+    padding: Option<&[[bool; L]]>,
+) -> Result<(), NormError> {
+    let Some(padding) = padding else {
+        return Ok(());
+    };
+    if padding.len() != rows {
+        return Err(NormError::RowCountMismatch {
+            argument: "key_padding_mask",
+            expected: rows,
+            found: padding.len(),
+        });
+    }
+    for (row, mask) in padding.iter().enumerate() {
+        // Queries before the first key that is not padding see none of the
+        // keys the causal mask leaves them; without it, all do or none.
+        let first = mask.iter().position(|padded| !padded);
+        if first.is_none_or(|first| causal && first > 0) {
+            return Err(NormError::FullyMaskedQuery { row, query: 0 });
+        }
+    }
+    Ok(())
+}
+
+impl<
+    const E: usize,
+    const HEADS: usize,
+    const L: usize,
+    T: Float,
+    const BIAS: bool,
+    const CAUSAL: bool,
+> MultiheadAttention<E, HEADS, L, T, BIAS, CAUSAL>
+{
+    /// `E / HEADS`; evaluating it is the compile-time check of the sizes.
+    const HEAD_DIM: usize = {
+        assert!(
+            HEADS > 0,
+            "MultiheadAttention: HEADS (num_heads) must be at least 1"
+        );
+        assert!(
+            E.is_multiple_of(HEADS),
+            "MultiheadAttention: HEADS (num_heads) must divide E (embed_dim)"
+        );
+        assert!(
+            L > 0,
+            "MultiheadAttention: L (the sequence length) must be at least 1"
+        );
+        E / HEADS
+    };
+
+    /// All weights and biases zero (see the type's docs for PyTorch's
+    /// initialization). Does not compile unless `HEADS` divides `E`.
+    #[must_use]
+    pub const fn new() -> Self {
+        let _: usize = Self::HEAD_DIM;
+        Self {
+            in_proj_weight: [[[T::ZERO; E]; E]; 3],
+            in_proj_bias: [[T::ZERO; E]; 3],
+            out_proj: Linear::new(),
+        }
+    }
+
+    /// Whether `query` may not attend to `key`: the causal mask, OR-ed with
+    /// the example's key padding mask.
+    #[inline]
+    fn masked(query: usize, key: usize, padding: Option<&[bool; L]>) -> bool {
+        (CAUSAL && key > query) || padding.is_some_and(|p| p[key])
+    }
+
+    /// One example's attention, up to the input of `out_proj`.
+    pub(crate) fn attend(
+        &self,
+        x: &[[T; E]; L],
+        padding: Option<&[bool; L]>,
+    ) -> Attended<E, HEADS, L, T> {
+        let _: usize = Self::HEAD_DIM;
+        let mut a = Attended {
+            qkv: [[[T::ZERO; E]; L]; 3],
+            probs: [[[T::ZERO; L]; L]; HEADS],
+            heads: [[T::ZERO; E]; L],
+        };
+        let projections = self.in_proj_weight.iter().zip(&self.in_proj_bias);
+        for ((w, b), out) in projections.zip(&mut a.qkv) {
+            project(w, b, x, out);
+        }
+        a.attend(|query, key| Self::masked(query, key, padding));
+        a
+    }
+
+    /// The output of one example's attention.
+    pub(crate) fn output(
+        &self,
+        a: &Attended<E, HEADS, L, T>,
+        y: &mut [[T; E]; L],
+    ) -> Result<(), NormError> {
+        self.out_proj.forward_eval(&a.heads, y).map(drop)
+    }
+
+    /// Backward of one example whose attention `a` was recomputed from `x`:
+    /// writes `dx`, adds to `grads`.
+    pub(crate) fn backward_attended(
+        &self,
+        x: &[[T; E]; L],
+        a: &Attended<E, HEADS, L, T>,
+        dy: &[[T; E]; L],
+        dx: &mut [[T; E]; L],
+        grads: &mut MultiheadAttentionGrads<E, T, BIAS>,
+    ) -> Result<(), NormError> {
+        let mut dheads = [[T::ZERO; E]; L];
+        let rows = SavedRows { rows: L };
+        self.out_proj
+            .backward(&a.heads, &rows, dy, &mut dheads, &mut grads.out_proj)?;
+        if !BIAS {
+            grads.out_proj.bias = [T::ZERO; E];
+        }
+        let dqkv = a.backward(&dheads);
+        *dx = [[T::ZERO; E]; L];
+        let bias_grads = grads.in_proj_bias.iter_mut().map(|db| BIAS.then_some(db));
+        let projections = self.in_proj_weight.iter().zip(&dqkv);
+        for (((w, dout), dw), db) in projections.zip(&mut grads.in_proj_weight).zip(bias_grads) {
+            project_backward(w, x, dout, dx, dw, db);
+        }
+        Ok(())
+    }
+
+    fn forward_example(
+        &self,
+        x: &[[T; E]; L],
+        padding: Option<&[bool; L]>,
+        y: &mut [[T; E]; L],
+    ) -> Result<(), NormError> {
+        self.output(&self.attend(x, padding), y)
+    }
+
+    fn backward_example(
+        &self,
+        x: &[[T; E]; L],
+        padding: Option<&[bool; L]>,
+        dy: &[[T; E]; L],
+        dx: &mut [[T; E]; L],
+        grads: &mut MultiheadAttentionGrads<E, T, BIAS>,
+    ) -> Result<(), NormError> {
+        self.backward_attended(x, &self.attend(x, padding), dy, dx, grads)
+    }
+}
+
+/// The passes of a layer over sequences of `L` tokens from its inherent
+/// passes over one example, `forward_example(x, padding, y)` and
+/// `backward_example(x, padding, dy, dx, grads)` (`padding` the example's
+/// key padding mask, if any): the row and mask checks before any write,
+/// `Layer` without a mask, `forward_masked` and `backward_masked` with one
+/// (documented by the doc comment given), and `Default` (`new`).
+macro_rules! sequence_layer {
+    (
+        impl[$($g:tt)*] $layer:ty, row $row:ty, tokens $l:ident, causal $causal:ident, grads $grads:ty;
+        $(#[$doc:meta])*
+    ) => {
+        impl<$($g)*> $layer {
+            fn forward_rows(
+                &self,
+                x: &[$row],
+                padding: Option<&[[bool; $l]]>,
+                y: &mut [$row],
+            ) -> Result<SavedRows, NormError> {
+                let saved = $crate::nn::check_forward(x.len(), y.len())?;
+                $crate::nn::attention::check_padding($causal, x.len(), padding)?;
+                for (n, (x, y)) in x.iter().zip(y).enumerate() {
+                    self.forward_example(x, padding.map(|p| &p[n]), y)?;
+                }
+                Ok(saved)
+            }
+
+            fn backward_rows(
+                &self,
+                x: &[$row],
+                padding: Option<&[[bool; $l]]>,
+                saved: &SavedRows,
+                dy: &[$row],
+                dx: &mut [$row],
+                grads: &mut $grads,
+            ) -> Result<(), NormError> {
+                $crate::nn::check_backward(*saved, x.len(), dy.len(), dx.len())?;
+                $crate::nn::attention::check_padding($causal, x.len(), padding)?;
+                for (n, ((x, dy), dx)) in x.iter().zip(dy).zip(dx).enumerate() {
+                    self.backward_example(x, padding.map(|p| &p[n]), dy, dx, grads)?;
+                }
+                Ok(())
+            }
+
+            $(#[$doc])*
+            pub fn forward_masked(
+                &self,
+                x: &[$row],
+                key_padding_mask: &[[bool; $l]],
+                y: &mut [$row],
+            ) -> Result<SavedRows, NormError> {
+                self.forward_rows(x, Some(key_padding_mask), y)
+            }
+
+            /// [`backward`](Layer::backward) of
+            /// [`forward_masked`](Self::forward_masked), given the same `x`
+            /// and mask.
+            ///
+            /// # Errors
+            /// As [`backward`](Layer::backward) and
+            /// [`forward_masked`](Self::forward_masked); neither `dx` nor
+            /// `grads` is touched then.
+            pub fn backward_masked(
+                &self,
+                x: &[$row],
+                key_padding_mask: &[[bool; $l]],
+                saved: &SavedRows,
+                dy: &[$row],
+                dx: &mut [$row],
+                grads: &mut $grads,
+            ) -> Result<(), NormError> {
+                self.backward_rows(x, Some(key_padding_mask), saved, dy, dx, grads)
+            }
+        }
+
+        impl<$($g)*> Default for $layer {
+            fn default() -> Self {
+                Self::new()
+            }
+        }
+
+        impl<$($g)*> Layer for $layer {
+            type Input = $row;
+            type Output = $row;
+            type Saved = SavedRows;
+
+            #[inline]
+            fn forward_train(&mut self, x: &[$row], y: &mut [$row]) -> Result<SavedRows, NormError> {
+                self.forward_eval(x, y)
+            }
+
+            #[inline]
+            fn forward_eval(&self, x: &[$row], y: &mut [$row]) -> Result<SavedRows, NormError> {
+                self.forward_rows(x, None, y)
+            }
+
+            #[inline]
+            fn backward(
+                &self,
+                x: &[$row],
+                saved: &SavedRows,
+                dy: &[$row],
+                dx: &mut [$row],
+                grads: &mut $grads,
+            ) -> Result<(), NormError> {
+                self.backward_rows(x, None, saved, dy, dx, grads)
+            }
+        }
+    };
+}
+pub(crate) use sequence_layer;
+
+sequence_layer! {
+    impl[const E: usize, const HEADS: usize, const L: usize, T: Float, const BIAS: bool, const CAUSAL: bool]
+        MultiheadAttention<E, HEADS, L, T, BIAS, CAUSAL>,
+        row [[T; E]; L], tokens L, causal CAUSAL, grads MultiheadAttentionGrads<E, T, BIAS>;
+    /// [`forward_eval`](Layer::forward_eval) with a key padding mask,
+    /// PyTorch's `key_padding_mask` (`(N, L)`): `key_padding_mask[n][j]`
+    /// true means key `j` of example `n` is padding, which no query of that
+    /// example attends to (OR-ed with the causal mask under `CAUSAL`).
+    /// Padded positions still get an output.
+    ///
+    /// # Errors
+    /// As [`forward_eval`](Layer::forward_eval), and
+    /// [`NormError::RowCountMismatch`] (argument `"key_padding_mask"`)
+    /// unless the mask has a row per example, or
+    /// [`NormError::FullyMaskedQuery`] if a query may attend to no key
+    /// (where PyTorch gives NaN). Nothing is written then.
+}
