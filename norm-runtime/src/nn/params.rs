@@ -23,6 +23,8 @@
 /// A field's shape is PyTorch's (`[3 * H, I]` for a GRU's `weight_ih`,
 /// stored as `[[[T; I]; H]; 3]`); the flat lengths must agree. A gradient
 /// struct whose generics need a `PhantomData` names it with `marker field`.
+/// The generated methods' own generics end in `_` (`Rng_`, `Ser_`, `De_`),
+/// so a layer may name its generics anything else (`S`, `D`, `R`).
 macro_rules! parameter_arrays {
     (
         impl[$($g:tt)*] $layer:ty, grads $grads:ty $(, marker $marker:ident)?, scalar $t:ty, name $name:literal;
@@ -120,7 +122,7 @@ macro_rules! parameter_arrays {
                 &mut []
             }
 
-            fn reset_parameters<R: rand::Rng + ?Sized>(&mut self, rng: &mut R) {
+            fn reset_parameters<Rng_: rand::Rng + ?Sized>(&mut self, rng: &mut Rng_) {
                 let $self_ = self;
                 let $rng = rng;
                 $reset
@@ -171,12 +173,15 @@ macro_rules! parameter_arrays {
         where
             $t: serde::Serialize,
         {
-            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            fn serialize<Ser_: serde::Serializer>(
+                &self,
+                serializer: Ser_,
+            ) -> Result<Ser_::Ok, Ser_::Error> {
                 let mut fields = [$(
                     ($key, $crate::Row::as_flat(&self.$field), &[] as &'static [usize])
                 ),+];
                 let n = $crate::nn::params::enabled(&mut fields, Self::PARAMETER_SHAPES, Self::PARAMETER_ON);
-                $crate::serde_layer::serialize::<S, $t>(serializer, $name, &fields[..n], &[])
+                $crate::serde_layer::serialize::<Ser_, $t>(serializer, $name, &fields[..n], &[])
             }
         }
 
@@ -187,13 +192,15 @@ macro_rules! parameter_arrays {
         where
             $t: serde::Deserialize<'de>,
         {
-            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+            fn deserialize<De_: serde::Deserializer<'de>>(
+                deserializer: De_,
+            ) -> Result<Self, De_::Error> {
                 let mut layer = Self::new();
                 let mut fields = [$(
                     ($key, $crate::Row::as_flat_mut(&mut layer.$field), &[] as &'static [usize])
                 ),+];
                 let n = $crate::nn::params::enabled(&mut fields, Self::PARAMETER_SHAPES, Self::PARAMETER_ON);
-                $crate::serde_layer::deserialize::<D, $t>(deserializer, $name, &mut fields[..n], &mut [])?;
+                $crate::serde_layer::deserialize::<De_, $t>(deserializer, $name, &mut fields[..n], &mut [])?;
                 Ok(layer)
             }
         }
