@@ -1,6 +1,7 @@
 //! forward_train, forward_eval and backward (slice and constant-size forms)
 //! allocate nothing, for every kind and switch, both dtypes, small and large;
-//! nor does a training step of a network, a plain one or a CNN.
+//! nor does a training step of a network: a plain one, a CNN, a recurrent
+//! one and a transformer; nor a streaming step of a GRU or an LSTM.
 
 use constnorm::{Float, Layer as _, Normalization, Row, normalize};
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -270,5 +271,39 @@ mod network {
             }
         });
         assert_eq!(n, 0);
+    }
+
+    /// A transformer: a per-token projection, two encoder blocks (post-norm
+    /// ReLU; pre-norm GELU with a causal mask), the mean over tokens and a
+    /// classifier.
+    #[network]
+    #[derive(Default)]
+    struct Transformer {
+        embed: constnorm::nn::PerStep<Linear<4, 16>, 8>,
+        enc1: constnorm::nn::TransformerEncoderLayer<16, 2, 32, 8>,
+        enc2: constnorm::nn::TransformerEncoderLayer<
+            16,
+            4,
+            32,
+            8,
+            f32,
+            constnorm::nn::GeluFn,
+            true,
+            true,
+        >,
+        mean: constnorm::nn::MeanOverSteps<[f32; 16], 8>,
+        out: Linear<16, 3>,
+    }
+
+    #[test]
+    fn a_transformer_training_step_allocates_nothing() {
+        let mut net = Transformer::default();
+        init_seeded(&mut net, 7);
+        let x: [[[f32; 4]; 8]; 4] = std::array::from_fn(|i| {
+            std::array::from_fn(|t| {
+                std::array::from_fn(|j| ((i * 32 + t * 4 + j) % 11) as f32 * 0.2 - 1.0)
+            })
+        });
+        assert_eq!(training_allocations(&mut net, &x, &[0, 1, 2, 1]), 0);
     }
 }
