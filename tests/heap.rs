@@ -1,5 +1,6 @@
 //! Fixed-size is not stack-only: a workspace of 64 MiB, layers of 16 MiB and
-//! recurrent layers of 19 and 21 MiB are created straight on the heap, in a debug build, on a thread with a
+//! recurrent layers of 19 and 21 MiB and an encoder block of 48 MiB are
+//! created straight on the heap, in a debug build, on a thread with a
 //! 2 MiB stack (where building either on the stack first would overflow).
 
 use constnorm::nn::{Linear, Relu};
@@ -155,4 +156,40 @@ fn large_recurrent_layers_start_on_the_heap_and_run() {
         ln.step(&[1.0; 256], &mut state);
         assert!(state.as_flattened().iter().all(|v| v.is_finite()));
     });
+}
+
+#[test]
+fn a_large_encoder_block_starts_on_the_heap_and_runs() {
+    type Block = constnorm::nn::TransformerEncoderLayer<1024, 8, 4096, 4>;
+    let (tx, rx) = std::sync::mpsc::channel();
+    on_a_small_stack(move || {
+        assert!(size_of::<Block>() >= 48 << 20);
+        let mut block = Block::new_boxed();
+        // As `new()`: zero attention and linear layers, norms of weight 1.
+        assert!(block.norm2.weight.iter().all(|v| *v == 1.0));
+        assert!(
+            block
+                .linear1
+                .weight
+                .iter()
+                .all(|r| r.iter().all(|v| *v == 0.0))
+        );
+        constnorm::nn::init_seeded(&mut *block, 2);
+        tx.send(block).unwrap();
+    });
+    let block = rx.recv().unwrap();
+    // The forward pass keeps one example's activations on the stack (here
+    // about 0.4 MiB, more in a debug build's unoptimized frames): a 4 MiB
+    // thread, not 2.
+    std::thread::Builder::new()
+        .stack_size(4 << 20)
+        .spawn(move || {
+            let x = vec![[[0.5_f32; 1024]; 4]; 1];
+            let mut y = vec![[[0.0_f32; 1024]; 4]; 1];
+            constnorm::Layer::forward_eval(&*block, &x, &mut y).unwrap();
+            assert!(y[0].as_flattened().iter().all(|v| v.is_finite()));
+        })
+        .unwrap()
+        .join()
+        .unwrap();
 }

@@ -1,5 +1,6 @@
 //! Multi-head self-attention over a sequence of tokens.
 
+use super::params::zeroed_in_place;
 use super::{Linear, LinearGrads, SavedRows};
 use crate::{Float, Layer, NormError};
 
@@ -547,4 +548,12 @@ sequence_layer! {
     /// unless the mask has a row per example, or
     /// [`NormError::FullyMaskedQuery`] if a query may attend to no key
     /// (where PyTorch gives NaN). Nothing is written then.
+}
+
+zeroed_in_place! {
+    impl[const E: usize, const HEADS: usize, const L: usize, T: Float, const BIAS: bool, const CAUSAL: bool]
+        MultiheadAttention<E, HEADS, L, T, BIAS, CAUSAL> {
+        zero: in_proj_weight, in_proj_bias;
+        nested: out_proj;
+    }
 }

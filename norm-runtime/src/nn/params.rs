@@ -239,17 +239,20 @@ pub(crate) fn enabled<V>(
 }
 
 /// `zeroed_in_place! { impl[generics] Layer { zero: a, b, ..; one: c, ..;
-/// marker: m } }`: `InPlace` for a layer whose fields are exactly the
-/// listed float arrays (every one zeroed, then the `one` fields, such as
-/// layer-norm gains, set to 1) and a `PhantomData` `marker`, so
-/// `new_boxed()` builds it on the heap with no copy on the stack. A field
-/// left out of the list is a compile error (the struct pattern below is
-/// exhaustive), which is what makes the `unsafe impl` sound.
+/// nested: d, ..; marker: m; } }` (each part optional): `InPlace` and
+/// `new_boxed()` for a layer whose fields are exactly the listed float
+/// arrays (every one zeroed, then the `one` fields, such as layer-norm
+/// gains, set to 1), sub-layers that are `InPlace` themselves (`nested`,
+/// built by their own `init_at`) and a `PhantomData` `marker`, so the layer
+/// is built on the heap with no copy on the stack, as `new()` builds it. A
+/// field left out of the list is a compile error (the struct pattern below
+/// is exhaustive), which is what makes the `unsafe impl` sound.
 macro_rules! zeroed_in_place {
     (
         impl[$($g:tt)*] $layer:ty {
-            zero: $($field:ident),+;
+            $(zero: $($field:ident),+;)?
             $(one: $($one:ident),+;)?
+            $(nested: $($nested:ident),+;)?
             $(marker: $marker:ident;)?
         }
     ) => {
@@ -257,22 +260,33 @@ macro_rules! zeroed_in_place {
             /// Compiles only if the list names every field.
             #[allow(dead_code)]
             fn every_field_is_listed(&self) {
-                let Self { $($field: _,)+ $($marker: _)? } = self;
+                let Self { $($($field: _,)+)? $($($nested: _,)+)? $($marker: _)? } = self;
+            }
+
+            /// [`new`](Self::new) built straight on the heap, with no copy
+            /// on the stack: for layers too large for it, in debug builds
+            /// and on small thread stacks.
+            #[cfg(feature = "std")]
+            #[must_use]
+            pub fn new_boxed() -> Box<Self> {
+                $crate::network::boxed::<Self>()
             }
         }
 
-        // SAFETY: the exhaustive pattern in `every_field_is_listed` proves the listed
-        // fields are all of them; each is an array of `f32` or `f64` (the
-        // sealed `Float`), for which all-zero bytes are the value 0.0, or
-        // the zero-sized `marker`. So after `init_at` every field holds a
-        // valid value.
+        // SAFETY: the exhaustive pattern in `every_field_is_listed` proves
+        // the listed fields are all of them; each is an array of `f32` or
+        // `f64` (the sealed `Float`), for which all-zero bytes are the value
+        // 0.0, a sub-layer whose own `init_at` leaves a valid value, or the
+        // zero-sized `marker`. So after `init_at` every field holds a valid
+        // value.
         unsafe impl<$($g)*> $crate::network::InPlace for $layer {
             #[inline]
             unsafe fn init_at(p: *mut Self) {
                 // SAFETY: the caller's `p` is valid for writes and aligned,
                 // and so is each field's place in it.
                 unsafe {
-                    $( ::core::ptr::addr_of_mut!((*p).$field).write_bytes(0, 1); )+
+                    $($( ::core::ptr::addr_of_mut!((*p).$field).write_bytes(0, 1); )+)?
+                    $($( $crate::network::InPlace::init_at(::core::ptr::addr_of_mut!((*p).$nested)); )+)?
                     $( ::core::ptr::addr_of_mut!((*p).$marker).write(::core::marker::PhantomData); )?
                     $($(
                         let one = &mut *::core::ptr::addr_of_mut!((*p).$one);

@@ -1,7 +1,7 @@
 //! The transformer encoder block, and the layer norm of its tokens.
 
 use super::attention::{Attended, sequence_layer};
-use super::params::parameter_arrays;
+use super::params::{parameter_arrays, zeroed_in_place};
 use super::{
     Elementwise, Linear, LinearGrads, MultiheadAttention, MultiheadAttentionGrads, ReluFn,
     SavedRows,
@@ -119,7 +119,11 @@ impl<const N: usize, T: Float> Default for TokenNorm<N, T> {
 ///
 /// Training vs inference: the same (no dropout). Backward recomputes each
 /// example's forward pass on the stack, so nothing is saved but the row
-/// count, and nothing is allocated.
+/// count, and nothing is allocated. That scratch is one example's
+/// activations, about `(6 D + 2 FF) L + HEADS L²` values: 0.4 MiB at
+/// `D = 1024`, `FF = 4096`, `L = 4`, several times that in a debug build,
+/// so a block that large wants a thread stack over 2 MiB (build the layer
+/// itself with [`new_boxed`](Self::new_boxed)).
 ///
 /// ```
 /// use constnorm::nn::{GeluFn, TransformerEncoderLayer, init_seeded};
@@ -384,4 +388,27 @@ sequence_layer! {
     ///
     /// # Errors
     /// As [`MultiheadAttention::forward_masked`]; nothing is written then.
+}
+
+zeroed_in_place! {
+    impl[const N: usize, T: Float] TokenNorm<N, T> {
+        zero: weight, bias;
+        one: weight;
+    }
+}
+
+zeroed_in_place! {
+    impl[
+        const D: usize,
+        const HEADS: usize,
+        const FF: usize,
+        const L: usize,
+        T: Float,
+        A,
+        const NORM_FIRST: bool,
+        const CAUSAL: bool,
+    ] TransformerEncoderLayer<D, HEADS, FF, L, T, A, NORM_FIRST, CAUSAL> {
+        nested: self_attn, linear1, linear2, norm1, norm2;
+        marker: activation;
+    }
 }
