@@ -63,6 +63,22 @@ pub trait Float:
     /// `self * a + b` with one rounding. Fast only where the CPU has fused
     /// multiply-add; the kernels call it only in code compiled for such CPUs.
     fn mul_add(self, a: Self, b: Self) -> Self;
+    /// `Σ w[i] x[i]` in eight lanes (lane `k` takes the `i` with `i % 8 ==
+    /// k`) by fused multiply-adds, the lanes summed as `((0 + 1) + (2 + 3))
+    /// + ((4 + 5) + (6 + 7))`, then the values past the last group of eight:
+    /// with AVX2 vector instructions, bit for bit the portable fused code of
+    /// the matrix-vector kernels. Not a public API.
+    ///
+    /// # Safety
+    /// On x86-64 the CPU has AVX2 and FMA (elsewhere any CPU).
+    #[doc(hidden)]
+    unsafe fn dot8_fma(w: &[Self], x: &[Self]) -> Self;
+    /// [`dot8_fma`](Self::dot8_fma) of four rows at once. Not a public API.
+    ///
+    /// # Safety
+    /// As `dot8_fma`.
+    #[doc(hidden)]
+    unsafe fn dot8x4_fma(w: [&[Self]; 4], x: &[Self]) -> [Self; 4];
     /// `e^self`.
     fn exp(self) -> Self;
     /// The natural logarithm.
@@ -89,7 +105,7 @@ macro_rules! std_or_libm {
 }
 
 macro_rules! impl_float {
-    ($t:ident, $libm_sqrt:ident, $libm_fma:ident, $exp:ident, $ln:ident, $tanh:ident, $erf:ident) => {
+    ($t:ident, $libm_sqrt:ident, $libm_fma:ident, $exp:ident, $ln:ident, $tanh:ident, $erf:ident, $dot:ident, $dot4:ident) => {
         impl Float for $t {
             type Acc = f64;
             const ZERO: Self = 0.0;
@@ -131,6 +147,16 @@ macro_rules! impl_float {
             fn mul_add(self, a: Self, b: Self) -> Self {
                 std_or_libm!($t, mul_add, $libm_fma, self, a, b)
             }
+            #[inline(always)]
+            unsafe fn dot8_fma(w: &[Self], x: &[Self]) -> Self {
+                // SAFETY: the caller's contract is the callee's.
+                unsafe { crate::kernels::simd::$dot(w, x) }
+            }
+            #[inline(always)]
+            unsafe fn dot8x4_fma(w: [&[Self]; 4], x: &[Self]) -> [Self; 4] {
+                // SAFETY: the caller's contract is the callee's.
+                unsafe { crate::kernels::simd::$dot4(w, x) }
+            }
             #[inline]
             fn exp(self) -> Self {
                 std_or_libm!($t, exp, $exp, self)
@@ -151,5 +177,7 @@ macro_rules! impl_float {
     };
 }
 
-impl_float!(f32, sqrtf, fmaf, expf, logf, tanhf, erff);
-impl_float!(f64, sqrt, fma, exp, log, tanh, erf);
+impl_float!(
+    f32, sqrtf, fmaf, expf, logf, tanhf, erff, dot8_f32, dot8x4_f32
+);
+impl_float!(f64, sqrt, fma, exp, log, tanh, erf, dot8_f64, dot8x4_f64);

@@ -49,6 +49,7 @@ pub mod matvec;
 pub mod pool;
 mod reduce;
 pub mod rows;
+pub(crate) mod simd;
 mod stats;
 pub mod sync;
 pub mod window;

@@ -45,6 +45,13 @@ pub struct RowSaved {
 }
 
 impl RowSaved {
+    /// Nothing saved yet (zero rows), for scratch that a forward pass
+    /// overwrites.
+    pub(crate) const EMPTY: Self = Self {
+        rows: 0,
+        mode: Mode::Train,
+    };
+
     /// The number of rows of the forward pass.
     #[inline]
     #[must_use]

@@ -2,6 +2,7 @@
 
 use super::params::zeroed_in_place;
 use super::{Linear, LinearGrads, SavedRows};
+use crate::kernels::matvec::{affine, affine_backward};
 use crate::{Float, Layer, NormError};
 
 /// Multi-head self-attention, PyTorch's `torch.nn.MultiheadAttention(E,
@@ -139,6 +140,15 @@ pub(crate) struct Attended<const E: usize, const HEADS: usize, const L: usize, T
 }
 
 impl<const E: usize, const HEADS: usize, const L: usize, T: Float> Attended<E, HEADS, L, T> {
+    /// All zeros, to be filled by `MultiheadAttention::attend`.
+    pub(crate) const fn new() -> Self {
+        Self {
+            qkv: [[[T::ZERO; E]; L]; 3],
+            probs: [[[T::ZERO; L]; L]; HEADS],
+            heads: [[T::ZERO; E]; L],
+        }
+    }
+
     /// The features of one head.
     const HEAD_DIM: usize = E / HEADS;
 
@@ -240,9 +250,7 @@ fn project<T: Float, const E: usize, const L: usize>(
     out: &mut [[T; E]; L],
 ) {
     for (x, out) in x.iter().zip(out) {
-        for ((o, w), b) in out.iter_mut().zip(w).zip(b) {
-            *o = dot(w, x) + *b;
-        }
+        affine(w, b, x, out);
     }
 }
 
@@ -256,14 +264,13 @@ fn project_backward<T: Float, const E: usize, const L: usize>(
     dw: &mut [[T; E]; E],
     mut db: Option<&mut [T; E]>,
 ) {
+    let mut unused = [T::ZERO; E];
     for ((x, dout), dx) in x.iter().zip(dout).zip(dx) {
-        for ((d, w), dw) in dout.iter().zip(w).zip(dw.iter_mut()) {
-            axpy(*d, w, dx);
-            axpy(*d, x, dw);
-        }
-        if let Some(db) = db.as_deref_mut() {
-            axpy(T::ONE, dout, db);
-        }
+        let db: &mut [T] = match db.as_deref_mut() {
+            Some(db) => db,
+            None => &mut unused,
+        };
+        affine_backward(w, x, dout, dx, dw, db);
     }
 }
 
@@ -344,24 +351,21 @@ impl<
         (CAUSAL && key > query) || padding.is_some_and(|p| p[key])
     }
 
-    /// One example's attention, up to the input of `out_proj`.
+    /// One example's attention, up to the input of `out_proj`, into `a`
+    /// (every field overwritten; filled in place, not returned, because it
+    /// is large and would be copied).
     pub(crate) fn attend(
         &self,
         x: &[[T; E]; L],
         padding: Option<&[bool; L]>,
-    ) -> Attended<E, HEADS, L, T> {
+        a: &mut Attended<E, HEADS, L, T>,
+    ) {
         let _: usize = Self::HEAD_DIM;
-        let mut a = Attended {
-            qkv: [[[T::ZERO; E]; L]; 3],
-            probs: [[[T::ZERO; L]; L]; HEADS],
-            heads: [[T::ZERO; E]; L],
-        };
         let projections = self.in_proj_weight.iter().zip(&self.in_proj_bias);
         for ((w, b), out) in projections.zip(&mut a.qkv) {
             project(w, b, x, out);
         }
         a.attend(|query, key| Self::masked(query, key, padding));
-        a
     }
 
     /// The output of one example's attention.
@@ -406,7 +410,9 @@ impl<
         padding: Option<&[bool; L]>,
         y: &mut [[T; E]; L],
     ) -> Result<(), NormError> {
-        self.output(&self.attend(x, padding), y)
+        let mut a = Attended::new();
+        self.attend(x, padding, &mut a);
+        self.output(&a, y)
     }
 
     fn backward_example(
@@ -417,7 +423,9 @@ impl<
         dx: &mut [[T; E]; L],
         grads: &mut MultiheadAttentionGrads<E, T, BIAS>,
     ) -> Result<(), NormError> {
-        self.backward_attended(x, &self.attend(x, padding), dy, dx, grads)
+        let mut a = Attended::new();
+        self.attend(x, padding, &mut a);
+        self.backward_attended(x, &a, dy, dx, grads)
     }
 }
 

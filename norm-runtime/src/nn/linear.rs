@@ -95,24 +95,11 @@ impl<const IN: usize, const OUT: usize, T: Float> Linear<IN, OUT, T> {
         fused
     }
 
-    /// `x Wᵀ + b` for one row.
+    /// `x Wᵀ + b` for one row (AVX2 + FMA for large layers where the CPU
+    /// has them: [`kernels::matvec::affine`](crate::kernels::matvec::affine)).
     #[inline]
     fn apply(&self, x: &[T; IN], y: &mut [T; OUT]) {
-        for ((y, w), b) in y.iter_mut().zip(&self.weight).zip(&self.bias) {
-            let mut acc = [T::ZERO; 4];
-            let (chunks, tail) = x.as_chunks::<4>();
-            let (wchunks, wtail) = w.as_chunks::<4>();
-            for (xc, wc) in chunks.iter().zip(wchunks) {
-                for k in 0..4 {
-                    acc[k] += xc[k] * wc[k];
-                }
-            }
-            let mut sum = (acc[0] + acc[1]) + (acc[2] + acc[3]);
-            for (x, w) in tail.iter().zip(wtail) {
-                sum += *x * *w;
-            }
-            *y = sum + *b;
-        }
+        crate::kernels::matvec::affine(&self.weight, &self.bias, x, y);
     }
 }
 
@@ -225,19 +212,8 @@ impl<const IN: usize, const OUT: usize, T: Float> Layer for Linear<IN, OUT, T> {
         check_backward(*saved, x.len(), dy.len(), dx.len())?;
         for ((x, dy), dx) in x.iter().zip(dy).zip(dx.iter_mut()) {
             *dx = [T::ZERO; IN];
-            for (((dy, w), gw), gb) in dy
-                .iter()
-                .zip(&self.weight)
-                .zip(&mut grads.weight)
-                .zip(&mut grads.bias)
-            {
-                let dy = *dy;
-                for ((dx, w), (gw, x)) in dx.iter_mut().zip(w).zip(gw.iter_mut().zip(x)) {
-                    *dx += dy * *w;
-                    *gw += dy * *x;
-                }
-                *gb += dy;
-            }
+            let (gw, gb) = (&mut grads.weight, &mut grads.bias);
+            crate::kernels::matvec::affine_backward(&self.weight, x, dy, dx, gw, gb);
         }
         Ok(())
     }

@@ -63,11 +63,14 @@ impl<const N: usize, T: Float> TokenNorm<N, T> {
         }
     }
 
-    /// The normalized tokens of one example, and what backward needs.
-    fn apply<const L: usize>(&self, x: &[[T; N]; L]) -> Result<([[T; N]; L], RowSaved), NormError> {
-        let mut y = [[T::ZERO; N]; L];
-        let saved = layer_norm_forward(self.affine(), Self::EPS, Mode::Train, x, &mut y)?;
-        Ok((y, saved))
+    /// The normalized tokens of one example into `y`, and what backward
+    /// needs.
+    fn apply<const L: usize>(
+        &self,
+        x: &[[T; N]; L],
+        y: &mut [[T; N]; L],
+    ) -> Result<RowSaved, NormError> {
+        layer_norm_forward(self.affine(), Self::EPS, Mode::Train, x, y)
     }
 
     /// The input gradient of [`apply`](Self::apply); adds to `grads`.
@@ -222,6 +225,24 @@ struct Trace<const D: usize, const HEADS: usize, const FF: usize, const L: usize
     rows: RowSaved,
 }
 
+impl<const D: usize, const HEADS: usize, const FF: usize, const L: usize, T: Float>
+    Trace<D, HEADS, FF, L, T>
+{
+    /// All zeros, to be filled by `trace`.
+    const fn new() -> Self {
+        Self {
+            sa_in: [[T::ZERO; D]; L],
+            attended: Attended::new(),
+            h: [[T::ZERO; D]; L],
+            ff_in: [[T::ZERO; D]; L],
+            hidden: [[T::ZERO; FF]; L],
+            act: [[T::ZERO; FF]; L],
+            z: [[T::ZERO; D]; L],
+            rows: RowSaved::EMPTY,
+        }
+    }
+}
+
 impl<
     const D: usize,
     const HEADS: usize,
@@ -247,38 +268,33 @@ impl<
         }
     }
 
+    /// One example's forward pass into `t` (every field overwritten; filled
+    /// in place, not returned, because it is large and would be copied).
     fn trace(
         &self,
         x: &[[T; D]; L],
         padding: Option<&[bool; L]>,
-    ) -> Result<Trace<D, HEADS, FF, L, T>, NormError> {
-        let sa_in = if NORM_FIRST {
-            self.norm1.apply(x)?.0
+        t: &mut Trace<D, HEADS, FF, L, T>,
+    ) -> Result<(), NormError> {
+        if NORM_FIRST {
+            self.norm1.apply(x, &mut t.sa_in)?;
         } else {
-            *x
-        };
-        let attended = self.self_attn.attend(&sa_in, padding);
-        let mut h = [[T::ZERO; D]; L];
-        self.self_attn.output(&attended, &mut h)?;
-        add_assign(&mut h, x);
+            t.sa_in = *x;
+        }
+        self.self_attn.attend(&t.sa_in, padding, &mut t.attended);
+        self.self_attn.output(&t.attended, &mut t.h)?;
+        add_assign(&mut t.h, x);
         let norm = if NORM_FIRST { &self.norm2 } else { &self.norm1 };
-        let (ff_in, rows) = norm.apply(&h)?;
-        let mut hidden = [[T::ZERO; FF]; L];
-        self.linear1.forward_eval(&ff_in, &mut hidden)?;
-        let act = hidden.map(|row| row.map(A::value));
-        let mut z = [[T::ZERO; D]; L];
-        self.linear2.forward_eval(&act, &mut z)?;
-        add_assign(&mut z, if NORM_FIRST { &h } else { &ff_in });
-        Ok(Trace {
-            sa_in,
-            attended,
-            h,
-            ff_in,
-            hidden,
-            act,
-            z,
-            rows,
-        })
+        t.rows = norm.apply(&t.h, &mut t.ff_in)?;
+        self.linear1.forward_eval(&t.ff_in, &mut t.hidden)?;
+        for (act, hidden) in t.act.iter_mut().zip(&t.hidden) {
+            for (a, h) in act.iter_mut().zip(hidden) {
+                *a = A::value(*h);
+            }
+        }
+        self.linear2.forward_eval(&t.act, &mut t.z)?;
+        add_assign(&mut t.z, if NORM_FIRST { &t.h } else { &t.ff_in });
+        Ok(())
     }
 
     /// The feed-forward network's input gradient; adds to its grads.
@@ -355,12 +371,13 @@ impl<
         padding: Option<&[bool; L]>,
         y: &mut [[T; D]; L],
     ) -> Result<(), NormError> {
-        let t = self.trace(x, padding)?;
-        *y = if NORM_FIRST {
-            t.z
+        let mut t = Trace::new();
+        self.trace(x, padding, &mut t)?;
+        if NORM_FIRST {
+            *y = t.z;
         } else {
-            self.norm2.apply(&t.z)?.0
-        };
+            self.norm2.apply(&t.z, y)?;
+        }
         Ok(())
     }
 
@@ -372,7 +389,8 @@ impl<
         dx: &mut [[T; D]; L],
         grads: &mut TransformerEncoderLayerGrads<D, FF, T>,
     ) -> Result<(), NormError> {
-        let t = self.trace(x, padding)?;
+        let mut t = Trace::new();
+        self.trace(x, padding, &mut t)?;
         self.backward_trace(x, &t, dy, dx, grads)
     }
 }
