@@ -178,99 +178,89 @@ pub struct MeanOverSteps<R, const S: usize> {
 super::stateless_layer!([R: Row, const S: usize] LastStep<R, S>, scalar = R::Scalar);
 super::stateless_layer!([R: Row, const S: usize] MeanOverSteps<R, S>, scalar = R::Scalar);
 
-impl<R: Row, const S: usize> Layer for LastStep<R, S>
-where
-    [R; S]: Row<Scalar = R::Scalar>,
-{
-    type Input = [R; S];
-    type Output = R;
-    type Saved = SavedRows;
+/// `Layer` for a reduction of a sequence `[R; S]` to one row `R`, from the
+/// per-example `reduce` (`x` to the output) and `spread` (`dy` to `dx`,
+/// every step written).
+macro_rules! reduction_layer {
+    ($layer:ident, reduce($x:ident) $reduce:block, spread($dy:ident, $dx:ident) $spread:block) => {
+        impl<R: Row, const S: usize> Layer for $layer<R, S>
+        where
+            [R; S]: Row<Scalar = R::Scalar>,
+        {
+            type Input = [R; S];
+            type Output = R;
+            type Saved = SavedRows;
 
-    #[inline]
-    fn forward_train(&mut self, x: &[[R; S]], y: &mut [R]) -> Result<SavedRows, NormError> {
-        self.forward_eval(x, y)
-    }
+            #[inline]
+            fn forward_train(&mut self, x: &[[R; S]], y: &mut [R]) -> Result<SavedRows, NormError> {
+                self.forward_eval(x, y)
+            }
 
-    #[inline]
-    fn forward_eval(&self, x: &[[R; S]], y: &mut [R]) -> Result<SavedRows, NormError> {
-        let saved = check_forward(x.len(), y.len())?;
-        for (x, y) in x.iter().zip(y) {
-            *y = x.last().copied().unwrap_or(R::ZERO);
-        }
-        Ok(saved)
-    }
+            #[inline]
+            fn forward_eval(&self, x: &[[R; S]], y: &mut [R]) -> Result<SavedRows, NormError> {
+                let saved = check_forward(x.len(), y.len())?;
+                for ($x, y) in x.iter().zip(y) {
+                    *y = $reduce;
+                }
+                Ok(saved)
+            }
 
-    #[inline]
-    fn backward(
-        &self,
-        x: &[[R; S]],
-        saved: &SavedRows,
-        dy: &[R],
-        dx: &mut [[R; S]],
-        _: &mut NoGrads,
-    ) -> Result<(), NormError> {
-        check_backward(*saved, x.len(), dy.len(), dx.len())?;
-        for (dy, dx) in dy.iter().zip(dx) {
-            *dx = [R::ZERO; S];
-            if let Some(last) = dx.last_mut() {
-                *last = *dy;
+            #[inline]
+            fn backward(
+                &self,
+                x: &[[R; S]],
+                saved: &SavedRows,
+                dy: &[R],
+                dx: &mut [[R; S]],
+                _: &mut NoGrads,
+            ) -> Result<(), NormError> {
+                check_backward(*saved, x.len(), dy.len(), dx.len())?;
+                for ($dy, $dx) in dy.iter().zip(dx) {
+                    $spread
+                }
+                Ok(())
             }
         }
-        Ok(())
-    }
+    };
 }
 
-impl<R: Row, const S: usize> Layer for MeanOverSteps<R, S>
-where
-    [R; S]: Row<Scalar = R::Scalar>,
-{
-    type Input = [R; S];
-    type Output = R;
-    type Saved = SavedRows;
-
-    #[inline]
-    fn forward_train(&mut self, x: &[[R; S]], y: &mut [R]) -> Result<SavedRows, NormError> {
-        self.forward_eval(x, y)
+reduction_layer!(
+    LastStep,
+    reduce(x) { x.last().copied().unwrap_or(R::ZERO) },
+    spread(dy, dx) {
+        *dx = [R::ZERO; S];
+        if let Some(last) = dx.last_mut() {
+            *last = *dy;
+        }
     }
+);
 
-    #[inline]
-    fn forward_eval(&self, x: &[[R; S]], y: &mut [R]) -> Result<SavedRows, NormError> {
-        let saved = check_forward(x.len(), y.len())?;
-        #[allow(clippy::cast_precision_loss)]
-        let steps = R::Scalar::from_f64(S as f64);
-        for (x, y) in x.iter().zip(y) {
-            let mut sum = R::ZERO;
-            for step in x {
-                for (s, v) in sum.as_flat_mut().iter_mut().zip(step.as_flat()) {
-                    *s += *v;
-                }
-            }
-            for (y, s) in y.as_flat_mut().iter_mut().zip(sum.as_flat()) {
-                *y = *s / steps;
+reduction_layer!(
+    MeanOverSteps,
+    reduce(x) {
+        let mut sum = R::ZERO;
+        for step in x {
+            for (s, v) in sum.as_flat_mut().iter_mut().zip(step.as_flat()) {
+                *s += *v;
             }
         }
-        Ok(saved)
-    }
-
-    #[inline]
-    fn backward(
-        &self,
-        x: &[[R; S]],
-        saved: &SavedRows,
-        dy: &[R],
-        dx: &mut [[R; S]],
-        _: &mut NoGrads,
-    ) -> Result<(), NormError> {
-        check_backward(*saved, x.len(), dy.len(), dx.len())?;
-        #[allow(clippy::cast_precision_loss)]
-        let steps = R::Scalar::from_f64(S as f64);
-        for (dy, dx) in dy.iter().zip(dx) {
-            for step in dx.iter_mut() {
-                for (d, g) in step.as_flat_mut().iter_mut().zip(dy.as_flat()) {
-                    *d = *g / steps;
-                }
+        for s in sum.as_flat_mut() {
+            *s = *s / steps::<R::Scalar, S>();
+        }
+        sum
+    },
+    spread(dy, dx) {
+        for step in dx.iter_mut() {
+            for (d, g) in step.as_flat_mut().iter_mut().zip(dy.as_flat()) {
+                *d = *g / steps::<R::Scalar, S>();
             }
         }
-        Ok(())
     }
+);
+
+/// `S` as a scalar.
+#[inline]
+fn steps<T: Float, const S: usize>() -> T {
+    #[allow(clippy::cast_precision_loss)]
+    T::from_f64(S as f64)
 }

@@ -229,6 +229,34 @@ zeroed_in_place! {
     }
 }
 
+/// The items every PyTorch cell's `Cell` impl shares: input `[T; I]`,
+/// hidden `[T; H]`, a state of `K` rows of which `h` is the first, a cache
+/// of `C` rows of `H`, and the keys of a sequence module's layer 0
+/// (`weight_ih_l0`).
+macro_rules! pytorch_cell_items {
+    (state $k:literal, cache $c:literal) => {
+        type Input = [T; I];
+        type Hidden = [T; H];
+        type State = [[T; H]; $k];
+        type Cache = [[T; H]; $c];
+        const EMPTY_CACHE: [[T; H]; $c] = [[T::ZERO; H]; $c];
+
+        #[inline]
+        fn hidden(state: &[[T; H]; $k]) -> &[T; H] {
+            &state[0]
+        }
+
+        #[inline]
+        fn hidden_mut(state: &mut [[T; H]; $k]) -> &mut [T; H] {
+            &mut state[0]
+        }
+
+        fn sequence_key(key: &'static str) -> &'static str {
+            layer0_key(key)
+        }
+    };
+}
+
 /// PyTorch's sequence-module names: `weight_ih` is `weight_ih_l0`.
 fn layer0_key(key: &'static str) -> &'static str {
     match key {
@@ -251,31 +279,22 @@ impl<A, const I: usize, const H: usize, T: Float, const BIAS: bool> Cell
 where
     A: Elementwise + Send + Sync + 'static,
 {
-    type Input = [T; I];
-    type Hidden = [T; H];
-    type State = [[T; H]; 1];
-    /// The pre-activation.
-    type Cache = [T; H];
-    const EMPTY_CACHE: [T; H] = [T::ZERO; H];
+    // Cache: the pre-activation.
+    pytorch_cell_items!(state 1, cache 1);
 
     #[inline]
-    fn hidden(state: &[[T; H]; 1]) -> &[T; H] {
-        &state[0]
-    }
-    #[inline]
-    fn hidden_mut(state: &mut [[T; H]; 1]) -> &mut [T; H] {
-        &mut state[0]
-    }
-    fn sequence_key(key: &'static str) -> &'static str {
-        layer0_key(key)
-    }
-
-    #[inline]
-    fn step(&self, x: &[T; I], state: &[[T; H]; 1], next: &mut [[T; H]; 1], cache: &mut [T; H]) {
+    fn step(
+        &self,
+        x: &[T; I],
+        state: &[[T; H]; 1],
+        next: &mut [[T; H]; 1],
+        cache: &mut Self::Cache,
+    ) {
         let (gi, gh) = self.gates(x, &state[0]);
+        let [a] = cache;
         for j in 0..H {
-            cache[j] = gi[0][j] + gh[0][j];
-            next[0][j] = A::value(cache[j]);
+            a[j] = gi[0][j] + gh[0][j];
+            next[0][j] = A::value(a[j]);
         }
     }
 
@@ -284,7 +303,7 @@ where
         &self,
         x: &[T; I],
         state: &[[T; H]; 1],
-        cache: &[T; H],
+        cache: &Self::Cache,
         d_next: &[[T; H]; 1],
         dx: &mut [T; I],
         d_state: &mut [[T; H]; 1],
@@ -292,7 +311,7 @@ where
     ) {
         let mut da = [[T::ZERO; H]; 1];
         for j in 0..H {
-            da[0][j] = d_next[0][j] * A::derivative(cache[j]);
+            da[0][j] = d_next[0][j] * A::derivative(cache[0][j]);
         }
         d_state[0] = [T::ZERO; H];
         self.gates_backward(x, &state[0], &da, &da, dx, &mut d_state[0], grads);
@@ -302,24 +321,8 @@ where
 impl<const I: usize, const H: usize, T: Float, const BIAS: bool> Cell
     for StandardCell<GruMath, I, H, 3, T, BIAS>
 {
-    type Input = [T; I];
-    type Hidden = [T; H];
-    type State = [[T; H]; 1];
-    /// `r`, `z`, `n` and `W_hn h + b_hn`.
-    type Cache = [[T; H]; 4];
-    const EMPTY_CACHE: [[T; H]; 4] = [[T::ZERO; H]; 4];
-
-    #[inline]
-    fn hidden(state: &[[T; H]; 1]) -> &[T; H] {
-        &state[0]
-    }
-    #[inline]
-    fn hidden_mut(state: &mut [[T; H]; 1]) -> &mut [T; H] {
-        &mut state[0]
-    }
-    fn sequence_key(key: &'static str) -> &'static str {
-        layer0_key(key)
-    }
+    // Cache: `r`, `z`, `n` and `W_hn h + b_hn`.
+    pytorch_cell_items!(state 1, cache 4);
 
     /// ATen's order of operations: `h' = (h - n) z + n`.
     #[inline]
@@ -376,24 +379,8 @@ impl<const I: usize, const H: usize, T: Float, const BIAS: bool> Cell
 impl<const I: usize, const H: usize, T: Float, const BIAS: bool> Cell
     for StandardCell<LstmMath, I, H, 4, T, BIAS>
 {
-    type Input = [T; I];
-    type Hidden = [T; H];
-    type State = [[T; H]; 2];
-    /// `i`, `f`, `g`, `o` and `tanh(c')`.
-    type Cache = [[T; H]; 5];
-    const EMPTY_CACHE: [[T; H]; 5] = [[T::ZERO; H]; 5];
-
-    #[inline]
-    fn hidden(state: &[[T; H]; 2]) -> &[T; H] {
-        &state[0]
-    }
-    #[inline]
-    fn hidden_mut(state: &mut [[T; H]; 2]) -> &mut [T; H] {
-        &mut state[0]
-    }
-    fn sequence_key(key: &'static str) -> &'static str {
-        layer0_key(key)
-    }
+    // Cache: `i`, `f`, `g`, `o` and `tanh(c')`.
+    pytorch_cell_items!(state 2, cache 5);
 
     #[inline]
     fn step(
