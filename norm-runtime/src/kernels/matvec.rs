@@ -131,3 +131,65 @@ pub fn affine_backward<T: Float, const N: usize>(
 ) {
     affine_backward_dispatched::<T, N>(w.len() * N, w, x, d, dx, gw, gb);
 }
+
+/// `y += a x`, fused where `FMA`.
+#[inline(always)]
+fn axpy<T: Float, const FMA: bool>(a: T, x: &[T], y: &mut [T]) {
+    for (y, x) in y.iter_mut().zip(x) {
+        *y = madd::<T, FMA>(a, *x, *y);
+    }
+}
+
+fn batch_backward_rows<T: Float, const IN: usize, const OUT: usize, const FMA: bool>(
+    w: &[[T; IN]; OUT],
+    x: &[[T; IN]],
+    dy: &[[T; OUT]],
+    dx: &mut [[T; IN]],
+    gw: &mut [[T; IN]; OUT],
+    gb: &mut [T; OUT],
+) {
+    for (dy, dx) in dy.iter().zip(dx.iter_mut()) {
+        *dx = [T::ZERO; IN];
+        for (d, w) in dy.iter().zip(w) {
+            axpy::<T, FMA>(*d, w, dx);
+        }
+    }
+    for (r, (gw, gb)) in gw.iter_mut().zip(gb.iter_mut()).enumerate() {
+        for (x, dy) in x.iter().zip(dy) {
+            axpy::<T, FMA>(dy[r], x, gw);
+            *gb += dy[r];
+        }
+    }
+}
+
+dispatched! {
+    /// [`batch_backward_rows`], dispatched by size.
+    fn batch_backward_dispatched[T: Float, const IN: usize, const OUT: usize](
+        w: &[[T; IN]; OUT],
+        x: &[[T; IN]],
+        dy: &[[T; OUT]],
+        dx: &mut [[T; IN]],
+        gw: &mut [[T; IN]; OUT],
+        gb: &mut [T; OUT],
+    ) = batch_backward_rows::<T, IN, OUT>, portable below MATVEC_DISPATCH_MIN_VALUES;
+}
+
+/// The backward pass of [`affine`] over a batch (a `Linear` layer's):
+/// `dx[n] = wᵀ dy[n]` (overwritten), `gw += Σₙ dy[n] x[n]ᵀ`, `gb += Σₙ
+/// dy[n]`, for as many rows as `x` (`dy` and `dx` as long). Each value is
+/// summed in the same order as [`affine_backward`] row by row would (over
+/// the outputs for `dx`, over the batch for `gw` and `gb`), but the loops
+/// run so that `dx[n]` and `gw[r]` stay in cache while the other operand
+/// streams past: the weight gradient is written once per batch, not once
+/// per example.
+#[inline]
+pub fn affine_backward_batch<T: Float, const IN: usize, const OUT: usize>(
+    w: &[[T; IN]; OUT],
+    x: &[[T; IN]],
+    dy: &[[T; OUT]],
+    dx: &mut [[T; IN]],
+    gw: &mut [[T; IN]; OUT],
+    gb: &mut [T; OUT],
+) {
+    batch_backward_dispatched::<T, IN, OUT>(IN * OUT, w, x, dy, dx, gw, gb);
+}

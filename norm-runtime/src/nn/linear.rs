@@ -210,11 +210,8 @@ impl<const IN: usize, const OUT: usize, T: Float> Layer for Linear<IN, OUT, T> {
         grads: &mut LinearGrads<IN, OUT, T>,
     ) -> Result<(), NormError> {
         check_backward(*saved, x.len(), dy.len(), dx.len())?;
-        for ((x, dy), dx) in x.iter().zip(dy).zip(dx.iter_mut()) {
-            *dx = [T::ZERO; IN];
-            let (gw, gb) = (&mut grads.weight, &mut grads.bias);
-            crate::kernels::matvec::affine_backward(&self.weight, x, dy, dx, gw, gb);
-        }
+        let (gw, gb) = (&mut grads.weight, &mut grads.bias);
+        crate::kernels::matvec::affine_backward_batch(&self.weight, x, dy, dx, gw, gb);
         Ok(())
     }
 }
