@@ -130,6 +130,9 @@ impl<'de, T: Float + Deserialize<'de>> Visitor<'de> for NestedSeed<'_, T> {
     }
 }
 
+/// The most fields a layer read by [`deserialize`] has.
+const MAX_FIELDS: usize = 32;
+
 /// The fields of a layer being read, in place.
 struct Fields<'a, 'b, 'c, T> {
     name: &'static str,
@@ -146,8 +149,11 @@ impl<'de, T: Float + Deserialize<'de>> Visitor<'de> for Fields<'_, '_, '_, T> {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         let total = self.arrays.len() + self.counters.len();
-        // Fields seen, by position: arrays first, then counters (at most 8).
-        let mut seen = [false; 8];
+        // Fields seen, by position: arrays first, then counters.
+        let mut seen = [false; MAX_FIELDS];
+        if total > MAX_FIELDS {
+            return Err(de::Error::custom("a layer of more than 32 fields"));
+        }
         while let Some(key) = map.next_key::<&str>()? {
             let position = self
                 .arrays
@@ -210,4 +216,193 @@ pub fn deserialize<'de, D: Deserializer<'de>, T: Float + Deserialize<'de>>(
             counters,
         },
     )
+}
+
+/// A state-dict key as a map key: its dotted name.
+struct KeyName<'a>(&'a crate::Key<'a>);
+
+impl Serialize for KeyName<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self.0)
+    }
+}
+
+/// Writes a layer of any structure (a composite layer such as attention, or
+/// a whole network) as its state dict: a map from PyTorch's dotted keys
+/// (`self_attn.in_proj_weight`) to nested sequences in PyTorch's shapes, and
+/// the counters (`num_batches_tracked`) as integers.
+///
+/// # Errors
+/// Whatever the serializer reports.
+pub fn serialize_state_dict<S, L>(serializer: S, layer: &L) -> Result<S::Ok, S::Error>
+where
+    S: Serializer,
+    L: crate::StateDict,
+    L::Scalar: Serialize,
+{
+    use serde::ser::SerializeMap;
+    let mut map = serializer.serialize_map(None)?;
+    let mut result = Ok(());
+    layer.visit_arrays(&mut |key, shape, flat| {
+        if result.is_ok() {
+            result = map.serialize_entry(&KeyName(key), &Nested { flat, shape });
+        }
+    });
+    layer.visit_counters(&mut |key, value| {
+        if result.is_ok() {
+            result = map.serialize_entry(&KeyName(key), &value);
+        }
+    });
+    result?;
+    map.end()
+}
+
+/// The most arrays and counters [`deserialize_state_dict`] tracks.
+const MAX_ENTRIES: usize = 128;
+
+/// A layer's state dict being read, in place.
+struct StateEntries<'a, L> {
+    layer: &'a mut L,
+}
+
+impl<'de, L> Visitor<'de> for StateEntries<'_, L>
+where
+    L: crate::StateDict,
+    L::Scalar: Deserialize<'de>,
+{
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a state dict: a map from keys to arrays and counters")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let total = entries(self.layer);
+        if total > MAX_ENTRIES {
+            return Err(de::Error::custom("more than 128 arrays and counters"));
+        }
+        let mut seen = [false; MAX_ENTRIES];
+        while let Some(i) = map.next_key_seed(KeySeed {
+            layer: &*self.layer,
+        })? {
+            let (mut index, mut result) = (0, Ok(()));
+            self.layer.visit_arrays_mut(&mut |_, shape, out| {
+                if index == i {
+                    result = map.next_value_seed(NestedSeed { out, shape });
+                }
+                index += 1;
+            });
+            self.layer.visit_counters_mut(&mut |_, value| {
+                if index == i {
+                    result = map.next_value().map(|v| *value = v);
+                }
+                index += 1;
+            });
+            result?;
+            if core::mem::replace(&mut seen[i], true) {
+                return Err(de::Error::custom(format_args!(
+                    "duplicate key `{}`",
+                    name_of(self.layer, i)
+                )));
+            }
+        }
+        if let Some(missing) = (0..total).find(|i| !seen[*i]) {
+            return Err(de::Error::custom(format_args!(
+                "missing key `{}`",
+                name_of(self.layer, missing)
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// The key of entry `i` (arrays, then counters) of `layer`'s state dict.
+struct EntryName<'a, L> {
+    layer: &'a L,
+    i: usize,
+}
+
+impl<L: crate::StateDict> fmt::Display for EntryName<'_, L> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (mut index, mut result) = (0, Ok(()));
+        self.layer.visit_arrays(&mut |k, _, _| {
+            if index == self.i {
+                result = write!(f, "{k}");
+            }
+            index += 1;
+        });
+        self.layer.visit_counters(&mut |k, _| {
+            if index == self.i {
+                result = write!(f, "{k}");
+            }
+            index += 1;
+        });
+        result
+    }
+}
+
+fn name_of<L: crate::StateDict>(layer: &L, i: usize) -> EntryName<'_, L> {
+    EntryName { layer, i }
+}
+
+/// A map key, read as the index of the state-dict entry it names.
+struct KeySeed<'a, L> {
+    layer: &'a L,
+}
+
+impl<'de, L: crate::StateDict> DeserializeSeed<'de> for KeySeed<'_, L> {
+    type Value = usize;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<usize, D::Error> {
+        deserializer.deserialize_str(self)
+    }
+}
+
+impl<'de, L: crate::StateDict> Visitor<'de> for KeySeed<'_, L> {
+    type Value = usize;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a state-dict key")
+    }
+
+    fn visit_str<E: de::Error>(self, key: &str) -> Result<usize, E> {
+        let (mut index, mut found) = (0, None);
+        self.layer.visit_arrays(&mut |k, _, _| {
+            if found.is_none() && k.is(key) {
+                found = Some(index);
+            }
+            index += 1;
+        });
+        self.layer.visit_counters(&mut |k, _| {
+            if found.is_none() && k.is(key) {
+                found = Some(index);
+            }
+            index += 1;
+        });
+        found.ok_or_else(|| E::custom(format_args!("unknown key `{key}`")))
+    }
+}
+
+/// How many arrays and counters `layer` has.
+fn entries<L: crate::StateDict>(layer: &L) -> usize {
+    let mut n = 0;
+    layer.visit_arrays(&mut |_, _, _| n += 1);
+    layer.visit_counters(&mut |_, _| n += 1);
+    n
+}
+
+/// Reads a state dict written by [`serialize_state_dict`] into `layer`:
+/// every array and counter exactly once, with its shape; an unknown,
+/// duplicate or missing key is an error. On error `layer` may be partly
+/// written: read into a fresh layer and keep it only when this succeeds.
+///
+/// # Errors
+/// As above, or whatever the deserializer reports.
+pub fn deserialize_state_dict<'de, D, L>(deserializer: D, layer: &mut L) -> Result<(), D::Error>
+where
+    D: Deserializer<'de>,
+    L: crate::StateDict,
+    L::Scalar: Deserialize<'de>,
+{
+    deserializer.deserialize_map(StateEntries { layer })
 }

@@ -45,6 +45,32 @@ impl<'a> Key<'a> {
     }
 }
 
+impl Key<'_> {
+    /// Whether the key written with dots (its `Display`) is `text`, without
+    /// building the string.
+    #[must_use]
+    pub fn is(&self, text: &str) -> bool {
+        let mut rest = text;
+        let mut key = Some(self);
+        let mut first = true;
+        while let Some(k) = key {
+            if !first {
+                let Some(after) = rest.strip_prefix('.') else {
+                    return false;
+                };
+                rest = after;
+            }
+            let Some(after) = rest.strip_prefix(k.head) else {
+                return false;
+            };
+            rest = after;
+            first = false;
+            key = k.rest;
+        }
+        rest.is_empty()
+    }
+}
+
 impl fmt::Display for Key<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.head)?;

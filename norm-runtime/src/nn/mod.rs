@@ -371,6 +371,32 @@ macro_rules! composite_layer {
                 let _ = f;
             }
         }
+
+        /// Its state dict: a map from PyTorch's dotted keys to nested
+        /// arrays (feature `serde`).
+        #[cfg(feature = "serde")]
+        impl<$($g)*> serde::Serialize for $layer
+        where
+            $t: serde::Serialize,
+        {
+            fn serialize<Ser_: serde::Serializer>(&self, serializer: Ser_) -> Result<Ser_::Ok, Ser_::Error> {
+                $crate::serde_layer::serialize_state_dict(serializer, self)
+            }
+        }
+
+        /// Unknown, duplicate or missing keys and wrong shapes are errors
+        /// (feature `serde`).
+        #[cfg(feature = "serde")]
+        impl<'de, $($g)*> serde::Deserialize<'de> for $layer
+        where
+            $t: serde::Deserialize<'de>,
+        {
+            fn deserialize<De_: serde::Deserializer<'de>>(deserializer: De_) -> Result<Self, De_::Error> {
+                let mut layer = Self::new();
+                $crate::serde_layer::deserialize_state_dict(deserializer, &mut layer)?;
+                Ok(layer)
+            }
+        }
     };
     // How many of a sub-layer's arrays the layer has: all, or the first `n`.
     (@count $t:ty, $lg:ty) => {
