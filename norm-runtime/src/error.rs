@@ -6,8 +6,9 @@ use core::fmt;
 ///
 /// A call that returns an error has changed nothing: the layer's running
 /// statistics, `num_batches_tracked`, and the caller's gradient accumulators
-/// are exactly as they were (output buffers may be partly written only where
-/// documented, and in this version never are).
+/// are exactly as they were. Output buffers are untouched too, except after
+/// [`NormError::NonFiniteStatistics`], where `y` may hold the batch's
+/// non-finite outputs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum NormError {
@@ -78,6 +79,18 @@ pub enum NormError {
     /// A network's `backward` was called before a forward pass filled the
     /// workspace.
     NoForwardPass,
+    /// A training pass of a layer with batch statistics (batch norm,
+    /// SyncBatchNorm, instance norm tracking running statistics) found a
+    /// channel whose batch mean or variance is NaN or infinite: the batch
+    /// holds a NaN or an infinity, or values whose squares overflow. The
+    /// running statistics and `num_batches_tracked` are unchanged, so one
+    /// bad batch cannot ruin every later inference (PyTorch would store the
+    /// NaN); `y` may hold the batch's non-finite outputs. Inference passes do
+    /// not check: NaN in gives NaN out.
+    NonFiniteStatistics {
+        /// The first such channel.
+        channel: usize,
+    },
     /// A query of self-attention may attend to no key: the key padding mask,
     /// with the causal mask if the layer has one, masks every key it could
     /// see (PyTorch's softmax returns NaN there).
@@ -146,6 +159,12 @@ impl fmt::Display for FoundShape {
 impl fmt::Display for NormError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
+            Self::NonFiniteStatistics { channel } => write!(
+                f,
+                "the batch statistics of channel {channel} are not finite (a NaN or an \
+                 infinity in the batch, or values too large to square): the running \
+                 statistics were not updated"
+            ),
             Self::RowCountMismatch {
                 argument,
                 expected,

@@ -60,6 +60,8 @@ pub trait Float:
     fn sqrt(self) -> Self;
     /// The larger of `self` and `other`; `self` if either is NaN.
     fn max(self, other: Self) -> Self;
+    /// Neither NaN nor infinite.
+    fn is_finite(self) -> bool;
     /// `self * a + b` with one rounding. Fast only where the CPU has fused
     /// multiply-add; the kernels call it only in code compiled for such CPUs.
     fn mul_add(self, a: Self, b: Self) -> Self;
@@ -142,6 +144,10 @@ macro_rules! impl_float {
             #[inline(always)]
             fn max(self, other: Self) -> Self {
                 if other > self { other } else { self }
+            }
+            #[inline(always)]
+            fn is_finite(self) -> bool {
+                <$t>::is_finite(self)
             }
             #[inline(always)]
             fn mul_add(self, a: Self, b: Self) -> Self {

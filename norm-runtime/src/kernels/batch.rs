@@ -16,7 +16,7 @@
 
 use super::dispatch::{BATCH_DISPATCH_MIN_VALUES, dispatched};
 use super::reduce::{fast_two_sum, madd, sums};
-use super::stats::{update_running, wide_mean_var};
+use super::stats::{check_finite, update_running, wide_mean_var};
 use super::{Acc, Affine, GradsMut, check_backward, check_forward};
 use crate::{Float, Mode, NormError, Row};
 
@@ -305,8 +305,10 @@ dispatched! {
 ///
 /// # Errors
 /// [`NormError::RowCountMismatch`], [`NormError::EmptyBatch`], and
-/// [`NormError::TooFewValuesPerChannel`] when each channel has a single value.
-/// On error nothing is written.
+/// [`NormError::TooFewValuesPerChannel`] when each channel has a single value;
+/// on these nothing is written. [`NormError::NonFiniteStatistics`] when a
+/// channel's batch mean or variance is NaN or infinite: the running
+/// statistics are unchanged, `y` may hold non-finite values.
 #[inline]
 pub fn forward_train<R: Row, const C: usize>(
     affine: Affine<'_, [R::Scalar; C]>,
@@ -334,10 +336,11 @@ pub fn forward_train<R: Row, const C: usize>(
         mode: Mode::Train,
     };
     let var = train_dispatched::<R, C>(x.len() * R::LEN, affine, eps, x, y, &mut saved);
+    let mean: [R::Scalar; C] = core::array::from_fn(|c| saved.hi[c] + saved.lo[c]);
+    check_finite(&mean, &var)?;
     if let Some(running) = running {
         let n = R::Scalar::from_usize(values);
         let bessel = n / (n - R::Scalar::ONE);
-        let mean: [R::Scalar; C] = core::array::from_fn(|c| saved.hi[c] + saved.lo[c]);
         running.update(momentum, &mean, &var.map(|v| v * bessel));
     }
     Ok(saved)

@@ -54,7 +54,9 @@ impl<T: Float, const C: usize> InstanceSaved<T, C> {
 /// # Errors
 /// [`NormError::RowCountMismatch`], [`NormError::EmptyBatch`], and
 /// [`NormError::TooFewValuesPerChannel`] when a channel has a single spatial
-/// position. On error nothing is written.
+/// position; on these nothing is written. [`NormError::NonFiniteStatistics`]
+/// when a channel's batch-averaged statistics are NaN or infinite: the running
+/// statistics are unchanged, `y` may hold non-finite values.
 #[inline]
 pub fn forward_train<R: Row, const C: usize, const S: usize>(
     affine: Affine<'_, [R::Scalar; C]>,
@@ -86,13 +88,9 @@ pub fn forward_train<R: Row, const C: usize, const S: usize>(
             var[c] += v.to_acc() * bessel / rows;
         }
     }
-    update_running(
-        running_mean,
-        running_var,
-        momentum,
-        &mean.map(R::Scalar::from_acc),
-        &var.map(R::Scalar::from_acc),
-    );
+    let (mean, var) = (mean.map(R::Scalar::from_acc), var.map(R::Scalar::from_acc));
+    super::stats::check_finite(&mean, &var)?;
+    update_running(running_mean, running_var, momentum, &mean, &var);
     Ok(InstanceSaved::PerInstance(saved))
 }
 

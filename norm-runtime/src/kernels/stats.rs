@@ -54,3 +54,21 @@ pub(crate) fn update_running<T: Float, const C: usize>(
         running_var[c] = keep * running_var[c] + m * unbiased_var[c];
     }
 }
+
+/// Fails, naming the first channel, unless every batch mean and variance is
+/// finite: checked before the running statistics move, so a batch with a
+/// NaN or an infinity leaves them (and `num_batches_tracked`) unchanged.
+/// One comparison per channel, on statistics already computed.
+///
+/// # Errors
+/// [`NormError::NonFiniteStatistics`].
+#[inline]
+pub(crate) fn check_finite<T: Float, const C: usize>(
+    mean: &[T; C],
+    var: &[T; C],
+) -> Result<(), crate::NormError> {
+    match (0..C).find(|&c| !(mean[c].is_finite() && var[c].is_finite())) {
+        Some(channel) => Err(crate::NormError::NonFiniteStatistics { channel }),
+        None => Ok(()),
+    }
+}

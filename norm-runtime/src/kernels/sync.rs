@@ -151,11 +151,12 @@ pub fn forward_train_global<R: Row, const C: usize>(
         saved.lo[c] = R::Scalar::from_f64(global.mean[c] - saved.hi[c].to_f64());
     }
     normalize::<R, C, false>(affine, &saved, x, y);
+    #[allow(clippy::cast_precision_loss)]
+    let bessel = count as f64 / (count as f64 - 1.0);
+    let mean = global.mean.map(R::Scalar::from_f64);
+    let unbiased = var.map(|v| R::Scalar::from_f64(v * bessel));
+    super::stats::check_finite(&mean, &unbiased)?;
     if let Some(running) = running {
-        #[allow(clippy::cast_precision_loss)]
-        let bessel = count as f64 / (count as f64 - 1.0);
-        let mean = global.mean.map(R::Scalar::from_f64);
-        let unbiased = var.map(|v| R::Scalar::from_f64(v * bessel));
         running.update(momentum, &mean, &unbiased);
     }
     Ok(saved)
