@@ -91,7 +91,7 @@ pub struct MultiheadAttentionGrads<const E: usize, T: Float = f32, const BIAS: b
     pub out_proj: LinearGrads<E, E, T>,
 }
 
-super::composite_layer! {
+super::params::composite_layer! {
     impl[const E: usize, const HEADS: usize, const L: usize, T: Float, const BIAS: bool, const CAUSAL: bool]
         MultiheadAttention<E, HEADS, L, T, BIAS, CAUSAL>,
     grads[const E: usize, T: Float, const BIAS: bool] MultiheadAttentionGrads<E, T, BIAS>,

@@ -2,6 +2,9 @@
 //! [`Gradients`], [`StateDict`] and serde are written: the recurrent cells,
 //! attention and embeddings use it, so adding a layer means listing its
 //! arrays once (field, PyTorch key, PyTorch shape, and whether it exists).
+//! `parameter_arrays!` is for layers of arrays, `composite_layer!` for
+//! layers of arrays and sub-layers (attention, the encoder block), and
+//! `zeroed_in_place!` builds either on the heap.
 //!
 //! [`Parameters`]: crate::Parameters
 //! [`Gradients`]: crate::Gradients
@@ -298,3 +301,211 @@ macro_rules! zeroed_in_place {
     };
 }
 pub(crate) use zeroed_in_place;
+
+/// The impls of a layer built from parameter arrays of its own and from
+/// sub-layers (attention, the transformer block), composed as `#[network]`
+/// composes a network's:
+///
+/// ```text
+/// composite_layer! {
+///     impl[generics] Layer<..>, grads[generics] Grads<..>, scalar T;
+///     reset(layer, rng) { .. }
+///     arrays { field: "key", shape [dims], if enabled; .. }
+///     layers { field: "key", grads SubGrads<..>, first n; .. }
+/// }
+/// ```
+///
+/// writes `Parameters` (with `reset_parameters` from the block), `Gradients`
+/// and `Default` (zeros) for the gradient struct, which has the layer's field
+/// names (own arrays as arrays, sub-layers as their gradient types), and
+/// `StateDict`. The own arrays come first, under their keys and PyTorch's
+/// shapes, a disabled one (`if`) empty and not in the state dict, as with
+/// [`parameter_arrays!`]; then each sub-layer's arrays in
+/// field order under `key.` and its own keys (`out_proj.weight`). `first n`
+/// keeps only a sub-layer's first `n` arrays (a `Linear` whose bias the layer
+/// does not have); the layer keeps the others zero.
+macro_rules! composite_layer {
+    (
+        impl[$($g:tt)*] $layer:ty, grads[$($gg:tt)*] $grads:ty, scalar $t:ty;
+        reset($self_:ident, $rng:ident) $reset:block
+        arrays { $( $a:ident: $akey:literal, shape [$($dim:expr),+] $(, if $on:expr)?; )* }
+        layers { $( $l:ident: $lkey:literal, grads $lg:ty $(, first $n:expr)?; )* }
+    ) => {
+        impl<$($g)*> $layer {
+            /// PyTorch's shapes of the layer's own arrays, in order.
+            const OWN_SHAPES: &'static [&'static [usize]] = &[$(&[$($dim),+]),*];
+        }
+
+        impl<$($gg)*> Default for $grads {
+            fn default() -> Self {
+                Self { $($a: $crate::Row::ZERO,)* $($l: Default::default(),)* }
+            }
+        }
+
+        impl<$($gg)*> $crate::Gradients<$t> for $grads {
+            const ARRAYS: usize = <[&str]>::len(&[$(stringify!($a)),*])
+                $(+ $crate::nn::params::composite_layer!(@count $t, $lg $(, $n)?))*;
+
+            #[inline]
+            fn array(&self, i: usize) -> &[$t] {
+                $crate::nn::params::composite_layer!(@index i, $t, &[];
+                    [$($crate::nn::params::on!($($on)?) => $crate::Row::as_flat(&self.$a)),*];
+                    [$($lg $(| $n)? => $crate::Gradients::<$t>::array(&self.$l, i)),*])
+            }
+
+            #[inline]
+            fn array_mut(&mut self, i: usize) -> &mut [$t] {
+                $crate::nn::params::composite_layer!(@index i, $t, &mut [];
+                    [$($crate::nn::params::on!($($on)?) => $crate::Row::as_flat_mut(&mut self.$a)),*];
+                    [$($lg $(| $n)? => $crate::Gradients::<$t>::array_mut(&mut self.$l, i)),*])
+            }
+        }
+
+        impl<$($g)*> $crate::Parameters for $layer {
+            type Scalar = $t;
+            type Grads = $grads;
+
+            #[inline]
+            fn parameter(&self, i: usize) -> &[$t] {
+                $crate::nn::params::composite_layer!(@index i, $t, &[];
+                    [$($crate::nn::params::on!($($on)?) => $crate::Row::as_flat(&self.$a)),*];
+                    [$($lg $(| $n)? => $crate::Parameters::parameter(&self.$l, i)),*])
+            }
+
+            #[inline]
+            fn parameter_mut(&mut self, i: usize) -> &mut [$t] {
+                $crate::nn::params::composite_layer!(@index i, $t, &mut [];
+                    [$($crate::nn::params::on!($($on)?) => $crate::Row::as_flat_mut(&mut self.$a)),*];
+                    [$($lg $(| $n)? => $crate::Parameters::parameter_mut(&mut self.$l, i)),*])
+            }
+
+            fn reset_parameters<R: rand::Rng + ?Sized>(&mut self, rng: &mut R) {
+                let $self_ = self;
+                let $rng = rng;
+                $reset
+            }
+        }
+
+        impl<$($g)*> $crate::StateDict for $layer {
+            type Scalar = $t;
+
+            fn visit_arrays(&self, f: &mut $crate::Visit<'_, $t>) {
+                let shapes = Self::OWN_SHAPES.iter();
+                $(
+                    let (shape, shapes) = $crate::nn::params::composite_layer!(@next shapes);
+                    if $crate::nn::params::on!($($on)?) {
+                        f(&$crate::Key::leaf($akey), shape, $crate::Row::as_flat(&self.$a));
+                    }
+                )*
+                let _ = shapes;
+                $({
+                    let (count, mut seen) = ($crate::nn::params::composite_layer!(@count $t, $lg $(, $n)?), 0);
+                    $crate::StateDict::visit_arrays(&self.$l, &mut |key, shape, values| {
+                        if seen < count {
+                            f(&$crate::Key::nested($lkey, key), shape, values);
+                        }
+                        seen += 1;
+                    });
+                })*
+            }
+
+            fn visit_arrays_mut(&mut self, f: &mut $crate::VisitMut<'_, $t>) {
+                let shapes = Self::OWN_SHAPES.iter();
+                $(
+                    let (shape, shapes) = $crate::nn::params::composite_layer!(@next shapes);
+                    if $crate::nn::params::on!($($on)?) {
+                        f(&$crate::Key::leaf($akey), shape, $crate::Row::as_flat_mut(&mut self.$a));
+                    }
+                )*
+                let _ = shapes;
+                $({
+                    let (count, mut seen) = ($crate::nn::params::composite_layer!(@count $t, $lg $(, $n)?), 0);
+                    $crate::StateDict::visit_arrays_mut(&mut self.$l, &mut |key, shape, values| {
+                        if seen < count {
+                            f(&$crate::Key::nested($lkey, key), shape, values);
+                        }
+                        seen += 1;
+                    });
+                })*
+            }
+
+            fn visit_counters(&self, f: &mut $crate::VisitCounter<'_>) {
+                $(
+                    $crate::StateDict::visit_counters(&self.$l, &mut |key, value| {
+                        f(&$crate::Key::nested($lkey, key), value);
+                    });
+                )*
+                let _ = f;
+            }
+
+            fn visit_counters_mut(&mut self, f: &mut $crate::VisitCounterMut<'_>) {
+                $(
+                    $crate::StateDict::visit_counters_mut(&mut self.$l, &mut |key, value| {
+                        f(&$crate::Key::nested($lkey, key), value);
+                    });
+                )*
+                let _ = f;
+            }
+        }
+
+        /// Its state dict: a map from PyTorch's dotted keys to nested
+        /// arrays (feature `serde`).
+        #[cfg(feature = "serde")]
+        impl<$($g)*> serde::Serialize for $layer
+        where
+            $t: serde::Serialize,
+        {
+            fn serialize<Ser_: serde::Serializer>(&self, serializer: Ser_) -> Result<Ser_::Ok, Ser_::Error> {
+                $crate::serde_layer::serialize_state_dict(serializer, self)
+            }
+        }
+
+        /// Unknown, duplicate or missing keys and wrong shapes are errors
+        /// (feature `serde`).
+        #[cfg(feature = "serde")]
+        impl<'de, $($g)*> serde::Deserialize<'de> for $layer
+        where
+            $t: serde::Deserialize<'de>,
+        {
+            fn deserialize<De_: serde::Deserializer<'de>>(deserializer: De_) -> Result<Self, De_::Error> {
+                let mut layer = Self::new();
+                $crate::serde_layer::deserialize_state_dict(deserializer, &mut layer)?;
+                Ok(layer)
+            }
+        }
+    };
+    // How many of a sub-layer's arrays the layer has: all, or the first `n`.
+    (@count $t:ty, $lg:ty) => {
+        <$lg as $crate::Gradients<$t>>::ARRAYS
+    };
+    (@count $t:ty, $lg:ty, $n:expr) => {
+        $n
+    };
+    // The next own array's shape, and the rest.
+    (@next $shapes:ident) => {{
+        let mut rest = $shapes;
+        (rest.next().copied().unwrap_or(&[]), rest)
+    }};
+    // Array `i`: one per own array (empty when disabled), then each
+    // sub-layer's `count`.
+    (@index $i:ident, $t:ty, $empty:expr;
+        [$($on:expr => $own:expr),*];
+        [$($lg:ty $(| $n:expr)? => $sub:expr),*]) => {{
+        $(
+            if $i == 0 {
+                return if $on { $own } else { $empty };
+            }
+            let $i = $i - 1;
+        )*
+        $(
+            let count = $crate::nn::params::composite_layer!(@count $t, $lg $(, $n)?);
+            if $i < count {
+                return $sub;
+            }
+            let $i = $i - count;
+        )*
+        let _ = $i;
+        $empty
+    }};
+}
+pub(crate) use composite_layer;

@@ -183,7 +183,7 @@ pub struct TransformerEncoderLayerGrads<const D: usize, const FF: usize, T: Floa
     pub norm2: TokenNormGrads<D, T>,
 }
 
-super::composite_layer! {
+super::params::composite_layer! {
     impl[const D: usize, const HEADS: usize, const FF: usize, const L: usize, T: Float, A: Elementwise, const NORM_FIRST: bool, const CAUSAL: bool]
         TransformerEncoderLayer<D, HEADS, FF, L, T, A, NORM_FIRST, CAUSAL>,
     grads[const D: usize, const FF: usize, T: Float] TransformerEncoderLayerGrads<D, FF, T>,
