@@ -312,6 +312,23 @@ fn every_bad_file_is_an_error_naming_the_key() {
         },
     );
 
+    // A negative running variance is refused too (its square root in
+    // inference would be NaN).
+    let mut negative = loaded().2;
+    negative.running_var[5] = -0.5;
+    let mut writer = StateDictWriter::new();
+    writer.add("bn", &negative).unwrap();
+    refuses(
+        &writer.to_bytes().unwrap(),
+        "bn",
+        &mut bn,
+        strict,
+        &LoadError::NegativeVariance {
+            key: "bn.running_var".into(),
+            index: 5,
+        },
+    );
+
     // Not a safetensors file at all.
     let error = StateDictFile::parse(b"not a safetensors file")
         .err()

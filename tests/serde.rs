@@ -148,6 +148,15 @@ fn wrong_documents_are_errors_that_name_the_problem() {
         .unwrap_err()
         .to_string();
     assert!(error.contains("invalid value"), "{error}");
+    // A negative running variance would make inference NaN: refused, naming
+    // the field and the index (the variance of `Bn` is per channel).
+    let error = serde_json::from_str::<Bn>(r#"{"weight":[1,1,1],"bias":[0,0,0],"running_mean":[0,0,0],"running_var":[1,-1,1],"num_batches_tracked":3}"#)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("`running_var` has a negative variance at index 1"),
+        "{error}"
+    );
 }
 
 mod network {

@@ -87,6 +87,14 @@ pub enum LoadError {
         /// The flat index of the first bad value.
         index: usize,
     },
+    /// A running variance is negative (its square root in inference would
+    /// be NaN).
+    NegativeVariance {
+        /// The key.
+        key: String,
+        /// The flat index of the first bad value.
+        index: usize,
+    },
     /// `num_batches_tracked` is negative.
     NegativeCount {
         /// The key.
@@ -123,6 +131,9 @@ impl fmt::Display for LoadError {
             ),
             Self::NonFinite { key, index } => {
                 write!(f, "`{key}` has a NaN or infinite value at index {index}")
+            }
+            Self::NegativeVariance { key, index } => {
+                write!(f, "`{key}` has a negative variance at index {index}")
             }
             Self::NegativeCount { key } => write!(f, "`{key}` is negative"),
             Self::DuplicateKey(key) => write!(f, "two tensors would be saved under `{key}`"),
@@ -285,6 +296,14 @@ impl<'data> StateDictFile<'data> {
         };
         if let Some(index) = values.iter().position(|v| !v.to_f64().is_finite()) {
             return Err(LoadError::NonFinite {
+                key: key.to_string(),
+                index,
+            });
+        }
+        if crate::serde_layer::is_variance(key)
+            && let Some(index) = values.iter().position(|v| v.to_f64() < 0.0)
+        {
+            return Err(LoadError::NegativeVariance {
                 key: key.to_string(),
                 index,
             });

@@ -181,6 +181,92 @@ impl<'de, T: Float + Deserialize<'de>> Visitor<'de> for Fields<'_, '_, '_, T> {
         if let Some(missing) = (0..total).find(|p| !seen[*p]) {
             return Err(de::Error::missing_field(field_name(&self, missing)));
         }
+        for (name, values, _) in self.arrays.iter() {
+            check_values(name, values).map_err(de::Error::custom)?;
+        }
+        Ok(())
+    }
+}
+
+/// Whether the state-dict key names a running variance (`running_var`,
+/// `bn.running_var`), which must not be negative.
+#[must_use]
+pub fn is_variance(key: &str) -> bool {
+    key == "running_var" || key.ends_with(".running_var")
+}
+
+/// A value that cannot be a layer's state, found under `key` at `index`.
+struct Bad<K> {
+    key: K,
+    index: usize,
+    what: &'static str,
+}
+
+impl<K: fmt::Display> fmt::Display for Bad<K> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "`{}` has {} at index {}",
+            self.key, self.what, self.index
+        )
+    }
+}
+
+/// Why values read under `key` cannot be a layer's state: a NaN or an
+/// infinity anywhere, or a negative running variance.
+fn check_values<T: Float, K: fmt::Display>(key: K, values: &[T]) -> Result<(), Bad<K>> {
+    if let Some(index) = values.iter().position(|v| !v.is_finite()) {
+        return Err(Bad {
+            key,
+            index,
+            what: "a NaN or infinite value",
+        });
+    }
+    let mut name = KeyEnd::default();
+    let _ = fmt::write(&mut name, format_args!("{key}"));
+    if name.is_variance()
+        && let Some(index) = values.iter().position(|v| *v < T::ZERO)
+    {
+        return Err(Bad {
+            key,
+            index,
+            what: "a negative variance",
+        });
+    }
+    Ok(())
+}
+
+/// The last bytes of a key written into it, enough to tell whether it ends
+/// in `running_var` without allocating.
+#[derive(Default)]
+struct KeyEnd {
+    buf: [u8; 16],
+    len: usize,
+    longer: bool,
+}
+
+impl KeyEnd {
+    fn is_variance(&self) -> bool {
+        let text = core::str::from_utf8(&self.buf[..self.len]).unwrap_or("");
+        if self.longer {
+            text.ends_with(".running_var")
+        } else {
+            is_variance(text)
+        }
+    }
+}
+
+impl fmt::Write for KeyEnd {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        for &b in s.as_bytes() {
+            if self.len == self.buf.len() {
+                self.buf.copy_within(1.., 0);
+                self.len -= 1;
+                self.longer = true;
+            }
+            self.buf[self.len] = b;
+            self.len += 1;
+        }
         Ok(())
     }
 }
@@ -312,7 +398,13 @@ where
                 name_of(self.layer, missing)
             )));
         }
-        Ok(())
+        let mut result = Ok(());
+        self.layer.visit_arrays(&mut |key, _, values| {
+            if result.is_ok() {
+                result = check_values(key, values).map_err(de::Error::custom);
+            }
+        });
+        result
     }
 }
 
@@ -405,4 +497,43 @@ where
     L::Scalar: Deserialize<'de>,
 {
     deserializer.deserialize_map(StateEntries { layer })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_values;
+
+    /// Running variances are found by their key's last name, however long
+    /// the key; other arrays may be negative; nothing may be NaN or
+    /// infinite.
+    #[test]
+    fn values_are_checked_by_key() {
+        let negative = [1.0_f32, -0.5];
+        for key in [
+            "running_var",
+            "bn.running_var",
+            "a.very.long.path.of.layers.bn3.running_var",
+        ] {
+            let e = check_values(key, &negative).err().map(|e| e.to_string());
+            assert_eq!(
+                e,
+                Some(format!("`{key}` has a negative variance at index 1"))
+            );
+        }
+        for key in [
+            "weight",
+            "running_mean",
+            "xrunning_var",
+            "running_variance.weight",
+        ] {
+            assert!(check_values(key, &negative).is_ok(), "{key}");
+        }
+        let e = check_values("bias", &[0.0, f64::INFINITY])
+            .err()
+            .map(|e| e.to_string());
+        assert_eq!(
+            e.as_deref(),
+            Some("`bias` has a NaN or infinite value at index 1")
+        );
+    }
 }
