@@ -196,8 +196,12 @@ fn forward_rows<
             .chunks_exact(m)
             .zip(yr.as_flat_mut().chunks_exact_mut(m));
         for (s, (xs, ys)) in segments.enumerate() {
-            let Stats { hi, lo, rstd, .. } = segment_stats_with::<_, CENTER, FMA>(xs, eps);
             let first = s * m / PP;
+            let Stats { hi, lo, rstd, var } = segment_stats_with::<_, CENTER, FMA>(xs, eps);
+            if !var.is_finite() && xs.iter().all(|v| v.is_finite()) {
+                scaled_segment::<_, CENTER, PP>(weight, bias, first, eps, xs, ys);
+                continue;
+            }
             if PP == 1 {
                 // One parameter per value: plain zipped loops, one per case,
                 // so each vectorizes.
@@ -238,6 +242,50 @@ fn forward_rows<
                 }
             }
         }
+    }
+}
+
+/// One segment whose variance overflows the type (values near its
+/// largest, such as `[f32::MAX, -f32::MAX, ..]`): normalizes `x / 2^k`
+/// instead, `2^k` at least the largest `|x|`, with `eps / 4^k`. That is the
+/// same result (`(x - mean) / sqrt(var + eps)` does not change when `x`,
+/// the mean and the deviation scale together), the scaling is exact, and
+/// `x - mean` stays finite. `ys` holds the scaled values, then the output.
+#[cold]
+#[inline(never)]
+fn scaled_segment<T: Float, const CENTER: bool, const PP: usize>(
+    weight: Option<&[T]>,
+    bias: Option<&[T]>,
+    first: usize,
+    eps: f64,
+    xs: &[T],
+    ys: &mut [T],
+) {
+    let largest = xs.iter().fold(0.0_f64, |m, v| m.max(v.to_f64().abs()));
+    // 2^k > largest: one more than its binary exponent.
+    #[allow(clippy::cast_possible_wrap)]
+    let k = ((largest.to_bits() >> 52) & 0x7ff) as i64 - 1022;
+    let (down, up) = (T::from_f64(pow2(-k)), pow2(2 * k));
+    for (y, x) in ys.iter_mut().zip(xs) {
+        *y = *x * down;
+    }
+    let Stats { hi, lo, rstd, .. } = segment_stats_with::<_, CENTER, false>(ys, eps / up);
+    for (i, y) in ys.iter_mut().enumerate() {
+        let scale = weight.map_or(rstd, |w| rstd * w[first + i / PP]);
+        let shift = bias.map_or(T::ZERO, |b| b[first + i / PP]);
+        *y = ((*y - hi) - lo) * scale + shift;
+    }
+}
+
+/// `2^e` exactly (subnormal below `2^-1022`, infinite above `2^1023`).
+fn pow2(e: i64) -> f64 {
+    if e > 1023 {
+        f64::INFINITY
+    } else if e >= -1022 {
+        #[allow(clippy::cast_sign_loss)]
+        f64::from_bits(((e + 1023) as u64) << 52)
+    } else {
+        pow2(e + 64) * pow2(-64)
     }
 }
 
