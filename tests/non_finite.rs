@@ -35,12 +35,15 @@ fn trained_bn() -> Bn {
 #[test]
 fn a_nan_or_an_infinity_in_a_training_batch_changes_nothing() {
     let nan = f32::NAN;
-    let cases: [([[f32; 3]; 2], usize); 4] = [
+    let cases: [([[f32; 3]; 2], usize); 5] = [
         ([[1.0, nan, 2.0], [3.0, 1.0, 4.0]], 1),
         ([[f32::INFINITY, 0.0, 2.0], [3.0, 1.0, 4.0]], 0),
         ([[1.0, 0.0, f32::NEG_INFINITY], [3.0, 1.0, nan]], 2),
         // Finite, but the variance overflows f32.
         ([[1.0, 0.0, 3e38], [3.0, 1.0, -3e38]], 2),
+        // The biased variance (2.25e38) fits f32, the unbiased one that
+        // would be stored (4.5e38) does not.
+        ([[1.0, 1.5e19, 3.0], [3.0, -1.5e19, 4.0]], 1),
     ];
     for (x, channel) in cases {
         let mut bn = trained_bn();
@@ -77,6 +80,21 @@ fn inference_does_not_check_nan_in_gives_nan_out() {
     let mut y = [[0.0; 3]; 1];
     bn.forward_eval(&[[1.0, f32::NAN, 2.0]], &mut y).unwrap();
     assert!(y[0][1].is_nan() && y[0][0].is_finite());
+}
+
+#[normalize(batch, dims = 3, track_running_stats = false)]
+struct BnUntracked;
+
+#[test]
+fn without_running_statistics_there_is_nothing_to_protect() {
+    let mut bn = BnUntracked::new();
+    let x = [[1.0, f32::NAN, 2.0], [3.0, 1.0, 4.0]];
+    let mut y = [[0.0; 3]; 2];
+    bn.forward_train(&x, &mut y).unwrap();
+    assert!(y[0][1].is_nan() && y[0][0].is_finite());
+    // Its inference uses the batch's statistics too, and does not check.
+    bn.forward_eval(&x, &mut y).unwrap();
+    assert!(y[1][1].is_nan());
 }
 
 #[test]

@@ -79,9 +79,9 @@ pub enum NormError {
     /// A network's `backward` was called before a forward pass filled the
     /// workspace.
     NoForwardPass,
-    /// A training pass of a layer with batch statistics (batch norm,
-    /// SyncBatchNorm, instance norm tracking running statistics) found a
-    /// channel whose batch mean or variance is NaN or infinite: the batch
+    /// A training pass of a layer that tracks running statistics (batch
+    /// norm, SyncBatchNorm, instance norm with `track_running_stats`) found
+    /// a channel whose batch mean or variance is NaN or infinite: the batch
     /// holds a NaN or an infinity, or values whose squares overflow. The
     /// running statistics and `num_batches_tracked` are unchanged, so one
     /// bad batch cannot ruin every later inference (PyTorch would store the

@@ -247,12 +247,9 @@ struct KeyEnd {
 
 impl KeyEnd {
     fn is_variance(&self) -> bool {
-        let text = core::str::from_utf8(&self.buf[..self.len]).unwrap_or("");
-        if self.longer {
-            text.ends_with(".running_var")
-        } else {
-            is_variance(text)
-        }
+        // Bytes, not text: the window may start inside a character.
+        let end = &self.buf[..self.len];
+        end.ends_with(b".running_var") || (!self.longer && end == b"running_var")
     }
 }
 
@@ -314,7 +311,8 @@ impl Serialize for KeyName<'_> {
 }
 
 /// Writes a layer of any structure (a composite layer such as attention, or
-/// a whole network) as its state dict: a map from PyTorch's dotted keys
+/// a whole network of up to 4096 arrays and counters, the most
+/// [`deserialize_state_dict`] reads back) as its state dict: a map from PyTorch's dotted keys
 /// (`self_attn.in_proj_weight`) to nested sequences in PyTorch's shapes, and
 /// the counters (`num_batches_tracked`) as integers.
 ///
@@ -343,8 +341,9 @@ where
     map.end()
 }
 
-/// The most arrays and counters [`deserialize_state_dict`] tracks.
-const MAX_ENTRIES: usize = 128;
+/// The most arrays and counters [`deserialize_state_dict`] tracks (a
+/// bitset of 64 words on the stack).
+const MAX_ENTRIES: usize = 4096;
 
 /// A layer's state dict being read, in place.
 struct StateEntries<'a, L> {
@@ -365,9 +364,9 @@ where
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         let total = entries(self.layer);
         if total > MAX_ENTRIES {
-            return Err(de::Error::custom("more than 128 arrays and counters"));
+            return Err(de::Error::custom("more than 4096 arrays and counters"));
         }
-        let mut seen = [false; MAX_ENTRIES];
+        let mut seen = [0_u64; MAX_ENTRIES / 64];
         while let Some(i) = map.next_key_seed(KeySeed {
             layer: &*self.layer,
         })? {
@@ -385,14 +384,16 @@ where
                 index += 1;
             });
             result?;
-            if core::mem::replace(&mut seen[i], true) {
+            let (word, bit) = (i / 64, 1_u64 << (i % 64));
+            if seen[word] & bit != 0 {
                 return Err(de::Error::custom(format_args!(
                     "duplicate key `{}`",
                     name_of(self.layer, i)
                 )));
             }
+            seen[word] |= bit;
         }
-        if let Some(missing) = (0..total).find(|i| !seen[*i]) {
+        if let Some(missing) = (0..total).find(|i| seen[i / 64] & (1 << (i % 64)) == 0) {
             return Err(de::Error::custom(format_args!(
                 "missing key `{}`",
                 name_of(self.layer, missing)

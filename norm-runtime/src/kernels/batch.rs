@@ -306,9 +306,11 @@ dispatched! {
 /// # Errors
 /// [`NormError::RowCountMismatch`], [`NormError::EmptyBatch`], and
 /// [`NormError::TooFewValuesPerChannel`] when each channel has a single value;
-/// on these nothing is written. [`NormError::NonFiniteStatistics`] when a
-/// channel's batch mean or variance is NaN or infinite: the running
-/// statistics are unchanged, `y` may hold non-finite values.
+/// on these nothing is written. With running statistics,
+/// [`NormError::NonFiniteStatistics`] when a channel's batch mean or
+/// unbiased variance is NaN or infinite: the running statistics are
+/// unchanged, `y` may hold non-finite values. (Without running statistics
+/// there is nothing to protect, and NaN in gives NaN out.)
 #[inline]
 pub fn forward_train<R: Row, const C: usize>(
     affine: Affine<'_, [R::Scalar; C]>,
@@ -336,12 +338,14 @@ pub fn forward_train<R: Row, const C: usize>(
         mode: Mode::Train,
     };
     let var = train_dispatched::<R, C>(x.len() * R::LEN, affine, eps, x, y, &mut saved);
-    let mean: [R::Scalar; C] = core::array::from_fn(|c| saved.hi[c] + saved.lo[c]);
-    check_finite(&mean, &var)?;
     if let Some(running) = running {
         let n = R::Scalar::from_usize(values);
         let bessel = n / (n - R::Scalar::ONE);
-        running.update(momentum, &mean, &var.map(|v| v * bessel));
+        let mean: [R::Scalar; C] = core::array::from_fn(|c| saved.hi[c] + saved.lo[c]);
+        let unbiased = var.map(|v| v * bessel);
+        // What would be stored, checked before anything is.
+        check_finite(&mean, &unbiased)?;
+        running.update(momentum, &mean, &unbiased);
     }
     Ok(saved)
 }

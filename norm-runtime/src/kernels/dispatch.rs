@@ -24,7 +24,7 @@ pub(crate) const ROWS_DISPATCH_MIN_VALUES: usize = 256;
 /// `$kernel::<..., false>` (the portable code) inline for batches of fewer
 /// than `$min` values, and otherwise the copy of `$kernel` that
 /// `multiversion` compiles for AVX2 + FMA and picks at run time, with `FMA`
-/// set where the CPU has fused multiply-add. `$kernel`'s last const
+/// set only where the code is compiled for both AVX2 and FMA. `$kernel`'s last const
 /// parameter is that `FMA` flag; the turbofish names the others:
 ///
 /// ```text
@@ -45,7 +45,13 @@ macro_rules! dispatched {
         fn $name<$($generics)*>(values: usize, $($arg: $ty),*) $(-> $ret)? {
             #[multiversion::multiversion(targets("x86_64+avx2+fma"))]
             fn simd<$($generics)*>($($arg: $ty),*) $(-> $ret)? {
-                if multiversion::target::target_cfg_f!(target_feature = "fma") {
+                // Both features: the fallback copy evaluates this with `cfg!`,
+                // so a build with `fma` but not `avx2` enabled must not take
+                // the `FMA` kernels, whose vector code needs AVX2 too.
+                if multiversion::target::target_cfg_f!(all(
+                    target_feature = "avx2",
+                    target_feature = "fma"
+                )) {
                     $kernel::<$($targ,)* true>($($arg),*)
                 } else {
                     $kernel::<$($targ,)* false>($($arg),*)

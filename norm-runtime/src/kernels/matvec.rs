@@ -81,10 +81,16 @@ dispatched! {
         = affine_rows::<T, N>, portable below MATVEC_DISPATCH_MIN_VALUES;
 }
 
-/// `y[r] = w[r] · x + b[r]` for every row `r` of `w` (`y` and `b` as long
-/// as `w`).
+/// `y[r] = w[r] · x + b[r]` for every row `r` of `w`.
+///
+/// # Panics
+/// If `b` or `y` is not as long as `w`.
 #[inline]
 pub fn affine<T: Float, const N: usize>(w: &[[T; N]], b: &[T], x: &[T; N], y: &mut [T]) {
+    assert!(
+        b.len() == w.len() && y.len() == w.len(),
+        "affine: `b` and `y` need a value per row of `w`"
+    );
     affine_dispatched::<T, N>(w.len() * N, w, b, x, y);
 }
 
@@ -120,6 +126,9 @@ dispatched! {
 
 /// The backward pass of [`affine`] for an upstream gradient `d` (one value
 /// per row of `w`): `dx += wᵀ d`, `gw[r] += d[r] x`, `gb[r] += d[r]`.
+///
+/// # Panics
+/// If `d`, `gw` or `gb` is not as long as `w`.
 #[inline]
 pub fn affine_backward<T: Float, const N: usize>(
     w: &[[T; N]],
@@ -129,6 +138,10 @@ pub fn affine_backward<T: Float, const N: usize>(
     gw: &mut [[T; N]],
     gb: &mut [T],
 ) {
+    assert!(
+        d.len() == w.len() && gw.len() == w.len() && gb.len() == w.len(),
+        "affine_backward: `d`, `gw` and `gb` need a value (row) per row of `w`"
+    );
     affine_backward_dispatched::<T, N>(w.len() * N, w, x, d, dx, gw, gb);
 }
 
@@ -182,6 +195,9 @@ dispatched! {
 /// run so that `dx[n]` and `gw[r]` stay in cache while the other operand
 /// streams past: the weight gradient is written once per batch, not once
 /// per example.
+///
+/// # Panics
+/// If `dy` or `dx` does not have a row per row of `x`.
 #[inline]
 pub fn affine_backward_batch<T: Float, const IN: usize, const OUT: usize>(
     w: &[[T; IN]; OUT],
@@ -191,5 +207,9 @@ pub fn affine_backward_batch<T: Float, const IN: usize, const OUT: usize>(
     gw: &mut [[T; IN]; OUT],
     gb: &mut [T; OUT],
 ) {
+    assert!(
+        dy.len() == x.len() && dx.len() == x.len(),
+        "affine_backward_batch: `dy` and `dx` need a row per row of `x`"
+    );
     batch_backward_dispatched::<T, IN, OUT>(IN * OUT, w, x, dy, dx, gw, gb);
 }

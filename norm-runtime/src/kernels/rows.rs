@@ -251,6 +251,7 @@ fn forward_rows<
 /// same result (`(x - mean) / sqrt(var + eps)` does not change when `x`,
 /// the mean and the deviation scale together), the scaling is exact, and
 /// `x - mean` stays finite. `ys` holds the scaled values, then the output.
+/// (The backward pass has no such path yet: such a row's gradients overflow.)
 #[cold]
 #[inline(never)]
 fn scaled_segment<T: Float, const CENTER: bool, const PP: usize>(

@@ -123,7 +123,10 @@ pub fn shard_stats<R: Row, const C: usize>(x: &[R]) -> Result<ChannelStats<C>, N
 /// # Errors
 /// [`NormError::RowCountMismatch`], [`NormError::EmptyBatch`], and
 /// [`NormError::TooFewValuesPerChannel`] when the whole batch has fewer than 2
-/// values per channel. On error nothing is written.
+/// values per channel; on these nothing is written. With running
+/// statistics, [`NormError::NonFiniteStatistics`] when the global mean or
+/// unbiased variance of a channel is NaN or infinite: the running statistics
+/// are unchanged, `y` may hold non-finite values.
 pub fn forward_train_global<R: Row, const C: usize>(
     affine: Affine<'_, [R::Scalar; C]>,
     running: Option<Running<'_, R::Scalar, C>>,
@@ -151,12 +154,13 @@ pub fn forward_train_global<R: Row, const C: usize>(
         saved.lo[c] = R::Scalar::from_f64(global.mean[c] - saved.hi[c].to_f64());
     }
     normalize::<R, C, false>(affine, &saved, x, y);
-    #[allow(clippy::cast_precision_loss)]
-    let bessel = count as f64 / (count as f64 - 1.0);
-    let mean = global.mean.map(R::Scalar::from_f64);
-    let unbiased = var.map(|v| R::Scalar::from_f64(v * bessel));
-    super::stats::check_finite(&mean, &unbiased)?;
     if let Some(running) = running {
+        #[allow(clippy::cast_precision_loss)]
+        let bessel = count as f64 / (count as f64 - 1.0);
+        let mean = global.mean.map(R::Scalar::from_f64);
+        let unbiased = var.map(|v| R::Scalar::from_f64(v * bessel));
+        // What would be stored, checked before anything is.
+        super::stats::check_finite(&mean, &unbiased)?;
         running.update(momentum, &mean, &unbiased);
     }
     Ok(saved)

@@ -288,7 +288,11 @@ macro_rules! zeroed_in_place {
                 // SAFETY: the caller's `p` is valid for writes and aligned,
                 // and so is each field's place in it.
                 unsafe {
-                    $($( ::core::ptr::addr_of_mut!((*p).$field).write_bytes(0, 1); )+)?
+                    $($(
+                        let field = ::core::ptr::addr_of_mut!((*p).$field);
+                        $crate::nn::params::float_array(field);
+                        field.write_bytes(0, 1);
+                    )+)?
                     $($( $crate::network::InPlace::init_at(::core::ptr::addr_of_mut!((*p).$nested)); )+)?
                     $( ::core::ptr::addr_of_mut!((*p).$marker).write(::core::marker::PhantomData); )?
                     $($(
@@ -301,6 +305,14 @@ macro_rules! zeroed_in_place {
     };
 }
 pub(crate) use zeroed_in_place;
+
+/// Compiles only for a pointer to an array of floats (a [`Row`]), for which
+/// all-zero bytes are a valid value: the check `zeroed_in_place!` puts on
+/// every `zero:` field.
+///
+/// [`Row`]: crate::Row
+#[inline(always)]
+pub(crate) fn float_array<R: crate::Row>(_: *mut R) {}
 
 /// The impls of a layer built from parameter arrays of its own and from
 /// sub-layers (attention, the transformer block), composed as `#[network]`
