@@ -206,3 +206,21 @@ fn a_network_training_step_with_a_nan_is_refused_before_the_batch_norm_commits()
         )
     );
 }
+
+#[test]
+fn the_array_form_returns_or_panics_with_the_refusal() {
+    let mut bn = trained_bn();
+    let x = [[1.0, f32::NAN, 2.0], [3.0, 1.0, 4.0]];
+    assert_eq!(
+        bn.try_forward_train_array(&x).map(|_| ()),
+        Err(NormError::NonFiniteStatistics { channel: 1 })
+    );
+    assert_eq!(bn.num_batches_tracked, 1);
+    let panic = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        bn.forward_train_array(&x);
+    }))
+    .unwrap_err();
+    let msg = panic.downcast_ref::<String>().cloned().unwrap_or_default();
+    assert!(msg.contains("channel 1"), "{msg}");
+    assert_eq!(bn.num_batches_tracked, 1);
+}

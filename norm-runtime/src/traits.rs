@@ -103,7 +103,11 @@ pub trait Layer: Parameters {
     /// # Errors
     /// [`NormError::RowCountMismatch`] if `y.len() != x.len()`,
     /// [`NormError::EmptyBatch`] if `x` is empty,
-    /// [`NormError::TooFewValuesPerChannel`] for batch norm on one row.
+    /// [`NormError::TooFewValuesPerChannel`] for batch norm on one row,
+    /// [`NormError::NonFiniteStatistics`] for a layer that tracks running
+    /// statistics when a channel's batch statistics are NaN or infinite (the
+    /// running statistics are then unchanged, `y` may hold non-finite
+    /// values).
     fn forward_train(
         &mut self,
         x: &[Self::Input],
@@ -143,7 +147,14 @@ pub trait Layer: Parameters {
     /// returning the output by value.
     ///
     /// A batch too small to train on (`B == 0`, or `B == 1` for batch norm) is
-    /// a compile error, so this cannot fail.
+    /// a compile error, so the sizes cannot fail.
+    ///
+    /// # Panics
+    /// On [`NormError::NonFiniteStatistics`]: a NaN or an infinity in the
+    /// batch of a layer that tracks running statistics (which are left
+    /// unchanged). Where the data may hold them, call
+    /// [`try_forward_train_array`](Self::try_forward_train_array) or
+    /// [`forward_train`](Self::forward_train) instead.
     #[inline]
     fn forward_train_array<const B: usize>(
         &mut self,
@@ -156,7 +167,31 @@ pub trait Layer: Parameters {
                 "batch too small to train on: batch norm needs at least 2 rows (one value per channel has no variance)"
             );
         }
-        by_value(|y| self.forward_train(x, y))
+        match train_by_value(self, x) {
+            Ok(out) => out,
+            Err(e) => panic!("forward_train_array: {e}"),
+        }
+    }
+
+    /// [`forward_train_array`](Self::forward_train_array) that returns the
+    /// refusal of a non-finite batch instead of panicking.
+    ///
+    /// # Errors
+    /// [`NormError::NonFiniteStatistics`] (the layer's state unchanged); the
+    /// sizes are checked at compile time.
+    #[inline]
+    fn try_forward_train_array<const B: usize>(
+        &mut self,
+        x: &[Self::Input; B],
+    ) -> Result<([Self::Output; B], Self::Saved), NormError> {
+        const {
+            assert!(B > 0, "empty batch: B must be at least 1");
+            assert!(
+                B >= Self::MIN_TRAIN_ROWS,
+                "batch too small to train on: batch norm needs at least 2 rows (one value per channel has no variance)"
+            );
+        }
+        train_by_value(self, x)
     }
 
     /// [`forward_eval`](Self::forward_eval) on a batch of constant size `B`,
@@ -202,6 +237,18 @@ pub trait Layer: Parameters {
 /// pass saved, for the `_array` methods, whose batch size was checked at
 /// compile time.
 #[inline]
+/// `forward_train` into a new array: the body of both `*_train_array`
+/// methods, which check the sizes themselves (so a too-small batch is one
+/// error at the caller's line).
+fn train_by_value<L: Layer + ?Sized, const B: usize>(
+    layer: &mut L,
+    x: &[L::Input; B],
+) -> Result<([L::Output; B], L::Saved), NormError> {
+    let mut y = [L::Output::ZERO; B];
+    let saved = layer.forward_train(x, &mut y)?;
+    Ok((y, saved))
+}
+
 fn by_value<O: Row, S, const B: usize>(
     forward: impl FnOnce(&mut [O]) -> Result<S, NormError>,
 ) -> ([O; B], S) {
