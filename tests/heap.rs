@@ -193,3 +193,16 @@ fn a_large_encoder_block_starts_on_the_heap_and_runs() {
         .join()
         .unwrap();
 }
+
+#[test]
+fn a_large_embedding_table_starts_on_the_heap() {
+    type Table = constnorm::nn::Embedding<50_000, 256>;
+    on_a_small_stack(|| {
+        assert!(size_of::<Table>() >= 48 << 20);
+        let table = Table::new_boxed();
+        assert_eq!(table.padding_idx, None);
+        let mut y = [[1.0_f32; 256]; 2];
+        table.forward(&[0, 49_999], &mut y).unwrap();
+        assert_eq!(y, [[0.0; 256]; 2]);
+    });
+}

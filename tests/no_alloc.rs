@@ -306,4 +306,18 @@ mod network {
         });
         assert_eq!(training_allocations(&mut net, &x, &[0, 1, 2, 1]), 0);
     }
+
+    #[test]
+    fn an_embedding_lookup_and_its_backward_allocate_nothing() {
+        let mut table = constnorm::nn::Embedding::<100, 8>::new();
+        init_seeded(&mut table, 8);
+        let mut grads = constnorm::nn::EmbeddingGrads::default();
+        let (mut y, dy) = ([[0.0_f32; 8]; 4], [[0.5_f32; 8]; 4]);
+        let n = allocations(|| {
+            table.forward(&[3, 7, 3, 99], &mut y).unwrap();
+            table.backward(&[3, 7, 3, 99], &dy, &mut grads).unwrap();
+        });
+        assert_eq!(n, 0);
+        assert_eq!(grads.weight[3], [1.0; 8]);
+    }
 }

@@ -51,6 +51,15 @@ impl<const NUM: usize, const DIM: usize, T: Float> Embedding<NUM, DIM, T> {
         }
     }
 
+    /// [`new`](Self::new) built straight on the heap, with no copy on the
+    /// stack: for tables too large for it (50,000 words of 256 values are
+    /// 49 MiB) in debug builds and on small thread stacks.
+    #[cfg(feature = "std")]
+    #[must_use]
+    pub fn new_boxed() -> Box<Self> {
+        crate::network::boxed::<Self>()
+    }
+
     /// The layer with `padding_idx` set (PyTorch's non-negative
     /// `padding_idx`; a negative one `-k` is `NUM - k` here).
     ///
@@ -196,4 +205,20 @@ parameter_arrays! {
         }
     }
     weight: "weight", shape [NUM, DIM];
+}
+
+// SAFETY: `init_at` writes both fields, `weight` row by row (zeros) and
+// `padding_idx` (`None`), so a valid layer, equal to `new()`, is left at `p`.
+unsafe impl<const NUM: usize, const DIM: usize, T: Float> crate::network::InPlace
+    for Embedding<NUM, DIM, T>
+{
+    #[inline]
+    unsafe fn init_at(p: *mut Self) {
+        // SAFETY: the caller's `p` is valid for writes and aligned, and so is
+        // each field's place in it.
+        unsafe {
+            crate::network::fill_rows(core::ptr::addr_of_mut!((*p).weight));
+            core::ptr::addr_of_mut!((*p).padding_idx).write(None);
+        }
+    }
 }
