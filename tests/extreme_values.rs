@@ -85,3 +85,53 @@ proptest! {
         }
     }
 }
+
+/// The reference gradient of `y = x̂ w` (layer norm, or RMS norm without
+/// centring) for upstream `dy`: `dx = (g - mean(g) - x̂ mean(g x̂)) /
+/// sqrt(var + eps)` with `g = dy w`, on `x / 2^k` as in [`reference`].
+fn reference_dx(xs: &[f64], w: &[f64], dy: &[f64], center: bool, eps: f64) -> Vec<f64> {
+    let largest = xs.iter().fold(0.0_f64, |m, v| m.max(v.abs()));
+    let scale = if largest > 1e150 {
+        2f64.powi(-1000)
+    } else {
+        1.0
+    };
+    let v: Vec<f64> = xs.iter().map(|x| x * scale).collect();
+    let n = v.len() as f64;
+    let mean = if center {
+        v.iter().sum::<f64>() / n
+    } else {
+        0.0
+    };
+    let var = v.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / n;
+    let std = (var + eps * scale * scale).sqrt();
+    let xhat: Vec<f64> = v.iter().map(|x| (x - mean) / std).collect();
+    let g: Vec<f64> = dy.iter().zip(w).map(|(d, w)| d * w).collect();
+    let mean_g = if center {
+        g.iter().sum::<f64>() / n
+    } else {
+        0.0
+    };
+    let mean_gx = g.iter().zip(&xhat).map(|(g, x)| g * x).sum::<f64>() / n;
+    (0..xs.len())
+        .map(|i| (g[i] - mean_g - xhat[i] * mean_gx) / std * scale)
+        .collect()
+}
+
+proptest! {
+    #[test]
+    fn gradients_of_huge_f64_rows_are_right(row in prop::array::uniform6(huge64()), dy in prop::array::uniform6(-1.0..1.0_f64)) {
+        let mut ln = Ln64::new();
+        ln.weight = [1.5, -0.5, 2.0, 1.0, 0.25, -1.0];
+        let mut y = [[0.0; 6]];
+        let saved = ln.forward_train(&[row], &mut y).unwrap();
+        let mut dx = [[0.0; 6]];
+        let mut grads = Default::default();
+        ln.backward(&[row], &saved, &[dy], &mut dx, &mut grads).unwrap();
+        let want = reference_dx(&row, &ln.weight, &dy, true, 1e-5);
+        let scale = want.iter().fold(f64::MIN_POSITIVE, |m, v| m.max(v.abs()));
+        for (g, w) in dx[0].iter().zip(&want) {
+            prop_assert!(g.is_finite() && (g - w).abs() <= 1e-9 * scale, "{g} vs {w} for {row:?}");
+        }
+    }
+}

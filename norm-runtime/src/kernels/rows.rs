@@ -251,7 +251,7 @@ fn forward_rows<
 /// same result (`(x - mean) / sqrt(var + eps)` does not change when `x`,
 /// the mean and the deviation scale together), the scaling is exact, and
 /// `x - mean` stays finite. `ys` holds the scaled values, then the output.
-/// (The backward pass has no such path yet: such a row's gradients overflow.)
+/// [`scaled_backward`] is its backward pass.
 #[cold]
 #[inline(never)]
 fn scaled_segment<T: Float, const CENTER: bool, const PP: usize>(
@@ -275,6 +275,51 @@ fn scaled_segment<T: Float, const CENTER: bool, const PP: usize>(
         let scale = weight.map_or(rstd, |w| rstd * w[first + i / PP]);
         let shift = bias.map_or(T::ZERO, |b| b[first + i / PP]);
         *y = ((*y - hi) - lo) * scale + shift;
+    }
+}
+
+/// The backward pass of [`scaled_segment`]: the same statistics of `x /
+/// 2^k`, `dx = 2^-k rstd' (g - mean(g) - x̂ mean(g x̂))` with `g = dy w`,
+/// `x̂` unchanged by the scaling, and the parameter gradients `+=`. `dxs`
+/// holds the scaled input until it is overwritten by `dx`.
+#[cold]
+#[inline(never)]
+fn scaled_backward<T: Float, const CENTER: bool, const PP: usize>(
+    weight: Option<&[T]>,
+    (mut dweight, mut dbias): (Option<&mut [T]>, Option<&mut [T]>),
+    first: usize,
+    eps: f64,
+    xs: &[T],
+    dys: &[T],
+    dxs: &mut [T],
+) {
+    let largest = xs.iter().fold(0.0_f64, |m, v| m.max(v.to_f64().abs()));
+    #[allow(clippy::cast_possible_wrap)]
+    let k = ((largest.to_bits() >> 52) & 0x7ff) as i64 - 1022;
+    let (down, up) = (T::from_f64(pow2(-k)), pow2(2 * k));
+    for (d, x) in dxs.iter_mut().zip(xs) {
+        *d = *x * down;
+    }
+    let Stats { hi, lo, rstd, .. } = segment_stats_with::<_, CENTER, false>(dxs, eps / up);
+    let param = |i: usize| first + i / PP;
+    let g = |i: usize| dys[i] * weight.map_or(T::ONE, |w| w[param(i)]);
+    let xhat = |x: T| ((x - hi) - lo) * rstd;
+    let inv_n = T::ONE / T::from_usize(xs.len());
+    let (mut sum_g, mut sum_gx) = (T::ZERO, T::ZERO);
+    for (i, x) in dxs.iter().enumerate() {
+        sum_g += g(i);
+        sum_gx += g(i) * xhat(*x);
+        if let Some(dw) = dweight.as_deref_mut() {
+            dw[param(i)] += dys[i] * xhat(*x);
+        }
+        if let Some(db) = dbias.as_deref_mut() {
+            db[param(i)] += dys[i];
+        }
+    }
+    let mean_g = if CENTER { sum_g * inv_n } else { T::ZERO };
+    let mean_gx = sum_gx * inv_n;
+    for (i, d) in dxs.iter_mut().enumerate() {
+        *d = ((g(i) - mean_g - xhat(*d) * mean_gx) * rstd) * down;
     }
 }
 
@@ -438,7 +483,12 @@ fn backward_rows<
                 });
                 [s1, s2, sum_g, sum_gd]
             };
-            let Stats { hi, lo, rstd, .. } = finish::<_, CENTER>(xs, r, s1, s2, eps);
+            let Stats { hi, lo, rstd, var } = finish::<_, CENTER>(xs, r, s1, s2, eps);
+            if !var.is_finite() && xs.iter().all(|v| v.is_finite()) {
+                let grads = (dweight.as_deref_mut(), dbias.as_deref_mut());
+                scaled_backward::<_, CENTER, PP>(weight, grads, first, eps, xs, dys, dxs);
+                continue;
+            }
             let c = (hi - r) + lo;
             let mean_g = if CENTER {
                 sum_g * inv_n
