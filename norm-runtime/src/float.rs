@@ -193,9 +193,10 @@ impl_float!(
 /// `tanh` of an `f32`, evaluated in `f64` as `(e^2x - 1) / (e^2x + 1)` and
 /// rounded once: the cancellation in `e^2x - 1` costs at most `1e-16 /
 /// |2x|` relative error in `f64`, far below half an `f32` ulp for `|x| >
-/// 2^-20`, and below that `tanh(x)` rounds to `x`. About four times faster
-/// than the C library's `tanhf` (which goes through `expm1f`), and as
-/// accurate; the recurrent cells call it for every gate.
+/// 2^-20`, and below that `tanh(x)` rounds to `x`. Faster than the C
+/// library's `tanhf`, which goes through `expm1f` (the GRU step of
+/// `benches/sequence.rs` went from 4.8 to 3.6 µs), and as accurate; the
+/// recurrent cells call it for every gate.
 #[inline]
 fn tanh_f32(x: f32) -> f32 {
     let a = x.abs();
