@@ -99,16 +99,27 @@ pub struct GradsMut<'a, P> {
     pub bias: Option<&'a mut P>,
 }
 
+/// Fails, naming the first, unless every argument `(name, rows)` has
+/// `x_rows` rows.
+#[inline]
+pub(crate) fn check_same_rows(
+    x_rows: usize,
+    args: &[(&'static str, usize)],
+) -> Result<(), NormError> {
+    match args.iter().find(|(_, found)| *found != x_rows) {
+        Some(&(argument, found)) => Err(NormError::RowCountMismatch {
+            argument,
+            expected: x_rows,
+            found,
+        }),
+        None => Ok(()),
+    }
+}
+
 /// Checks the arguments of a forward pass.
 #[inline]
 pub(crate) fn check_forward(x_rows: usize, y_rows: usize) -> Result<(), NormError> {
-    if y_rows != x_rows {
-        return Err(NormError::RowCountMismatch {
-            argument: "y",
-            expected: x_rows,
-            found: y_rows,
-        });
-    }
+    check_same_rows(x_rows, &[("y", y_rows)])?;
     if x_rows == 0 {
         return Err(NormError::EmptyBatch);
     }
@@ -129,14 +140,5 @@ pub(crate) fn check_backward(
             found: x_rows,
         });
     }
-    for (argument, found) in [("dy", dy_rows), ("dx", dx_rows)] {
-        if found != x_rows {
-            return Err(NormError::RowCountMismatch {
-                argument,
-                expected: x_rows,
-                found,
-            });
-        }
-    }
-    Ok(())
+    check_same_rows(x_rows, &[("dy", dy_rows), ("dx", dx_rows)])
 }

@@ -262,11 +262,7 @@ fn scaled_segment<T: Float, const CENTER: bool, const PP: usize>(
     xs: &[T],
     ys: &mut [T],
 ) {
-    let largest = xs.iter().fold(0.0_f64, |m, v| m.max(v.to_f64().abs()));
-    // 2^k > largest: one more than its binary exponent.
-    #[allow(clippy::cast_possible_wrap)]
-    let k = ((largest.to_bits() >> 52) & 0x7ff) as i64 - 1022;
-    let (down, up) = (T::from_f64(pow2(-k)), pow2(2 * k));
+    let (down, up) = overflow_scale(xs);
     for (y, x) in ys.iter_mut().zip(xs) {
         *y = *x * down;
     }
@@ -293,10 +289,7 @@ fn scaled_backward<T: Float, const CENTER: bool, const PP: usize>(
     dys: &[T],
     dxs: &mut [T],
 ) {
-    let largest = xs.iter().fold(0.0_f64, |m, v| m.max(v.to_f64().abs()));
-    #[allow(clippy::cast_possible_wrap)]
-    let k = ((largest.to_bits() >> 52) & 0x7ff) as i64 - 1022;
-    let (down, up) = (T::from_f64(pow2(-k)), pow2(2 * k));
+    let (down, up) = overflow_scale(xs);
     for (d, x) in dxs.iter_mut().zip(xs) {
         *d = *x * down;
     }
@@ -321,6 +314,16 @@ fn scaled_backward<T: Float, const CENTER: bool, const PP: usize>(
     for (i, d) in dxs.iter_mut().enumerate() {
         *d = ((g(i) - mean_g - xhat(*d) * mean_gx) * rstd) * down;
     }
+}
+
+/// The scaling of [`scaled_segment`] and [`scaled_backward`]: `2^-k`, with
+/// `2^k` above the largest `|x|` (one more than its binary exponent), and
+/// `4^k`, which divides `eps`.
+fn overflow_scale<T: Float>(xs: &[T]) -> (T, f64) {
+    let largest = xs.iter().fold(0.0_f64, |m, v| m.max(v.to_f64().abs()));
+    #[allow(clippy::cast_possible_wrap)]
+    let k = ((largest.to_bits() >> 52) & 0x7ff) as i64 - 1022;
+    (T::from_f64(pow2(-k)), pow2(2 * k))
 }
 
 /// `2^e` exactly (subnormal below `2^-1022`, infinite above `2^1023`).

@@ -54,36 +54,12 @@ macro_rules! parameter_arrays {
 
             #[inline]
             fn array(&self, i: usize) -> &[$t] {
-                let mut k = 0;
-                $(
-                    if i == k {
-                        return if <$layer>::PARAMETER_ON[k] {
-                            $crate::Row::as_flat(&self.$field)
-                        } else {
-                            &[]
-                        };
-                    }
-                    k += 1;
-                )+
-                let _ = k;
-                &[]
+                $crate::nn::params::array_at!(<$layer>::PARAMETER_ON, i, as_flat, &[]; $(&self.$field),+)
             }
 
             #[inline]
             fn array_mut(&mut self, i: usize) -> &mut [$t] {
-                let mut k = 0;
-                $(
-                    if i == k {
-                        return if <$layer>::PARAMETER_ON[k] {
-                            $crate::Row::as_flat_mut(&mut self.$field)
-                        } else {
-                            &mut []
-                        };
-                    }
-                    k += 1;
-                )+
-                let _ = k;
-                &mut []
+                $crate::nn::params::array_at!(<$layer>::PARAMETER_ON, i, as_flat_mut, &mut []; $(&mut self.$field),+)
             }
         }
 
@@ -93,36 +69,12 @@ macro_rules! parameter_arrays {
 
             #[inline]
             fn parameter(&self, i: usize) -> &[$t] {
-                let mut k = 0;
-                $(
-                    if i == k {
-                        return if Self::PARAMETER_ON[k] {
-                            $crate::Row::as_flat(&self.$field)
-                        } else {
-                            &[]
-                        };
-                    }
-                    k += 1;
-                )+
-                let _ = k;
-                &[]
+                $crate::nn::params::array_at!(Self::PARAMETER_ON, i, as_flat, &[]; $(&self.$field),+)
             }
 
             #[inline]
             fn parameter_mut(&mut self, i: usize) -> &mut [$t] {
-                let mut k = 0;
-                $(
-                    if i == k {
-                        return if Self::PARAMETER_ON[k] {
-                            $crate::Row::as_flat_mut(&mut self.$field)
-                        } else {
-                            &mut []
-                        };
-                    }
-                    k += 1;
-                )+
-                let _ = k;
-                &mut []
+                $crate::nn::params::array_at!(Self::PARAMETER_ON, i, as_flat_mut, &mut []; $(&mut self.$field),+)
             }
 
             fn reset_parameters<Rng_: rand::Rng + ?Sized>(&mut self, rng: &mut Rng_) {
@@ -210,6 +162,24 @@ macro_rules! parameter_arrays {
     };
 }
 pub(crate) use parameter_arrays;
+
+/// `return`s array `i` of the listed places from the enclosing method, or
+/// the empty slice when that array is disabled (`on[i]` false); the empty
+/// slice past the last one.
+macro_rules! array_at {
+    ($on:expr, $i:expr, $get:ident, $empty:expr; $($place:expr),+) => {{
+        let mut k = 0;
+        $(
+            if $i == k {
+                return if $on[k] { $crate::Row::$get($place) } else { $empty };
+            }
+            k += 1;
+        )+
+        let _ = k;
+        $empty
+    }};
+}
+pub(crate) use array_at;
 
 /// `true` unless a condition is given.
 macro_rules! on {

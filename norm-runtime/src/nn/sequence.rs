@@ -136,15 +136,7 @@ where
         dx: &mut [Self::Input],
         grads: &mut L::Grads,
     ) -> Result<(), NormError> {
-        for (argument, found) in [("dy", dy.len()), ("dx", dx.len())] {
-            if found != x.len() {
-                return Err(NormError::RowCountMismatch {
-                    argument,
-                    expected: x.len(),
-                    found,
-                });
-            }
-        }
+        crate::kernels::check_same_rows(x.len(), &[("dy", dy.len()), ("dx", dx.len())])?;
         let flat_x = x.as_flattened();
         self.layer.backward(
             flat_x,

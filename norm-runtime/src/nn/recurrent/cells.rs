@@ -229,27 +229,14 @@ zeroed_in_place! {
     }
 }
 
-/// The items every PyTorch cell's `Cell` impl shares: input `[T; I]`,
-/// hidden `[T; H]`, a state of `K` rows of which `h` is the first, a cache
-/// of `C` rows of `H`, and the keys of a sequence module's layer 0
+/// The items every PyTorch cell's `Cell` impl shares: `state_items!`'s,
+/// a cache of `C` rows of `H`, and the keys of a sequence module's layer 0
 /// (`weight_ih_l0`).
 macro_rules! pytorch_cell_items {
     (state $k:literal, cache $c:literal) => {
-        type Input = [T; I];
-        type Hidden = [T; H];
-        type State = [[T; H]; $k];
+        state_items!(state $k);
         type Cache = [[T; H]; $c];
         const EMPTY_CACHE: [[T; H]; $c] = [[T::ZERO; H]; $c];
-
-        #[inline]
-        fn hidden(state: &[[T; H]; $k]) -> &[T; H] {
-            &state[0]
-        }
-
-        #[inline]
-        fn hidden_mut(state: &mut [[T; H]; $k]) -> &mut [T; H] {
-            &mut state[0]
-        }
 
         fn sequence_key(key: &'static str) -> &'static str {
             layer0_key(key)

@@ -436,9 +436,7 @@ zeroed_in_place! {
 }
 
 impl<const I: usize, const H: usize, T: Float> Cell for LnLstmCell<I, H, T> {
-    type Input = [T; I];
-    type Hidden = [T; H];
-    type State = [[T; H]; 2];
+    state_items!(state 2);
     type Cache = LnLstmCache<H, T>;
     const EMPTY_CACHE: Self::Cache = LnLstmCache {
         ih: Normalized::EMPTY,
@@ -447,15 +445,6 @@ impl<const I: usize, const H: usize, T: Float> Cell for LnLstmCell<I, H, T> {
         gates: [[T::ZERO; H]; 4],
         tanh_c: [T::ZERO; H],
     };
-
-    #[inline]
-    fn hidden(state: &[[T; H]; 2]) -> &[T; H] {
-        &state[0]
-    }
-    #[inline]
-    fn hidden_mut(state: &mut [[T; H]; 2]) -> &mut [T; H] {
-        &mut state[0]
-    }
 
     #[inline]
     fn step(
@@ -577,9 +566,7 @@ impl<const I: usize, const H: usize, T: Float> Cell for LnLstmCell<I, H, T> {
 }
 
 impl<const I: usize, const H: usize, T: Float> Cell for LnGruCell<I, H, T> {
-    type Input = [T; I];
-    type Hidden = [T; H];
-    type State = [[T; H]; 1];
+    state_items!(state 1);
     type Cache = LnGruCache<H, T>;
     const EMPTY_CACHE: Self::Cache = LnGruCache {
         ih: Normalized::EMPTY,
@@ -589,15 +576,6 @@ impl<const I: usize, const H: usize, T: Float> Cell for LnGruCell<I, H, T> {
         gates: [[T::ZERO; H]; 3],
         hh_n_out: [T::ZERO; H],
     };
-
-    #[inline]
-    fn hidden(state: &[[T; H]; 1]) -> &[T; H] {
-        &state[0]
-    }
-    #[inline]
-    fn hidden_mut(state: &mut [[T; H]; 1]) -> &mut [T; H] {
-        &mut state[0]
-    }
 
     #[inline]
     fn step(

@@ -35,6 +35,27 @@
 //! (the paper's and `LayerNorm`'s initialization). The sequence layers keep
 //! the cell's names (no `_l0`).
 
+/// The items of a `Cell` impl that every cell here shares: input `[T; I]`,
+/// hidden `[T; H]`, and a state of `K` rows of `H` of which `h` is the
+/// first.
+macro_rules! state_items {
+    (state $k:literal) => {
+        type Input = [T; I];
+        type Hidden = [T; H];
+        type State = [[T; H]; $k];
+
+        #[inline]
+        fn hidden(state: &[[T; H]; $k]) -> &[T; H] {
+            &state[0]
+        }
+
+        #[inline]
+        fn hidden_mut(state: &mut [[T; H]; $k]) -> &mut [T; H] {
+            &mut state[0]
+        }
+    };
+}
+
 mod cells;
 mod ln;
 
@@ -169,15 +190,7 @@ pub trait Cell:
 
 /// Fails unless `x` has rows and every argument has as many.
 fn check_rows(x_rows: usize, args: &[(&'static str, usize)]) -> Result<(), NormError> {
-    for &(argument, found) in args {
-        if found != x_rows {
-            return Err(NormError::RowCountMismatch {
-                argument,
-                expected: x_rows,
-                found,
-            });
-        }
-    }
+    crate::kernels::check_same_rows(x_rows, args)?;
     if x_rows == 0 {
         return Err(NormError::EmptyBatch);
     }
