@@ -9,12 +9,10 @@ step (the best of several repeats of a timed loop, after a warm-up) in a
 second process; BENCHMARKS.md sets it beside criterion's figures.
 """
 
-import time
-
 import torch
 from torch import nn
 
-from torch_sequence import per_iteration, show
+from torch_conv import per_iteration, show
 
 
 def mlp(i, h, o):

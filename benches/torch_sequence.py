@@ -8,38 +8,10 @@ criterion's figures for constnorm. A second process, so the machine's
 state may differ slightly from the criterion run.
 """
 
-import time
-
 import torch
 from torch import nn
 
-
-def per_iteration(fn, min_time=0.5, repeats=5):
-    """Seconds per call of fn: the best mean over `repeats` timed loops."""
-    for _ in range(3):
-        fn()
-    n, elapsed = 1, 0.0
-    while elapsed < 0.1:  # pick a loop length of about 0.1 s
-        n *= 2
-        start = time.perf_counter()
-        for _ in range(n):
-            fn()
-        elapsed = time.perf_counter() - start
-    n = max(1, int(n * min_time / elapsed))
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        for _ in range(n):
-            fn()
-        best = min(best, (time.perf_counter() - start) / n)
-    return best
-
-
-def show(name, seconds):
-    if seconds < 1e-3:
-        print(f"{name}: {seconds * 1e6:.2f} µs")
-    else:
-        print(f"{name}: {seconds * 1e3:.3f} ms")
+from torch_conv import per_iteration, show
 
 
 def main():

@@ -289,11 +289,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// training-loss curves, one panel per batch size, to
 /// `target/batch_vs_layer.png`.
 fn plot(mlp: &[Config], cnn: &[cnn::Config]) -> Result<PathBuf, Box<dyn std::error::Error>> {
-    plotters::style::register_font("sans-serif", FontStyle::Normal, dejavu::sans::regular())
-        .map_err(|_| "the bundled DejaVu Sans font did not load")?;
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target");
-    std::fs::create_dir_all(&dir)?;
-    let path = dir.join("batch_vs_layer.png");
+    let path = study::picture("batch_vs_layer.png")?;
     draw(mlp, cnn, &path)?;
     Ok(path)
 }

@@ -439,11 +439,7 @@ const COLORS: [(&str, RGBColor); 4] = [
 /// Test accuracy and training loss per epoch, one panel per batch size, to
 /// `target/sequence.png`.
 fn plot(configs: &[Config]) -> Result<PathBuf, Box<dyn std::error::Error>> {
-    plotters::style::register_font("sans-serif", FontStyle::Normal, dejavu::sans::regular())
-        .map_err(|_| "the bundled DejaVu Sans font did not load")?;
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target");
-    std::fs::create_dir_all(&dir)?;
-    let path = dir.join("sequence.png");
+    let path = study::picture("sequence.png")?;
     draw(configs, &path)?;
     Ok(path)
 }

@@ -7,13 +7,14 @@
 //! dict (running statistics and `num_batches_tracked` included) and the
 //! eval logits, to 1e-9 relative to each tensor's scale.
 
+mod common;
+
+use common::fixture::{Tensor, assert_close};
 use constnorm::nn::{AdaptiveAvgPool2d, Flatten, Linear, Relu2d, Sgd, cross_entropy};
 use constnorm::safetensors::{LoadOptions, StateDictFile};
 use constnorm::{
     Gradients, Network, Parameters, StateDict, conv2d, max_pool2d, network, normalize,
 };
-use serde::Deserialize;
-use std::collections::BTreeMap;
 
 type Conv0 = conv2d!(1, 4, 3, padding = 1, input = [1, 8, 8], dtype = f64);
 #[normalize(batch, dims = 4, spatial = [8, 8], dtype = f64)]
@@ -37,42 +38,6 @@ struct Cnn {
     gap7: AdaptiveAvgPool2d<8, 4, 4, f64>,
     flat8: Flatten<[[[f64; 1]; 1]; 8], 8>,
     fc9: Linear<8, 10, f64>,
-}
-
-#[derive(Deserialize)]
-struct Tensor {
-    shape: Vec<usize>,
-    values: Vec<f64>,
-}
-
-#[derive(Deserialize)]
-struct Step {
-    x: Tensor,
-    target: Vec<usize>,
-    loss: f64,
-    logits: Tensor,
-}
-
-#[derive(Deserialize)]
-struct Eval {
-    x: Tensor,
-    logits: Tensor,
-}
-
-#[derive(Deserialize)]
-struct Fixture {
-    steps: Vec<Step>,
-    #[serde(rename = "final")]
-    last: BTreeMap<String, Tensor>,
-    eval: Eval,
-}
-
-fn fixture() -> Fixture {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/cnn_training_f64.json"
-    );
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
 /// The network with PyTorch's initial state, from PyTorch's own file.
@@ -100,20 +65,9 @@ fn images<const B: usize>(t: &Tensor) -> [[[[f64; 8]; 8]; 1]; B] {
     out
 }
 
-/// `|ours - theirs| <= tol * max(1, max |theirs|)` for the whole tensor.
-fn assert_close(what: &str, ours: &[f64], theirs: &[f64], worst: &mut f64) {
-    assert_eq!(ours.len(), theirs.len(), "{what}: length");
-    let scale = theirs.iter().fold(1.0_f64, |m, v| m.max(v.abs()));
-    for (j, (a, b)) in ours.iter().zip(theirs).enumerate() {
-        let err = (a - b).abs() / scale;
-        *worst = worst.max(err);
-        assert!(err <= 1e-9, "{what}[{j}]: {a} vs PyTorch {b}");
-    }
-}
-
 #[test]
 fn ten_sgd_steps_reproduce_pytorch() {
-    let f = fixture();
+    let f = common::fixture::load("cnn_training_f64.json");
     let mut net = initial();
     let mut ws = Box::<<Cnn as Network>::Workspace<8>>::default();
     let mut grads = Box::<<Cnn as Parameters>::Grads>::default();

@@ -19,9 +19,9 @@ struct Rms64;
 #[normalize(group, dims = 6, groups = 2)]
 struct Gn;
 
-/// `(x - mean) / sqrt(var + eps)` (or RMS: `x / sqrt(mean(x^2) + eps)`),
-/// computed on `x / 2^k` with `eps / 4^k`.
-fn reference(xs: &[f64], center: bool, eps: f64) -> Vec<f64> {
+/// `x / 2^k` (for values past 1e150, `2^k = 2^1000`), with its mean (0
+/// without centring) and `sqrt(var + eps / 4^k)`, and `2^-k`.
+fn scaled(xs: &[f64], center: bool, eps: f64) -> (Vec<f64>, f64, f64, f64) {
     let largest = xs.iter().fold(0.0_f64, |m, v| m.max(v.abs()));
     let scale = if largest > 1e150 {
         2f64.powi(-1000)
@@ -36,8 +36,15 @@ fn reference(xs: &[f64], center: bool, eps: f64) -> Vec<f64> {
         0.0
     };
     let var = v.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / n;
-    let eps = eps * scale * scale;
-    v.iter().map(|x| (x - mean) / (var + eps).sqrt()).collect()
+    let std = (var + eps * scale * scale).sqrt();
+    (v, mean, std, scale)
+}
+
+/// `(x - mean) / sqrt(var + eps)` (or RMS: `x / sqrt(mean(x^2) + eps)`),
+/// computed on `x / 2^k` with `eps / 4^k`.
+fn reference(xs: &[f64], center: bool, eps: f64) -> Vec<f64> {
+    let (v, mean, std, _) = scaled(xs, center, eps);
+    v.iter().map(|x| (x - mean) / std).collect()
 }
 
 #[test]
@@ -90,21 +97,8 @@ proptest! {
 /// centring) for upstream `dy`: `dx = (g - mean(g) - x̂ mean(g x̂)) /
 /// sqrt(var + eps)` with `g = dy w`, on `x / 2^k` as in [`reference`].
 fn reference_dx(xs: &[f64], w: &[f64], dy: &[f64], center: bool, eps: f64) -> Vec<f64> {
-    let largest = xs.iter().fold(0.0_f64, |m, v| m.max(v.abs()));
-    let scale = if largest > 1e150 {
-        2f64.powi(-1000)
-    } else {
-        1.0
-    };
-    let v: Vec<f64> = xs.iter().map(|x| x * scale).collect();
+    let (v, mean, std, scale) = scaled(xs, center, eps);
     let n = v.len() as f64;
-    let mean = if center {
-        v.iter().sum::<f64>() / n
-    } else {
-        0.0
-    };
-    let var = v.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / n;
-    let std = (var + eps * scale * scale).sqrt();
     let xhat: Vec<f64> = v.iter().map(|x| (x - mean) / std).collect();
     let g: Vec<f64> = dy.iter().zip(w).map(|(d, w)| d * w).collect();
     let mean_g = if center {

@@ -7,10 +7,11 @@
 //! every step's logits, the first step's gradients, the final state dict and
 //! the eval logits, to 1e-9 relative to each tensor's scale.
 
+mod common;
+
+use common::fixture::{State as StateTensors, Tensor, assert_close};
 use constnorm::nn::{Adam, Gru, LastStep, Linear, cross_entropy};
 use constnorm::{Gradients, Network, Parameters, StateDict, network, normalize};
-use serde::Deserialize;
-use std::collections::BTreeMap;
 
 #[normalize(layer, dims = 8, dtype = f64)]
 struct Norm;
@@ -24,46 +25,6 @@ struct GruNet {
     fc: Linear<8, 2, f64>,
 }
 
-#[derive(Deserialize)]
-struct Tensor {
-    shape: Vec<usize>,
-    values: Vec<f64>,
-}
-
-#[derive(Deserialize)]
-struct Step {
-    x: Tensor,
-    target: Vec<usize>,
-    loss: f64,
-    logits: Tensor,
-}
-
-#[derive(Deserialize)]
-struct Eval {
-    x: Tensor,
-    logits: Tensor,
-}
-
-type StateTensors = BTreeMap<String, Tensor>;
-
-#[derive(Deserialize)]
-struct Fixture {
-    init: StateTensors,
-    steps: Vec<Step>,
-    first_step_grads: StateTensors,
-    #[serde(rename = "final")]
-    last: StateTensors,
-    eval: Eval,
-}
-
-fn fixture() -> Fixture {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/gru_training_f64.json"
-    );
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
-
 /// Sequences `(B, 6, 3)` as rows.
 fn sequences<const B: usize>(t: &Tensor) -> [[[f64; 3]; 6]; B] {
     assert_eq!(t.shape, [B, 6, 3]);
@@ -72,17 +33,6 @@ fn sequences<const B: usize>(t: &Tensor) -> [[[f64; 3]; 6]; B] {
         .as_flattened_mut()
         .copy_from_slice(&t.values);
     out
-}
-
-/// `|ours - theirs| <= tol * max(1, max |theirs|)` for the whole tensor.
-fn assert_close(what: &str, ours: &[f64], theirs: &[f64], worst: &mut f64) {
-    assert_eq!(ours.len(), theirs.len(), "{what}: length");
-    let scale = theirs.iter().fold(1.0_f64, |m, v| m.max(v.abs()));
-    for (j, (a, b)) in ours.iter().zip(theirs).enumerate() {
-        let err = (a - b).abs() / scale;
-        *worst = worst.max(err);
-        assert!(err <= 1e-9, "{what}[{j}]: {a} vs PyTorch {b}");
-    }
 }
 
 /// Fails unless every array of `net` is the tensor of the same key, and
@@ -100,7 +50,7 @@ fn assert_state(what: &str, net: &GruNet, theirs: &StateTensors, worst: &mut f64
 
 #[test]
 fn ten_adam_steps_reproduce_pytorch() {
-    let f = fixture();
+    let f = common::fixture::load("gru_training_f64.json");
     let mut net = GruNet::default();
     let mut loaded = 0;
     net.visit_arrays_mut(&mut |key, shape, values| {

@@ -11,30 +11,9 @@
 
 use constnorm::nn::{Adam, Linear, Relu, cross_entropy, init_seeded};
 use constnorm::{Gradients, Network, NormError, StateDict, network, normalize};
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
 
-/// Counts every allocation of the process (the soak runs alone in its test
-/// binary's thread; the count is read around the loop only).
-struct Counting;
-
-static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
-
-// SAFETY: forwards every call unchanged to the system allocator.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: the caller upholds `alloc`'s contract, which is System's.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: as above.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
+#[path = "common/counting.rs"]
+mod counting;
 
 #[normalize(batch, dims = 16)]
 struct Bn16;
@@ -96,43 +75,43 @@ fn soak(steps: u64) {
     let mut adam = Adam::new(1e-3);
     let mut dlogits = [[0.0; 3]; 8];
     let (mut refused, mut last_loss) = (0_u64, 0.0_f32);
-    let before = ALLOCATIONS.load(Ordering::Relaxed);
-    for step in 0..steps {
-        let (x, targets) = batch(step);
-        let kept = if step % 97 == 13 || step % 89 == 7 {
-            Some(digest(&net))
-        } else {
-            None
-        };
-        match net.forward_train(&x, &mut ws) {
-            Ok(logits) => {
-                last_loss = cross_entropy(logits, &targets, &mut dlogits).unwrap();
-                assert!(last_loss.is_finite(), "step {step}: loss {last_loss}");
-                grads.set_zero();
-                net.backward(&x, &mut ws, &dlogits, &mut grads).unwrap();
-                adam.step(&mut net, &grads);
+    let allocated = counting::allocations(|| {
+        for step in 0..steps {
+            let (x, targets) = batch(step);
+            let kept = if step % 97 == 13 || step % 89 == 7 {
+                Some(digest(&net))
+            } else {
+                None
+            };
+            match net.forward_train(&x, &mut ws) {
+                Ok(logits) => {
+                    last_loss = cross_entropy(logits, &targets, &mut dlogits).unwrap();
+                    assert!(last_loss.is_finite(), "step {step}: loss {last_loss}");
+                    grads.set_zero();
+                    net.backward(&x, &mut ws, &dlogits, &mut grads).unwrap();
+                    adam.step(&mut net, &grads);
+                }
+                Err(NormError::NonFiniteStatistics { channel: _ }) => {
+                    refused += 1;
+                    assert_eq!(
+                        kept,
+                        Some(digest(&net)),
+                        "step {step}: a refused step changed the state"
+                    );
+                }
+                Err(e) => panic!("step {step}: {e}"),
             }
-            Err(NormError::NonFiniteStatistics { channel: _ }) => {
-                refused += 1;
-                assert_eq!(
-                    kept,
-                    Some(digest(&net)),
-                    "step {step}: a refused step changed the state"
+            if step % 10_000 == 0 {
+                assert!(
+                    net.bn1
+                        .running_mean
+                        .iter()
+                        .chain(&net.bn1.running_var)
+                        .all(|v| v.is_finite())
                 );
             }
-            Err(e) => panic!("step {step}: {e}"),
         }
-        if step % 10_000 == 0 {
-            assert!(
-                net.bn1
-                    .running_mean
-                    .iter()
-                    .chain(&net.bn1.running_var)
-                    .all(|v| v.is_finite())
-            );
-        }
-    }
-    let allocated = ALLOCATIONS.load(Ordering::Relaxed) - before;
+    });
     assert_eq!(allocated, 0, "the training loop allocated");
     let bad = (0..steps).filter(|s| s % 97 == 13 || s % 89 == 7).count() as u64;
     assert_eq!(refused, bad, "every poisoned batch is refused, no other");

@@ -13,58 +13,16 @@
 
 mod common;
 
+use common::fixture::{State, Tensor, assert_close};
 use common::golden_layers::grads_by_key;
 use constnorm::nn::{Adam, Linear, ReluFn, TransformerEncoderLayer, cross_entropy};
 use constnorm::{Key, Layer, Parameters, StateDict, VisitMut};
-use serde::Deserialize;
 use std::collections::BTreeMap;
 
 type Enc = TransformerEncoderLayer<8, 2, 16, 5, f64, ReluFn, true>;
 type Fc = Linear<8, 3, f64>;
 type Sequence = [[f64; 8]; 5];
 
-#[derive(Deserialize)]
-struct Tensor {
-    shape: Vec<usize>,
-    values: Vec<f64>,
-}
-
-type State = BTreeMap<String, Tensor>;
-
-#[derive(Deserialize)]
-struct Step {
-    x: Tensor,
-    target: Vec<usize>,
-    loss: f64,
-    logits: Tensor,
-    state_after: State,
-}
-
-#[derive(Deserialize)]
-struct Eval {
-    x: Tensor,
-    logits: Tensor,
-}
-
-#[derive(Deserialize)]
-struct Fixture {
-    init: State,
-    steps: Vec<Step>,
-    first_step_grads: State,
-    #[serde(rename = "final")]
-    last: State,
-    eval: Eval,
-}
-
-fn fixture() -> Fixture {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/transformer_training_f64.json"
-    );
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
-
-/// The model: the encoder and the classifier, under PyTorch's prefixes.
 #[derive(Default)]
 struct Model {
     enc: Enc,
@@ -131,17 +89,6 @@ fn mean_over_tokens(h: &[Sequence]) -> Vec<[f64; 8]> {
     h.iter().map(mean).collect()
 }
 
-/// `|ours - theirs| <= 1e-9 * max(1, max |theirs|)` for the whole tensor.
-fn assert_close(what: &str, ours: &[f64], theirs: &[f64], worst: &mut f64) {
-    assert_eq!(ours.len(), theirs.len(), "{what}: length");
-    let scale = theirs.iter().fold(1.0_f64, |m, v| m.max(v.abs()));
-    for (j, (a, b)) in ours.iter().zip(theirs).enumerate() {
-        let err = (a - b).abs() / scale;
-        *worst = worst.max(err);
-        assert!(err <= 1e-9, "{what}[{j}]: {a} vs PyTorch {b}");
-    }
-}
-
 fn assert_state(what: &str, ours: &BTreeMap<String, Vec<f64>>, theirs: &State, worst: &mut f64) {
     let keys: Vec<&String> = ours.keys().collect();
     assert_eq!(keys, theirs.keys().collect::<Vec<_>>(), "{what}: keys");
@@ -196,7 +143,7 @@ fn backward(
 
 #[test]
 fn eight_adam_steps_reproduce_pytorch() {
-    let f = fixture();
+    let f = common::fixture::load("transformer_training_f64.json");
     let mut model = Model::default();
     model.load(&f.init);
     let mut adam_enc = Adam::new(1e-2);

@@ -5,6 +5,7 @@
 use constnorm::nn::cross_entropy;
 use constnorm::{Gradients, Network, Row};
 use plotters::prelude::*;
+use std::path::PathBuf;
 
 /// One curve: its legend, its color and its points (epoch, value).
 pub type Curve = (&'static str, RGBColor, Vec<(usize, f64)>);
@@ -113,4 +114,14 @@ where
         batches += 1;
     }
     (total, batches)
+}
+
+/// Where a study draws its picture, `target/<name>`, with the folder made
+/// and the bundled font registered for plotters.
+pub fn picture(name: &str) -> Result<PathBuf, Box<dyn std::error::Error>> {
+    plotters::style::register_font("sans-serif", FontStyle::Normal, dejavu::sans::regular())
+        .map_err(|_| "the bundled DejaVu Sans font did not load")?;
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target");
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir.join(name))
 }
