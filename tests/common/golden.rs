@@ -282,8 +282,28 @@ where
         .unwrap_or_else(|| panic!("no reference case is run by {test}"));
     load(case, &mut layer);
     assert_eq!(eps, case.eps);
-    let report = run(case, layer);
+    let mut report = run(case, layer);
+    if let Some((ratio, what)) = &report.worst_floored_ratio {
+        let bound = f32_ratio_bound(&case.name);
+        if *ratio > bound {
+            report.failures.push(format!(
+                "{what}: f32 error {ratio:.3} times max(PyTorch's f32 error, 1 ulp of scale), more than {bound}"
+            ));
+        }
+    }
     finish(case, report);
+}
+
+/// The most our f32 error may be, as a ratio to PyTorch's own f32 error
+/// floored at one ulp of the tensor's scale (issue 13's measure): 1, but for
+/// two cases on the vectorized `f32` path (batches of 256 values or more)
+/// whose elementwise pass rounds more than PyTorch's; BENCHMARKS.md,
+/// "Accuracy", gives their figures.
+fn f32_ratio_bound(case: &str) -> f64 {
+    match case {
+        "layer_f32_32x64_normal" | "group_f32_2x16x3x3_g16" => 1.15,
+        _ => 1.0,
+    }
 }
 
 /// The largest error of our f32 result relative to PyTorch's own f32 error,
@@ -292,6 +312,9 @@ where
 pub struct Report {
     pub failures: Vec<String>,
     pub worst_f32_ratio: Option<(f64, String)>,
+    /// The same ratio with PyTorch's error floored at one f32 ulp of the
+    /// tensor's scale, `2^-23 * max|truth|` (issue 13's measure).
+    pub worst_floored_ratio: Option<(f64, String)>,
 }
 
 impl Report {
@@ -337,6 +360,20 @@ impl Report {
             self.failures.push(format!(
                 "{what}: max error {err:.3e} > bound {bound:.3e} (PyTorch f32 error {torch_err:?}, scale {scale:.3e})"
             ));
+        }
+        if let Some(t) = torch_err {
+            // PyTorch's error floored at one f32 ulp of the tensor's scale
+            // (0 where PyTorch's f32 result is not in the reference).
+            let floor =
+                f64::from(f32::EPSILON) * expected.iter().fold(0.0_f64, |m, v| m.max(v.abs()));
+            let ratio = if err == 0.0 { 0.0 } else { err / t.max(floor) };
+            if self
+                .worst_floored_ratio
+                .as_ref()
+                .is_none_or(|(r, _)| ratio > *r)
+            {
+                self.worst_floored_ratio = Some((ratio, what.to_owned()));
+            }
         }
         if let Some(t) = torch_err.filter(|t| *t > 0.0) {
             let ratio = err / t;
@@ -465,6 +502,11 @@ impl Report {
     pub fn finish(self, name: &str) {
         if let Some((ratio, what)) = &self.worst_f32_ratio {
             println!("f32 accuracy {name}: worst error ratio to PyTorch f32 {ratio:.3} ({what})");
+        }
+        if let Some((ratio, what)) = &self.worst_floored_ratio {
+            println!(
+                "f32 accuracy {name}: worst error ratio to max(PyTorch f32, 1 ulp of scale) {ratio:.3} ({what})"
+            );
         }
         assert!(
             self.failures.is_empty(),

@@ -4,9 +4,13 @@
 //! inference. A row is channel-major (`[[T; L]; C]`, `[[[T; W]; H]; C]`, or
 //! `[T; C]` without spatial dims), like PyTorch's contiguous NCHW.
 //!
-//! The numerics are those of [`rows`](super::rows): a rough mean, the
-//! corrected two-pass sums of deviations, and the mean kept as `hi + lo`, all
-//! in the layer's own type. Without spatial dims the loops run across
+//! `f32` batches of fewer than `BATCH_DISPATCH_MIN_VALUES` values take the
+//! [`straight`](super::straight) kernels: `f64` throughout, rounded once.
+//! Larger batches use the numerics of [`rows`](super::rows): a rough mean, the
+//! corrected two-pass sums of deviations, and the mean kept as `hi + lo`, in
+//! the layer's own type; the per-channel sums over rows, `rstd`, the gradient
+//! sums and the running averages are kept in `f64` (as PyTorch's CPU kernels
+//! keep them in `double`). Without spatial dims the loops run across
 //! channels, which vectorizes; with them, across each channel's positions.
 //!
 //! Two neighbours build on these kernels: [`fold`](super::fold) (inference
@@ -14,9 +18,10 @@
 //! statistics of a batch split across workers). Their public items are
 //! re-exported here too, where they were first.
 
-use super::dispatch::{BATCH_DISPATCH_MIN_VALUES, dispatched};
+use super::dispatch::{BATCH_DISPATCH_MIN_VALUES, STRAIGHT_DISPATCH_MIN_VALUES, dispatched};
 use super::reduce::{fast_two_sum, madd, sums};
 use super::stats::{check_finite, update_running, wide_mean_var};
+use super::straight::{self, batch_backward, batch_normalize, batch_train};
 use super::{Acc, Affine, GradsMut, check_backward, check_forward};
 use crate::{Float, Mode, NormError, Row};
 
@@ -47,7 +52,12 @@ impl<T: Float, const C: usize> Running<'_, T, C> {
     /// `r = (1 - m) r + m s` with `m = momentum`, or `1 / num_batches_tracked`
     /// (the cumulative average) when it is `None`.
     #[inline]
-    pub(super) fn update(self, momentum: Option<f64>, mean: &[T; C], unbiased_var: &[T; C]) {
+    pub(super) fn update(
+        self,
+        momentum: Option<f64>,
+        mean: &[T::Acc; C],
+        unbiased_var: &[T::Acc; C],
+    ) {
         let batches = self.num_batches_tracked.saturating_add(1);
         *self.num_batches_tracked = batches;
         #[allow(clippy::cast_precision_loss)]
@@ -67,6 +77,8 @@ pub struct BatchSaved<T: Float, const C: usize> {
     pub(super) hi: [T; C],
     pub(super) lo: [T; C],
     pub(super) rstd: [T; C],
+    /// `rstd`'s rounding error: `rstd + rstd_lo` is `rstd` in the wider type.
+    pub(super) rstd_lo: [T; C],
     pub(super) rows: usize,
     /// Values per channel the statistics came from: rows x spatial positions,
     /// or the whole batch's count when they were merged across workers.
@@ -88,6 +100,51 @@ impl<T: Float, const C: usize> BatchSaved<T, C> {
     #[must_use]
     pub const fn rstd(&self) -> &[T; C] {
         &self.rstd
+    }
+
+    /// Sets `rstd = 1 / sqrt(var + eps)` from the biased variance, computed in
+    /// the wider type and kept as `rstd + rstd_lo`.
+    ///
+    /// For `f32` layers whose `var + eps` are all normal `f32` numbers the
+    /// square roots and divisions run in `f32`, at its full vector width,
+    /// and one Newton step in `f64`, `r (3 - a r^2) / 2`, takes their
+    /// relative error from about `2^-23` to about `2^-45`.
+    #[inline(always)]
+    pub(super) fn set_rstd(&mut self, var: &[T::Acc; C], eps: f64) {
+        let eps = T::Acc::from_f64(eps);
+        let mut a = *var;
+        for v in &mut a {
+            *v += eps;
+        }
+        let mut wide = [T::Acc::ZERO; C];
+        if straight::seeds_in_range::<T, C>(&a) {
+            let half = T::Acc::from_f64(0.5);
+            let three = T::Acc::from_f64(3.0);
+            for c in 0..C {
+                let r = (T::ONE / T::from_acc(a[c]).sqrt()).to_acc();
+                wide[c] = r * (three - a[c] * r * r) * half;
+            }
+        } else {
+            for c in 0..C {
+                wide[c] = T::Acc::ONE / a[c].sqrt();
+            }
+        }
+        for c in 0..C {
+            self.rstd[c] = T::from_acc(wide[c]);
+            self.rstd_lo[c] = T::from_acc(wide[c] - self.rstd[c].to_acc());
+        }
+    }
+
+    /// The mean and `rstd`, each to the wider type's precision.
+    #[inline(always)]
+    pub(super) fn wide(&self) -> ([T::Acc; C], [T::Acc; C]) {
+        let mut mean = [T::Acc::ZERO; C];
+        let mut rstd = [T::Acc::ZERO; C];
+        for c in 0..C {
+            mean[c] = self.hi[c].to_acc() + self.lo[c].to_acc();
+            rstd[c] = self.rstd[c].to_acc() + self.rstd_lo[c].to_acc();
+        }
+        (mean, rstd)
     }
 
     /// Same as [`rstd`](Self::rstd); kept for compatibility.
@@ -186,14 +243,13 @@ fn moments<R: Row, const C: usize, const FMA: bool>(
         return wide_moments::<R, C>(x, eps, saved);
     }
     let mut var = [R::Scalar::ZERO; C];
-    let eps_t = R::Scalar::from_f64(eps);
     // Centred deviations: s2 / n - c^2 does not cancel (see `rows`).
     for c in 0..C {
         let mean_dev = s1[c] * inv_n;
         var[c] = (s2[c] * inv_n - mean_dev * mean_dev).max(R::Scalar::ZERO);
         (saved.hi[c], saved.lo[c]) = fast_two_sum(rough[c], mean_dev);
-        saved.rstd[c] = R::Scalar::ONE / (var[c] + eps_t).sqrt();
     }
+    saved.set_rstd(&var.map(Float::to_acc), eps);
     var
 }
 
@@ -206,13 +262,13 @@ fn wide_moments<R: Row, const C: usize>(
     saved: &mut BatchSaved<R::Scalar, C>,
 ) -> [R::Scalar; C] {
     let mut var = [R::Scalar::ZERO; C];
+    let mut wide = [Acc::<R::Scalar>::ZERO; C];
     for c in 0..C {
         let (hi, lo, wide_var) = channel_wide_mean_var::<R, C>(x, c);
-        (saved.hi[c], saved.lo[c], var[c]) = (hi, lo, R::Scalar::from_acc(wide_var));
-        let eps = <R::Scalar as Float>::Acc::from_f64(eps);
-        saved.rstd[c] =
-            R::Scalar::from_acc(<R::Scalar as Float>::Acc::ONE / (wide_var + eps).sqrt());
+        (saved.hi[c], saved.lo[c], var[c], wide[c]) =
+            (hi, lo, R::Scalar::from_acc(wide_var), wide_var);
     }
+    saved.set_rstd(&wide, eps);
     var
 }
 
@@ -296,6 +352,40 @@ dispatched! {
     ) -> [R::Scalar; C] = train_rows::<R, C>, portable below BATCH_DISPATCH_MIN_VALUES;
 }
 
+dispatched! {
+    /// [`straight::batch_train`], always dispatched: in `f64`, AVX2 halves
+    /// the instructions of the baseline's two-lane code.
+    fn straight_train[R: Row, const C: usize](
+        affine: Affine<'_, [R::Scalar; C]>,
+        eps: f64,
+        x: &[R],
+        y: &mut [R],
+        saved: &mut BatchSaved<R::Scalar, C>,
+    ) -> [Acc<R::Scalar>; C] = batch_train::<R, C>, portable below STRAIGHT_DISPATCH_MIN_VALUES;
+}
+
+dispatched! {
+    /// [`straight::batch_normalize`], always dispatched.
+    fn straight_normalize[R: Row, const C: usize](
+        affine: Affine<'_, [R::Scalar; C]>,
+        saved: &BatchSaved<R::Scalar, C>,
+        x: &[R],
+        y: &mut [R],
+    ) = batch_normalize::<R, C>, portable below STRAIGHT_DISPATCH_MIN_VALUES;
+}
+
+dispatched! {
+    /// [`straight::batch_backward`], always dispatched.
+    fn straight_backward[R: Row, const C: usize](
+        weight: Option<&[R::Scalar; C]>,
+        saved: &BatchSaved<R::Scalar, C>,
+        global: Option<&GradSums<C>>,
+        x: &[R],
+        dy: &[R],
+        dx: &mut [R],
+    ) -> [[Acc<R::Scalar>; C]; 2] = batch_backward::<R, C>, portable below STRAIGHT_DISPATCH_MIN_VALUES;
+}
+
 /// Training forward pass: normalizes with the batch's statistics and, when the
 /// layer tracks them, updates the running statistics as PyTorch does:
 /// `num_batches_tracked += 1`, then `r = (1 - m) r + m s` with the batch mean,
@@ -333,18 +423,27 @@ pub fn forward_train<R: Row, const C: usize>(
         hi: [zero; C],
         lo: [zero; C],
         rstd: [zero; C],
+        rstd_lo: [zero; C],
         rows: x.len(),
         count: values,
         mode: Mode::Train,
     };
-    let var = train_dispatched::<R, C>(x.len() * R::LEN, affine, eps, x, y, &mut saved);
+    let all = x.len() * R::LEN;
+    let var = if straight::widens::<R::Scalar>() && all < BATCH_DISPATCH_MIN_VALUES {
+        straight_train::<R, C>(all, affine, eps, x, y, &mut saved)
+    } else {
+        train_dispatched::<R, C>(all, affine, eps, x, y, &mut saved).map(Float::to_acc)
+    };
     if let Some(running) = running {
-        let n = R::Scalar::from_usize(values);
-        let bessel = n / (n - R::Scalar::ONE);
-        let mean: [R::Scalar; C] = core::array::from_fn(|c| saved.hi[c] + saved.lo[c]);
-        let unbiased = var.map(|v| v * bessel);
+        let n = Acc::<R::Scalar>::from_usize(values);
+        let bessel = n / (n - Acc::<R::Scalar>::ONE);
         // What would be stored, checked before anything is.
-        check_finite(&mean, &unbiased)?;
+        let mut unbiased = var;
+        for v in &mut unbiased {
+            *v *= bessel;
+        }
+        let (mean, _) = saved.wide();
+        check_finite::<R::Scalar, C>(&mean, &unbiased)?;
         running.update(momentum, &mean, &unbiased);
     }
     Ok(saved)
@@ -379,37 +478,46 @@ pub fn forward_eval<R: Row, const C: usize>(
         return forward_train(affine, None, eps, None, x, y);
     };
     check_forward(x.len(), y.len())?;
-    let eps_t = R::Scalar::from_f64(eps);
-    let saved = BatchSaved {
+    let zero = R::Scalar::ZERO;
+    let mut saved = BatchSaved {
         hi: *running_mean,
-        lo: [R::Scalar::ZERO; C],
-        rstd: running_var.map(|v| R::Scalar::ONE / (v + eps_t).sqrt()),
+        lo: [zero; C],
+        rstd: [zero; C],
+        rstd_lo: [zero; C],
         rows: x.len(),
         count: x.len() * spatial::<R, C>(),
         mode: Mode::Eval,
     };
-    normalize_dispatched::<R, C>(x.len() * R::LEN, affine, &saved, x, y);
+    saved.set_rstd(&running_var.map(Float::to_acc), eps);
+    let all = x.len() * R::LEN;
+    if straight::widens::<R::Scalar>() && all < BATCH_DISPATCH_MIN_VALUES {
+        straight_normalize::<R, C>(all, affine, &saved, x, y);
+    } else {
+        normalize_dispatched::<R, C>(all, affine, &saved, x, y);
+    }
     Ok(saved)
 }
 
-/// This batch's per-channel `[sum(dy), sum(dy * xhat)]`.
+/// This batch's per-channel `[sum(dy), sum(dy * xhat)]`, added up over the
+/// rows in the wider type (each row's part of a channel with spatial dims is
+/// summed in the layer's type, in lanes).
 #[inline(always)]
 pub(super) fn grad_sums<R: Row, const C: usize, const WIDE: bool>(
     saved: &BatchSaved<R::Scalar, C>,
     x: &[R],
     dy: &[R],
-) -> [[R::Scalar; C]; 2] {
+) -> [[Acc<R::Scalar>; C]; 2] {
     let s = spatial::<R, C>();
     let (hi, lo, rstd) = (&saved.hi, &saved.lo, &saved.rstd);
-    let mut sum_dy = [R::Scalar::ZERO; C];
-    let mut sum_dy_xhat = [R::Scalar::ZERO; C];
+    let mut sum_dy = [Acc::<R::Scalar>::ZERO; C];
+    let mut sum_dy_xhat = [Acc::<R::Scalar>::ZERO; C];
     for (xr, dyr) in x.iter().zip(dy) {
         let (xf, dyf) = (xr.as_flat(), dyr.as_flat());
         if s == 1 {
             for c in 0..C {
                 let xhat = ((xf[c] - hi[c]) - lo[c]) * rstd[c];
-                sum_dy[c] += dyf[c];
-                sum_dy_xhat[c] += dyf[c] * xhat;
+                sum_dy[c] += dyf[c].to_acc();
+                sum_dy_xhat[c] += (dyf[c] * xhat).to_acc();
             }
         } else {
             for (c, (xs, dys)) in xf.chunks_exact(s).zip(dyf.chunks_exact(s)).enumerate() {
@@ -417,8 +525,8 @@ pub(super) fn grad_sums<R: Row, const C: usize, const WIDE: bool>(
                     let xhat = ((xs[i] - hi[c]) - lo[c]) * rstd[c];
                     [dys[i], dys[i] * xhat]
                 });
-                sum_dy[c] += a;
-                sum_dy_xhat[c] += b;
+                sum_dy[c] += a.to_acc();
+                sum_dy_xhat[c] += b.to_acc();
             }
         }
     }
@@ -436,11 +544,11 @@ fn backward_rows<R: Row, const C: usize, const WIDE: bool>(
     x: &[R],
     dy: &[R],
     dx: &mut [R],
-) -> [[R::Scalar; C]; 2] {
+) -> [[Acc<R::Scalar>; C]; 2] {
     let s = spatial::<R, C>();
     let (hi, lo, rstd) = (&saved.hi, &saved.lo, &saved.rstd);
     let [sum_dy, sum_dy_xhat] = grad_sums::<R, C, WIDE>(saved, x, dy);
-    let n = R::Scalar::from_usize(saved.count);
+    let n = Acc::<R::Scalar>::from_usize(saved.count);
     let zero = R::Scalar::ZERO;
     let scale: [R::Scalar; C] =
         core::array::from_fn(|c| weight.map_or(rstd[c], |w| w[c] * rstd[c]));
@@ -448,15 +556,25 @@ fn backward_rows<R: Row, const C: usize, const WIDE: bool>(
     let train = saved.mode == Mode::Train;
     let (all_dy, all_dy_xhat) = match global {
         Some(g) => (
-            g.sum_dy.map(R::Scalar::from_f64),
-            g.sum_dy_xhat.map(R::Scalar::from_f64),
+            g.sum_dy.map(Acc::<R::Scalar>::from_f64),
+            g.sum_dy_xhat.map(Acc::<R::Scalar>::from_f64),
         ),
         None => (sum_dy, sum_dy_xhat),
     };
-    let mean_dy: [R::Scalar; C] =
-        core::array::from_fn(|c| if train { all_dy[c] / n } else { zero });
-    let mean_dy_xhat: [R::Scalar; C] =
-        core::array::from_fn(|c| if train { all_dy_xhat[c] / n } else { zero });
+    let mean_dy: [R::Scalar; C] = core::array::from_fn(|c| {
+        if train {
+            R::Scalar::from_acc(all_dy[c] / n)
+        } else {
+            zero
+        }
+    });
+    let mean_dy_xhat: [R::Scalar; C] = core::array::from_fn(|c| {
+        if train {
+            R::Scalar::from_acc(all_dy_xhat[c] / n)
+        } else {
+            zero
+        }
+    });
     for ((xr, dyr), dxr) in x.iter().zip(dy).zip(dx.iter_mut()) {
         if s == 1 {
             // Across channels, which vectorizes.
@@ -491,7 +609,7 @@ dispatched! {
         x: &[R],
         dy: &[R],
         dx: &mut [R],
-    ) -> [[R::Scalar; C]; 2] = backward_rows::<R, C>, portable below BATCH_DISPATCH_MIN_VALUES;
+    ) -> [[Acc<R::Scalar>; C]; 2] = backward_rows::<R, C>, portable below BATCH_DISPATCH_MIN_VALUES;
 }
 
 /// Backward pass of the forward pass that returned `saved`: through the batch
@@ -525,12 +643,17 @@ pub(super) fn backward_inner<R: Row, const C: usize>(
 ) -> Result<(), NormError> {
     check_backward(saved.rows, x.len(), dy.len(), dx.len())?;
     let values = x.len() * R::LEN;
-    let [dweight, dbias] =
-        backward_dispatched::<R, C>(values, affine.weight, saved, global, x, dy, dx);
+    let [dweight, dbias] = if straight::widens::<R::Scalar>() && values < BATCH_DISPATCH_MIN_VALUES
+    {
+        straight_backward::<R, C>(values, affine.weight, saved, global, x, dy, dx)
+    } else {
+        backward_dispatched::<R, C>(values, affine.weight, saved, global, x, dy, dx)
+    };
+    // Added in the wider type: one rounding.
     for (acc, sum) in [(grads.weight, dweight), (grads.bias, dbias)] {
         if let Some(acc) = acc {
             for (a, s) in acc.iter_mut().zip(sum) {
-                *a += s;
+                *a = R::Scalar::from_acc(a.to_acc() + s);
             }
         }
     }

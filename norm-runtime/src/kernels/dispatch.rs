@@ -20,6 +20,11 @@ pub(crate) const BATCH_DISPATCH_MIN_VALUES: usize = 1024;
 /// row, run the portable code inline; larger ones are dispatched at run time.
 pub(crate) const ROWS_DISPATCH_MIN_VALUES: usize = 256;
 
+/// The straight `f32` kernels of batch norm ([`straight`](super::straight)),
+/// which compute in `f64`: every batch is dispatched, since two-lane `f64`
+/// code costs more than the dispatch.
+pub(crate) const STRAIGHT_DISPATCH_MIN_VALUES: usize = 0;
+
 /// Writes a kernel's entry point: `fn $name(values, args...)` runs
 /// `$kernel::<..., false>` (the portable code) inline for batches of fewer
 /// than `$min` values, and otherwise the copy of `$kernel` that

@@ -88,8 +88,7 @@ pub fn forward_train<R: Row, const C: usize, const S: usize>(
             var[c] += v.to_acc() * bessel / rows;
         }
     }
-    let (mean, var) = (mean.map(R::Scalar::from_acc), var.map(R::Scalar::from_acc));
-    super::stats::check_finite(&mean, &var)?;
+    super::stats::check_finite::<R::Scalar, C>(&mean, &var)?;
     update_running(running_mean, running_var, momentum, &mean, &var);
     Ok(InstanceSaved::PerInstance(saved))
 }

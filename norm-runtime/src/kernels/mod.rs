@@ -24,11 +24,13 @@
 //! ([`batch`] also re-exports the public items of [`fold`] and [`sync`],
 //! which were first written there.)
 //!
-//! Statistics are computed in the layer's own type with a rough mean,
-//! deviation sums (the corrected two-pass algorithm) and the mean kept as an
-//! unevaluated sum `hi + lo` (details in [`rows`]): stable for inputs far from
-//! zero, and a constant input gives exactly zero variance and exactly the bias.
-//! Large batches run code compiled for AVX2 + FMA when the CPU has it.
+//! Small `f32` batches are computed in `f64` and rounded once (the private
+//! `straight` kernels). Otherwise statistics are computed in the layer's own
+//! type with a rough mean, deviation sums (the corrected two-pass algorithm)
+//! and the mean kept as an unevaluated sum `hi + lo` (details in [`rows`]):
+//! stable for inputs far from zero, and a constant input gives exactly zero
+//! variance and exactly the bias. Large batches run code compiled for AVX2 +
+//! FMA when the CPU has it.
 //!
 //! What the kinds share sits in private modules, never in one kind's file:
 //! `reduce` (sums over independent lanes, multiply-add, Fast2Sum), `stats`
@@ -51,6 +53,7 @@ mod reduce;
 pub mod rows;
 pub(crate) mod simd;
 mod stats;
+mod straight;
 pub mod sync;
 pub mod window;
 

@@ -10,9 +10,11 @@
 //! loop bound is a constant of the generated layer.
 //!
 //! # Numerics
-//! Everything runs in the layer's own type, `f32` or `f64`, so it vectorizes
-//! at full width; accuracy comes from the algorithm rather than from a wider
-//! type:
+//! `f32` batches of fewer than `ROWS_DISPATCH_MIN_VALUES` values take the
+//! [`straight`](super::straight) kernels, which compute in `f64` and round
+//! once. Everything else runs in the layer's own type, `f32` or `f64`, so it
+//! vectorizes at full width (only each segment's `rstd` is computed in `f64`);
+//! accuracy comes from the algorithm rather than from a wider type:
 //! 1. a rough mean `r` from a many-lane sum;
 //! 2. deviations `d = x - r`, exact in floating point near the mean
 //!    (Sterbenz), with their sum and sum of squares: the corrected two-pass
@@ -29,6 +31,7 @@
 use super::dispatch::{ROWS_DISPATCH_MIN_VALUES, dispatched};
 use super::reduce::{LANES, fast_two_sum, madd, pairwise, sums};
 use super::stats::wide_mean_var;
+use super::straight;
 use super::{Affine, GradsMut, check_backward, check_forward};
 use crate::{Float, Mode, NormError, Row};
 
@@ -118,7 +121,9 @@ fn finish<T: Float, const CENTER: bool>(xs: &[T], r: T, s1: T, s2: T, eps: f64) 
     } else {
         (T::ZERO, T::ZERO, s2 * inv_n)
     };
-    let rstd = T::ONE / (var + T::from_f64(eps)).sqrt();
+    // In the wider type (one square root and division per segment): rounded
+    // once, `rstd` is as accurate as the layer's type allows.
+    let rstd = T::from_acc(T::Acc::ONE / (var.to_acc() + T::Acc::from_f64(eps)).sqrt());
     Stats { hi, lo, rstd, var }
 }
 
@@ -349,6 +354,16 @@ dispatched! {
     ) = forward_rows::<R, COUNT, PP, CENTER>, portable below ROWS_DISPATCH_MIN_VALUES;
 }
 
+/// Whether a batch of `values` values takes the [`straight`] kernels: `f32`
+/// batches too small to dispatch, with few enough parameters per row for its
+/// gradient buffers.
+#[inline(always)]
+const fn straight_path<R: Row, const COUNT: usize, const PP: usize>(values: usize) -> bool {
+    straight::widens::<R::Scalar>()
+        && R::LEN / PP <= straight::MAX_PARAMS
+        && values < ROWS_DISPATCH_MIN_VALUES
+}
+
 /// Forward pass: each of the `COUNT` segments of each row normalized with its
 /// own statistics, then `* weight + bias` for the parameters the layer has.
 ///
@@ -372,7 +387,12 @@ where
     }
     check_forward(x.len(), y.len())?;
     let (weight, bias) = affine.flat();
-    forward_dispatched::<R, COUNT, PP, CENTER>(x.len() * R::LEN, weight, bias, eps, x, y);
+    let values = x.len() * R::LEN;
+    if straight_path::<R, COUNT, PP>(values) {
+        straight::rows_forward::<R, COUNT, PP, CENTER>(weight, bias, eps, x, y);
+    } else {
+        forward_dispatched::<R, COUNT, PP, CENTER>(values, weight, bias, eps, x, y);
+    }
     Ok(RowSaved {
         rows: x.len(),
         mode,
@@ -655,7 +675,11 @@ where
     let dweight = grads.weight.map(Row::as_flat_mut);
     let dbias = grads.bias.map(Row::as_flat_mut);
     let values = x.len() * R::LEN;
-    backward_dispatched::<R, COUNT, PP, CENTER>(values, weight, eps, x, dy, dx, dweight, dbias);
+    if straight_path::<R, COUNT, PP>(values) {
+        straight::rows_backward::<R, COUNT, PP, CENTER>(weight, eps, x, dy, dx, dweight, dbias);
+    } else {
+        backward_dispatched::<R, COUNT, PP, CENTER>(values, weight, eps, x, dy, dx, dweight, dbias);
+    }
     Ok(())
 }
 

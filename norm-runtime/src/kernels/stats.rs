@@ -37,21 +37,22 @@ pub(crate) fn wide_mean_var<T: Float>(
     (hi, T::from_acc(mean - hi.to_acc()), var)
 }
 
-/// `r = (1 - m) r + m s` for the running mean and variance, in the layer's
-/// type as PyTorch computes it.
+/// `r = (1 - m) r + m s` for the running mean and variance, in the wider
+/// type and rounded once, as PyTorch's CPU batch norm computes it (its
+/// statistics and momentum are `double` there).
 #[inline]
 pub(crate) fn update_running<T: Float, const C: usize>(
     running_mean: &mut [T; C],
     running_var: &mut [T; C],
     momentum: f64,
-    mean: &[T; C],
-    unbiased_var: &[T; C],
+    mean: &[T::Acc; C],
+    unbiased_var: &[T::Acc; C],
 ) {
-    let m = T::from_f64(momentum);
-    let keep = T::from_f64(1.0 - momentum);
+    let m = T::Acc::from_f64(momentum);
+    let keep = T::Acc::from_f64(1.0 - momentum);
     for c in 0..C {
-        running_mean[c] = keep * running_mean[c] + m * mean[c];
-        running_var[c] = keep * running_var[c] + m * unbiased_var[c];
+        running_mean[c] = T::from_acc(keep * running_mean[c].to_acc() + m * mean[c]);
+        running_var[c] = T::from_acc(keep * running_var[c].to_acc() + m * unbiased_var[c]);
     }
 }
 
@@ -64,10 +65,15 @@ pub(crate) fn update_running<T: Float, const C: usize>(
 /// [`NormError::NonFiniteStatistics`].
 #[inline]
 pub(crate) fn check_finite<T: Float, const C: usize>(
-    mean: &[T; C],
-    var: &[T; C],
+    mean: &[T::Acc; C],
+    var: &[T::Acc; C],
 ) -> Result<(), crate::NormError> {
-    match (0..C).find(|&c| !(mean[c].is_finite() && var[c].is_finite())) {
+    // In the layer's type: a wide value past its range cannot be stored.
+    let fits = |v: T::Acc| T::from_acc(v).is_finite();
+    if (0..C).fold(true, |ok, c| ok & fits(mean[c]) & fits(var[c])) {
+        return Ok(());
+    }
+    match (0..C).find(|&c| !(fits(mean[c]) && fits(var[c]))) {
         Some(channel) => Err(crate::NormError::NonFiniteStatistics { channel }),
         None => Ok(()),
     }

@@ -16,7 +16,7 @@
 use super::batch::{
     BatchSaved, Running, backward_inner, channel_wide_mean_var, grad_sums, normalize, spatial,
 };
-use super::{Affine, GradsMut, check_backward, check_forward};
+use super::{Acc, Affine, GradsMut, check_backward, check_forward};
 use crate::{Float, Mode, NormError, Row};
 
 /// Per-channel statistics of one shard of a batch, in a form that merges
@@ -142,10 +142,12 @@ pub fn forward_train_global<R: Row, const C: usize>(
         return Err(NormError::TooFewValuesPerChannel { values: count });
     }
     let var = global.variance();
+    let zero = R::Scalar::ZERO;
     let mut saved = BatchSaved {
         hi: global.mean.map(R::Scalar::from_f64),
-        lo: [R::Scalar::ZERO; C],
-        rstd: var.map(|v| R::Scalar::from_f64(1.0 / (v + eps).sqrt())),
+        lo: [zero; C],
+        rstd: [zero; C],
+        rstd_lo: [zero; C],
         rows: x.len(),
         count,
         mode: Mode::Train,
@@ -153,14 +155,15 @@ pub fn forward_train_global<R: Row, const C: usize>(
     for c in 0..C {
         saved.lo[c] = R::Scalar::from_f64(global.mean[c] - saved.hi[c].to_f64());
     }
+    saved.set_rstd(&var.map(Acc::<R::Scalar>::from_f64), eps);
     normalize::<R, C, false>(affine, &saved, x, y);
     if let Some(running) = running {
         #[allow(clippy::cast_precision_loss)]
         let bessel = count as f64 / (count as f64 - 1.0);
-        let mean = global.mean.map(R::Scalar::from_f64);
-        let unbiased = var.map(|v| R::Scalar::from_f64(v * bessel));
+        let mean = global.mean.map(Acc::<R::Scalar>::from_f64);
+        let unbiased = var.map(|v| Acc::<R::Scalar>::from_f64(v * bessel));
         // What would be stored, checked before anything is.
-        super::stats::check_finite(&mean, &unbiased)?;
+        super::stats::check_finite::<R::Scalar, C>(&mean, &unbiased)?;
         running.update(momentum, &mean, &unbiased);
     }
     Ok(saved)
