@@ -324,6 +324,47 @@ fn layer_norm_benches(c: &mut Criterion) {
     layer_norm!(c, 256 x 4096, copy = true);
 }
 
+/// Layer norm at 4096x4096 (64 MiB in, 64 MiB out: past this machine's
+/// 32 MiB L3), forward and forward+backward, beside the copy of the same
+/// buffer: the distance to the DRAM bandwidth floor.
+fn layer_norm_dram(c: &mut Criterion) {
+    const ROWS: usize = 4096;
+    const DIMS: usize = 4096;
+    #[normalize(layer, dims = DIMS)]
+    struct Ln;
+
+    let flat = data(ROWS * DIMS, 1);
+    let x = rows::<DIMS>(&flat);
+    let dy = rows::<DIMS>(&data(ROWS * DIMS, 4));
+    let mut layer = Ln::new_boxed();
+    layer.weight.copy_from_slice(&data(DIMS, 2));
+    layer.bias.copy_from_slice(&data(DIMS, 3));
+    let mut y = vec![[0.0_f32; DIMS]; ROWS];
+    let mut dx = vec![[0.0_f32; DIMS]; ROWS];
+    let mut grads = Box::<AffineGrads<[f32; DIMS]>>::default();
+
+    let mut g = c.benchmark_group("layernorm_fwd/4096x4096");
+    g.sample_size(10);
+    g.bench_function("generated", |bn| {
+        bn.iter(|| layer.forward_train(black_box(&x), black_box(&mut y)).unwrap())
+    });
+    g.bench_function("copy", |bn| {
+        bn.iter(|| y.as_flattened_mut().copy_from_slice(black_box(&flat)))
+    });
+    g.finish();
+    let mut g = c.benchmark_group("layernorm_fwd_bwd/4096x4096");
+    g.sample_size(10);
+    g.bench_function("generated", |bn| {
+        bn.iter(|| {
+            let saved = layer.forward_train(black_box(&x), &mut y).unwrap();
+            layer
+                .backward(&x, &saved, black_box(&dy), &mut dx, &mut grads)
+                .unwrap();
+        })
+    });
+    g.finish();
+}
+
 fn batch_norm_benches(c: &mut Criterion) {
     batch_norm!(c, 2 x 16, eval = false);
     batch_norm!(c, 32 x 16, eval = true);
@@ -478,6 +519,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = layer_norm_benches, batch_norm_benches, batch_norm_2d, f64_benches
+    targets = layer_norm_benches, layer_norm_dram, batch_norm_benches, batch_norm_2d, f64_benches
 }
 criterion_main!(benches);
