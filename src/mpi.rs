@@ -40,8 +40,9 @@
 //! the same bits, whichever MPI library carries them. Statistics merge
 //! with [`ChannelStats::merge`](crate::ChannelStats::merge) (Chan et al.'s
 //! exact pairwise update, never sums of squares); gradient sums and
-//! parameter gradients add in order. A reduction costs about
-//! `2 * ceil(log2(ranks))` message latencies.
+//! parameter gradients add in order. A reduction takes `ceil(log2(ranks))`
+//! rounds of messages and a broadcast (`channel_stats` sends two messages a
+//! round: the count, then the means and `m2`).
 //!
 //! # Across machines
 //! Nothing depends on where the ranks run: the same program under
