@@ -18,6 +18,9 @@ pub use norm_runtime::{
 #[cfg(feature = "safetensors")]
 pub use norm_runtime::safetensors_io as safetensors;
 
+#[cfg(feature = "mpi")]
+pub mod mpi;
+
 /// The runtime crate, for its numeric [`kernels`](norm_runtime::kernels).
 pub use norm_runtime as runtime;
 

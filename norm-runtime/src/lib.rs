@@ -13,6 +13,7 @@
 //!   `ndarray` views.
 //! - `safetensors`: the `safetensors_io` module, PyTorch state dicts in
 //!   safetensors files.
+//! - `mpi`: the `mpi_sync` module, SyncBatchNorm across processes over MPI.
 //! - `serde`: the helpers behind the generated layers' `Serialize` and
 //!   `Deserialize` impls.
 #![cfg_attr(not(feature = "std"), no_std)]
@@ -21,6 +22,8 @@
 mod error;
 mod float;
 pub mod kernels;
+#[cfg(feature = "mpi")]
+pub mod mpi_sync;
 #[cfg(feature = "ndarray")]
 mod nd;
 mod network;
