@@ -336,7 +336,7 @@ fn layer_norm_dram(c: &mut Criterion) {
     let flat = data(ROWS * DIMS, 1);
     let x = rows::<DIMS>(&flat);
     let dy = rows::<DIMS>(&data(ROWS * DIMS, 4));
-    let mut layer = Ln::new_boxed();
+    let mut layer = Ln::new();
     layer.weight.copy_from_slice(&data(DIMS, 2));
     layer.bias.copy_from_slice(&data(DIMS, 3));
     let mut y = vec![[0.0_f32; DIMS]; ROWS];
