@@ -346,7 +346,11 @@ fn layer_norm_dram(c: &mut Criterion) {
     let mut g = c.benchmark_group("layernorm_fwd/4096x4096");
     g.sample_size(10);
     g.bench_function("generated", |bn| {
-        bn.iter(|| layer.forward_train(black_box(&x), black_box(&mut y)).unwrap())
+        bn.iter(|| {
+            layer
+                .forward_train(black_box(&x), black_box(&mut y))
+                .unwrap()
+        })
     });
     g.bench_function("copy", |bn| {
         bn.iter(|| y.as_flattened_mut().copy_from_slice(black_box(&flat)))
@@ -364,6 +368,44 @@ fn layer_norm_dram(c: &mut Criterion) {
     });
     g.finish();
 }
+
+/// Feature `parallel`: layer norm forward at 256x4096 and 4096x4096 on
+/// pools of 1 and 2 threads (`cargo bench --bench norms --features parallel
+/// -- parallel`).
+#[cfg(feature = "parallel")]
+fn layer_norm_parallel(c: &mut Criterion) {
+    const DIMS: usize = 4096;
+    #[normalize(layer, dims = DIMS)]
+    struct Ln;
+    let mut layer = Ln::new();
+    layer.weight.copy_from_slice(&data(DIMS, 2));
+    layer.bias.copy_from_slice(&data(DIMS, 3));
+    for batch in [256, 4096] {
+        let x = rows::<DIMS>(&data(batch * DIMS, 1));
+        let mut y = vec![[0.0_f32; DIMS]; batch];
+        let mut g = c.benchmark_group(format!("layernorm_fwd_parallel/{batch}x{DIMS}"));
+        g.sample_size(10);
+        for threads in [1, 2] {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .expect("pool");
+            g.bench_function(format!("{threads}_threads"), |bn| {
+                pool.install(|| {
+                    bn.iter(|| {
+                        layer
+                            .forward_eval(black_box(&x), black_box(&mut y))
+                            .unwrap()
+                    })
+                })
+            });
+        }
+        g.finish();
+    }
+}
+
+#[cfg(not(feature = "parallel"))]
+fn layer_norm_parallel(_: &mut Criterion) {}
 
 fn batch_norm_benches(c: &mut Criterion) {
     batch_norm!(c, 2 x 16, eval = false);
@@ -519,6 +561,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = layer_norm_benches, layer_norm_dram, batch_norm_benches, batch_norm_2d, f64_benches
+    targets = layer_norm_benches, layer_norm_dram, layer_norm_parallel, batch_norm_benches, batch_norm_2d, f64_benches
 }
 criterion_main!(benches);

@@ -64,3 +64,15 @@ if __name__ == "__main__":
         layer_norm(rows, dims)
     for rows, channels in ((2, 16), (32, 16), (256, 64)):
         batch_norm(rows, channels)
+    # Beside `cargo bench --bench norms --features parallel -- parallel`.
+    torch.set_num_threads(2)
+    print(f"{torch.get_num_threads()} threads")
+    for rows in (256, 4096):
+        ln = nn.LayerNorm(4096)
+        x = torch.rand(rows, 4096) * 7 - 3
+
+        def forward():
+            with torch.no_grad():
+                ln(x)
+
+        show(f"layernorm {rows}x4096/forward, 2 threads", per_iteration(forward))

@@ -19,6 +19,7 @@
 //! re-exported here too, where they were first.
 
 use super::dispatch::{BATCH_DISPATCH_MIN_VALUES, STRAIGHT_DISPATCH_MIN_VALUES, dispatched};
+use super::parallel::for_row_chunks;
 use super::reduce::{fast_two_sum, madd, sums};
 use super::stats::{check_finite, update_running, wide_mean_var};
 use super::straight::{self, batch_backward, batch_normalize, batch_train};
@@ -493,7 +494,10 @@ pub fn forward_eval<R: Row, const C: usize>(
     if straight::widens::<R::Scalar>() && all < BATCH_DISPATCH_MIN_VALUES {
         straight_normalize::<R, C>(all, affine, &saved, x, y);
     } else {
-        normalize_dispatched::<R, C>(all, affine, &saved, x, y);
+        // Every row on its own: split across threads (feature `parallel`).
+        for_row_chunks(all, x, y, |x, y| {
+            normalize_dispatched::<R, C>(all, affine, &saved, x, y);
+        });
     }
     Ok(saved)
 }

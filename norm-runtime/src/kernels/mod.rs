@@ -48,6 +48,7 @@ mod dispatch;
 pub mod fold;
 pub mod instance;
 pub mod matvec;
+mod parallel;
 pub mod pool;
 mod reduce;
 pub mod rows;

@@ -29,6 +29,7 @@
 //! falls back to the same algorithm in `f64`.
 
 use super::dispatch::{ROWS_DISPATCH_MIN_VALUES, dispatched};
+use super::parallel::for_row_chunks;
 use super::reduce::{LANES, fast_two_sum, madd, pairwise, sums};
 use super::stats::wide_mean_var;
 use super::straight;
@@ -391,7 +392,10 @@ where
     if straight_path::<R, COUNT, PP>(values) {
         straight::rows_forward::<R, COUNT, PP, CENTER>(weight, bias, eps, x, y);
     } else {
-        forward_dispatched::<R, COUNT, PP, CENTER>(values, weight, bias, eps, x, y);
+        // Every row on its own: split across threads (feature `parallel`).
+        for_row_chunks(values, x, y, |x, y| {
+            forward_dispatched::<R, COUNT, PP, CENTER>(values, weight, bias, eps, x, y);
+        });
     }
     Ok(RowSaved {
         rows: x.len(),
