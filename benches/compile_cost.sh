@@ -146,6 +146,16 @@ time_build() {
   echo "$best"
 }
 
+# `LLVM_LINES=1`: instead of timing, the lines of LLVM IR of each crate and
+# their top contributors (cargo-llvm-lines: `cargo install cargo-llvm-lines`).
+if [ "${LLVM_LINES:-0}" = 1 ]; then
+  for crate in generated handwritten; do
+    echo "== $crate"
+    (cd "$work/$crate" && cargo llvm-lines --release --lib 2>/dev/null | head -${LLVM_LINES_TOP:-25})
+  done
+  exit 0
+fi
+
 gen=$(time_build "$work/generated")
 hand=$(time_build "$work/handwritten")
 echo "64 #[normalize] layers:             ${gen} s"
