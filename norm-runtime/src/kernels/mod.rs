@@ -44,6 +44,7 @@ pub mod batch;
 pub mod conv;
 mod dispatch;
 pub mod fold;
+mod gemm;
 pub mod instance;
 pub mod matvec;
 pub mod pool;
