@@ -3,6 +3,7 @@
 //! with `W` as rows `[T; N]` in PyTorch's `(out, in)` layout.
 
 use super::dispatch::dispatched;
+use super::gemm;
 use super::reduce::madd;
 use crate::Float;
 
@@ -153,6 +154,8 @@ fn axpy<T: Float, const FMA: bool>(a: T, x: &[T], y: &mut [T]) {
     }
 }
 
+/// [`affine_backward_batch`]'s arithmetic for small layers: example by
+/// example for `dx`, row by row for `gw`.
 fn batch_backward_rows<T: Float, const IN: usize, const OUT: usize, const FMA: bool>(
     w: &[[T; IN]; OUT],
     x: &[[T; IN]],
@@ -175,8 +178,90 @@ fn batch_backward_rows<T: Float, const IN: usize, const OUT: usize, const FMA: b
     }
 }
 
+/// Whether a scalar is four bytes wide: the register blocks of
+/// [`gemm`](super::gemm) take twice as many `f64` registers.
+const fn narrow<T>() -> bool {
+    core::mem::size_of::<T>() <= 4
+}
+
+/// [`affine_batch`]'s arithmetic for large layers, in register blocks
+/// (the same bits as [`affine_rows`] example by example).
+// Inlined into each copy `dispatched!` compiles: called, it would run
+// without the copy's target features (its `mul_add` a library call).
+#[inline(always)]
+fn batch_forward_blocks<T: Float, const IN: usize, const OUT: usize, const FMA: bool>(
+    w: &[[T; IN]; OUT],
+    b: &[T; OUT],
+    x: &[[T; IN]],
+    y: &mut [[T; OUT]],
+) {
+    if narrow::<T>() {
+        gemm::forward::<T, IN, OUT, 4, 3, FMA>(w, b, x, y);
+    } else {
+        gemm::forward::<T, IN, OUT, 2, 3, FMA>(w, b, x, y);
+    }
+}
+
 dispatched! {
-    /// [`batch_backward_rows`], dispatched by size.
+    /// [`batch_forward_blocks`], dispatched by size.
+    fn batch_forward_dispatched[T: Float, const IN: usize, const OUT: usize](
+        w: &[[T; IN]; OUT],
+        b: &[T; OUT],
+        x: &[[T; IN]],
+        y: &mut [[T; OUT]],
+    ) = batch_forward_blocks::<T, IN, OUT>, portable below MATVEC_DISPATCH_MIN_VALUES;
+}
+
+/// `y[n] = w x[n] + b` for every example `n` of `x` (a `Linear` layer's
+/// forward pass): the same bits as [`affine`] example by example, but
+/// layers of at least 1024 weights run as a blocked matrix-matrix product
+/// (several examples and weight rows per block, so each value loaded
+/// feeds several multiply-adds).
+///
+/// # Panics
+/// If `y` does not have a row per row of `x`.
+#[inline]
+pub fn affine_batch<T: Float, const IN: usize, const OUT: usize>(
+    w: &[[T; IN]; OUT],
+    b: &[T; OUT],
+    x: &[[T; IN]],
+    y: &mut [[T; OUT]],
+) {
+    assert!(
+        y.len() == x.len(),
+        "affine_batch: `y` needs a row per row of `x`"
+    );
+    if IN * OUT < MATVEC_DISPATCH_MIN_VALUES {
+        for (x, y) in x.iter().zip(y) {
+            affine_rows::<T, IN, false>(w, b, x, y);
+        }
+    } else {
+        batch_forward_dispatched::<T, IN, OUT>(IN * OUT, w, b, x, y);
+    }
+}
+
+/// [`affine_backward_batch`]'s arithmetic for large layers, in register
+/// blocks (the same bits as [`batch_backward_rows`]).
+// Inlined into each copy `dispatched!` compiles: called, it would run
+// without the copy's target features (its `mul_add` a library call).
+#[inline(always)]
+fn batch_backward_blocks<T: Float, const IN: usize, const OUT: usize, const FMA: bool>(
+    w: &[[T; IN]; OUT],
+    x: &[[T; IN]],
+    dy: &[[T; OUT]],
+    dx: &mut [[T; IN]],
+    gw: &mut [[T; IN]; OUT],
+    gb: &mut [T; OUT],
+) {
+    if narrow::<T>() {
+        gemm::backward::<T, IN, OUT, 6, 6, 16, FMA>(w, x, dy, dx, gw, gb);
+    } else {
+        gemm::backward::<T, IN, OUT, 4, 4, 8, FMA>(w, x, dy, dx, gw, gb);
+    }
+}
+
+dispatched! {
+    /// [`batch_backward_blocks`], dispatched by size.
     fn batch_backward_dispatched[T: Float, const IN: usize, const OUT: usize](
         w: &[[T; IN]; OUT],
         x: &[[T; IN]],
@@ -184,7 +269,7 @@ dispatched! {
         dx: &mut [[T; IN]],
         gw: &mut [[T; IN]; OUT],
         gb: &mut [T; OUT],
-    ) = batch_backward_rows::<T, IN, OUT>, portable below MATVEC_DISPATCH_MIN_VALUES;
+    ) = batch_backward_blocks::<T, IN, OUT>, portable below MATVEC_DISPATCH_MIN_VALUES;
 }
 
 /// The backward pass of [`affine`] over a batch (a `Linear` layer's):
@@ -211,5 +296,194 @@ pub fn affine_backward_batch<T: Float, const IN: usize, const OUT: usize>(
         dy.len() == x.len() && dx.len() == x.len(),
         "affine_backward_batch: `dy` and `dx` need a row per row of `x`"
     );
-    batch_backward_dispatched::<T, IN, OUT>(IN * OUT, w, x, dy, dx, gw, gb);
+    if IN * OUT < MATVEC_DISPATCH_MIN_VALUES {
+        batch_backward_rows::<T, IN, OUT, false>(w, x, dy, dx, gw, gb);
+    } else {
+        batch_backward_dispatched::<T, IN, OUT>(IN * OUT, w, x, dy, dx, gw, gb);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The blocked batch code against the row-by-row code (the same bits,
+    //! with and without fused multiply-adds, whichever CPU runs the test)
+    //! and against sums in `f64` (within the error bound of any order of
+    //! summation), at sizes that are not multiples of any block, batches
+    //! below and above a block and a chunk of the weight gradient.
+    use super::*;
+
+    /// Deterministic values in about ±2 with varied magnitudes.
+    fn value(k: usize) -> f64 {
+        let k = k as f64;
+        (k * 0.7548776662).fract() * 4.0 - 2.0 + (k * 1.3).sin() * 1e-3
+    }
+
+    fn rows<T: Float, const N: usize>(n: usize, seed: usize) -> Vec<[T; N]> {
+        (0..n)
+            .map(|r| core::array::from_fn(|i| T::from_f64(value(seed + r * N + i))))
+            .collect()
+    }
+
+    /// `|a - b| <= 2 n eps Σ|terms|` (plus the smallest normal), the
+    /// bound on the error of a sum of `n` products in any order, with
+    /// room for the reference's own rounding.
+    fn assert_within<T: Float>(ours: T, reference: f64, abs_sum: f64, n: usize, what: &str) {
+        let eps = if core::mem::size_of::<T>() == 4 {
+            f64::from(f32::EPSILON)
+        } else {
+            f64::EPSILON
+        };
+        let bound = 2.0 * (n as f64 + 1.0) * eps * abs_sum + 1e-300;
+        let err = (ours.to_f64() - reference).abs();
+        assert!(
+            err <= bound,
+            "{what}: {} vs {reference} (error {err:e}, bound {bound:e})",
+            ours.to_f64()
+        );
+    }
+
+    fn check<T: Float, const IN: usize, const OUT: usize, const FMA: bool>(batch: usize) {
+        let w: [[T; IN]; OUT] = rows::<T, IN>(OUT, 1).try_into().unwrap();
+        let b: [T; OUT] = core::array::from_fn(|o| T::from_f64(value(7 + o)));
+        let x = rows::<T, IN>(batch, 1000);
+        let dy = rows::<T, OUT>(batch, 5000);
+        let what = |s: &str| format!("{s} {}x{IN}->{OUT} batch {batch} fma {FMA}", T::NAME);
+
+        // Forward: the bits of the row code, and near the f64 sums.
+        let mut y = vec![[T::ZERO; OUT]; batch];
+        batch_forward_blocks::<T, IN, OUT, FMA>(&w, &b, &x, &mut y);
+        for (n, (x, y)) in x.iter().zip(&y).enumerate() {
+            for o in 0..OUT {
+                let row = dot_with::<T, IN, FMA>(&w[o], x) + b[o];
+                assert_eq!(
+                    y[o].to_f64().to_bits(),
+                    row.to_f64().to_bits(),
+                    "{}",
+                    what("y")
+                );
+                let terms = (0..IN).map(|i| w[o][i].to_f64() * x[i].to_f64());
+                let exact = terms.clone().sum::<f64>() + b[o].to_f64();
+                let abs = terms.map(f64::abs).sum::<f64>() + b[o].to_f64().abs();
+                assert_within(y[o], exact, abs, IN + 1, &what(&format!("y[{n}][{o}]")));
+            }
+        }
+
+        // Backward, onto gradients that already hold a value (they
+        // accumulate): the bits of the row code, and near the f64 sums.
+        let start: [[T; IN]; OUT] = rows::<T, IN>(OUT, 9000).try_into().unwrap();
+        let gb0: [T; OUT] = core::array::from_fn(|o| T::from_f64(value(300 + o)));
+        let (mut dx, mut gw, mut gb) = (vec![[T::ONE; IN]; batch], start, gb0);
+        batch_backward_blocks::<T, IN, OUT, FMA>(&w, &x, &dy, &mut dx, &mut gw, &mut gb);
+        let (mut dx_rows, mut gw_rows, mut gb_rows) = (vec![[T::ONE; IN]; batch], start, gb0);
+        batch_backward_rows::<T, IN, OUT, FMA>(
+            &w,
+            &x,
+            &dy,
+            &mut dx_rows,
+            &mut gw_rows,
+            &mut gb_rows,
+        );
+        let bits = |v: &[T]| v.iter().map(|v| v.to_f64().to_bits()).collect::<Vec<_>>();
+        assert_eq!(
+            bits(dx.as_flattened()),
+            bits(dx_rows.as_flattened()),
+            "{}",
+            what("dx")
+        );
+        assert_eq!(
+            bits(gw.as_flattened()),
+            bits(gw_rows.as_flattened()),
+            "{}",
+            what("gw")
+        );
+        assert_eq!(bits(&gb), bits(&gb_rows), "{}", what("gb"));
+        for n in 0..batch {
+            for i in 0..IN {
+                let terms = (0..OUT).map(|o| dy[n][o].to_f64() * w[o][i].to_f64());
+                let abs = terms.clone().map(f64::abs).sum();
+                assert_within(dx[n][i], terms.sum(), abs, OUT, &what("dx"));
+            }
+        }
+        for o in 0..OUT {
+            for i in 0..IN {
+                let terms = (0..batch).map(|n| dy[n][o].to_f64() * x[n][i].to_f64());
+                let abs = terms.clone().map(f64::abs).sum::<f64>() + start[o][i].to_f64().abs();
+                let exact = terms.sum::<f64>() + start[o][i].to_f64();
+                assert_within(gw[o][i], exact, abs, batch + 1, &what("gw"));
+            }
+            let terms = (0..batch).map(|n| dy[n][o].to_f64());
+            let abs = terms.clone().map(f64::abs).sum::<f64>() + gb0[o].to_f64().abs();
+            assert_within(
+                gb[o],
+                terms.sum::<f64>() + gb0[o].to_f64(),
+                abs,
+                batch + 1,
+                &what("gb"),
+            );
+        }
+    }
+
+    macro_rules! sizes {
+        ($($in:literal x $out:literal),*) => {
+            $(
+                for batch in [1, 3, 4, 5, 7, 33, 70] {
+                    check::<f32, $in, $out, false>(batch);
+                    check::<f32, $in, $out, true>(batch);
+                    check::<f64, $in, $out, false>(batch);
+                    check::<f64, $in, $out, true>(batch);
+                }
+            )*
+        };
+    }
+
+    /// Sizes around every block: examples (4, 2 for `f64`), weight rows
+    /// (3), strips of inputs (16 and 8 `f32`, 8 `f64`, then one), rows of
+    /// the weight gradient (6), chunks of examples (32).
+    #[test]
+    fn blocked_batches_are_the_row_code_and_near_exact_sums() {
+        sizes!(1 x 1, 7 x 5, 9 x 13, 17 x 4, 24 x 7, 33 x 3, 40 x 16, 70 x 11);
+    }
+
+    /// Through the public entry points, which pick the blocked code at
+    /// 1024 weights and more and the row code below: the same bits as
+    /// [`affine`] and [`affine_backward`] example by example (whichever
+    /// copy the CPU runs, both sides run the same one).
+    #[test]
+    fn public_batch_entry_points_are_example_by_example() {
+        fn one<const IN: usize, const OUT: usize>(batch: usize) {
+            let w: [[f32; IN]; OUT] = rows::<f32, IN>(OUT, 3).try_into().unwrap();
+            let b: [f32; OUT] = core::array::from_fn(|o| value(11 + o) as f32);
+            let x = rows::<f32, IN>(batch, 100);
+            let dy = rows::<f32, OUT>(batch, 700);
+            let mut y = vec![[0.0; OUT]; batch];
+            affine_batch(&w, &b, &x, &mut y);
+            let (mut dx, mut gw, mut gb) = (vec![[0.0; IN]; batch], [[0.0; IN]; OUT], [0.0; OUT]);
+            affine_backward_batch(&w, &x, &dy, &mut dx, &mut gw, &mut gb);
+            let (mut gw_rows, mut gb_rows) = ([[0.0; IN]; OUT], [0.0; OUT]);
+            for n in 0..batch {
+                let mut row = [0.0; OUT];
+                affine(&w, &b, &x[n], &mut row);
+                assert_eq!(
+                    row.map(f32::to_bits),
+                    y[n].map(f32::to_bits),
+                    "y {IN}->{OUT}"
+                );
+                let mut dx_row = [0.0; IN];
+                affine_backward(&w, &x[n], &dy[n], &mut dx_row, &mut gw_rows, &mut gb_rows);
+                assert_eq!(
+                    dx_row.map(f32::to_bits),
+                    dx[n].map(f32::to_bits),
+                    "dx {IN}->{OUT}"
+                );
+            }
+            assert_eq!(gw_rows.as_flattened(), gw.as_flattened(), "gw {IN}->{OUT}");
+            assert_eq!(gb_rows, gb, "gb {IN}->{OUT}");
+        }
+        for batch in [1, 5, 64, 67] {
+            one::<31, 33>(batch); // 1023 weights: the row code
+            one::<32, 32>(batch); // 1024: the blocked code
+            one::<37, 29>(batch);
+            one::<64, 256>(batch);
+        }
+    }
 }

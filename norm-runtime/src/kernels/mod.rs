@@ -46,6 +46,7 @@ pub mod batch;
 pub mod conv;
 mod dispatch;
 pub mod fold;
+mod gemm;
 pub mod instance;
 pub mod matvec;
 mod parallel;

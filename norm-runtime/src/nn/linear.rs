@@ -94,13 +94,6 @@ impl<const IN: usize, const OUT: usize, T: Float> Linear<IN, OUT, T> {
         }
         fused
     }
-
-    /// `x Wᵀ + b` for one row (AVX2 + FMA for large layers where the CPU
-    /// has them: [`kernels::matvec::affine`](crate::kernels::matvec::affine)).
-    #[inline]
-    fn apply(&self, x: &[T; IN], y: &mut [T; OUT]) {
-        crate::kernels::matvec::affine(&self.weight, &self.bias, x, y);
-    }
 }
 
 impl<const IN: usize, const OUT: usize, T: Float> Default for Linear<IN, OUT, T> {
@@ -194,9 +187,7 @@ impl<const IN: usize, const OUT: usize, T: Float> Layer for Linear<IN, OUT, T> {
     #[inline]
     fn forward_eval(&self, x: &[[T; IN]], y: &mut [[T; OUT]]) -> Result<SavedRows, NormError> {
         let saved = check_forward(x.len(), y.len())?;
-        for (x, y) in x.iter().zip(y.iter_mut()) {
-            self.apply(x, y);
-        }
+        crate::kernels::matvec::affine_batch(&self.weight, &self.bias, x, y);
         Ok(saved)
     }
 

@@ -36,13 +36,17 @@ impl<T: Float, G: Gradients<T>> Sgd<T, G> {
 
     /// One update of every parameter of `model` from `grads`.
     pub fn step<P: Parameters<Scalar = T, Grads = G>>(&mut self, model: &mut P, grads: &G) {
+        // The factors in locals: read through `self` inside the loop, they
+        // would be reloaded after every store (the velocity is in `self`
+        // too), and the loop would not vectorize.
+        let (lr, momentum, weight_decay) = (self.lr, self.momentum, self.weight_decay);
         for i in 0..G::ARRAYS {
             let p = model.parameter_mut(i);
             let values = grads.array(i).iter().zip(self.velocity.array_mut(i));
             for (p, (g, v)) in p.iter_mut().zip(values) {
-                let g = *g + self.weight_decay * *p;
-                *v = self.momentum * *v + g;
-                *p -= self.lr * *v;
+                let g = *g + weight_decay * *p;
+                *v = momentum * *v + g;
+                *p -= lr * *v;
             }
         }
     }
