@@ -67,6 +67,12 @@ pub struct BatchSaved<T: Float, const C: usize> {
     pub(super) hi: [T; C],
     pub(super) lo: [T; C],
     pub(super) rstd: [T; C],
+    /// What a training pass moves the running statistics towards: the batch
+    /// mean and unbiased variance (in inference, the running statistics
+    /// used). Kept so the update can wait for [`commit_train`] (a network
+    /// commits only when every layer succeeded).
+    pub(super) target_mean: [T; C],
+    pub(super) target_var: [T; C],
     pub(super) rows: usize,
     /// Values per channel the statistics came from: rows x spatial positions,
     /// or the whole batch's count when they were merged across workers.
@@ -320,6 +326,30 @@ pub fn forward_train<R: Row, const C: usize>(
     x: &[R],
     y: &mut [R],
 ) -> Result<BatchSaved<R::Scalar, C>, NormError> {
+    let saved = forward_train_deferred(affine, running.is_some(), eps, x, y)?;
+    if let Some(running) = running {
+        commit_train(running, momentum, &saved);
+    }
+    Ok(saved)
+}
+
+/// [`forward_train`] without the update of the running statistics: with
+/// `tracked`, the batch statistics that would be stored are checked (the
+/// same [`NormError::NonFiniteStatistics`]) and kept in the result, and
+/// [`commit_train`] stores them. `forward_train` is exactly the two in turn;
+/// a network calls them apart so that a later layer's refusal leaves this
+/// layer unchanged.
+///
+/// # Errors
+/// Those of [`forward_train`]; nothing but `y` is written.
+#[inline]
+pub fn forward_train_deferred<R: Row, const C: usize>(
+    affine: Affine<'_, [R::Scalar; C]>,
+    tracked: bool,
+    eps: f64,
+    x: &[R],
+    y: &mut [R],
+) -> Result<BatchSaved<R::Scalar, C>, NormError> {
     const {
         assert!(R::LEN.is_multiple_of(C));
     }
@@ -333,21 +363,38 @@ pub fn forward_train<R: Row, const C: usize>(
         hi: [zero; C],
         lo: [zero; C],
         rstd: [zero; C],
+        target_mean: [zero; C],
+        target_var: [zero; C],
         rows: x.len(),
         count: values,
         mode: Mode::Train,
     };
     let var = train_dispatched::<R, C>(x.len() * R::LEN, affine, eps, x, y, &mut saved);
-    if let Some(running) = running {
+    if tracked {
         let n = R::Scalar::from_usize(values);
         let bessel = n / (n - R::Scalar::ONE);
-        let mean: [R::Scalar; C] = core::array::from_fn(|c| saved.hi[c] + saved.lo[c]);
-        let unbiased = var.map(|v| v * bessel);
+        saved.target_mean = core::array::from_fn(|c| saved.hi[c] + saved.lo[c]);
+        saved.target_var = var.map(|v| v * bessel);
         // What would be stored, checked before anything is.
-        check_finite(&mean, &unbiased)?;
-        running.update(momentum, &mean, &unbiased);
+        check_finite(&saved.target_mean, &saved.target_var)?;
     }
     Ok(saved)
+}
+
+/// Stores what the training pass that returned `saved` staged
+/// ([`forward_train_deferred`] with `tracked`): `num_batches_tracked += 1`,
+/// then `r = (1 - m) r + m s` as [`forward_train`] describes. Nothing to
+/// fail: the statistics were checked when they were computed. A `saved` of
+/// inference ([`Mode::Eval`]) changes nothing.
+#[inline]
+pub fn commit_train<T: Float, const C: usize>(
+    running: Running<'_, T, C>,
+    momentum: Option<f64>,
+    saved: &BatchSaved<T, C>,
+) {
+    if saved.mode == Mode::Train {
+        running.update(momentum, &saved.target_mean, &saved.target_var);
+    }
 }
 
 dispatched! {
@@ -384,6 +431,8 @@ pub fn forward_eval<R: Row, const C: usize>(
         hi: *running_mean,
         lo: [R::Scalar::ZERO; C],
         rstd: running_var.map(|v| R::Scalar::ONE / (v + eps_t).sqrt()),
+        target_mean: *running_mean,
+        target_var: *running_var,
         rows: x.len(),
         count: x.len() * spatial::<R, C>(),
         mode: Mode::Eval,

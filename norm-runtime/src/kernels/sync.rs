@@ -142,10 +142,14 @@ pub fn forward_train_global<R: Row, const C: usize>(
         return Err(NormError::TooFewValuesPerChannel { values: count });
     }
     let var = global.variance();
+    #[allow(clippy::cast_precision_loss)]
+    let bessel = count as f64 / (count as f64 - 1.0);
     let mut saved = BatchSaved {
         hi: global.mean.map(R::Scalar::from_f64),
         lo: [R::Scalar::ZERO; C],
         rstd: var.map(|v| R::Scalar::from_f64(1.0 / (v + eps).sqrt())),
+        target_mean: global.mean.map(R::Scalar::from_f64),
+        target_var: var.map(|v| R::Scalar::from_f64(v * bessel)),
         rows: x.len(),
         count,
         mode: Mode::Train,
@@ -155,13 +159,9 @@ pub fn forward_train_global<R: Row, const C: usize>(
     }
     normalize::<R, C, false>(affine, &saved, x, y);
     if let Some(running) = running {
-        #[allow(clippy::cast_precision_loss)]
-        let bessel = count as f64 / (count as f64 - 1.0);
-        let mean = global.mean.map(R::Scalar::from_f64);
-        let unbiased = var.map(|v| R::Scalar::from_f64(v * bessel));
         // What would be stored, checked before anything is.
-        super::stats::check_finite(&mean, &unbiased)?;
-        running.update(momentum, &mean, &unbiased);
+        super::stats::check_finite(&saved.target_mean, &saved.target_var)?;
+        super::batch::commit_train(running, momentum, &saved);
     }
     Ok(saved)
 }
