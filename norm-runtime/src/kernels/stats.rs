@@ -17,23 +17,29 @@ pub(crate) fn wide_mean_var<T: Float>(
     let inv_n = T::Acc::ONE / T::Acc::from_usize(count);
     let mut rough = T::Acc::ZERO;
     if center {
+        // Each value over `count` before the sum, which then cannot
+        // overflow: for f64, whose wide type is f64 itself, the sum of a
+        // channel of `-f64::MAX` would be `-inf`, and the variance NaN.
         for v in values.clone() {
-            rough += v.to_acc();
+            rough += v.to_acc() * inv_n;
         }
-        rough *= inv_n;
     }
+    // `s2` sums `d^2 / n`, the variance itself, so it overflows only when
+    // the variance does (a sum of `d^2` could overflow f64 `n` times
+    // sooner).
     let (mut s1, mut s2) = (T::Acc::ZERO, T::Acc::ZERO);
     for v in values {
         let d = v.to_acc() - rough;
         s1 += d;
-        s2 += d * d;
+        s2 += d * inv_n * d;
     }
     if !center {
-        return (T::ZERO, T::ZERO, s2 * inv_n);
+        return (T::ZERO, T::ZERO, s2);
     }
     let mean = rough + s1 * inv_n;
     let hi = T::from_acc(mean);
-    let var = ((s2 - s1 * s1 * inv_n) * inv_n).max(T::Acc::ZERO);
+    let mean_dev = s1 * inv_n;
+    let var = (s2 - mean_dev * mean_dev).max(T::Acc::ZERO);
     (hi, T::from_acc(mean - hi.to_acc()), var)
 }
 
