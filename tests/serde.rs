@@ -147,7 +147,10 @@ fn wrong_documents_are_errors_that_name_the_problem() {
     let error = serde_json::from_str::<Bn>(r#"{"weight":[1,1,1],"bias":[0,0,0],"running_mean":[0,0,0],"running_var":[1,1,1],"num_batches_tracked":-1}"#)
         .unwrap_err()
         .to_string();
-    assert!(error.contains("invalid value"), "{error}");
+    assert!(
+        error.contains("`num_batches_tracked` is negative (-1)"),
+        "{error}"
+    );
     // A negative running variance would make inference NaN: refused, naming
     // the field and the index (the variance of `Bn` is per channel).
     let error = serde_json::from_str::<Bn>(r#"{"weight":[1,1,1],"bias":[0,0,0],"running_mean":[0,0,0],"running_var":[1,-1,1],"num_batches_tracked":3}"#)
@@ -198,7 +201,7 @@ mod network {
         let err = serde_json::from_str::<Linear<3, 1, f64>>(json).unwrap_err();
         assert!(
             err.to_string()
-                .contains("invalid length 2, expected nested sequences of shape [3]"),
+                .contains("invalid length 2, expected `weight`: nested sequences of shape [3]"),
             "{err}"
         );
         let json = r#"{"weight": [[1.0, 2.0, 3.0]]}"#;

@@ -30,14 +30,59 @@ pub trait Network: Parameters {
     /// which lives in the workspace. A `B` below
     /// [`MIN_TRAIN_ROWS`](Self::MIN_TRAIN_ROWS) is a compile error.
     ///
+    /// The step is atomic: every layer runs
+    /// [`Layer::forward_train_deferred`](crate::Layer::forward_train_deferred),
+    /// and only when all of them succeeded does any layer commit its state
+    /// ([`Layer::commit_train`](crate::Layer::commit_train)). A step refused
+    /// by any layer, however deep (a nested network, a batch norm after the
+    /// one that already computed its statistics), leaves every parameter,
+    /// running statistic and counter of every layer bit for bit unchanged.
+    ///
     /// # Errors
-    /// Only what a layer itself reports; the layers of this crate cannot fail
-    /// on constant sizes.
+    /// Only what a layer itself reports: on constant sizes, that is
+    /// [`NormError::NonFiniteStatistics`] from a layer with running
+    /// statistics whose batch statistics are NaN or infinite.
     fn forward_train<'w, const B: usize>(
         &mut self,
         x: &[Self::Input; B],
         workspace: &'w mut Self::Workspace<B>,
     ) -> Result<&'w [Self::Output; B], NormError>;
+
+    /// [`forward_train`](Self::forward_train) without any layer's state
+    /// update (running statistics, `num_batches_tracked`), which
+    /// [`commit_train`](Self::commit_train) then makes for every layer at
+    /// once: the two in turn are `forward_train`, bit for bit. This is how a
+    /// network nested in another one defers its layers' updates until the
+    /// outer chain has succeeded too. The default is `forward_train`.
+    ///
+    /// # Errors
+    /// Those of [`forward_train`](Self::forward_train); on error no layer's
+    /// state has changed. Its batch size is checked at compile time through
+    /// `forward_train` only: called directly with `B` below
+    /// [`MIN_TRAIN_ROWS`](Self::MIN_TRAIN_ROWS), a layer refuses the batch
+    /// at run time ([`NormError::EmptyBatch`],
+    /// [`NormError::TooFewValuesPerChannel`]).
+    #[inline]
+    fn forward_train_deferred<'w, const B: usize>(
+        &mut self,
+        x: &[Self::Input; B],
+        workspace: &'w mut Self::Workspace<B>,
+    ) -> Result<&'w [Self::Output; B], NormError> {
+        self.forward_train(x, workspace)
+    }
+
+    /// Commits every layer's state update of the pass over `x` that
+    /// [`forward_train_deferred`](Self::forward_train_deferred) left in
+    /// `workspace`. Call it once, with the same `x`, and only after that
+    /// call succeeded. The default does nothing.
+    #[inline]
+    fn commit_train<const B: usize>(
+        &mut self,
+        x: &[Self::Input; B],
+        workspace: &Self::Workspace<B>,
+    ) {
+        let _ = (x, workspace);
+    }
 
     /// Inference-mode forward pass of the whole chain; returns the output.
     ///

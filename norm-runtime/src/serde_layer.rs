@@ -83,10 +83,12 @@ pub fn serialize<S: Serializer, T: Float + Serialize>(
     state.end()
 }
 
-/// Reads nested sequences of exactly `shape` into `out`.
+/// Reads nested sequences of exactly `shape` into `out`; `field` names the
+/// array in the errors.
 struct NestedSeed<'a, T> {
     out: &'a mut [T],
     shape: &'a [usize],
+    field: &'a dyn fmt::Display,
 }
 
 impl<'de, T: Float + Deserialize<'de>> DeserializeSeed<'de> for NestedSeed<'_, T> {
@@ -101,7 +103,11 @@ impl<'de, T: Float + Deserialize<'de>> Visitor<'de> for NestedSeed<'_, T> {
     type Value = ();
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "nested sequences of shape {:?}", self.shape)
+        write!(
+            f,
+            "`{}`: nested sequences of shape {:?}",
+            self.field, self.shape
+        )
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
@@ -117,6 +123,7 @@ impl<'de, T: Float + Deserialize<'de>> Visitor<'de> for NestedSeed<'_, T> {
                 seq.next_element_seed(NestedSeed {
                     out,
                     shape: inner_shape,
+                    field: self.field,
                 })?
             };
             if found.is_none() {
@@ -127,6 +134,36 @@ impl<'de, T: Float + Deserialize<'de>> Visitor<'de> for NestedSeed<'_, T> {
             return Err(de::Error::invalid_length(outer + 1, &self));
         }
         Ok(())
+    }
+}
+
+/// Reads a counter (`num_batches_tracked`): a non-negative integer; a
+/// negative one is an error naming `field`.
+struct CounterSeed<'a> {
+    field: &'a dyn fmt::Display,
+}
+
+impl<'de> DeserializeSeed<'de> for CounterSeed<'_> {
+    type Value = u64;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<u64, D::Error> {
+        deserializer.deserialize_u64(self)
+    }
+}
+
+impl Visitor<'_> for CounterSeed<'_> {
+    type Value = u64;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "`{}`: a count, a non-negative integer", self.field)
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<u64, E> {
+        Ok(v)
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<u64, E> {
+        u64::try_from(v).map_err(|_| E::custom(format_args!("`{}` is negative ({v})", self.field)))
     }
 }
 
@@ -154,28 +191,20 @@ impl<'de, T: Float + Deserialize<'de>> Visitor<'de> for Fields<'_, '_, '_, T> {
         if total > MAX_FIELDS {
             return Err(de::Error::custom("a layer of more than 32 fields"));
         }
-        while let Some(key) = map.next_key::<&str>()? {
-            let position = self
-                .arrays
-                .iter()
-                .position(|(f, ..)| *f == key)
-                .or_else(|| {
-                    self.counters
-                        .iter()
-                        .position(|(f, _)| *f == key)
-                        .map(|p| p + self.arrays.len())
-                });
-            let Some(p) = position else {
-                return Err(de::Error::unknown_field(key, &[]));
-            };
+        while let Some(p) = map.next_key_seed(FieldSeed { fields: &self })? {
             if core::mem::replace(&mut seen[p], true) {
                 return Err(de::Error::duplicate_field(field_name(&self, p)));
             }
             if p < self.arrays.len() {
-                let (_, out, shape) = &mut self.arrays[p];
-                map.next_value_seed(NestedSeed { out, shape })?;
+                let (field, out, shape) = &mut self.arrays[p];
+                map.next_value_seed(NestedSeed {
+                    out,
+                    shape,
+                    field: &*field,
+                })?;
             } else {
-                *self.counters[p - self.arrays.len()].1 = map.next_value()?;
+                let (field, value) = &mut self.counters[p - self.arrays.len()];
+                **value = map.next_value_seed(CounterSeed { field: &*field })?;
             }
         }
         if let Some(missing) = (0..total).find(|p| !seen[*p]) {
@@ -185,6 +214,45 @@ impl<'de, T: Float + Deserialize<'de>> Visitor<'de> for Fields<'_, '_, '_, T> {
             check_values(name, values).map_err(de::Error::custom)?;
         }
         Ok(())
+    }
+}
+
+/// A field name, read as its position among a layer's fields (arrays
+/// first, then counters); borrowed or owned text alike (`serde_json::Value`,
+/// readers), and an unknown name is an error that names it.
+struct FieldSeed<'f, 'a, 'b, 'c, T> {
+    fields: &'f Fields<'a, 'b, 'c, T>,
+}
+
+impl<'de, T> DeserializeSeed<'de> for FieldSeed<'_, '_, '_, '_, T> {
+    type Value = usize;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<usize, D::Error> {
+        deserializer.deserialize_str(self)
+    }
+}
+
+impl<T> Visitor<'_> for FieldSeed<'_, '_, '_, '_, T> {
+    type Value = usize;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "a field of a {} layer", self.fields.name)
+    }
+
+    fn visit_str<E: de::Error>(self, key: &str) -> Result<usize, E> {
+        let Fields {
+            arrays, counters, ..
+        } = self.fields;
+        arrays
+            .iter()
+            .position(|(f, ..)| *f == key)
+            .or_else(|| {
+                counters
+                    .iter()
+                    .position(|(f, _)| *f == key)
+                    .map(|p| p + arrays.len())
+            })
+            .ok_or_else(|| E::unknown_field(key, &[]))
     }
 }
 
@@ -371,15 +439,21 @@ where
             layer: &*self.layer,
         })? {
             let (mut index, mut result) = (0, Ok(()));
-            self.layer.visit_arrays_mut(&mut |_, shape, out| {
+            self.layer.visit_arrays_mut(&mut |key, shape, out| {
                 if index == i {
-                    result = map.next_value_seed(NestedSeed { out, shape });
+                    result = map.next_value_seed(NestedSeed {
+                        out,
+                        shape,
+                        field: key,
+                    });
                 }
                 index += 1;
             });
-            self.layer.visit_counters_mut(&mut |_, value| {
+            self.layer.visit_counters_mut(&mut |key, value| {
                 if index == i {
-                    result = map.next_value().map(|v| *value = v);
+                    result = map
+                        .next_value_seed(CounterSeed { field: key })
+                        .map(|v| *value = v);
                 }
                 index += 1;
             });

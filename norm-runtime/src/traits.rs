@@ -114,6 +114,41 @@ pub trait Layer: Parameters {
         y: &mut [Self::Output],
     ) -> Result<Self::Saved, NormError>;
 
+    /// [`forward_train`](Self::forward_train) without the update of the
+    /// layer's own state (batch norm's running statistics and
+    /// `num_batches_tracked`), which [`commit_train`](Self::commit_train)
+    /// then makes: the two in turn are `forward_train`, bit for bit. A
+    /// `#[network]` runs every layer's `forward_train_deferred` and commits
+    /// only when all of them succeeded, so a training step refused by a
+    /// later layer leaves every layer unchanged.
+    ///
+    /// The default is `forward_train` itself (and `commit_train` does
+    /// nothing): right for a layer whose training pass changes no state,
+    /// such as every layer without running statistics. A layer that updates
+    /// state in training overrides both, or its update is not undone when a
+    /// later layer of a network refuses the step.
+    ///
+    /// # Errors
+    /// Those of [`forward_train`](Self::forward_train), with the same
+    /// checks; on error the layer is unchanged.
+    #[inline]
+    fn forward_train_deferred(
+        &mut self,
+        x: &[Self::Input],
+        y: &mut [Self::Output],
+    ) -> Result<Self::Saved, NormError> {
+        self.forward_train(x, y)
+    }
+
+    /// Makes the state update of the training pass over `x` that returned
+    /// `saved` from [`forward_train_deferred`](Self::forward_train_deferred);
+    /// cannot fail (everything was checked then). Call it once, with the same
+    /// `x`, and only after that call succeeded. The default does nothing.
+    #[inline]
+    fn commit_train(&mut self, x: &[Self::Input], saved: &Self::Saved) {
+        let _ = (x, saved);
+    }
+
     /// Inference-mode forward pass: normalizes `x` into `y`. Batch norm uses
     /// its running statistics; nothing is updated.
     ///

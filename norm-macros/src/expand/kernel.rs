@@ -12,6 +12,10 @@ pub struct Calls {
     pub train: TokenStream,
     pub eval: TokenStream,
     pub backward: TokenStream,
+    /// `forward_train_deferred` and `commit_train`, for a layer whose
+    /// training pass updates running statistics (the others keep `Layer`'s
+    /// defaults: nothing to defer).
+    pub deferred: Option<(TokenStream, TokenStream)>,
 }
 
 pub fn calls(g: &Gen<'_>) -> Calls {
@@ -39,6 +43,7 @@ fn rows(g: &Gen<'_>, entry: &str, segments: Segments) -> Calls {
         train: mode(quote!(Train)),
         eval: mode(quote!(Eval)),
         backward: quote!(#private::rows::#backward #generics(self.affine(), Self::EPS, x, saved, dy, dx, Self::grads_mut(grads))),
+        deferred: None,
     }
 }
 
@@ -62,6 +67,16 @@ fn batch(g: &Gen<'_>) -> Calls {
         ),
         eval: quote!(#private::batch::forward_eval(self.affine(), #running, Self::EPS, x, y)),
         backward: quote!(#private::batch::backward(self.affine(), x, saved, dy, dx, Self::grads_mut(grads))),
+        deferred: g.config.track.then(|| {
+            (
+                quote!(#private::batch::forward_train_deferred(self.affine(), true, Self::EPS, x, y)),
+                quote!({
+                    let _ = x;
+                    let (_, running) = self.affine_and_running();
+                    #private::batch::commit_train(running, Self::MOMENTUM, saved);
+                }),
+            )
+        }),
     }
 }
 
@@ -94,5 +109,16 @@ fn tracked_instance(g: &Gen<'_>) -> Calls {
         }),
         eval: quote!(#private::instance::forward_eval(self.affine(), &self.running_mean, &self.running_var, Self::EPS, x, y)),
         backward: quote!(#private::instance::backward #generics(self.affine(), Self::EPS, x, saved, dy, dx, Self::grads_mut(grads))),
+        deferred: Some((
+            quote!(#private::instance::forward_train_deferred #generics(self.affine(), Self::EPS, x, y)),
+            quote!(#private::instance::commit_train #generics(
+                &mut self.running_mean,
+                &mut self.running_var,
+                Self::EPS,
+                Self::MOMENTUM.unwrap_or(0.0),
+                x,
+                saved,
+            )),
+        )),
     }
 }

@@ -170,9 +170,23 @@ pub fn layer_impl(g: &Gen<'_>) -> TokenStream {
         train,
         eval,
         backward,
+        deferred,
     } = kernel::calls(g);
-    let (min_train, min_eval) = min_rows(g);
     let result = quote!(::core::result::Result<Self::Saved, #krate::NormError>);
+    let deferred = deferred.map(|(forward, commit)| {
+        quote! {
+            #[inline]
+            fn forward_train_deferred(&mut self, x: &[#row], y: &mut [#row]) -> #result {
+                #forward
+            }
+
+            #[inline]
+            fn commit_train(&mut self, x: &[#row], saved: &Self::Saved) {
+                #commit
+            }
+        }
+    });
+    let (min_train, min_eval) = min_rows(g);
     quote! {
         #cfgs
         #[automatically_derived]
@@ -187,6 +201,8 @@ pub fn layer_impl(g: &Gen<'_>) -> TokenStream {
             fn forward_train(&mut self, x: &[#row], y: &mut [#row]) -> #result {
                 #train
             }
+
+            #deferred
 
             #[inline]
             fn forward_eval(&self, x: &[#row], y: &mut [#row]) -> #result {

@@ -130,6 +130,8 @@ fn input_grad_of(net: &Net, k: usize) -> TokenStream {
 /// Training or inference: the two forward passes differ only in these.
 #[derive(Clone, Copy)]
 enum Pass {
+    /// `forward_train_deferred`: the training pass, with every layer's
+    /// state update left for `commit_train`.
     Train,
     Eval,
 }
@@ -138,7 +140,7 @@ impl Pass {
     /// The method of `Network` and of `Layer`.
     fn method(self) -> Ident {
         let name = match self {
-            Pass::Train => "forward_train",
+            Pass::Train => "forward_train_deferred",
             Pass::Eval => "forward_eval",
         };
         Ident::new(name, Span::call_site())
@@ -192,7 +194,6 @@ fn min_rows(net: &Net, pass: Pass) -> TokenStream {
 fn forward(net: &Net, pass: Pass) -> TokenStream {
     let Net {
         krate,
-        names,
         input,
         output,
         workspace,
@@ -216,34 +217,13 @@ fn forward(net: &Net, pass: Pass) -> TokenStream {
         .iter()
         .chain(&net.shortcut)
         .map(|k| forward_step(net, pass, *k));
-    let last = names[net.last()];
-    let result = match (&net.residual, net.shortcut) {
-        (None, _) => quote!(&workspace.#last),
-        (Some(_), Some(s)) => {
-            let s = names[s];
-            quote!({
-                #krate::__private::residual_add(&workspace.#s, &workspace.#last, &mut workspace.__residual);
-                &workspace.__residual
-            })
-        }
-        (Some(residual), None) => {
-            let out = net.out_ty(net.last());
-            quote!({
-                #krate::__private::residual_add(
-                    x,
-                    <#out as #residual<#input>>::cast(&workspace.#last),
-                    &mut workspace.__residual,
-                );
-                &workspace.__residual
-            })
-        }
-    };
-    quote! {
-        fn #method<'w, const B: usize>(
-            #receiver self,
-            x: &[#input; B],
-            workspace: &'w mut #workspace<B>,
-        ) -> ::core::result::Result<&'w [#output; B], #krate::NormError> {
+    let (finish, result) = pass_output(net);
+    // The deferred pass is reached through `forward_train`, which asserts
+    // the size once (a second assertion here would repeat the error); called
+    // directly with too small a batch, its layers refuse it at run time.
+    let size_check = match pass {
+        Pass::Train => TokenStream::new(),
+        Pass::Eval => quote! {
             const {
                 ::core::assert!(B > 0, "empty batch: B must be at least 1");
                 ::core::assert!(
@@ -251,9 +231,115 @@ fn forward(net: &Net, pass: Pass) -> TokenStream {
                     #too_small
                 );
             }
+        },
+    };
+    quote! {
+        fn #method<'w, const B: usize>(
+            #receiver self,
+            x: &[#input; B],
+            workspace: &'w mut #workspace<B>,
+        ) -> ::core::result::Result<&'w [#output; B], #krate::NormError> {
+            #size_check
             #( workspace.#resets = ::core::option::Option::None; )*
             #(#steps)*
+            #finish
             ::core::result::Result::Ok(#result)
+        }
+    }
+}
+
+/// The last step of a forward pass (a residual network's sum) and where its
+/// output then is in the workspace.
+fn pass_output(net: &Net) -> (TokenStream, TokenStream) {
+    let (krate, names, input) = (net.krate, &net.names, &net.input);
+    let last = names[net.last()];
+    match (&net.residual, net.shortcut) {
+        (None, _) => (TokenStream::new(), quote!(&workspace.#last)),
+        (Some(_), Some(s)) => {
+            let s = names[s];
+            (
+                quote!(#krate::__private::residual_add(&workspace.#s, &workspace.#last, &mut workspace.__residual);),
+                quote!(&workspace.__residual),
+            )
+        }
+        (Some(residual), None) => {
+            let out = net.out_ty(net.last());
+            (
+                quote! {
+                    #krate::__private::residual_add(
+                        x,
+                        <#out as #residual<#input>>::cast(&workspace.#last),
+                        &mut workspace.__residual,
+                    );
+                },
+                quote!(&workspace.__residual),
+            )
+        }
+    }
+}
+
+/// `forward_train`: the deferred pass, then every layer's commit, so a
+/// refusal anywhere in the chain leaves every layer unchanged.
+fn forward_train(net: &Net) -> TokenStream {
+    let Net {
+        krate,
+        input,
+        output: out,
+        workspace,
+        ..
+    } = net;
+    let too_small = Pass::Train.too_small();
+    let (_, result) = pass_output(net);
+    quote! {
+        fn forward_train<'w, const B: usize>(
+            &mut self,
+            x: &[#input; B],
+            workspace: &'w mut #workspace<B>,
+        ) -> ::core::result::Result<&'w [#out; B], #krate::NormError> {
+            const {
+                ::core::assert!(B > 0, "empty batch: B must be at least 1");
+                ::core::assert!(
+                    B >= <Self as #krate::Network>::MIN_TRAIN_ROWS,
+                    #too_small
+                );
+            }
+            <Self as #krate::Network>::forward_train_deferred(self, x, workspace)?;
+            <Self as #krate::Network>::commit_train(self, x, workspace);
+            let workspace: &'w #workspace<B> = workspace;
+            ::core::result::Result::Ok(#result)
+        }
+    }
+}
+
+/// `commit_train`: each layer's state update of the deferred pass, in
+/// chain order; a nested network commits its own layers.
+fn commit(net: &Net) -> TokenStream {
+    let Net {
+        krate,
+        input,
+        workspace,
+        ..
+    } = net;
+    let steps = net.chain.iter().chain(&net.shortcut).map(|&k| {
+        let (name, ty) = (net.names[k], net.tys[k]);
+        let x = input_of(net, k);
+        if net.nested[k] {
+            let ws = &net.workspaces[k];
+            quote! {
+                <#ty as #krate::Network>::commit_train(&mut self.#name, #x, &workspace.#ws);
+            }
+        } else {
+            let saved = &net.saved[k];
+            quote! {
+                if let ::core::option::Option::Some(saved) = &workspace.#saved {
+                    <#ty as #krate::Layer>::commit_train(&mut self.#name, #x, saved);
+                }
+            }
+        }
+    });
+    quote! {
+        fn commit_train<const B: usize>(&mut self, x: &[#input; B], workspace: &#workspace<B>) {
+            #(#steps)*
         }
     }
 }
@@ -371,6 +457,7 @@ pub fn network_impl(net: &Net) -> TokenStream {
     let passes = [Pass::Train, Pass::Eval];
     let min_rows = passes.map(|pass| min_rows(net, pass));
     let forwards = passes.map(|pass| forward(net, pass));
+    let (train, commit) = (forward_train(net), commit(net));
     let backward = backward(net);
     quote! {
         #[automatically_derived]
@@ -380,7 +467,11 @@ pub fn network_impl(net: &Net) -> TokenStream {
             type Workspace<const B: usize> = #workspace<B>;
             #(#min_rows)*
 
+            #train
+
             #(#forwards)*
+
+            #commit
 
             #backward
         }

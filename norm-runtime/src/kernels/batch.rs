@@ -80,6 +80,12 @@ pub struct BatchSaved<T: Float, const C: usize> {
     pub(super) rstd: [T; C],
     /// `rstd`'s rounding error: `rstd + rstd_lo` is `rstd` in the wider type.
     pub(super) rstd_lo: [T; C],
+    /// What a training pass moves the running statistics towards: the batch
+    /// mean and unbiased variance, in the wider type (in inference, the
+    /// running statistics used). Kept so the update can wait for
+    /// [`commit_train`] (a network commits only when every layer succeeded).
+    pub(super) target_mean: [T::Acc; C],
+    pub(super) target_var: [T::Acc; C],
     pub(super) rows: usize,
     /// Values per channel the statistics came from: rows x spatial positions,
     /// or the whole batch's count when they were merged across workers.
@@ -411,6 +417,30 @@ pub fn forward_train<R: Row, const C: usize>(
     x: &[R],
     y: &mut [R],
 ) -> Result<BatchSaved<R::Scalar, C>, NormError> {
+    let saved = forward_train_deferred(affine, running.is_some(), eps, x, y)?;
+    if let Some(running) = running {
+        commit_train(running, momentum, &saved);
+    }
+    Ok(saved)
+}
+
+/// [`forward_train`] without the update of the running statistics: with
+/// `tracked`, the batch statistics that would be stored are checked (the
+/// same [`NormError::NonFiniteStatistics`]) and kept in the result, and
+/// [`commit_train`] stores them. `forward_train` is exactly the two in turn;
+/// a network calls them apart so that a later layer's refusal leaves this
+/// layer unchanged.
+///
+/// # Errors
+/// Those of [`forward_train`]; nothing but `y` is written.
+#[inline]
+pub fn forward_train_deferred<R: Row, const C: usize>(
+    affine: Affine<'_, [R::Scalar; C]>,
+    tracked: bool,
+    eps: f64,
+    x: &[R],
+    y: &mut [R],
+) -> Result<BatchSaved<R::Scalar, C>, NormError> {
     const {
         assert!(R::LEN.is_multiple_of(C));
     }
@@ -425,6 +455,8 @@ pub fn forward_train<R: Row, const C: usize>(
         lo: [zero; C],
         rstd: [zero; C],
         rstd_lo: [zero; C],
+        target_mean: [Acc::<R::Scalar>::ZERO; C],
+        target_var: [Acc::<R::Scalar>::ZERO; C],
         rows: x.len(),
         count: values,
         mode: Mode::Train,
@@ -435,19 +467,35 @@ pub fn forward_train<R: Row, const C: usize>(
     } else {
         train_dispatched::<R, C>(all, affine, eps, x, y, &mut saved).map(Float::to_acc)
     };
-    if let Some(running) = running {
+    if tracked {
         let n = Acc::<R::Scalar>::from_usize(values);
         let bessel = n / (n - Acc::<R::Scalar>::ONE);
-        // What would be stored, checked before anything is.
+        let (mean, _) = saved.wide();
         let mut unbiased = var;
         for v in &mut unbiased {
             *v *= bessel;
         }
-        let (mean, _) = saved.wide();
-        check_finite::<R::Scalar, C>(&mean, &unbiased)?;
-        running.update(momentum, &mean, &unbiased);
+        (saved.target_mean, saved.target_var) = (mean, unbiased);
+        // What would be stored, checked before anything is.
+        check_finite::<R::Scalar, C>(&saved.target_mean, &saved.target_var)?;
     }
     Ok(saved)
+}
+
+/// Stores what the training pass that returned `saved` staged
+/// ([`forward_train_deferred`] with `tracked`): `num_batches_tracked += 1`,
+/// then `r = (1 - m) r + m s` as [`forward_train`] describes. Nothing to
+/// fail: the statistics were checked when they were computed. A `saved` of
+/// inference ([`Mode::Eval`]) changes nothing.
+#[inline]
+pub fn commit_train<T: Float, const C: usize>(
+    running: Running<'_, T, C>,
+    momentum: Option<f64>,
+    saved: &BatchSaved<T, C>,
+) {
+    if saved.mode == Mode::Train {
+        running.update(momentum, &saved.target_mean, &saved.target_var);
+    }
 }
 
 dispatched! {
@@ -485,6 +533,8 @@ pub fn forward_eval<R: Row, const C: usize>(
         lo: [zero; C],
         rstd: [zero; C],
         rstd_lo: [zero; C],
+        target_mean: running_mean.map(Float::to_acc),
+        target_var: running_var.map(Float::to_acc),
         rows: x.len(),
         count: x.len() * spatial::<R, C>(),
         mode: Mode::Eval,

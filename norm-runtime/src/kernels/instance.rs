@@ -74,8 +74,67 @@ pub fn forward_train<R: Row, const C: usize, const S: usize>(
         return Err(NormError::TooFewValuesPerChannel { values: S });
     }
     let saved = rows::forward::<R, [R::Scalar; C], C, S, true>(affine, eps, Mode::Train, x, y)?;
-    // The batch averages of the per-instance statistics, accumulated wide,
-    // then the update in the layer's type as PyTorch does it.
+    let [mean, var] = batch_averages::<R, C, S>(eps, x);
+    super::stats::check_finite::<R::Scalar, C>(&mean, &var)?;
+    update_running(running_mean, running_var, momentum, &mean, &var);
+    Ok(InstanceSaved::PerInstance(saved))
+}
+
+/// [`forward_train`] without the update of the running statistics: the
+/// batch averages that would be stored are checked (the same
+/// [`NormError::NonFiniteStatistics`]), and [`commit_train`] stores them.
+/// A network calls the two apart, so that a later layer's refusal leaves
+/// this layer unchanged.
+///
+/// # Errors
+/// Those of [`forward_train`]; nothing but `y` is written.
+#[inline]
+pub fn forward_train_deferred<R: Row, const C: usize, const S: usize>(
+    affine: Affine<'_, [R::Scalar; C]>,
+    eps: f64,
+    x: &[R],
+    y: &mut [R],
+) -> Result<InstanceSaved<R::Scalar, C>, NormError> {
+    const {
+        assert!(C * S == R::LEN);
+    }
+    if S < 2 && !x.is_empty() && x.len() == y.len() {
+        return Err(NormError::TooFewValuesPerChannel { values: S });
+    }
+    let saved = rows::forward::<R, [R::Scalar; C], C, S, true>(affine, eps, Mode::Train, x, y)?;
+    let [mean, var] = batch_averages::<R, C, S>(eps, x);
+    super::stats::check_finite::<R::Scalar, C>(&mean, &var)?;
+    Ok(InstanceSaved::PerInstance(saved))
+}
+
+/// Stores the running statistics of the training pass over `x` that
+/// returned `saved` ([`forward_train_deferred`]): the batch averages are
+/// computed again from `x` (the per-instance statistics are not kept, so
+/// `Saved` stays batch-size-free), bit for bit those that were checked. A
+/// `saved` of inference changes nothing.
+#[inline]
+pub fn commit_train<R: Row, const C: usize, const S: usize>(
+    running_mean: &mut [R::Scalar; C],
+    running_var: &mut [R::Scalar; C],
+    eps: f64,
+    momentum: f64,
+    x: &[R],
+    saved: &InstanceSaved<R::Scalar, C>,
+) {
+    if saved.mode() == Mode::Train {
+        let [mean, var] = batch_averages::<R, C, S>(eps, x);
+        update_running(running_mean, running_var, momentum, &mean, &var);
+    }
+}
+
+/// The batch averages of each instance's mean and unbiased variance
+/// (`var * S / (S - 1)`), accumulated in the wider type: what the running
+/// statistics move towards.
+#[inline]
+fn batch_averages<R: Row, const C: usize, const S: usize>(
+    eps: f64,
+    x: &[R],
+) -> [[Acc<R::Scalar>; C]; 2] {
     let zero = Acc::<R::Scalar>::ZERO;
     let rows = Acc::<R::Scalar>::from_usize(x.len());
     let bessel = Acc::<R::Scalar>::from_usize(S) / Acc::<R::Scalar>::from_usize(S - 1);
@@ -88,9 +147,7 @@ pub fn forward_train<R: Row, const C: usize, const S: usize>(
             var[c] += v.to_acc() * bessel / rows;
         }
     }
-    super::stats::check_finite::<R::Scalar, C>(&mean, &var)?;
-    update_running(running_mean, running_var, momentum, &mean, &var);
-    Ok(InstanceSaved::PerInstance(saved))
+    [mean, var]
 }
 
 /// Inference forward pass with the running statistics.

@@ -272,7 +272,8 @@ fn scaled_segment<T: Float, const CENTER: bool, const PP: usize>(
     for (y, x) in ys.iter_mut().zip(xs) {
         *y = *x * down;
     }
-    let Stats { hi, lo, rstd, .. } = segment_stats_with::<_, CENTER, false>(ys, eps / up);
+    let Stats { hi, lo, rstd, .. } =
+        segment_stats_with::<_, CENTER, false>(ys, scaled_eps::<T>(eps, up));
     for (i, y) in ys.iter_mut().enumerate() {
         let scale = weight.map_or(rstd, |w| rstd * w[first + i / PP]);
         let shift = bias.map_or(T::ZERO, |b| b[first + i / PP]);
@@ -299,7 +300,8 @@ fn scaled_backward<T: Float, const CENTER: bool, const PP: usize>(
     for (d, x) in dxs.iter_mut().zip(xs) {
         *d = *x * down;
     }
-    let Stats { hi, lo, rstd, .. } = segment_stats_with::<_, CENTER, false>(dxs, eps / up);
+    let Stats { hi, lo, rstd, .. } =
+        segment_stats_with::<_, CENTER, false>(dxs, scaled_eps::<T>(eps, up));
     let param = |i: usize| first + i / PP;
     let g = |i: usize| dys[i] * weight.map_or(T::ONE, |w| w[param(i)]);
     let xhat = |x: T| ((x - hi) - lo) * rstd;
@@ -330,6 +332,21 @@ fn overflow_scale<T: Float>(xs: &[T]) -> (T, f64) {
     #[allow(clippy::cast_possible_wrap)]
     let k = ((largest.to_bits() >> 52) & 0x7ff) as i64 - 1022;
     (T::from_f64(pow2(-k)), pow2(2 * k))
+}
+
+/// `eps / 4^k`, but never below the smallest normal value of `T`: for the
+/// largest inputs it would round to 0 in `T`, and a segment of equal values
+/// (variance 0) would give `0 * (1 / sqrt(0))`, NaN, where the true output
+/// is 0. Wherever the variance is not 0, it is far above that floor (the
+/// deviations are at least an ulp of the scaled values), so the floor
+/// changes nothing else.
+fn scaled_eps<T: Float>(eps: f64, up: f64) -> f64 {
+    let smallest = if T::from_f64(f64::MIN_POSITIVE) == T::ZERO {
+        f64::from(f32::MIN_POSITIVE)
+    } else {
+        f64::MIN_POSITIVE
+    };
+    (eps / up).max(smallest)
 }
 
 /// `2^e` exactly (subnormal below `2^-1022`, infinite above `2^1023`).

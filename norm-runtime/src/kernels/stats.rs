@@ -17,23 +17,29 @@ pub(crate) fn wide_mean_var<T: Float>(
     let inv_n = T::Acc::ONE / T::Acc::from_usize(count);
     let mut rough = T::Acc::ZERO;
     if center {
+        // Each value over `count` before the sum, which then cannot
+        // overflow: for f64, whose wide type is f64 itself, the sum of a
+        // channel of `-f64::MAX` would be `-inf`, and the variance NaN.
         for v in values.clone() {
-            rough += v.to_acc();
+            rough += v.to_acc() * inv_n;
         }
-        rough *= inv_n;
     }
+    // `s2` sums `d^2 / n`, the variance itself, so it overflows only when
+    // the variance does (a sum of `d^2` could overflow f64 `n` times
+    // sooner).
     let (mut s1, mut s2) = (T::Acc::ZERO, T::Acc::ZERO);
     for v in values {
         let d = v.to_acc() - rough;
         s1 += d;
-        s2 += d * d;
+        s2 += d * inv_n * d;
     }
     if !center {
-        return (T::ZERO, T::ZERO, s2 * inv_n);
+        return (T::ZERO, T::ZERO, s2);
     }
     let mean = rough + s1 * inv_n;
     let hi = T::from_acc(mean);
-    let var = ((s2 - s1 * s1 * inv_n) * inv_n).max(T::Acc::ZERO);
+    let mean_dev = s1 * inv_n;
+    let var = (s2 - mean_dev * mean_dev).max(T::Acc::ZERO);
     (hi, T::from_acc(mean - hi.to_acc()), var)
 }
 
@@ -69,12 +75,34 @@ pub(crate) fn check_finite<T: Float, const C: usize>(
     var: &[T::Acc; C],
 ) -> Result<(), crate::NormError> {
     // In the layer's type: a wide value past its range cannot be stored.
-    let fits = |v: T::Acc| T::from_acc(v).is_finite();
-    if (0..C).fold(true, |ok, c| ok & fits(mean[c]) & fits(var[c])) {
-        return Ok(());
+    // Branch-free over every channel (the compiler vectorizes the
+    // comparisons and the `|`), and the channel is looked for only on the
+    // rare refusal: a search that stops at the first bad channel is a
+    // branch per channel, several per cent of a small batch's pass.
+    let mut bad = false;
+    for c in 0..C {
+        bad |= !(fits::<T>(mean[c]) & fits::<T>(var[c]));
     }
-    match (0..C).find(|&c| !(fits(mean[c]) && fits(var[c]))) {
-        Some(channel) => Err(crate::NormError::NonFiniteStatistics { channel }),
-        None => Ok(()),
+    if bad {
+        return Err(first_non_finite::<T, C>(mean, var));
     }
+    Ok(())
+}
+
+/// Whether the wide statistic `v` is finite once stored in the layer's type.
+#[inline(always)]
+fn fits<T: Float>(v: T::Acc) -> bool {
+    T::from_acc(v).is_finite()
+}
+
+/// The refusal naming the first channel whose statistics are not finite.
+#[cold]
+fn first_non_finite<T: Float, const C: usize>(
+    mean: &[T::Acc; C],
+    var: &[T::Acc; C],
+) -> crate::NormError {
+    let channel = (0..C)
+        .find(|&c| !(fits::<T>(mean[c]) && fits::<T>(var[c])))
+        .unwrap_or(0);
+    crate::NormError::NonFiniteStatistics { channel }
 }

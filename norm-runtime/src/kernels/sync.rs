@@ -142,12 +142,16 @@ pub fn forward_train_global<R: Row, const C: usize>(
         return Err(NormError::TooFewValuesPerChannel { values: count });
     }
     let var = global.variance();
+    #[allow(clippy::cast_precision_loss)]
+    let bessel = count as f64 / (count as f64 - 1.0);
     let zero = R::Scalar::ZERO;
     let mut saved = BatchSaved {
         hi: global.mean.map(R::Scalar::from_f64),
         lo: [zero; C],
         rstd: [zero; C],
         rstd_lo: [zero; C],
+        target_mean: global.mean.map(Acc::<R::Scalar>::from_f64),
+        target_var: var.map(|v| Acc::<R::Scalar>::from_f64(v * bessel)),
         rows: x.len(),
         count,
         mode: Mode::Train,
@@ -158,13 +162,9 @@ pub fn forward_train_global<R: Row, const C: usize>(
     saved.set_rstd(&var.map(Acc::<R::Scalar>::from_f64), eps);
     normalize::<R, C, false>(affine, &saved, x, y);
     if let Some(running) = running {
-        #[allow(clippy::cast_precision_loss)]
-        let bessel = count as f64 / (count as f64 - 1.0);
-        let mean = global.mean.map(Acc::<R::Scalar>::from_f64);
-        let unbiased = var.map(|v| Acc::<R::Scalar>::from_f64(v * bessel));
         // What would be stored, checked before anything is.
-        super::stats::check_finite::<R::Scalar, C>(&mean, &unbiased)?;
-        running.update(momentum, &mean, &unbiased);
+        super::stats::check_finite::<R::Scalar, C>(&saved.target_mean, &saved.target_var)?;
+        super::batch::commit_train(running, momentum, &saved);
     }
     Ok(saved)
 }

@@ -117,6 +117,22 @@ where
     }
 
     #[inline]
+    fn forward_train_deferred(
+        &mut self,
+        x: &[Self::Input],
+        y: &mut [Self::Output],
+    ) -> Result<L::Saved, NormError> {
+        check_forward(x.len(), y.len())?;
+        self.layer
+            .forward_train_deferred(x.as_flattened(), y.as_flattened_mut())
+    }
+
+    #[inline]
+    fn commit_train(&mut self, x: &[Self::Input], saved: &L::Saved) {
+        self.layer.commit_train(x.as_flattened(), saved);
+    }
+
+    #[inline]
     fn forward_eval(
         &self,
         x: &[Self::Input],
