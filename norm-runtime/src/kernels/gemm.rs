@@ -8,8 +8,9 @@
 //! loaded feeds several multiply-adds (the matrix-vector code of
 //! [`matvec`](super::matvec) loads a weight for one multiply-add per
 //! example). The sizes are the layer's constants and the operands fit in
-//! the caches at the sizes this runs for, so nothing is packed or copied;
-//! there is no scratch memory at all.
+//! the caches at the sizes this runs for, so the matrices are not packed;
+//! the only scratch is a strip of inputs of [`GW_CHUNK`] examples copied to
+//! the stack for the weight gradient (2 KiB), and nothing is allocated.
 //!
 //! Each output is summed in exactly the order of the row-by-row code of
 //! [`matvec`](super::matvec): a forward output as [`dot`](super::matvec::dot)

@@ -179,7 +179,7 @@ fn batch_backward_rows<T: Float, const IN: usize, const OUT: usize, const FMA: b
 }
 
 /// Whether a scalar is four bytes wide: the register blocks of
-/// [`gemm`](super::gemm) take twice as many `f64` registers.
+/// [`gemm`] take twice as many `f64` registers.
 const fn narrow<T>() -> bool {
     core::mem::size_of::<T>() <= 4
 }
