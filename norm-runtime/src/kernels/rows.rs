@@ -13,8 +13,7 @@
 //! `f32` batches of fewer than `ROWS_DISPATCH_MIN_VALUES` values take the
 //! [`straight`](super::straight) kernels, which compute in `f64` and round
 //! once. Everything else runs in the layer's own type, `f32` or `f64`, so it
-//! vectorizes at full width (only each segment's `rstd` is computed in `f64`);
-//! accuracy comes from the algorithm rather than from a wider type:
+//! vectorizes at full width; accuracy comes from the algorithm rather than from a wider type:
 //! 1. a rough mean `r` from a many-lane sum;
 //! 2. deviations `d = x - r`, exact in floating point near the mean
 //!    (Sterbenz), with their sum and sum of squares: the corrected two-pass
@@ -122,9 +121,7 @@ fn finish<T: Float, const CENTER: bool>(xs: &[T], r: T, s1: T, s2: T, eps: f64) 
     } else {
         (T::ZERO, T::ZERO, s2 * inv_n)
     };
-    // In the wider type (one square root and division per segment): rounded
-    // once, `rstd` is as accurate as the layer's type allows.
-    let rstd = T::from_acc(T::Acc::ONE / (var.to_acc() + T::Acc::from_f64(eps)).sqrt());
+    let rstd = T::ONE / (var + T::from_f64(eps)).sqrt();
     Stats { hi, lo, rstd, var }
 }
 
