@@ -5,7 +5,7 @@
 //! `[T; C]` without spatial dims), like PyTorch's contiguous NCHW.
 //!
 //! `f32` batches of fewer than `BATCH_DISPATCH_MIN_VALUES` values take the
-//! [`straight`](super::straight) kernels: `f64` throughout, rounded once.
+//! `straight` kernels (private): `f64` throughout, rounded once.
 //! Larger batches use the numerics of [`rows`](super::rows): a rough mean, the
 //! corrected two-pass sums of deviations, and the mean kept as `hi + lo`, in
 //! the layer's own type; the per-channel sums over rows, `rstd`, the gradient
