@@ -116,7 +116,7 @@ impl<T: Float, const C: usize> BatchSaved<T, C> {
     /// square roots and divisions run in `f32`, at its full vector width,
     /// and one Newton step in `f64`, `r (3 - a r^2) / 2`, takes their
     /// relative error from about `2^-23` to about `2^-45`.
-    #[inline(always)]
+    #[inline(never)]
     pub(super) fn set_rstd(&mut self, var: &[T::Acc; C], eps: f64) {
         let eps = T::Acc::from_f64(eps);
         let mut a = *var;
