@@ -2,10 +2,12 @@
 //! computed in `f64` ([`Float::Acc`]) and rounded to `f32` once.
 //!
 //! Below the dispatch thresholds ([`ROWS_DISPATCH_MIN_VALUES`],
-//! [`BATCH_DISPATCH_MIN_VALUES`]) a batch is too small for vector code to
-//! pay, and the corrected two-pass sums, the `hi + lo` mean and the overflow
-//! checks of [`rows`](super::rows) and [`batch`](super::batch) cost more
-//! than they save. Here each segment or channel is summed once for the
+//! [`BATCH_DISPATCH_MIN_VALUES`]) the corrected two-pass sums, the `hi + lo`
+//! mean and the overflow checks of [`rows`](super::rows) and
+//! [`batch`](super::batch) cost more than they save. (Batch norm's straight
+//! kernels are still dispatched to AVX2 code: across channels, two-lane
+//! `f64` code costs more than the dispatch.) Here each segment or channel is
+//! summed once for the
 //! mean and once for the variance, plainly, in `f64`: an `f32` input's square
 //! cannot overflow `f64`, and `f64` sums of fewer than a thousand `f32`
 //! values are exact to far below an `f32` ulp, so the result is the `f64`
@@ -104,8 +106,8 @@ pub(super) fn rows_forward<R: Row, const COUNT: usize, const PP: usize, const CE
 
 /// [`rows::backward`](super::rows::backward) for a small `f32` batch: the
 /// parameter gradients are summed over the batch in the wider type and added
-/// to `dweight` / `dbias` with one rounding each. Needs `R::LEN <=
-/// MAX_PARAMS`.
+/// to `dweight` / `dbias` with one rounding each. Needs at most
+/// [`MAX_PARAMS`] parameters per row (`R::LEN / PP`).
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 pub(super) fn rows_backward<R: Row, const COUNT: usize, const PP: usize, const CENTER: bool>(
