@@ -11,9 +11,10 @@
 //!
 //! # Numerics
 //! `f32` batches of fewer than `ROWS_DISPATCH_MIN_VALUES` values take the
-//! `straight` kernels (private), which compute in `f64` and round
-//! once. Everything else runs in the layer's own type, `f32` or `f64`, so it
-//! vectorizes at full width; accuracy comes from the algorithm rather than from a wider type:
+//! `straight` kernels (private), which compute in `f64` and round once.
+//! Everything else runs in the layer's own type, `f32` or `f64`, so it
+//! vectorizes at full width; accuracy comes from the algorithm rather than
+//! from a wider type:
 //! 1. a rough mean `r` from a many-lane sum;
 //! 2. deviations `d = x - r`, exact in floating point near the mean
 //!    (Sterbenz), with their sum and sum of squares: the corrected two-pass
