@@ -42,26 +42,31 @@ def show(name, seconds):
     print(f"{name:<52} {seconds * scale:9.2f} {unit}")
 
 
+def forward_and_backward(name, module, x, dy):
+    """Shows the time of `module`'s forward pass on `x` (no autograd), and of
+    its forward and backward passes with output gradient `dy`."""
+
+    def forward():
+        with torch.no_grad():
+            module(x)
+
+    xg = x.clone().requires_grad_()
+
+    def forward_backward():
+        module.zero_grad(set_to_none=True)
+        xg.grad = None
+        module(xg).backward(dy)
+
+    show(f"{name}/forward", per_iteration(forward))
+    show(f"{name}/forward+backward", per_iteration(forward_backward))
+
+
 def conv32():
     """Conv2d(32, 32, 3, padding=1) on (16, 32, 16, 16)."""
     conv = nn.Conv2d(32, 32, 3, padding=1)
     x = torch.rand(16, 32, 16, 16) * 2 - 1
     dy = torch.rand(16, 32, 16, 16) * 2 - 1
-    name = "conv2d 32->32 3x3 pad 1, 16x16, batch 16"
-
-    def forward():
-        with torch.no_grad():
-            conv(x)
-
-    xg = x.clone().requires_grad_()
-
-    def forward_backward():
-        conv.zero_grad(set_to_none=True)
-        xg.grad = None
-        conv(xg).backward(dy)
-
-    show(f"{name}/forward", per_iteration(forward))
-    show(f"{name}/forward+backward", per_iteration(forward_backward))
+    forward_and_backward("conv2d 32->32 3x3 pad 1, 16x16, batch 16", conv, x, dy)
 
 
 def cnn():

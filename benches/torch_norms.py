@@ -12,49 +12,21 @@ criterion's figures for constnorm.
 import torch
 from torch import nn
 
-from torch_conv import per_iteration, show
+from torch_conv import forward_and_backward, per_iteration, show
+
+
+def inputs(rows, dims):
+    """x and dy of the Rust benches' range, [-3, 4)."""
+    return torch.rand(rows, dims) * 7 - 3, torch.rand(rows, dims) * 7 - 3
 
 
 def layer_norm(rows, dims):
-    ln = nn.LayerNorm(dims)
-    x = torch.rand(rows, dims) * 7 - 3
-    dy = torch.rand(rows, dims) * 7 - 3
-    name = f"layernorm {rows}x{dims}"
-
-    def forward():
-        with torch.no_grad():
-            ln(x)
-
-    xg = x.clone().requires_grad_()
-
-    def forward_backward():
-        ln.zero_grad(set_to_none=True)
-        xg.grad = None
-        ln(xg).backward(dy)
-
-    show(f"{name}/forward", per_iteration(forward))
-    show(f"{name}/forward+backward", per_iteration(forward_backward))
+    forward_and_backward(f"layernorm {rows}x{dims}", nn.LayerNorm(dims), *inputs(rows, dims))
 
 
 def batch_norm(rows, channels):
-    bn = nn.BatchNorm1d(channels)
-    x = torch.rand(rows, channels) * 7 - 3
-    dy = torch.rand(rows, channels) * 7 - 3
     name = f"batchnorm1d train {rows}x{channels}"
-
-    def forward():
-        with torch.no_grad():
-            bn(x)
-
-    xg = x.clone().requires_grad_()
-
-    def forward_backward():
-        bn.zero_grad(set_to_none=True)
-        xg.grad = None
-        bn(xg).backward(dy)
-
-    show(f"{name}/forward", per_iteration(forward))
-    show(f"{name}/forward+backward", per_iteration(forward_backward))
+    forward_and_backward(name, nn.BatchNorm1d(channels), *inputs(rows, channels))
 
 
 if __name__ == "__main__":
@@ -69,7 +41,7 @@ if __name__ == "__main__":
     print(f"{torch.get_num_threads()} threads")
     for rows in (256, 4096):
         ln = nn.LayerNorm(4096)
-        x = torch.rand(rows, 4096) * 7 - 3
+        x, _ = inputs(rows, 4096)
 
         def forward():
             with torch.no_grad():
