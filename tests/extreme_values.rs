@@ -149,37 +149,31 @@ proptest! {
 // `x / 2^k` (f64 inputs, as above). Normalized outputs are at most
 // `sqrt(n)` in size, so the true result is always finite here.
 
-fn any_f32() -> impl Strategy<Value = f32> {
-    prop_oneof![
-        any::<u32>()
-            .prop_map(f32::from_bits)
-            .prop_filter("finite", |v| v.is_finite()),
-        (1_u32..0x0080_0000, any::<bool>()).prop_map(|(b, neg)| if neg {
-            -f32::from_bits(b)
-        } else {
-            f32::from_bits(b)
-        }),
-        Just(f32::MAX),
-        Just(-f32::MAX),
-        -1.0..1.0_f32,
-    ]
+/// `$name()`: values of `$t` from every finite bit pattern (`$bits`), the
+/// subnormals alone (bit patterns below `$normal`, either sign), +-MAX, and
+/// [-1, 1).
+macro_rules! whole_range {
+    ($name:ident, $t:ty, $bits:ty, $normal:expr) => {
+        fn $name() -> impl Strategy<Value = $t> {
+            prop_oneof![
+                any::<$bits>()
+                    .prop_map(<$t>::from_bits)
+                    .prop_filter("finite", |v| v.is_finite()),
+                (1..$normal, any::<bool>()).prop_map(|(b, neg): ($bits, bool)| if neg {
+                    -<$t>::from_bits(b)
+                } else {
+                    <$t>::from_bits(b)
+                }),
+                Just(<$t>::MAX),
+                Just(-<$t>::MAX),
+                -1.0..1.0 as $t,
+            ]
+        }
+    };
 }
 
-fn any_f64() -> impl Strategy<Value = f64> {
-    prop_oneof![
-        any::<u64>()
-            .prop_map(f64::from_bits)
-            .prop_filter("finite", |v| v.is_finite()),
-        (1_u64..0x0010_0000_0000_0000, any::<bool>()).prop_map(|(b, neg)| if neg {
-            -f64::from_bits(b)
-        } else {
-            f64::from_bits(b)
-        }),
-        Just(f64::MAX),
-        Just(-f64::MAX),
-        -1.0..1.0_f64,
-    ]
-}
+whole_range!(any_f32, f32, u32, 0x0080_0000_u32);
+whole_range!(any_f64, f64, u64, 0x0010_0000_0000_0000_u64);
 
 #[normalize(layer, dims = 6)]
 struct AnyLn32;
