@@ -178,6 +178,46 @@ fn segment_stats_with<T: Float, const CENTER: bool, const FMA: bool>(
     finish::<_, CENTER>(xs, r, s1, s2, eps)
 }
 
+/// The `COUNT` segments of one row `xr` and of its output row `yr`, in
+/// step, each with the index of its first parameter (`PP` values per
+/// parameter).
+#[inline(always)]
+pub(super) fn segments<'a, R: Row, const COUNT: usize, const PP: usize>(
+    xr: &'a R,
+    yr: &'a mut R,
+) -> impl Iterator<Item = (usize, &'a [R::Scalar], &'a mut [R::Scalar])> {
+    let m = R::LEN / COUNT;
+    let pairs = xr
+        .as_flat()
+        .chunks_exact(m)
+        .zip(yr.as_flat_mut().chunks_exact_mut(m));
+    pairs
+        .enumerate()
+        .map(move |(s, (xs, ys))| (s * m / PP, xs, ys))
+}
+
+/// One segment of a backward pass: its first parameter, and its values of
+/// `x`, `dy` and `dx`.
+pub(super) type BackwardSegment<'a, T> = (usize, &'a [T], &'a [T], &'a mut [T]);
+
+/// [`segments`] of a backward pass: of `xr`, `dyr` and `dxr` in step.
+#[inline(always)]
+pub(super) fn backward_segments<'a, R: Row, const COUNT: usize, const PP: usize>(
+    xr: &'a R,
+    dyr: &'a R,
+    dxr: &'a mut R,
+) -> impl Iterator<Item = BackwardSegment<'a, R::Scalar>> {
+    let m = R::LEN / COUNT;
+    let rows = xr
+        .as_flat()
+        .chunks_exact(m)
+        .zip(dyr.as_flat().chunks_exact(m));
+    let triples = rows.zip(dxr.as_flat_mut().chunks_exact_mut(m));
+    triples
+        .enumerate()
+        .map(move |(s, ((xs, dys), dxs))| (s * m / PP, xs, dys, dxs))
+}
+
 #[inline(always)]
 fn forward_rows<
     R: Row,
@@ -195,12 +235,7 @@ fn forward_rows<
     let m = R::LEN / COUNT;
     let zero = R::Scalar::ZERO;
     for (xr, yr) in x.iter().zip(y.iter_mut()) {
-        let segments = xr
-            .as_flat()
-            .chunks_exact(m)
-            .zip(yr.as_flat_mut().chunks_exact_mut(m));
-        for (s, (xs, ys)) in segments.enumerate() {
-            let first = s * m / PP;
+        for (first, xs, ys) in segments::<R, COUNT, PP>(xr, yr) {
             let Stats { hi, lo, rstd, var } = segment_stats_with::<_, CENTER, FMA>(xs, eps);
             if !var.is_finite() && xs.iter().all(|v| v.is_finite()) {
                 scaled_segment::<_, CENTER, PP>(weight, bias, first, eps, xs, ys);
@@ -503,13 +538,7 @@ fn backward_rows<
     let inv_n = R::Scalar::ONE / R::Scalar::from_usize(m);
     let one = R::Scalar::ONE;
     for ((xr, dyr), dxr) in x.iter().zip(dy).zip(dx.iter_mut()) {
-        let segments = xr
-            .as_flat()
-            .chunks_exact(m)
-            .zip(dyr.as_flat().chunks_exact(m))
-            .zip(dxr.as_flat_mut().chunks_exact_mut(m));
-        for (s, ((xs, dys), dxs)) in segments.enumerate() {
-            let first = s * m / PP;
+        for (first, xs, dys, dxs) in backward_segments::<R, COUNT, PP>(xr, dyr, dxr) {
             // The statistics' sums and the gradient's in one pass:
             // sum(g * xhat) = rstd * (sum(g * d) - c * sum(g)), c = mean - r.
             let r = rough_mean::<_, CENTER, FMA>(xs);

@@ -22,6 +22,7 @@
 //! [`BATCH_DISPATCH_MIN_VALUES`]: super::dispatch::BATCH_DISPATCH_MIN_VALUES
 
 use super::batch::{BatchSaved, spatial};
+use super::rows::{backward_segments, segments};
 use super::sync::GradSums;
 use super::{Acc, Affine};
 use crate::{Float, Mode, Row};
@@ -85,14 +86,8 @@ pub(super) fn rows_forward<R: Row, const COUNT: usize, const PP: usize, const CE
     x: &[R],
     y: &mut [R],
 ) {
-    let m = R::LEN / COUNT;
     for (xr, yr) in x.iter().zip(y.iter_mut()) {
-        let segments = xr
-            .as_flat()
-            .chunks_exact(m)
-            .zip(yr.as_flat_mut().chunks_exact_mut(m));
-        for (s, (xs, ys)) in segments.enumerate() {
-            let first = s * m / PP;
+        for (first, xs, ys) in segments::<R, COUNT, PP>(xr, yr) {
             let (mean, rstd) = mean_rstd::<_, CENTER>(xs, eps);
             for (i, (yv, xv)) in ys.iter_mut().zip(xs).enumerate() {
                 let p = first + i / PP;
@@ -125,13 +120,7 @@ pub(super) fn rows_backward<R: Row, const COUNT: usize, const PP: usize, const C
     let mut dw = [zero; MAX_PARAMS];
     let mut db = [zero; MAX_PARAMS];
     for ((xr, dyr), dxr) in x.iter().zip(dy).zip(dx.iter_mut()) {
-        let segments = xr
-            .as_flat()
-            .chunks_exact(m)
-            .zip(dyr.as_flat().chunks_exact(m))
-            .zip(dxr.as_flat_mut().chunks_exact_mut(m));
-        for (s, ((xs, dys), dxs)) in segments.enumerate() {
-            let first = s * m / PP;
+        for (first, xs, dys, dxs) in backward_segments::<R, COUNT, PP>(xr, dyr, dxr) {
             let (mean, rstd) = mean_rstd::<_, CENTER>(xs, eps);
             let xhat = |i: usize| (xs[i].to_acc() - mean) * rstd;
             let g = |i: usize| {
