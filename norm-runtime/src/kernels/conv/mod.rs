@@ -17,18 +17,39 @@
 //! `"same"`. An output length shorter than zero right padding allows is a
 //! compile error.
 //!
-//! A direct convolution: for each weight tap, a multiply-add along output
-//! lines, so the inner loop walks the output contiguously (and the input with
-//! the stride). Sums run in the layer's own type, in the order bias, input
-//! channel, kernel row, kernel column.
+//! How it runs (the geometry decides, never the batch, so an example gets
+//! the same bits alone or in a batch of any size):
+//!
+//! - [`stencil`]: output channels that each read one input channel
+//!   (depthwise, with a channel multiplier under 4) as per-channel stencils
+//!   over a zero-padded copy of the plane;
+//! - [`gemm`]: everything else (pointwise, dense, stems, 1-d, grouped) as a
+//!   matrix product over the im2col matrix, built a strip of positions at a
+//!   time on the stack, through one register-blocked micro-kernel.
+//!
+//! Both run the copy compiled for AVX2 + FMA when the CPU has it (fused
+//! multiply-adds) and the portable copy otherwise. A forward output is the
+//! bias, then every tap in order (input channel, kernel row, kernel column),
+//! one multiply-add each; the gradients sum over output channels, taps and
+//! positions in an order the modules give. Nothing is allocated: the
+//! buffers are on the stack, at most 256 KiB (`f64`), whatever the layer.
+//! The unit tests check both paths, portable and fused, against a direct
+//! convolution written as the formula.
 
-use super::window::{Axis, Span};
-use super::{check_backward, check_forward, reduce};
+mod gemm;
+mod stencil;
+
+#[cfg(test)]
+mod tests;
+
+use super::dispatch::dispatched;
+use super::window::Axis;
+use super::{check_backward, check_forward};
 use crate::{Float, NormError, Row};
 
 /// A convolution's geometry, from an entry point's const generics.
 #[derive(Clone, Copy, Debug)]
-struct Conv {
+pub(crate) struct Conv {
     c_out: usize,
     groups: usize,
     c_in_per_group: usize,
@@ -36,18 +57,6 @@ struct Conv {
     h: Axis,
     /// The width (1-d: length) axis.
     w: Axis,
-}
-
-/// One weight tap along one output line: the flat weight index `weight`,
-/// output line `out_line` (of the `C_OUT * OUT_H` lines of a row) at the
-/// outputs `cols.lo..cols.hi`, which read input line `in_line` (of the
-/// `C_IN * H`) from `cols.first` on, every `w.stride`.
-#[derive(Clone, Copy, Debug)]
-struct Tap {
-    weight: usize,
-    out_line: usize,
-    in_line: usize,
-    cols: Span,
 }
 
 impl Conv {
@@ -79,37 +88,34 @@ impl Conv {
         }
     }
 
-    /// Calls `f` for every weight tap and output line it touches inside the
-    /// input: output channel, input channel of its group, kernel row, kernel
-    /// column, output row, in that order.
-    #[inline(always)]
-    fn each_tap(&self, mut f: impl FnMut(Tap)) {
-        let per_group = self.c_out / self.groups;
-        for o in 0..self.c_out {
-            let first_channel = o / per_group * self.c_in_per_group;
-            for ci in 0..self.c_in_per_group {
-                let in_plane = (first_channel + ci) * self.h.len;
-                let taps = (o * self.c_in_per_group + ci) * self.h.kernel;
-                for kh in 0..self.h.kernel {
-                    let rows = self.h.outputs_of_tap(kh);
-                    for kw in 0..self.w.kernel {
-                        let cols = self.w.outputs_of_tap(kw);
-                        if cols.count() == 0 {
-                            continue;
-                        }
-                        let weight = (taps + kh) * self.w.kernel + kw;
-                        for (i, oh) in (rows.lo..rows.hi).enumerate() {
-                            f(Tap {
-                                weight,
-                                out_line: o * self.h.out + oh,
-                                in_line: in_plane + rows.first + i * self.h.stride,
-                                cols,
-                            });
-                        }
-                    }
-                }
-            }
-        }
+    /// Values of one input channel.
+    fn in_plane(&self) -> usize {
+        self.h.len * self.w.len
+    }
+
+    /// Values of one output channel.
+    fn out_plane(&self) -> usize {
+        self.h.out * self.w.out
+    }
+
+    /// Values of one example's input.
+    fn x_row(&self) -> usize {
+        self.groups * self.c_in_per_group * self.in_plane()
+    }
+
+    /// Values of one example's output.
+    fn y_row(&self) -> usize {
+        self.c_out * self.out_plane()
+    }
+
+    /// Output channels per group.
+    fn m_per_group(&self) -> usize {
+        self.c_out / self.groups
+    }
+
+    /// Weights per output channel: input channels of its group times taps.
+    fn k_per_group(&self) -> usize {
+        self.c_in_per_group * self.h.kernel * self.w.kernel
     }
 }
 
@@ -125,43 +131,26 @@ const fn conv_axis(axis: Axis) -> Axis {
     axis
 }
 
-/// The inputs a tap reads, one per output of `cols`.
+/// The forward pass over a flat batch, by the path that takes the geometry.
 #[inline(always)]
-fn strided<T>(line: &[T], cols: Span, stride: usize) -> impl Iterator<Item = &T> {
-    line[cols.first..].iter().step_by(stride)
-}
-
-/// Forward pass of one row (flat `x`, `y`, weight).
-#[inline(always)]
-fn forward_row<T: Float, const W: usize, const OUT_W: usize>(
+fn forward_flat<T: Float, const FMA: bool>(
     conv: &Conv,
     weight: &[T],
     bias: Option<&[T]>,
     x: &[T],
     y: &mut [T],
 ) {
-    match bias {
-        Some(bias) => {
-            for (plane, b) in y.chunks_exact_mut(conv.h.out * OUT_W).zip(bias) {
-                plane.fill(*b);
-            }
-        }
-        None => y.fill(T::ZERO),
+    if stencil::takes(conv) {
+        stencil::forward::<T, FMA>(conv, weight, bias, x, y);
+    } else {
+        gemm::forward::<T, FMA>(conv, weight, bias, x, y);
     }
-    let (x, _) = x.as_chunks::<W>();
-    let (y, _) = y.as_chunks_mut::<OUT_W>();
-    conv.each_tap(|tap| {
-        let w = weight[tap.weight];
-        let xs = strided(&x[tap.in_line], tap.cols, conv.w.stride);
-        for (y, x) in y[tap.out_line][tap.cols.lo..tap.cols.hi].iter_mut().zip(xs) {
-            *y += w * *x;
-        }
-    });
 }
 
-/// Backward pass of one row: writes `dx`, adds to `dweight` and `dbias`.
+/// The backward pass over a flat batch, by the path that takes the
+/// geometry.
 #[inline(always)]
-fn backward_row<T: Float, const W: usize, const OUT_W: usize>(
+fn backward_flat<T: Float, const FMA: bool>(
     conv: &Conv,
     weight: &[T],
     x: &[T],
@@ -170,30 +159,67 @@ fn backward_row<T: Float, const W: usize, const OUT_W: usize>(
     dweight: &mut [T],
     dbias: Option<&mut [T]>,
 ) {
-    if let Some(dbias) = dbias {
-        for (db, plane) in dbias.iter_mut().zip(dy.chunks_exact(conv.h.out * OUT_W)) {
-            let [sum] = reduce::sums::<T, 1, false>(plane.len(), |i| [plane[i]]);
-            *db += sum;
-        }
+    if stencil::takes(conv) {
+        stencil::backward::<T, FMA>(conv, weight, x, dy, dx, dweight, dbias);
+    } else {
+        gemm::backward_input::<T, FMA>(conv, weight, dy, dx, dbias);
+        gemm::backward_weight::<T, FMA>(conv, x, dy, dweight);
     }
-    dx.fill(T::ZERO);
-    let (x, _) = x.as_chunks::<W>();
-    let (dy, _) = dy.as_chunks::<OUT_W>();
-    let (dx, _) = dx.as_chunks_mut::<W>();
-    let stride = conv.w.stride;
-    conv.each_tap(|tap| {
-        let dys = &dy[tap.out_line][tap.cols.lo..tap.cols.hi];
-        let w = weight[tap.weight];
-        let dxs = dx[tap.in_line][tap.cols.first..].iter_mut().step_by(stride);
-        for (dx, dy) in dxs.zip(dys) {
-            *dx += w * *dy;
-        }
-        let mut dot = T::ZERO;
-        for (x, dy) in strided(&x[tap.in_line], tap.cols, stride).zip(dys) {
-            dot += *x * *dy;
-        }
-        dweight[tap.weight] += dot;
-    });
+}
+
+dispatched! {
+    /// [`forward_flat`], compiled for AVX2 + FMA where the CPU has them.
+    fn forward_dispatched[T: Float](
+        conv: &Conv,
+        weight: &[T],
+        bias: Option<&[T]>,
+        x: &[T],
+        y: &mut [T],
+    ) = forward_flat::<T>, portable below CONV_DISPATCH_MIN_VALUES;
+}
+
+dispatched! {
+    /// [`backward_flat`], compiled for AVX2 + FMA where the CPU has them.
+    #[allow(clippy::too_many_arguments)]
+    fn backward_dispatched[T: Float](
+        conv: &Conv,
+        weight: &[T],
+        x: &[T],
+        dy: &[T],
+        dx: &mut [T],
+        dweight: &mut [T],
+        dbias: Option<&mut [T]>,
+    ) = backward_flat::<T>, portable below CONV_DISPATCH_MIN_VALUES;
+}
+
+/// Every convolution is dispatched: the choice must not depend on the batch
+/// size, or an example would get other bits in a batch than alone.
+const CONV_DISPATCH_MIN_VALUES: usize = 0;
+
+/// A batch of 1-d rows as one flat slice.
+#[inline(always)]
+fn flat2<T, const A: usize, const B: usize>(x: &[[[T; A]; B]]) -> &[T] {
+    x.as_flattened().as_flattened()
+}
+
+/// A batch of 1-d rows as one flat mutable slice.
+#[inline(always)]
+fn flat2_mut<T, const A: usize, const B: usize>(x: &mut [[[T; A]; B]]) -> &mut [T] {
+    x.as_flattened_mut().as_flattened_mut()
+}
+
+/// A batch of 2-d rows as one flat slice.
+#[inline(always)]
+fn flat3<T, const A: usize, const B: usize, const C: usize>(x: &[[[[T; A]; B]; C]]) -> &[T] {
+    x.as_flattened().as_flattened().as_flattened()
+}
+
+/// A batch of 2-d rows as one flat mutable slice.
+#[inline(always)]
+fn flat3_mut<T, const A: usize, const B: usize, const C: usize>(
+    x: &mut [[[[T; A]; B]; C]],
+) -> &mut [T] {
+    x.as_flattened_mut().as_flattened_mut().as_flattened_mut()
 }
 
 /// The public forward and backward pass of each dimensionality: its const
@@ -203,7 +229,7 @@ macro_rules! conv_entry_points {
     ($(
         $(#[$doc:meta])*
         $forward:ident, $backward:ident, [$($generics:tt)*],
-        x = $x:ty, y = $y:ty, weight = $weight:ty, lines = [$w:ident, $out_w:ident],
+        x = $x:ty, y = $y:ty, weight = $weight:ty, flat = [$flat:ident, $flat_mut:ident],
         geometry = $geometry:expr;
     )*) => {$(
         $(#[$doc])*
@@ -221,9 +247,7 @@ macro_rules! conv_entry_points {
             let conv = const { $geometry };
             check_forward(x.len(), y.len())?;
             let bias = bias.map(|b| b.as_slice());
-            for (x, y) in x.iter().zip(y) {
-                forward_row::<T, $w, $out_w>(&conv, weight.as_flat(), bias, x.as_flat(), y.as_flat_mut());
-            }
+            forward_dispatched::<T>(x.len(), &conv, weight.as_flat(), bias, $flat(x), $flat_mut(y));
             Ok(())
         }
 
@@ -247,17 +271,16 @@ macro_rules! conv_entry_points {
         ) -> Result<(), NormError> {
             let conv = const { $geometry };
             check_backward(x.len(), x.len(), dy.len(), dx.len())?;
-            for ((x, dy), dx) in x.iter().zip(dy).zip(dx) {
-                backward_row::<T, $w, $out_w>(
-                    &conv,
-                    weight.as_flat(),
-                    x.as_flat(),
-                    dy.as_flat(),
-                    dx.as_flat_mut(),
-                    dweight.as_flat_mut(),
-                    dbias.as_deref_mut().map(|b| b.as_mut_slice()),
-                );
-            }
+            backward_dispatched::<T>(
+                x.len(),
+                &conv,
+                weight.as_flat(),
+                $flat(x),
+                $flat(dy),
+                $flat_mut(dx),
+                dweight.as_flat_mut(),
+                dbias.as_deref_mut().map(|b| b.as_mut_slice()),
+            );
             Ok(())
         }
     )*};
@@ -279,7 +302,7 @@ conv_entry_points! {
          const L: usize, const OUT_L: usize, const K: usize, const STRIDE: usize, const PAD: usize,
          const DILATION: usize],
         x = [[T; L]; C_IN], y = [[T; OUT_L]; C_OUT], weight = [[[T; K]; C_IN_PER_GROUP]; C_OUT],
-        lines = [L, OUT_L],
+        flat = [flat2, flat2_mut],
         geometry = Conv::new(C_IN, C_OUT, GROUPS, C_IN_PER_GROUP, Axis::POINT,
             conv_axis(Axis::new(L, OUT_L, K, STRIDE, PAD, DILATION)));
     /// 2-d convolution, `torch.nn.Conv2d(C_IN, C_OUT, (KH, KW), (STRIDE_H,
@@ -301,7 +324,7 @@ conv_entry_points! {
          const PAD_TOP: usize, const PAD_LEFT: usize, const DILATION_H: usize,
          const DILATION_W: usize],
         x = [[[T; W]; H]; C_IN], y = [[[T; OUT_W]; OUT_H]; C_OUT],
-        weight = [[[[T; KW]; KH]; C_IN_PER_GROUP]; C_OUT], lines = [W, OUT_W],
+        weight = [[[[T; KW]; KH]; C_IN_PER_GROUP]; C_OUT], flat = [flat3, flat3_mut],
         geometry = Conv::new(C_IN, C_OUT, GROUPS, C_IN_PER_GROUP,
             conv_axis(Axis::new(H, OUT_H, KH, STRIDE_H, PAD_TOP, DILATION_H)),
             conv_axis(Axis::new(W, OUT_W, KW, STRIDE_W, PAD_LEFT, DILATION_W)));

@@ -1,0 +1,215 @@
+//! Both paths, portable and fused, against the convolution written as its
+//! formula, over geometries chosen to reach every branch: strips that cross
+//! examples, tap chunks and output-channel chunks past the buffers, planes
+//! too large for the stencils, strides, dilations, groups and padding.
+
+use super::{Conv, backward_flat, forward_flat, stencil};
+use crate::kernels::window::Axis;
+
+/// The formula: `y[n][o][r][s] = b[o] + Σ w[o][c][i][j] x[n][g*cpg + c][r*sh + i*dh - ph][s*sw + j*dw - pw]`,
+/// and its gradients, summed in `f64` one term at a time.
+struct Reference {
+    y: Vec<f64>,
+    dx: Vec<f64>,
+    dw: Vec<f64>,
+    db: Vec<f64>,
+}
+
+fn reference(conv: &Conv, w: &[f64], b: &[f64], x: &[f64], dy: &[f64]) -> Reference {
+    let batch = x.len() / conv.x_row();
+    let (m_n, k_n) = (conv.m_per_group(), conv.k_per_group());
+    let mut r = Reference {
+        y: vec![0.0; batch * conv.y_row()],
+        dx: vec![0.0; x.len()],
+        dw: vec![0.0; w.len()],
+        db: vec![0.0; conv.c_out],
+    };
+    let (h, wa) = (conv.h, conv.w);
+    for n in 0..batch {
+        for o in 0..conv.c_out {
+            let g = o / m_n;
+            for oh in 0..h.out {
+                for ow in 0..wa.out {
+                    let yi = n * conv.y_row() + o * conv.out_plane() + oh * wa.out + ow;
+                    let mut acc = b[o];
+                    r.db[o] += dy[yi];
+                    for k in 0..k_n {
+                        let (ci, tap) = (k / (h.kernel * wa.kernel), k % (h.kernel * wa.kernel));
+                        let (kh, kw) = (tap / wa.kernel, tap % wa.kernel);
+                        let ih = (oh * h.stride + kh * h.dilation) as isize - h.pad as isize;
+                        let iw = (ow * wa.stride + kw * wa.dilation) as isize - wa.pad as isize;
+                        if ih < 0 || iw < 0 || ih >= h.len as isize || iw >= wa.len as isize {
+                            continue;
+                        }
+                        let c = g * conv.c_in_per_group + ci;
+                        let xi = n * conv.x_row()
+                            + c * conv.in_plane()
+                            + ih as usize * wa.len
+                            + iw as usize;
+                        acc += w[o * k_n + k] * x[xi];
+                        r.dx[xi] += w[o * k_n + k] * dy[yi];
+                        r.dw[o * k_n + k] += x[xi] * dy[yi];
+                    }
+                    r.y[yi] = acc;
+                }
+            }
+        }
+    }
+    r
+}
+
+/// Deterministic values in [-1, 1).
+fn values(seed: u64, n: usize) -> Vec<f64> {
+    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..n)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            (s >> 11) as f64 / (1u64 << 52) as f64 - 1.0
+        })
+        .collect()
+}
+
+/// `(c_in, c_out, groups, [h, kh, sh, ph, dh], [w, kw, sw, pw, dw])`, the
+/// output sizes PyTorch's.
+type Case = (usize, usize, usize, [usize; 5], [usize; 5]);
+
+fn axis([len, kernel, stride, pad, dilation]: [usize; 5]) -> Axis {
+    let out = (len + 2 * pad - dilation * (kernel - 1) - 1) / stride + 1;
+    Axis::new(len, out, kernel, stride, pad, dilation)
+}
+
+fn geometry((c_in, c_out, groups, h, w): Case) -> Conv {
+    Conv::new(c_in, c_out, groups, c_in / groups, axis(h), axis(w))
+}
+
+const ONE: [usize; 5] = [1, 1, 1, 0, 1];
+
+const CASES: &[Case] = &[
+    // Pointwise, a strip crossing examples (5x5 planes).
+    (16, 24, 1, [5, 1, 1, 0, 1], [5, 1, 1, 0, 1]),
+    // Dense 3x3, padding 1; odd channel counts leave one-row blocks.
+    (3, 7, 1, [9, 3, 1, 1, 1], [8, 3, 1, 1, 1]),
+    // Stride 2, a stride-2 1x1 shortcut.
+    (4, 8, 1, [9, 3, 2, 1, 1], [9, 3, 2, 1, 1]),
+    (4, 8, 1, [8, 1, 2, 0, 1], [8, 1, 2, 0, 1]),
+    // KWS's stem: one input channel, a tall kernel, stride 2.
+    (1, 12, 1, [13, 10, 2, 5, 1], [6, 4, 2, 1, 1]),
+    // Taps past one chunk (K = 288 > KC) and a dilation.
+    (32, 5, 1, [6, 3, 1, 2, 2], [5, 3, 1, 1, 1]),
+    // Output channels past one chunk of the input gradient (M > KC).
+    (2, 260, 1, [2, 1, 1, 0, 1], [3, 1, 1, 0, 1]),
+    // Groups of several channels.
+    (6, 9, 3, [7, 3, 1, 1, 1], [7, 3, 1, 1, 1]),
+    // Depthwise 3x3 and 5x5, strides 1, 2, (2, 1); a channel multiplier.
+    (5, 5, 5, [7, 3, 1, 1, 1], [5, 3, 1, 1, 1]),
+    (4, 4, 4, [9, 5, 2, 2, 1], [10, 5, 2, 2, 1]),
+    (3, 3, 3, [8, 3, 2, 1, 1], [9, 3, 1, 1, 1]),
+    (3, 6, 3, [6, 3, 1, 0, 1], [6, 3, 1, 2, 1]),
+    (2, 6, 2, [5, 3, 1, 1, 2], [5, 3, 1, 1, 1]),
+    // Depthwise on a plane too large for the stencil buffers.
+    (2, 2, 2, [100, 3, 1, 1, 1], [100, 3, 1, 1, 1]),
+    // Padding larger than the kernel reaches.
+    (2, 2, 2, [4, 3, 1, 3, 1], [4, 3, 1, 3, 1]),
+    (2, 3, 1, [4, 3, 1, 3, 1], [4, 3, 1, 3, 1]),
+    // 1-d: k = 3 stride 2, and an STFT-like k = 16 stride 8.
+    (4, 6, 1, ONE, [17, 3, 2, 1, 1]),
+    (1, 10, 1, ONE, [40, 16, 8, 0, 1]),
+    (3, 3, 3, ONE, [12, 3, 1, 1, 1]),
+];
+
+fn check<const FMA: bool>(case: Case, batch: usize) {
+    let conv = geometry(case);
+    let x = values(1, batch * conv.x_row());
+    let w = values(2, conv.c_out * conv.k_per_group());
+    let b = values(3, conv.c_out);
+    let dy = values(4, batch * conv.y_row());
+    let want = reference(&conv, &w, &b, &x, &dy);
+
+    let mut y = vec![f64::NAN; want.y.len()];
+    forward_flat::<f64, FMA>(&conv, &w, Some(&b), &x, &mut y);
+    let mut dx = vec![f64::NAN; x.len()];
+    let mut dw = vec![0.5; w.len()];
+    let mut db = vec![0.25; b.len()];
+    backward_flat::<f64, FMA>(&conv, &w, &x, &dy, &mut dx, &mut dw, Some(&mut db));
+
+    let close = |name: &str, got: &[f64], want: &[f64], offset: f64| {
+        for (i, (g, w)) in got.iter().zip(want).enumerate() {
+            assert!(
+                (g - offset - w).abs() <= 1e-12 * (1.0 + w.abs()),
+                "{case:?} batch {batch} FMA {FMA}: {name}[{i}] = {} but the formula gives {w}",
+                g - offset
+            );
+        }
+    };
+    close("y", &y, &want.y, 0.0);
+    close("dx", &dx, &want.dx, 0.0);
+    close("dweight", &dw, &want.dw, 0.5);
+    close("dbias", &db, &want.db, 0.25);
+
+    // Alone, each example gets the bits it got in the batch.
+    for n in 0..batch {
+        let mut alone = vec![0.0; conv.y_row()];
+        forward_flat::<f64, FMA>(
+            &conv,
+            &w,
+            Some(&b),
+            &x[n * conv.x_row()..][..conv.x_row()],
+            &mut alone,
+        );
+        assert_eq!(
+            alone,
+            y[n * conv.y_row()..][..conv.y_row()],
+            "{case:?} example {n}"
+        );
+    }
+}
+
+#[test]
+fn both_paths_follow_the_formula() {
+    for &case in CASES {
+        for batch in [1, 3] {
+            check::<false>(case, batch);
+            check::<true>(case, batch);
+        }
+    }
+}
+
+#[test]
+fn without_bias_the_forward_starts_from_zero() {
+    let conv = geometry((3, 4, 1, [5, 3, 1, 1, 1], [5, 3, 1, 1, 1]));
+    let x = values(5, conv.x_row());
+    let w = values(6, conv.c_out * conv.k_per_group());
+    let want = reference(&conv, &w, &[0.0; 4], &x, &vec![0.0; conv.y_row()]);
+    let mut y = vec![0.0; conv.y_row()];
+    forward_flat::<f64, true>(&conv, &w, None, &x, &mut y);
+    for (g, w) in y.iter().zip(&want.y) {
+        assert!((g - w).abs() <= 1e-12);
+    }
+}
+
+#[test]
+fn the_cases_reach_both_paths() {
+    let stencils = CASES
+        .iter()
+        .filter(|&&c| stencil::takes(&geometry(c)))
+        .count();
+    assert!(stencils >= 6, "{stencils} cases take the stencils");
+    assert!(CASES.len() - stencils >= 10);
+    // The large depthwise plane and the wide multiplier go to im2col.
+    assert!(!stencil::takes(&geometry((
+        2,
+        2,
+        2,
+        [100, 3, 1, 1, 1],
+        [100, 3, 1, 1, 1]
+    ))));
+    assert!(!stencil::takes(&geometry((
+        1,
+        12,
+        1,
+        [13, 10, 2, 5, 1],
+        [6, 4, 2, 1, 1]
+    ))));
+}
