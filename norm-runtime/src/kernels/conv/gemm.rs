@@ -37,11 +37,12 @@
 use super::Conv;
 use crate::Float;
 use crate::kernels::reduce::madd;
+use crate::kernels::window::Span;
 
 /// Output positions per strip.
 pub(super) const NC: usize = 64;
 /// Taps (or reduction rows) per packed chunk.
-pub(super) const KC: usize = 256;
+pub(super) const KC: usize = 128;
 /// Rows of the micro-kernel's accumulator block.
 const MR: usize = 4;
 /// Columns of the micro-kernel's accumulator block.
@@ -79,10 +80,24 @@ fn interleave<T: Float, const R: usize>(rows: [&[T]; R], out: &mut [[T; R]]) {
     }
 }
 
+/// `dst.copy_from_slice(src)` for the short runs of a strip (at most
+/// [`NC`] values), inline: eight values at a time, then one at a time.
+#[inline(always)]
+fn copy<T: Copy>(dst: &mut [T], src: &[T]) {
+    let (d8, d1) = dst.as_chunks_mut::<8>();
+    let (s8, s1) = src.as_chunks::<8>();
+    for (d, s) in d8.iter_mut().zip(s8) {
+        *d = *s;
+    }
+    for (d, s) in d1.iter_mut().zip(s1) {
+        *d = *s;
+    }
+}
+
 /// A run of a strip's consecutive positions on one output line: example
 /// `ex`, output row `oh`, output columns `ow..ow + len`, from strip lane
 /// `lane` on.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug)]
 struct Run {
     ex: usize,
     oh: usize,
@@ -101,13 +116,26 @@ struct Strip {
 }
 
 impl Strip {
-    fn new(conv: &Conv, n0: usize, len: usize) -> Self {
-        let mut strip = Self {
-            len,
-            runs: [Run::default(); NC],
-            count: 0,
-        };
-        let (plane, line) = (conv.out_plane(), conv.w.out);
+    const EMPTY: Self = Self {
+        len: 0,
+        runs: [Run {
+            ex: 0,
+            oh: 0,
+            ow: 0,
+            len: 0,
+            lane: 0,
+        }; NC],
+        count: 0,
+    };
+
+    /// Sets the strip to positions `n0..n0 + len`.
+    fn set(&mut self, conv: &Conv, n0: usize, len: usize) {
+        let strip = self;
+        strip.len = len;
+        strip.count = 0;
+        let plane = conv.out_plane();
+        // Runs cross output lines where the input is read in the same order.
+        let line = if conv.same_plane() { plane } else { conv.w.out };
         let mut lane = 0;
         while lane < len {
             let n = n0 + lane;
@@ -124,7 +152,6 @@ impl Strip {
             strip.count += 1;
             lane += run_len;
         }
-        strip
     }
 
     fn runs(&self) -> &[Run] {
@@ -142,7 +169,10 @@ impl Strip {
         let (plane, line, y_row) = (conv.out_plane(), conv.w.out, conv.y_row());
         for run in self.runs() {
             let from = run.ex * y_row + channel * plane + run.oh * line + run.ow;
-            out[run.lane..run.lane + run.len].copy_from_slice(&y[from..from + run.len]);
+            copy(
+                &mut out[run.lane..run.lane + run.len],
+                &y[from..from + run.len],
+            );
         }
         out[self.len..].fill(T::ZERO);
     }
@@ -153,51 +183,96 @@ impl Strip {
         let (plane, line, y_row) = (conv.out_plane(), conv.w.out, conv.y_row());
         for run in self.runs() {
             let to = run.ex * y_row + channel * plane + run.oh * line + run.ow;
-            y[to..to + run.len].copy_from_slice(&row[run.lane..run.lane + run.len]);
+            copy(&mut y[to..to + run.len], &row[run.lane..run.lane + run.len]);
         }
     }
 }
 
-/// Where tap `k` of group `g` reads the input, for every run of a strip:
-/// calls `f(run, input offset of the run's first read column, the run's
-/// columns lo..hi (relative to the run) that read inside)`, or skips a run
-/// whose row is in the padding.
-#[inline(always)]
-fn each_read(
-    conv: &Conv,
-    g: usize,
-    strip: &Strip,
-    k: usize,
-    mut f: impl FnMut(&Run, Option<(usize, usize, usize)>),
-) {
-    let (kh_n, kw_n) = (conv.h.kernel, conv.w.kernel);
-    let (ci, tap) = (k / (kh_n * kw_n), k % (kh_n * kw_n));
-    let (kh, kw) = (tap / kw_n, tap % kw_n);
-    let channel = g * conv.c_in_per_group + ci;
-    let rows_in = conv.h.outputs_of_tap(kh);
-    let cols_in = conv.w.outputs_of_tap(kw);
-    let (in_plane, x_row, in_w) = (conv.in_plane(), conv.x_row(), conv.w.len);
-    for run in strip.runs() {
-        if run.oh < rows_in.lo || run.oh >= rows_in.hi {
-            f(run, None);
-            continue;
+/// Kernel taps whose output spans are kept, per axis.
+const SPAN_TAPS: usize = 16;
+
+/// The outputs each kernel row and column reads inside the input
+/// ([`Axis::outputs_of_tap`](crate::kernels::window::Axis)), worked out
+/// once per call for the first [`SPAN_TAPS`] taps of each axis.
+struct Spans {
+    rows: [Span; SPAN_TAPS],
+    cols: [Span; SPAN_TAPS],
+}
+
+impl Spans {
+    fn new(conv: &Conv) -> Self {
+        let at = |axis: crate::kernels::window::Axis, tap: usize| {
+            axis.outputs_of_tap(tap.min(axis.kernel - 1))
+        };
+        Self {
+            rows: core::array::from_fn(|t| at(conv.h, t)),
+            cols: core::array::from_fn(|t| at(conv.w, t)),
         }
-        let ih = rows_in.first + (run.oh - rows_in.lo) * conv.h.stride;
-        let lo = cols_in.lo.clamp(run.ow, run.ow + run.len);
-        let hi = cols_in.hi.clamp(lo, run.ow + run.len);
+    }
+
+    #[inline(always)]
+    fn rows(&self, conv: &Conv, kh: usize) -> Span {
+        match self.rows.get(kh) {
+            Some(span) => *span,
+            None => conv.h.outputs_of_tap(kh),
+        }
+    }
+
+    #[inline(always)]
+    fn cols(&self, conv: &Conv, kw: usize) -> Span {
+        match self.cols.get(kw) {
+            Some(span) => *span,
+            None => conv.w.outputs_of_tap(kw),
+        }
+    }
+}
+
+/// Where tap `k` of group `g` reads the input.
+#[derive(Clone, Copy)]
+struct TapReads {
+    /// The input plane's first value in example 0.
+    plane: usize,
+    rows: Span,
+    cols: Span,
+    /// Whether output and input planes coincide (1x1, stride 1, no
+    /// padding): a run then reads its own positions, across lines.
+    same_plane: bool,
+}
+
+impl TapReads {
+    #[inline(always)]
+    fn new(conv: &Conv, spans: &Spans, g: usize, k: usize) -> Self {
+        let (kh_n, kw_n) = (conv.h.kernel, conv.w.kernel);
+        let (ci, tap) = (k / (kh_n * kw_n), k % (kh_n * kw_n));
+        Self {
+            plane: (g * conv.c_in_per_group + ci) * conv.in_plane(),
+            rows: spans.rows(conv, tap / kw_n),
+            cols: spans.cols(conv, tap % kw_n),
+            same_plane: conv.same_plane(),
+        }
+    }
+
+    /// The input offset of the run's first column read, and the run's
+    /// columns `lo..hi` (relative to the run) that read inside the input;
+    /// `None` when the run's row reads the padding.
+    #[inline(always)]
+    fn of(&self, conv: &Conv, run: &Run) -> Option<(usize, usize, usize)> {
+        let at = run.ex * conv.x_row() + self.plane;
+        if self.same_plane {
+            return Some((at + run.ow, 0, run.len));
+        }
+        if run.oh < self.rows.lo || run.oh >= self.rows.hi {
+            return None;
+        }
+        let ih = self.rows.first + (run.oh - self.rows.lo) * conv.h.stride;
+        let lo = self.cols.lo.clamp(run.ow, run.ow + run.len);
+        let hi = self.cols.hi.clamp(lo, run.ow + run.len);
         let first = if lo < hi {
-            cols_in.first + (lo - cols_in.lo) * conv.w.stride
+            self.cols.first + (lo - self.cols.lo) * conv.w.stride
         } else {
             0
         };
-        f(
-            run,
-            Some((
-                run.ex * x_row + channel * in_plane + ih * in_w + first,
-                lo - run.ow,
-                hi - run.ow,
-            )),
-        );
+        Some((at + ih * conv.w.len + first, lo - run.ow, hi - run.ow))
     }
 }
 
@@ -205,6 +280,7 @@ fn each_read(
 /// strip's positions, into `rows` (lanes past the strip are zero).
 fn pack_cols<T: Float>(
     conv: &Conv,
+    spans: &Spans,
     x: &[T],
     g: usize,
     strip: &Strip,
@@ -213,24 +289,25 @@ fn pack_cols<T: Float>(
 ) {
     let stride = conv.w.stride;
     for (i, row) in rows.iter_mut().enumerate() {
-        row[strip.len..].fill(T::ZERO);
-        each_read(conv, g, strip, k0 + i, |run, read| {
+        let reads = TapReads::new(conv, spans, g, k0 + i);
+        for run in strip.runs() {
             let out = &mut row[run.lane..run.lane + run.len];
-            let Some((from, lo, hi)) = read else {
+            let Some((from, lo, hi)) = reads.of(conv, run) else {
                 out.fill(T::ZERO);
-                return;
+                continue;
             };
             out[..lo].fill(T::ZERO);
             out[hi..].fill(T::ZERO);
             let dst = &mut out[lo..hi];
             if stride == 1 {
-                dst.copy_from_slice(&x[from..from + dst.len()]);
+                copy(dst, &x[from..from + dst.len()]);
             } else {
                 for (d, s) in dst.iter_mut().zip(x[from..].iter().step_by(stride)) {
                     *d = *s;
                 }
             }
-        });
+        }
+        row[strip.len..].fill(T::ZERO);
     }
 }
 
@@ -238,6 +315,7 @@ fn pack_cols<T: Float>(
 /// that tap read it (col2im).
 fn scatter_cols_add<T: Float>(
     conv: &Conv,
+    spans: &Spans,
     dx: &mut [T],
     g: usize,
     strip: &Strip,
@@ -245,8 +323,11 @@ fn scatter_cols_add<T: Float>(
     row: &[T; NC],
 ) {
     let stride = conv.w.stride;
-    each_read(conv, g, strip, k, |run, read| {
-        let Some((to, lo, hi)) = read else { return };
+    let reads = TapReads::new(conv, spans, g, k);
+    for run in strip.runs() {
+        let Some((to, lo, hi)) = reads.of(conv, run) else {
+            continue;
+        };
         let src = &row[run.lane + lo..run.lane + hi];
         if stride == 1 {
             for (d, s) in dx[to..to + src.len()].iter_mut().zip(src) {
@@ -257,7 +338,36 @@ fn scatter_cols_add<T: Float>(
                 *d += *s;
             }
         }
-    });
+    }
+}
+
+/// The stack buffers of one call, zeroed once.
+struct Scratch<T> {
+    spans: Spans,
+    strip: Strip,
+    /// A chunk of im2col rows (forward, weight gradient) or of output
+    /// gradient rows (input gradient).
+    rows: [[T; NC]; KC],
+    /// The packed left operand, for blocks of [`MR`] rows and of one.
+    a: [[T; MR]; KC],
+    a1: [[T; 1]; KC],
+    /// A block's results across the strip.
+    out: [[T; NC]; MR],
+    out1: [[T; NC]; 1],
+}
+
+impl<T: Float> Scratch<T> {
+    fn new(conv: &Conv) -> Self {
+        Self {
+            spans: Spans::new(conv),
+            strip: Strip::EMPTY,
+            rows: [[T::ZERO; NC]; KC],
+            a: [[T::ZERO; MR]; KC],
+            a1: [[T::ZERO; 1]; KC],
+            out: [[T::ZERO; NC]; MR],
+            out1: [[T::ZERO; NC]; 1],
+        }
+    }
 }
 
 /// `y = conv(x) + bias` over a batch of `x.len() / conv.x_row()` examples.
@@ -271,25 +381,37 @@ pub(super) fn forward<T: Float, const FMA: bool>(
 ) {
     let (m_n, k_n) = (conv.m_per_group(), conv.k_per_group());
     let positions = x.len() / conv.x_row() * conv.out_plane();
-    let mut cols = [[T::ZERO; NC]; KC];
+    let s = &mut Scratch::<T>::new(conv);
     for g in 0..conv.groups {
         for n0 in (0..positions).step_by(NC) {
-            let strip = Strip::new(conv, n0, NC.min(positions - n0));
+            s.strip.set(conv, n0, NC.min(positions - n0));
             for k0 in (0..k_n).step_by(KC) {
-                let cols = &mut cols[..KC.min(k_n - k0)];
-                pack_cols(conv, x, g, &strip, k0, cols);
-                let start = |o: usize| -> T { bias.map_or(T::ZERO, |b| b[o]) };
+                let kc = KC.min(k_n - k0);
+                pack_cols(conv, &s.spans, x, g, &s.strip, k0, &mut s.rows[..kc]);
                 let mut m0 = 0;
                 while m0 < m_n {
-                    let o0 = g * m_n + m0;
+                    let at = Block {
+                        o0: g * m_n + m0,
+                        k0,
+                        k_n,
+                    };
+                    let rows = &s.rows[..kc];
                     if m_n - m0 >= MR {
                         forward_block::<T, MR, FMA>(
-                            conv, weight, &strip, cols, o0, k0, k_n, y, start,
+                            conv, weight, bias, &s.strip, rows, at, &mut s.a, &mut s.out, y,
                         );
                         m0 += MR;
                     } else {
                         forward_block::<T, 1, FMA>(
-                            conv, weight, &strip, cols, o0, k0, k_n, y, start,
+                            conv,
+                            weight,
+                            bias,
+                            &s.strip,
+                            rows,
+                            at,
+                            &mut s.a1,
+                            &mut s.out1,
+                            y,
                         );
                         m0 += 1;
                     }
@@ -299,37 +421,45 @@ pub(super) fn forward<T: Float, const FMA: bool>(
     }
 }
 
+/// Where a forward block is: output channels from `o0`, taps from `k0`, of
+/// `k_n` per output channel.
+#[derive(Clone, Copy)]
+struct Block {
+    o0: usize,
+    k0: usize,
+    k_n: usize,
+}
+
 /// Output channels `o0..o0 + R` of one strip and tap chunk.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
 fn forward_block<T: Float, const R: usize, const FMA: bool>(
     conv: &Conv,
     weight: &[T],
+    bias: Option<&[T]>,
     strip: &Strip,
     cols: &[[T; NC]],
-    o0: usize,
-    k0: usize,
-    k_n: usize,
+    at: Block,
+    a: &mut [[T; R]; KC],
+    out: &mut [[T; NC]; R],
     y: &mut [T],
-    start: impl Fn(usize) -> T,
 ) {
-    let kc = cols.len();
-    let mut a = [[T::ZERO; R]; KC];
+    let (kc, o0) = (cols.len(), at.o0);
+    let a = &mut a[..kc];
     interleave(
-        core::array::from_fn(|m| &weight[(o0 + m) * k_n + k0..][..kc]),
-        &mut a[..kc],
+        core::array::from_fn(|m| &weight[(o0 + m) * at.k_n + at.k0..][..kc]),
+        a,
     );
-    let mut out = [[T::ZERO; NC]; R];
     for (m, out) in out.iter_mut().enumerate() {
-        if k0 == 0 {
-            out.fill(start(o0 + m));
+        if at.k0 == 0 {
+            out.fill(bias.map_or(T::ZERO, |b| b[o0 + m]));
         } else {
             strip.gather(conv, y, o0 + m, out);
         }
     }
     for p in 0..strip.panels() {
         let mut acc: [[T; NR]; R] = core::array::from_fn(|m| out[m].as_chunks::<NR>().0[p]);
-        tile::<T, R, FMA>(&a[..kc], cols, p, &mut acc);
+        tile::<T, R, FMA>(a, cols, p, &mut acc);
         for m in 0..R {
             out[m].as_chunks_mut::<NR>().0[p] = acc[m];
         }
@@ -351,18 +481,18 @@ pub(super) fn backward_input<T: Float, const FMA: bool>(
     let (m_n, k_n) = (conv.m_per_group(), conv.k_per_group());
     let positions = dx.len() / conv.x_row() * conv.out_plane();
     dx.fill(T::ZERO);
-    let mut dys = [[T::ZERO; NC]; KC];
+    let s = &mut Scratch::<T>::new(conv);
     for g in 0..conv.groups {
         for n0 in (0..positions).step_by(NC) {
-            let strip = Strip::new(conv, n0, NC.min(positions - n0));
+            s.strip.set(conv, n0, NC.min(positions - n0));
             for m0 in (0..m_n).step_by(KC) {
-                let dys = &mut dys[..KC.min(m_n - m0)];
-                for (m, row) in dys.iter_mut().enumerate() {
+                let mc = KC.min(m_n - m0);
+                for (m, row) in s.rows[..mc].iter_mut().enumerate() {
                     let o = g * m_n + m0 + m;
-                    strip.gather(conv, dy, o, row);
+                    s.strip.gather(conv, dy, o, row);
                     if let Some(db) = dbias.as_deref_mut() {
                         let mut sum = T::ZERO;
-                        for v in &row[..strip.len] {
+                        for v in &row[..s.strip.len] {
                             sum += *v;
                         }
                         db[o] += sum;
@@ -370,11 +500,26 @@ pub(super) fn backward_input<T: Float, const FMA: bool>(
                 }
                 let (o0, mut k) = (g * m_n + m0, 0);
                 while k < k_n {
+                    let at = Block { o0, k0: k, k_n };
+                    let dys = &s.rows[..mc];
                     if k_n - k >= MR {
-                        input_block::<T, MR, FMA>(conv, weight, &strip, dys, g, o0, k, k_n, dx);
+                        input_block::<T, MR, FMA>(
+                            conv, weight, &s.spans, &s.strip, dys, g, at, &mut s.a, &mut s.out, dx,
+                        );
                         k += MR;
                     } else {
-                        input_block::<T, 1, FMA>(conv, weight, &strip, dys, g, o0, k, k_n, dx);
+                        input_block::<T, 1, FMA>(
+                            conv,
+                            weight,
+                            &s.spans,
+                            &s.strip,
+                            dys,
+                            g,
+                            at,
+                            &mut s.a1,
+                            &mut s.out1,
+                            dx,
+                        );
                         k += 1;
                     }
                 }
@@ -383,35 +528,35 @@ pub(super) fn backward_input<T: Float, const FMA: bool>(
     }
 }
 
-/// Taps `k..k + R` of the input gradient of one strip, from output channels
-/// `o0..o0 + dys.len()`.
+/// Taps `k0..k0 + R` of the input gradient of one strip, from output
+/// channels `o0..o0 + dys.len()`.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
 fn input_block<T: Float, const R: usize, const FMA: bool>(
     conv: &Conv,
     weight: &[T],
+    spans: &Spans,
     strip: &Strip,
     dys: &[[T; NC]],
     g: usize,
-    o0: usize,
-    k: usize,
-    k_n: usize,
+    at: Block,
+    a: &mut [[T; R]; KC],
+    out: &mut [[T; NC]; R],
     dx: &mut [T],
 ) {
-    let mut a = [[T::ZERO; R]; KC];
-    for (r, a) in a[..dys.len()].iter_mut().enumerate() {
-        a.copy_from_slice(&weight[(o0 + r) * k_n + k..][..R]);
+    let a = &mut a[..dys.len()];
+    for (r, a) in a.iter_mut().enumerate() {
+        a.copy_from_slice(&weight[(at.o0 + r) * at.k_n + at.k0..][..R]);
     }
-    let mut out = [[T::ZERO; NC]; R];
     for p in 0..strip.panels() {
         let mut acc = [[T::ZERO; NR]; R];
-        tile::<T, R, FMA>(&a[..dys.len()], dys, p, &mut acc);
+        tile::<T, R, FMA>(a, dys, p, &mut acc);
         for m in 0..R {
             out[m].as_chunks_mut::<NR>().0[p] = acc[m];
         }
     }
     for (i, row) in out.iter().enumerate() {
-        scatter_cols_add(conv, dx, g, strip, k + i, row);
+        scatter_cols_add(conv, spans, dx, g, strip, at.k0 + i, row);
     }
 }
 
@@ -425,19 +570,19 @@ pub(super) fn backward_weight<T: Float, const FMA: bool>(
 ) {
     let (m_n, k_n) = (conv.m_per_group(), conv.k_per_group());
     let positions = x.len() / conv.x_row() * conv.out_plane();
-    let mut cols = [[T::ZERO; NC]; KC];
+    let s = &mut Scratch::<T>::new(conv);
     let mut row = [T::ZERO; NC];
     let mut dyt = [[T::ZERO; NC]; NC];
     for g in 0..conv.groups {
         for n0 in (0..positions).step_by(NC) {
-            let strip = Strip::new(conv, n0, NC.min(positions - n0));
-            let len = strip.len;
+            s.strip.set(conv, n0, NC.min(positions - n0));
+            let len = s.strip.len;
             for m0 in (0..m_n).step_by(NC) {
                 let mc = NC.min(m_n - m0);
                 // dyt[n][j]: output channel m0 + j at the strip's position n.
                 for j in 0..NC {
                     if j < mc {
-                        strip.gather(conv, dy, g * m_n + m0 + j, &mut row);
+                        s.strip.gather(conv, dy, g * m_n + m0 + j, &mut row);
                     } else {
                         row.fill(T::ZERO);
                     }
@@ -446,10 +591,10 @@ pub(super) fn backward_weight<T: Float, const FMA: bool>(
                     }
                 }
                 for k0 in (0..k_n).step_by(KC) {
-                    let cols = &mut cols[..KC.min(k_n - k0)];
-                    pack_cols(conv, x, g, &strip, k0, cols);
+                    let kc = KC.min(k_n - k0);
+                    pack_cols(conv, &s.spans, x, g, &s.strip, k0, &mut s.rows[..kc]);
                     let mut k = 0;
-                    while k < cols.len() {
+                    while k < kc {
                         let at = Grad {
                             g,
                             m_n,
@@ -458,11 +603,23 @@ pub(super) fn backward_weight<T: Float, const FMA: bool>(
                             k_n,
                             k: k0 + k,
                         };
-                        if cols.len() - k >= MR {
-                            weight_block::<T, MR, FMA>(&cols[k..k + MR], &dyt[..len], at, dweight);
+                        if kc - k >= MR {
+                            weight_block::<T, MR, FMA>(
+                                &s.rows[k..k + MR],
+                                &dyt[..len],
+                                at,
+                                &mut s.a,
+                                dweight,
+                            );
                             k += MR;
                         } else {
-                            weight_block::<T, 1, FMA>(&cols[k..k + 1], &dyt[..len], at, dweight);
+                            weight_block::<T, 1, FMA>(
+                                &s.rows[k..k + 1],
+                                &dyt[..len],
+                                at,
+                                &mut s.a1,
+                                dweight,
+                            );
                             k += 1;
                         }
                     }
@@ -490,14 +647,15 @@ fn weight_block<T: Float, const R: usize, const FMA: bool>(
     cols: &[[T; NC]],
     dyt: &[[T; NC]],
     at: Grad,
+    a: &mut [[T; R]; KC],
     dweight: &mut [T],
 ) {
     let len = dyt.len();
-    let mut a = [[T::ZERO; R]; NC];
-    interleave(core::array::from_fn(|i| &cols[i][..len]), &mut a[..len]);
+    let a = &mut a[..len];
+    interleave(core::array::from_fn(|i| &cols[i][..len]), a);
     for p in 0..at.mc.div_ceil(NR) {
         let mut acc = [[T::ZERO; NR]; R];
-        tile::<T, R, FMA>(&a[..len], dyt, p, &mut acc);
+        tile::<T, R, FMA>(a, dyt, p, &mut acc);
         for j in 0..NR.min(at.mc - p * NR) {
             let o = at.g * at.m_n + at.m0 + p * NR + j;
             for i in 0..R {

@@ -113,6 +113,13 @@ impl Conv {
         self.c_out / self.groups
     }
 
+    /// Whether each output reads the input at its own position only (1x1,
+    /// stride 1, no padding), so the planes coincide.
+    fn same_plane(&self) -> bool {
+        let same = |a: &Axis| a.kernel == 1 && a.stride == 1 && a.pad == 0 && a.out == a.len;
+        same(&self.h) && same(&self.w)
+    }
+
     /// Weights per output channel: input channels of its group times taps.
     fn k_per_group(&self) -> usize {
         self.c_in_per_group * self.h.kernel * self.w.kernel
