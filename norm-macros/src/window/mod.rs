@@ -16,19 +16,29 @@ use proc_macro2::TokenStream;
 use quote::quote;
 
 /// The whole pipeline. In type position only one item can come out, so on
-/// error every message is an element of a tuple type of `compile_error!`s.
+/// error the messages are `compile_error!`s inside one array type: the
+/// last one its length, the others its element (a tuple). An array whose
+/// length is an error is rustc's error type, which keeps quiet about the
+/// uses of the type (`Conv::new()`), where a tuple of `compile_error!`s is
+/// a tuple of units that the user's code then fails on a second time.
 pub fn window(window: Window, tokens: TokenStream) -> TokenStream {
     let mut errors = Errors::default();
     let args = parse::parse(window, tokens, &mut errors);
     let config = args.and_then(|args| valid::validate(window, args, &mut errors));
     match (errors.finish(), config) {
         (Ok(()), Some(config)) => expand::window_type(&config),
-        (Err(e), _) => {
-            let each = e.into_iter().map(|e| e.to_compile_error());
-            quote!((#(#each,)*))
-        }
-        (Ok(()), None) => crate::errors::internal(window.name()).to_compile_error(),
+        (Err(e), _) => quiet_error_type(e.into_iter().map(|e| e.to_compile_error()).collect()),
+        (Ok(()), None) => quiet_error_type(vec![
+            crate::errors::internal(window.name()).to_compile_error(),
+        ]),
     }
+}
+
+/// `[(e1, .., en-1); en]`: every error reported, and a type rustc treats as
+/// already failed.
+fn quiet_error_type(mut errors: Vec<TokenStream>) -> TokenStream {
+    let last = errors.pop();
+    quote!([(#(#errors,)*); #last])
 }
 
 #[cfg(test)]

@@ -203,7 +203,9 @@ fn axes(
     errors: &mut Errors,
 ) -> Option<Vec<Size>> {
     let shape = shape?;
-    if !positive(&shape.dims, name, errors) && name != "padding" {
+    // Padding may be zero (PyTorch's default, `padding = 0` or `valid`);
+    // the other sizes must be positive.
+    if name != "padding" && !positive(&shape.dims, name, errors) {
         return None;
     }
     match shape.dims.len() {
