@@ -43,8 +43,22 @@ use crate::kernels::window::Span;
 pub(super) const NC: usize = 64;
 /// Taps (or reduction rows) per packed chunk.
 pub(super) const KC: usize = 128;
-/// Rows of the micro-kernel's accumulator block.
-const MR: usize = 4;
+/// Rows of the micro-kernel's largest accumulator block: 6 x 16 is twelve
+/// 8-lane registers of `f32`, enough independent multiply-adds to cover
+/// the FMA latency on both pipes; blocks of 4 (eight registers) and of 1
+/// take the rest.
+const MR: usize = 6;
+
+/// The rows of the next block when `remaining` rows are left: 6 while that
+/// leaves 4 or more (or nothing), then 4, then one at a time.
+#[inline(always)]
+fn block_rows(remaining: usize) -> usize {
+    match remaining {
+        6 | 7 | 10.. => MR,
+        4 | 5 | 8 | 9 => 4,
+        _ => 1,
+    }
+}
 /// Columns of the micro-kernel's accumulator block.
 const NR: usize = 16;
 
@@ -348,11 +362,13 @@ struct Scratch<T> {
     /// A chunk of im2col rows (forward, weight gradient) or of output
     /// gradient rows (input gradient).
     rows: [[T; NC]; KC],
-    /// The packed left operand, for blocks of [`MR`] rows and of one.
-    a: [[T; MR]; KC],
+    /// The packed left operand, for blocks of 6, 4 and 1 rows.
+    a6: [[T; MR]; KC],
+    a4: [[T; 4]; KC],
     a1: [[T; 1]; KC],
     /// A block's results across the strip.
-    out: [[T; NC]; MR],
+    out6: [[T; NC]; MR],
+    out4: [[T; NC]; 4],
     out1: [[T; NC]; 1],
 }
 
@@ -362,9 +378,11 @@ impl<T: Float> Scratch<T> {
             spans: Spans::new(conv),
             strip: Strip::EMPTY,
             rows: [[T::ZERO; NC]; KC],
-            a: [[T::ZERO; MR]; KC],
+            a6: [[T::ZERO; MR]; KC],
+            a4: [[T::ZERO; 4]; KC],
             a1: [[T::ZERO; 1]; KC],
-            out: [[T::ZERO; NC]; MR],
+            out6: [[T::ZERO; NC]; MR],
+            out4: [[T::ZERO; NC]; 4],
             out1: [[T::ZERO; NC]; 1],
         }
     }
@@ -396,13 +414,31 @@ pub(super) fn forward<T: Float, const FMA: bool>(
                         k_n,
                     };
                     let rows = &s.rows[..kc];
-                    if m_n - m0 >= MR {
-                        forward_block::<T, MR, FMA>(
-                            conv, weight, bias, &s.strip, rows, at, &mut s.a, &mut s.out, y,
-                        );
-                        m0 += MR;
-                    } else {
-                        forward_block::<T, 1, FMA>(
+                    let rows_n = block_rows(m_n - m0);
+                    match rows_n {
+                        MR => forward_block::<T, MR, FMA>(
+                            conv,
+                            weight,
+                            bias,
+                            &s.strip,
+                            rows,
+                            at,
+                            &mut s.a6,
+                            &mut s.out6,
+                            y,
+                        ),
+                        4 => forward_block::<T, 4, FMA>(
+                            conv,
+                            weight,
+                            bias,
+                            &s.strip,
+                            rows,
+                            at,
+                            &mut s.a4,
+                            &mut s.out4,
+                            y,
+                        ),
+                        _ => forward_block::<T, 1, FMA>(
                             conv,
                             weight,
                             bias,
@@ -412,9 +448,9 @@ pub(super) fn forward<T: Float, const FMA: bool>(
                             &mut s.a1,
                             &mut s.out1,
                             y,
-                        );
-                        m0 += 1;
+                        ),
                     }
+                    m0 += rows_n;
                 }
             }
         }
@@ -502,13 +538,33 @@ pub(super) fn backward_input<T: Float, const FMA: bool>(
                 while k < k_n {
                     let at = Block { o0, k0: k, k_n };
                     let dys = &s.rows[..mc];
-                    if k_n - k >= MR {
-                        input_block::<T, MR, FMA>(
-                            conv, weight, &s.spans, &s.strip, dys, g, at, &mut s.a, &mut s.out, dx,
-                        );
-                        k += MR;
-                    } else {
-                        input_block::<T, 1, FMA>(
+                    let rows_n = block_rows(k_n - k);
+                    match rows_n {
+                        MR => input_block::<T, MR, FMA>(
+                            conv,
+                            weight,
+                            &s.spans,
+                            &s.strip,
+                            dys,
+                            g,
+                            at,
+                            &mut s.a6,
+                            &mut s.out6,
+                            dx,
+                        ),
+                        4 => input_block::<T, 4, FMA>(
+                            conv,
+                            weight,
+                            &s.spans,
+                            &s.strip,
+                            dys,
+                            g,
+                            at,
+                            &mut s.a4,
+                            &mut s.out4,
+                            dx,
+                        ),
+                        _ => input_block::<T, 1, FMA>(
                             conv,
                             weight,
                             &s.spans,
@@ -519,9 +575,9 @@ pub(super) fn backward_input<T: Float, const FMA: bool>(
                             &mut s.a1,
                             &mut s.out1,
                             dx,
-                        );
-                        k += 1;
+                        ),
                     }
+                    k += rows_n;
                 }
             }
         }
@@ -603,25 +659,15 @@ pub(super) fn backward_weight<T: Float, const FMA: bool>(
                             k_n,
                             k: k0 + k,
                         };
-                        if kc - k >= MR {
-                            weight_block::<T, MR, FMA>(
-                                &s.rows[k..k + MR],
-                                &dyt[..len],
-                                at,
-                                &mut s.a,
-                                dweight,
-                            );
-                            k += MR;
-                        } else {
-                            weight_block::<T, 1, FMA>(
-                                &s.rows[k..k + 1],
-                                &dyt[..len],
-                                at,
-                                &mut s.a1,
-                                dweight,
-                            );
-                            k += 1;
+                        let rows_n = block_rows(kc - k);
+                        let cols = &s.rows[k..k + rows_n];
+                        let dyt = &dyt[..len];
+                        match rows_n {
+                            MR => weight_block::<T, MR, FMA>(cols, dyt, at, &mut s.a6, dweight),
+                            4 => weight_block::<T, 4, FMA>(cols, dyt, at, &mut s.a4, dweight),
+                            _ => weight_block::<T, 1, FMA>(cols, dyt, at, &mut s.a1, dweight),
                         }
+                        k += rows_n;
                     }
                 }
             }

@@ -9,7 +9,9 @@
 //! `width - OUT_W` of each row being discarded: every kernel tap is one
 //! multiply-add over a long contiguous line that the compiler vectorizes,
 //! even when the output is only a few columns wide (KWS's 25x5). Other
-//! strides (2, `(2, 1)`) take the output row by row.
+//! strides (2, `(2, 1)`) take the output row by row, from the plane split
+//! into one phase plane per column remainder modulo the stride, so every
+//! tap still reads consecutive values and vectorizes.
 //!
 //! Per output value: the bias (or zero), then the taps in order (kernel row,
 //! kernel column), fused with `FMA`, as the im2col path and the direct
@@ -24,24 +26,27 @@ use crate::kernels::reduce::madd;
 const PLANE: usize = 8192;
 
 /// The layout of the padded plane and of the output lines.
+///
+/// The padded plane is split by column into `stride_w` phase planes (one
+/// for stride 1), phase `q` holding the padded columns `c` with `c %
+/// stride_w == q` at `c / stride_w`, so a tap reads consecutive values of
+/// one phase plane for consecutive outputs of a row, whatever the stride.
 #[derive(Clone, Copy, Debug)]
 struct Plan {
-    /// Values per padded line.
+    /// Values per line of a phase plane.
     width: usize,
-    /// Padded lines that hold input values (the rest stay zero).
+    /// Values per phase plane.
+    phase: usize,
+    /// Input rows and columns copied (the others are never read).
     rows: usize,
-    /// Input columns copied per line.
     cols: usize,
-    /// Output lines, their length, and the padded-plane offset between
-    /// them.
+    /// Output lines, their length, and the offset between them.
     lines: usize,
     line_len: usize,
     line_step: usize,
-    /// Padded-plane values between consecutive outputs of a line.
-    step: usize,
     /// Values between output rows in the line buffer.
     out_row: usize,
-    /// Padded-plane values in use.
+    /// Padded-plane values in use (all phases).
     used: usize,
 }
 
@@ -52,30 +57,35 @@ impl Plan {
         let (rows_read, cols_read) = (reach(h), reach(w));
         let rows = h.len.min(rows_read.saturating_sub(h.pad));
         let cols = w.len.min(cols_read.saturating_sub(w.pad));
+        let width = cols_read.div_ceil(w.stride);
         if h.stride == 1 && w.stride == 1 {
-            let width = cols_read;
+            // One line over every output row, `width - OUT_W` discarded
+            // values a row; the reads of the last row's discarded values
+            // reach one line further.
+            let phase = (h.out + (h.kernel - 1) * h.dilation + 1) * width;
             Self {
                 width,
+                phase,
                 rows,
                 cols,
                 lines: 1,
                 line_len: h.out * width,
                 line_step: 0,
-                step: 1,
                 out_row: width,
-                used: (h.out + (h.kernel - 1) * h.dilation + 1) * width,
+                used: phase,
             }
         } else {
+            let phase = rows_read * width;
             Self {
-                width: cols_read,
+                width,
+                phase,
                 rows,
                 cols,
                 lines: h.out,
                 line_len: w.out,
-                line_step: h.stride * cols_read,
-                step: w.stride,
+                line_step: h.stride * width,
                 out_row: w.out,
-                used: rows_read * cols_read,
+                used: w.stride * phase,
             }
         }
     }
@@ -85,9 +95,16 @@ impl Plan {
         self.lines * self.line_len
     }
 
-    /// The padded-plane offset of tap `(kh, kw)`.
+    /// Where padded value `(r, c)` is.
+    #[inline(always)]
+    fn at(&self, conv: &Conv, r: usize, c: usize) -> usize {
+        let s = conv.w.stride;
+        c % s * self.phase + r * self.width + c / s
+    }
+
+    /// Where tap `(kh, kw)` reads for the first output.
     fn tap(&self, conv: &Conv, kh: usize, kw: usize) -> usize {
-        kh * conv.h.dilation * self.width + kw * conv.w.dilation
+        self.at(conv, kh * conv.h.dilation, kw * conv.w.dilation)
     }
 }
 
@@ -102,53 +119,76 @@ pub(super) fn takes(conv: &Conv) -> bool {
     plan.used <= PLANE && plan.out_len() <= PLANE
 }
 
-/// Copies input plane `x` (`H x W`) into the padded buffer.
+/// Copies input plane `x` (`H x W`) into the padded phase planes.
 fn pad_plane<T: Float>(conv: &Conv, plan: &Plan, x: &[T], xp: &mut [T]) {
     let (top, left) = (conv.h.pad, conv.w.pad);
-    for ih in 0..plan.rows {
-        let from = ih * conv.w.len;
-        let to = (ih + top) * plan.width + left;
-        xp[to..to + plan.cols].copy_from_slice(&x[from..from + plan.cols]);
-    }
-}
-
-/// `line[i] += w * xp[i * step]`.
-#[inline(always)]
-fn axpy<T: Float, const FMA: bool>(w: T, xp: &[T], step: usize, line: &mut [T]) {
-    if step == 1 {
-        let xp = &xp[..line.len()];
-        for (y, x) in line.iter_mut().zip(xp) {
-            *y = madd::<T, FMA>(w, *x, *y);
-        }
-    } else {
-        for (y, x) in line.iter_mut().zip(xp.iter().step_by(step)) {
-            *y = madd::<T, FMA>(w, *x, *y);
+    for (ih, line) in x.chunks_exact(conv.w.len).take(plan.rows).enumerate() {
+        let line = &line[..plan.cols];
+        if conv.w.stride == 1 {
+            let to = plan.at(conv, ih + top, left);
+            xp[to..to + plan.cols].copy_from_slice(line);
+        } else {
+            for (iw, v) in line.iter().enumerate() {
+                xp[plan.at(conv, ih + top, iw + left)] = *v;
+            }
         }
     }
 }
 
-/// `Σ_i line[i] * xp[i * step]`, in eight lanes summed as a fixed tree.
+/// The input gradient of one plane from the padded phase planes `dxp`.
+fn unpad_plane<T: Float>(conv: &Conv, plan: &Plan, dxp: &[T], dx: &mut [T]) {
+    let (top, left) = (conv.h.pad, conv.w.pad);
+    for (ih, line) in dx.chunks_exact_mut(conv.w.len).enumerate() {
+        if ih >= plan.rows {
+            line.fill(T::ZERO);
+            continue;
+        }
+        let (read, rest) = line.split_at_mut(plan.cols);
+        rest.fill(T::ZERO);
+        if conv.w.stride == 1 {
+            let from = plan.at(conv, ih + top, left);
+            read.copy_from_slice(&dxp[from..from + plan.cols]);
+        } else {
+            for (iw, v) in read.iter_mut().enumerate() {
+                *v = dxp[plan.at(conv, ih + top, iw + left)];
+            }
+        }
+    }
+}
+
+/// `line[i] += w * xp[i]`.
 #[inline(always)]
-fn dot<T: Float, const FMA: bool>(line: &[T], xp: &[T], step: usize) -> T {
+fn axpy<T: Float, const FMA: bool>(w: T, xp: &[T], line: &mut [T]) {
+    let xp = &xp[..line.len()];
+    for (y, x) in line.iter_mut().zip(xp) {
+        *y = madd::<T, FMA>(w, *x, *y);
+    }
+}
+
+/// `dxp[i] += w * line[i]`.
+#[inline(always)]
+fn scatter<T: Float, const FMA: bool>(w: T, line: &[T], dxp: &mut [T]) {
+    let dxp = &mut dxp[..line.len()];
+    for (d, v) in dxp.iter_mut().zip(line) {
+        *d = madd::<T, FMA>(w, *v, *d);
+    }
+}
+
+/// `Σ_i line[i] * xp[i]`, in eight lanes summed as a fixed tree.
+#[inline(always)]
+fn dot<T: Float, const FMA: bool>(line: &[T], xp: &[T]) -> T {
+    let xp = &xp[..line.len()];
     let mut acc = [T::ZERO; 8];
     let (chunks, tail) = line.as_chunks::<8>();
-    if step == 1 {
-        for (c, x) in chunks.iter().zip(xp.as_chunks::<8>().0) {
-            for k in 0..8 {
-                acc[k] = madd::<T, FMA>(c[k], x[k], acc[k]);
-            }
-        }
-    } else {
-        for (i, c) in chunks.iter().enumerate() {
-            for k in 0..8 {
-                acc[k] = madd::<T, FMA>(c[k], xp[(i * 8 + k) * step], acc[k]);
-            }
+    let (xs, xtail) = xp.as_chunks::<8>();
+    for (c, x) in chunks.iter().zip(xs) {
+        for k in 0..8 {
+            acc[k] = madd::<T, FMA>(c[k], x[k], acc[k]);
         }
     }
     let mut sum = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
-    let done = chunks.len() * 8;
-    for (i, v) in tail.iter().enumerate() {
-        sum = madd::<T, FMA>(*v, xp[(done + i) * step], sum);
+    for (v, x) in tail.iter().zip(xtail) {
+        sum = madd::<T, FMA>(*v, *x, sum);
     }
     sum
 }
@@ -183,7 +223,7 @@ pub(super) fn forward<T: Float, const FMA: bool>(
                     let w = weight[kh * conv.w.kernel + kw];
                     let tap = plan.tap(conv, kh, kw);
                     for (l, out) in line.chunks_exact_mut(plan.line_len).enumerate() {
-                        axpy::<T, FMA>(w, &xp[tap + l * plan.line_step..], plan.step, out);
+                        axpy::<T, FMA>(w, &xp[tap + l * plan.line_step..], out);
                     }
                 }
             }
@@ -242,35 +282,13 @@ pub(super) fn backward<T: Float, const FMA: bool>(
                         let tap = plan.tap(conv, kh, kw);
                         for (l, d) in dline.chunks_exact(plan.line_len).enumerate() {
                             let at = tap + l * plan.line_step;
-                            dweight[t] += dot::<T, FMA>(d, &xp[at..], plan.step);
-                            scatter::<T, FMA>(weight[t], d, &mut dxp[at..], plan.step);
+                            dweight[t] += dot::<T, FMA>(d, &xp[at..]);
+                            scatter::<T, FMA>(weight[t], d, &mut dxp[at..]);
                         }
                     }
                 }
             }
-            for (ih, dx) in dx.chunks_exact_mut(conv.w.len).enumerate() {
-                if ih < plan.rows {
-                    let from = (ih + conv.h.pad) * plan.width + conv.w.pad;
-                    dx[..plan.cols].copy_from_slice(&dxp[from..from + plan.cols]);
-                    dx[plan.cols..].fill(T::ZERO);
-                } else {
-                    dx.fill(T::ZERO);
-                }
-            }
-        }
-    }
-}
-
-/// `dxp[i * step] += w * line[i]`.
-#[inline(always)]
-fn scatter<T: Float, const FMA: bool>(w: T, line: &[T], dxp: &mut [T], step: usize) {
-    if step == 1 {
-        for (d, v) in dxp[..line.len()].iter_mut().zip(line) {
-            *d = madd::<T, FMA>(w, *v, *d);
-        }
-    } else {
-        for (d, v) in dxp.iter_mut().step_by(step).zip(line) {
-            *d = madd::<T, FMA>(w, *v, *d);
+            unpad_plane(conv, &plan, &dxp, dx);
         }
     }
 }
