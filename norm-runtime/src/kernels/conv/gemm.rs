@@ -34,7 +34,7 @@
 //! gradients sum over output channels per tap, then over taps (`dx`), and
 //! over each strip's positions, then strip by strip (weight, bias).
 
-use super::Conv;
+use super::{Conv, copy};
 use crate::Float;
 use crate::kernels::reduce::madd;
 use crate::kernels::window::Span;
@@ -91,20 +91,6 @@ fn interleave<T: Float, const R: usize>(rows: [&[T]; R], out: &mut [[T; R]]) {
         for m in 0..R {
             o[m] = rows[m][r];
         }
-    }
-}
-
-/// `dst.copy_from_slice(src)` for the short runs of a strip (at most
-/// [`NC`] values), inline: eight values at a time, then one at a time.
-#[inline(always)]
-fn copy<T: Copy>(dst: &mut [T], src: &[T]) {
-    let (d8, d1) = dst.as_chunks_mut::<8>();
-    let (s8, s1) = src.as_chunks::<8>();
-    for (d, s) in d8.iter_mut().zip(s8) {
-        *d = *s;
-    }
-    for (d, s) in d1.iter_mut().zip(s1) {
-        *d = *s;
     }
 }
 

@@ -25,6 +25,10 @@ use crate::kernels::reduce::madd;
 /// im2col path.
 const PLANE: usize = 8192;
 
+/// Kernel taps of the largest kernel the stencils take (8x8, or 64 along
+/// one axis).
+const MAX_TAPS: usize = 64;
+
 /// The layout of the padded plane and of the output lines.
 ///
 /// The padded plane is split by column into `stride_w` phase planes (one
@@ -106,6 +110,18 @@ impl Plan {
     fn tap(&self, conv: &Conv, kh: usize, kw: usize) -> usize {
         self.at(conv, kh * conv.h.dilation, kw * conv.w.dilation)
     }
+
+    /// [`tap`](Self::tap) of every tap, in order.
+    fn offsets(&self, conv: &Conv) -> [usize; MAX_TAPS] {
+        core::array::from_fn(|t| {
+            let (kh, kw) = (t / conv.w.kernel, t % conv.w.kernel);
+            if kh < conv.h.kernel {
+                self.tap(conv, kh, kw)
+            } else {
+                0
+            }
+        })
+    }
 }
 
 /// Whether the stencils take this convolution: one input channel per group,
@@ -115,21 +131,40 @@ pub(super) fn takes(conv: &Conv) -> bool {
     if conv.c_in_per_group != 1 || conv.m_per_group() >= 4 {
         return false;
     }
+    if conv.h.kernel * conv.w.kernel > MAX_TAPS {
+        return false;
+    }
     let plan = Plan::new(conv);
-    plan.used <= PLANE && plan.out_len() <= PLANE
+    // Room for the last eight outputs' reads past the plane.
+    plan.used + 8 <= PLANE && plan.out_len() <= PLANE
+}
+
+/// For each phase plane `q`: the first input column `iw` of a line that
+/// lands in it, and where in the phase plane's line (`(iw + left) / s`).
+#[inline(always)]
+fn phases(conv: &Conv) -> impl Iterator<Item = (usize, usize, usize)> {
+    let (s, left) = (conv.w.stride, conv.w.pad);
+    (0..s).map(move |q| {
+        let iw = (q + s - left % s) % s;
+        (q, iw, (iw + left) / s)
+    })
 }
 
 /// Copies input plane `x` (`H x W`) into the padded phase planes.
 fn pad_plane<T: Float>(conv: &Conv, plan: &Plan, x: &[T], xp: &mut [T]) {
-    let (top, left) = (conv.h.pad, conv.w.pad);
+    let (top, s) = (conv.h.pad, conv.w.stride);
     for (ih, line) in x.chunks_exact(conv.w.len).take(plan.rows).enumerate() {
         let line = &line[..plan.cols];
-        if conv.w.stride == 1 {
-            let to = plan.at(conv, ih + top, left);
-            xp[to..to + plan.cols].copy_from_slice(line);
-        } else {
-            for (iw, v) in line.iter().enumerate() {
-                xp[plan.at(conv, ih + top, iw + left)] = *v;
+        let row = (ih + top) * plan.width;
+        if s == 1 {
+            super::copy(&mut xp[row + conv.w.pad..][..plan.cols], line);
+            continue;
+        }
+        for (q, iw, at) in phases(conv) {
+            let to = q * plan.phase + row + at;
+            let src = line.iter().skip(iw).step_by(s);
+            for (d, v) in xp[to..].iter_mut().zip(src) {
+                *d = *v;
             }
         }
     }
@@ -137,7 +172,7 @@ fn pad_plane<T: Float>(conv: &Conv, plan: &Plan, x: &[T], xp: &mut [T]) {
 
 /// The input gradient of one plane from the padded phase planes `dxp`.
 fn unpad_plane<T: Float>(conv: &Conv, plan: &Plan, dxp: &[T], dx: &mut [T]) {
-    let (top, left) = (conv.h.pad, conv.w.pad);
+    let (top, s) = (conv.h.pad, conv.w.stride);
     for (ih, line) in dx.chunks_exact_mut(conv.w.len).enumerate() {
         if ih >= plan.rows {
             line.fill(T::ZERO);
@@ -145,23 +180,52 @@ fn unpad_plane<T: Float>(conv: &Conv, plan: &Plan, dxp: &[T], dx: &mut [T]) {
         }
         let (read, rest) = line.split_at_mut(plan.cols);
         rest.fill(T::ZERO);
-        if conv.w.stride == 1 {
-            let from = plan.at(conv, ih + top, left);
-            read.copy_from_slice(&dxp[from..from + plan.cols]);
-        } else {
-            for (iw, v) in read.iter_mut().enumerate() {
-                *v = dxp[plan.at(conv, ih + top, iw + left)];
+        for (q, iw, at) in phases(conv) {
+            let from = q * plan.phase + (ih + top) * plan.width + at;
+            let dst = read.iter_mut().skip(iw).step_by(s);
+            for (d, v) in dst.zip(&dxp[from..]) {
+                *d = *v;
             }
         }
     }
 }
 
-/// `line[i] += w * xp[i]`.
+/// Outputs computed together in registers: four 8-lane `f32` vectors.
+const CHUNK: usize = 32;
+
+/// `out[i] = start + Σ_t weight[t] * xp[offsets[t] + i]`, the taps in
+/// order, [`CHUNK`] outputs at a time held in registers across the taps.
 #[inline(always)]
-fn axpy<T: Float, const FMA: bool>(w: T, xp: &[T], line: &mut [T]) {
-    let xp = &xp[..line.len()];
-    for (y, x) in line.iter_mut().zip(xp) {
-        *y = madd::<T, FMA>(w, *x, *y);
+fn stencil_line<T: Float, const FMA: bool>(
+    start: T,
+    weight: &[T],
+    offsets: &[usize],
+    xp: &[T],
+    out: &mut [T],
+) {
+    let (chunks, tail) = out.as_chunks_mut::<CHUNK>();
+    for (c, out) in chunks.iter_mut().enumerate() {
+        let mut acc = [start; CHUNK];
+        for (w, at) in weight.iter().zip(offsets) {
+            let x = &xp[at + c * CHUNK..][..CHUNK];
+            for k in 0..CHUNK {
+                acc[k] = madd::<T, FMA>(*w, x[k], acc[k]);
+            }
+        }
+        *out = acc;
+    }
+    // The rest eight at a time, reading past the line (the buffers leave
+    // room for it) and keeping the values inside.
+    for (c, out) in tail.chunks_mut(8).enumerate() {
+        let from = chunks.len() * CHUNK + c * 8;
+        let mut acc = [start; 8];
+        for (w, at) in weight.iter().zip(offsets) {
+            let x = &xp[at + from..][..8];
+            for k in 0..8 {
+                acc[k] = madd::<T, FMA>(*w, x[k], acc[k]);
+            }
+        }
+        out.copy_from_slice(&acc[..out.len()]);
     }
 }
 
@@ -205,6 +269,7 @@ pub(super) fn forward<T: Float, const FMA: bool>(
     let plan = Plan::new(conv);
     let (m_n, taps) = (conv.m_per_group(), conv.h.kernel * conv.w.kernel);
     let (in_plane, out_plane) = (conv.in_plane(), conv.out_plane());
+    let offsets = plan.offsets(conv);
     let mut xp = [T::ZERO; PLANE];
     let mut line = [T::ZERO; PLANE];
     let line = &mut line[..plan.out_len()];
@@ -216,19 +281,19 @@ pub(super) fn forward<T: Float, const FMA: bool>(
             if o % m_n == 0 {
                 pad_plane(conv, &plan, &x[o / m_n * in_plane..][..in_plane], &mut xp);
             }
-            line.fill(bias.map_or(T::ZERO, |b| b[o]));
+            let start = bias.map_or(T::ZERO, |b| b[o]);
             let weight = &weight[o * taps..][..taps];
-            for kh in 0..conv.h.kernel {
-                for kw in 0..conv.w.kernel {
-                    let w = weight[kh * conv.w.kernel + kw];
-                    let tap = plan.tap(conv, kh, kw);
-                    for (l, out) in line.chunks_exact_mut(plan.line_len).enumerate() {
-                        axpy::<T, FMA>(w, &xp[tap + l * plan.line_step..], out);
-                    }
-                }
+            for (l, out) in line.chunks_exact_mut(plan.line_len).enumerate() {
+                stencil_line::<T, FMA>(
+                    start,
+                    weight,
+                    &offsets[..taps],
+                    &xp[l * plan.line_step..],
+                    out,
+                );
             }
             for (oh, y) in y.chunks_exact_mut(conv.w.out).enumerate() {
-                y.copy_from_slice(&line[oh * plan.out_row..][..conv.w.out]);
+                super::copy(y, &line[oh * plan.out_row..][..conv.w.out]);
             }
         }
     }
@@ -247,6 +312,7 @@ pub(super) fn backward<T: Float, const FMA: bool>(
     mut dbias: Option<&mut [T]>,
 ) {
     let plan = Plan::new(conv);
+    let offsets = plan.offsets(conv);
     let (m_n, taps) = (conv.m_per_group(), conv.h.kernel * conv.w.kernel);
     let (in_plane, out_plane) = (conv.in_plane(), conv.out_plane());
     let mut xp = [T::ZERO; PLANE];
@@ -279,7 +345,7 @@ pub(super) fn backward<T: Float, const FMA: bool>(
                 for kh in 0..conv.h.kernel {
                     for kw in 0..conv.w.kernel {
                         let t = kh * conv.w.kernel + kw;
-                        let tap = plan.tap(conv, kh, kw);
+                        let tap = offsets[t];
                         for (l, d) in dline.chunks_exact(plan.line_len).enumerate() {
                             let at = tap + l * plan.line_step;
                             dweight[t] += dot::<T, FMA>(d, &xp[at..]);
