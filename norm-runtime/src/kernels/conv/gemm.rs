@@ -301,9 +301,10 @@ fn pack_cols<T: Float>(
             let dst = &mut out[lo..hi];
             if stride == 1 {
                 copy(dst, &x[from..from + dst.len()]);
-            } else {
-                for (d, s) in dst.iter_mut().zip(x[from..].iter().step_by(stride)) {
-                    *d = *s;
+            } else if !dst.is_empty() {
+                let src = &x[from..from + (dst.len() - 1) * stride + 1];
+                for (i, d) in dst.iter_mut().enumerate() {
+                    *d = src[i * stride];
                 }
             }
         }
@@ -333,9 +334,10 @@ fn scatter_cols_add<T: Float>(
             for (d, s) in dx[to..to + src.len()].iter_mut().zip(src) {
                 *d += *s;
             }
-        } else {
-            for (d, s) in dx[to..].iter_mut().step_by(stride).zip(src) {
-                *d += *s;
+        } else if !src.is_empty() {
+            let dx = &mut dx[to..to + (src.len() - 1) * stride + 1];
+            for (i, s) in src.iter().enumerate() {
+                dx[i * stride] += *s;
             }
         }
     }

@@ -162,9 +162,9 @@ fn pad_plane<T: Float>(conv: &Conv, plan: &Plan, x: &[T], xp: &mut [T]) {
         }
         for (q, iw, at) in phases(conv) {
             let to = q * plan.phase + row + at;
-            let src = line.iter().skip(iw).step_by(s);
-            for (d, v) in xp[to..].iter_mut().zip(src) {
-                *d = *v;
+            let n = (plan.cols + s - 1 - iw) / s;
+            for (j, d) in xp[to..to + n].iter_mut().enumerate() {
+                *d = line[iw + j * s];
             }
         }
     }
@@ -182,9 +182,9 @@ fn unpad_plane<T: Float>(conv: &Conv, plan: &Plan, dxp: &[T], dx: &mut [T]) {
         rest.fill(T::ZERO);
         for (q, iw, at) in phases(conv) {
             let from = q * plan.phase + (ih + top) * plan.width + at;
-            let dst = read.iter_mut().skip(iw).step_by(s);
-            for (d, v) in dst.zip(&dxp[from..]) {
-                *d = *v;
+            let n = (plan.cols + s - 1 - iw) / s;
+            for (j, v) in dxp[from..from + n].iter().enumerate() {
+                read[iw + j * s] = *v;
             }
         }
     }
