@@ -52,7 +52,7 @@ const MR: usize = 6;
 /// The rows of the next block when `remaining` rows are left: 6 while that
 /// leaves 4 or more (or nothing), then 4, then one at a time.
 #[inline(always)]
-fn block_rows(remaining: usize) -> usize {
+pub(super) fn block_rows(remaining: usize) -> usize {
     match remaining {
         6 | 7 | 10.. => MR,
         4 | 5 | 8 | 9 => 4,

@@ -23,9 +23,13 @@
 //! - [`stencil`]: output channels that each read one input channel
 //!   (depthwise, with a channel multiplier under 4) as per-channel stencils
 //!   over a zero-padded copy of the plane;
-//! - [`gemm`]: everything else (pointwise, dense, stems, 1-d, grouped) as a
-//!   matrix product over the im2col matrix, built a strip of positions at a
-//!   time on the stack, through one register-blocked micro-kernel.
+//! - [`wide`] (forward, stride 1): the register-blocked micro-kernel reading
+//!   straight from a zero-padded copy of the example, every tap a fixed
+//!   offset from a position;
+//! - [`gemm`]: everything else (the backward passes, strided, stems, 1-d,
+//!   grouped, inputs too large for the copy) as a matrix product over the
+//!   im2col matrix, built a strip of positions at a time on the stack,
+//!   through the same micro-kernel.
 //!
 //! Both run the copy compiled for AVX2 + FMA when the CPU has it (fused
 //! multiply-adds) and the portable copy otherwise. A forward output is the
@@ -38,6 +42,7 @@
 
 mod gemm;
 mod stencil;
+mod wide;
 
 #[cfg(test)]
 mod tests;
@@ -164,6 +169,8 @@ fn forward_flat<T: Float, const FMA: bool>(
 ) {
     if stencil::takes(conv) {
         stencil::forward::<T, FMA>(conv, weight, bias, x, y);
+    } else if wide::takes(conv) {
+        wide::forward::<T, FMA>(conv, weight, bias, x, y);
     } else {
         gemm::forward::<T, FMA>(conv, weight, bias, x, y);
     }

@@ -3,7 +3,7 @@
 //! examples, tap chunks and output-channel chunks past the buffers, planes
 //! too large for the stencils, strides, dilations, groups and padding.
 
-use super::{Conv, backward_flat, forward_flat, stencil};
+use super::{Conv, backward_flat, forward_flat, gemm, stencil, wide};
 use crate::kernels::window::Axis;
 
 /// The formula: `y[n][o][r][s] = b[o] + Σ w[o][c][i][j] x[n][g*cpg + c][r*sh + i*dh - ph][s*sw + j*dw - pw]`,
@@ -113,6 +113,12 @@ const CASES: &[Case] = &[
     // Padding larger than the kernel reaches.
     (2, 2, 2, [4, 3, 1, 3, 1], [4, 3, 1, 3, 1]),
     (2, 3, 1, [4, 3, 1, 3, 1], [4, 3, 1, 3, 1]),
+    // Stride 1 read from the padded copy: a ResNet 3x3, groups of 6 output
+    // channels, a 3x5 kernel with padding past it, 1-d.
+    (16, 16, 1, [8, 3, 1, 1, 1], [8, 3, 1, 1, 1]),
+    (8, 12, 2, [5, 3, 1, 1, 1], [5, 3, 1, 1, 1]),
+    (4, 8, 1, [6, 3, 1, 2, 1], [7, 5, 1, 3, 1]),
+    (4, 6, 1, ONE, [17, 3, 1, 1, 1]),
     // 1-d: k = 3 stride 2, and an STFT-like k = 16 stride 8.
     (4, 6, 1, ONE, [17, 3, 2, 1, 1]),
     (1, 10, 1, ONE, [40, 16, 8, 0, 1]),
@@ -212,4 +218,24 @@ fn the_cases_reach_both_paths() {
         [13, 10, 2, 5, 1],
         [6, 4, 2, 1, 1]
     ))));
+}
+
+#[test]
+fn the_wide_path_gives_the_im2col_bits() {
+    let mut taken = 0;
+    for &case in CASES {
+        let conv = geometry(case);
+        if !wide::takes(&conv) {
+            continue;
+        }
+        taken += 1;
+        let x = values(7, 3 * conv.x_row());
+        let w = values(8, conv.c_out * conv.k_per_group());
+        let b = values(9, conv.c_out);
+        let (mut wide_y, mut gemm_y) = (vec![0.0; 3 * conv.y_row()], vec![1.0; 3 * conv.y_row()]);
+        wide::forward::<f64, true>(&conv, &w, Some(&b), &x, &mut wide_y);
+        gemm::forward::<f64, true>(&conv, &w, Some(&b), &x, &mut gemm_y);
+        assert_eq!(wide_y, gemm_y, "{case:?}");
+    }
+    assert!(taken >= 4, "{taken} cases take the wide path");
 }

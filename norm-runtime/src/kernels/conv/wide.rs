@@ -1,0 +1,293 @@
+//! The forward pass of stride-1 convolutions read straight from a
+//! zero-padded copy of each example, without an im2col matrix.
+//!
+//! The example's input channels are copied once into a stack buffer with
+//! their padding, `width = (OUT_W - 1) + (KW - 1) * DW + 1` values a line.
+//! Output `(oh, ow)` then reads channel `c`, tap `(kh, kw)` at
+//! `c * plane + (oh * width + ow) + kh * DH * width + kw * DW`: for the
+//! "wide" position `i = oh * width + ow`, every tap is a fixed offset, so
+//! sixteen consecutive wide positions read sixteen consecutive values, across
+//! output rows. The register-blocked micro-kernel of [`gemm`](super::gemm)
+//! (6 x 16 accumulators) runs over those offsets directly; the `width -
+//! OUT_W` positions of each row past the output are computed and dropped
+//! (6 % of a 32-wide padded image, 20 % of an 8-wide one). The copy costs
+//! `C_IN * H * W` moves per example, where im2col costs `KH * KW` times
+//! that per output strip.
+//!
+//! Sums: the bias, then every tap in order (input channel, kernel row,
+//! kernel column), one fused multiply-add each: the operations of the
+//! im2col path, so the two give the same bits.
+
+use super::Conv;
+use crate::Float;
+use crate::kernels::reduce::madd;
+
+/// Values of the padded-example buffer (80 KiB of `f32`); larger inputs
+/// take the im2col path.
+const BUFFER: usize = 20480;
+/// Columns of the micro-kernel's accumulator block.
+const NR: usize = 16;
+/// Wide positions per strip.
+const NC: usize = 64;
+/// Taps per packed chunk of weights.
+const KC: usize = 128;
+/// The most weights per output channel this path takes (256 input
+/// channels of a 3x3 kernel).
+const MAX_K: usize = 2304;
+
+/// The padded layout.
+#[derive(Clone, Copy, Debug)]
+struct Plan {
+    /// Values per padded line.
+    width: usize,
+    /// Values per padded channel, with one spare line for the dropped
+    /// positions' reads.
+    plane: usize,
+    /// Input rows and columns copied (the others are never read).
+    rows: usize,
+    cols: usize,
+    /// Wide positions: `OUT_H * width`.
+    positions: usize,
+}
+
+impl Plan {
+    fn new(conv: &Conv) -> Self {
+        let (h, w) = (conv.h, conv.w);
+        let reach = |a: super::Axis| (a.out - 1) + (a.kernel - 1) * a.dilation + 1;
+        let (rows_read, width) = (reach(h), reach(w));
+        Self {
+            width,
+            plane: (rows_read + 1) * width,
+            rows: h.len.min(rows_read.saturating_sub(h.pad)),
+            cols: w.len.min(width.saturating_sub(w.pad)),
+            positions: h.out * width,
+        }
+    }
+
+    /// Buffer values in use, with room for the last panel's reads past the
+    /// last channel.
+    fn used(&self, conv: &Conv) -> usize {
+        conv.groups * conv.c_in_per_group * self.plane + NR
+    }
+}
+
+/// Whether this path takes the convolution: stride 1 with a kernel larger
+/// than 1x1 (a pointwise convolution's im2col rows are its input lines,
+/// copied as cheaply), enough output channels per group for the 6 x 16
+/// blocks (depthwise goes to the stencils), and an example that fits the
+/// buffer.
+pub(super) fn takes(conv: &Conv) -> bool {
+    !conv.same_plane()
+        && conv.h.stride == 1
+        && conv.w.stride == 1
+        && conv.m_per_group() >= 4
+        && conv.k_per_group() <= MAX_K
+        && Plan::new(conv).used(conv) <= BUFFER
+}
+
+/// Copies one example's input channels into the padded buffer.
+fn pad_example<T: Float>(conv: &Conv, plan: &Plan, x: &[T], xw: &mut [T]) {
+    let (top, left) = (conv.h.pad, conv.w.pad);
+    for (c, x) in x.chunks_exact(conv.in_plane()).enumerate() {
+        let plane = &mut xw[c * plan.plane..][..plan.plane];
+        for (ih, line) in x.chunks_exact(conv.w.len).take(plan.rows).enumerate() {
+            let to = (ih + top) * plan.width + left;
+            super::copy(&mut plane[to..to + plan.cols], &line[..plan.cols]);
+        }
+    }
+}
+
+/// `acc[m][j] += Σ_r a[r][m] * xw[offsets[r] + base + j]`, in order.
+#[inline(always)]
+fn tile<T: Float, const R: usize, const FMA: bool>(
+    a: &[[T; R]],
+    xw: &[T],
+    offsets: &[usize],
+    base: usize,
+    acc: &mut [[T; NR]; R],
+) {
+    let mut c = *acc;
+    for (a, at) in a.iter().zip(offsets) {
+        let b = &xw[at + base..][..NR];
+        for m in 0..R {
+            for j in 0..NR {
+                c[m][j] = madd::<T, FMA>(a[m], b[j], c[m][j]);
+            }
+        }
+    }
+    *acc = c;
+}
+
+/// `y = conv(x) + bias` over a batch.
+#[inline(always)]
+pub(super) fn forward<T: Float, const FMA: bool>(
+    conv: &Conv,
+    weight: &[T],
+    bias: Option<&[T]>,
+    x: &[T],
+    y: &mut [T],
+) {
+    let plan = Plan::new(conv);
+    // Where each tap of group 0 reads, from a wide position.
+    let mut offsets = [0; MAX_K];
+    let mut k = 0;
+    for ci in 0..conv.c_in_per_group {
+        for kh in 0..conv.h.kernel {
+            for kw in 0..conv.w.kernel {
+                offsets[k] =
+                    ci * plan.plane + kh * conv.h.dilation * plan.width + kw * conv.w.dilation;
+                k += 1;
+            }
+        }
+    }
+    let offsets = &offsets[..k];
+    let mut xw = [T::ZERO; BUFFER];
+    let mut s = Blocks::<T>::new();
+    let m_n = conv.m_per_group();
+    for (x, y) in x
+        .chunks_exact(conv.x_row())
+        .zip(y.chunks_exact_mut(conv.y_row()))
+    {
+        pad_example(conv, &plan, x, &mut xw);
+        for g in 0..conv.groups {
+            for i0 in (0..plan.positions).step_by(NC) {
+                let len = NC.min(plan.positions - i0);
+                let mut m0 = 0;
+                while m0 < m_n {
+                    let rows = super::gemm::block_rows(m_n - m0);
+                    let at = Strip {
+                        o0: g * m_n + m0,
+                        base: g * conv.c_in_per_group * plan.plane + i0,
+                        i0,
+                        len,
+                    };
+                    match rows {
+                        6 => block::<T, 6, FMA>(
+                            conv,
+                            &plan,
+                            weight,
+                            bias,
+                            &xw,
+                            offsets,
+                            at,
+                            &mut s.a6,
+                            &mut s.out6,
+                            y,
+                        ),
+                        4 => block::<T, 4, FMA>(
+                            conv,
+                            &plan,
+                            weight,
+                            bias,
+                            &xw,
+                            offsets,
+                            at,
+                            &mut s.a4,
+                            &mut s.out4,
+                            y,
+                        ),
+                        _ => block::<T, 1, FMA>(
+                            conv,
+                            &plan,
+                            weight,
+                            bias,
+                            &xw,
+                            offsets,
+                            at,
+                            &mut s.a1,
+                            &mut s.out1,
+                            y,
+                        ),
+                    }
+                    m0 += rows;
+                }
+            }
+        }
+    }
+}
+
+/// The packed weights and results of a block, for blocks of 6, 4 and 1
+/// output channels.
+struct Blocks<T> {
+    a6: [[T; 6]; KC],
+    a4: [[T; 4]; KC],
+    a1: [[T; 1]; KC],
+    out6: [[T; NC]; 6],
+    out4: [[T; NC]; 4],
+    out1: [[T; NC]; 1],
+}
+
+impl<T: Float> Blocks<T> {
+    fn new() -> Self {
+        Self {
+            a6: [[T::ZERO; 6]; KC],
+            a4: [[T::ZERO; 4]; KC],
+            a1: [[T::ZERO; 1]; KC],
+            out6: [[T::ZERO; NC]; 6],
+            out4: [[T::ZERO; NC]; 4],
+            out1: [[T::ZERO; NC]; 1],
+        }
+    }
+}
+
+/// Output channels from `o0`, wide positions `i0..i0 + len`, read from
+/// `base` plus each tap's offset (the group's first channel and `i0`).
+#[derive(Clone, Copy)]
+struct Strip {
+    o0: usize,
+    base: usize,
+    i0: usize,
+    len: usize,
+}
+
+/// Output channels `o0..o0 + R` of one strip of one example.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn block<T: Float, const R: usize, const FMA: bool>(
+    conv: &Conv,
+    plan: &Plan,
+    weight: &[T],
+    bias: Option<&[T]>,
+    xw: &[T],
+    offsets: &[usize],
+    at: Strip,
+    a: &mut [[T; R]; KC],
+    out: &mut [[T; NC]; R],
+    y: &mut [T],
+) {
+    let k_n = conv.k_per_group();
+    for (m, out) in out.iter_mut().enumerate() {
+        out.fill(bias.map_or(T::ZERO, |b| b[at.o0 + m]));
+    }
+    for k0 in (0..k_n).step_by(KC) {
+        let kc = KC.min(k_n - k0);
+        for (r, a) in a[..kc].iter_mut().enumerate() {
+            for m in 0..R {
+                a[m] = weight[(at.o0 + m) * k_n + k0 + r];
+            }
+        }
+        let offsets = &offsets[k0..k0 + kc];
+        for p in 0..at.len.div_ceil(NR) {
+            let mut acc: [[T; NR]; R] = core::array::from_fn(|m| out[m].as_chunks::<NR>().0[p]);
+            tile::<T, R, FMA>(&a[..kc], xw, offsets, at.base + p * NR, &mut acc);
+            for m in 0..R {
+                out[m].as_chunks_mut::<NR>().0[p] = acc[m];
+            }
+        }
+    }
+    // The strip's positions inside the output, row by row.
+    let (width, out_w) = (plan.width, conv.w.out);
+    let mut i = at.i0;
+    while i < at.i0 + at.len {
+        let (oh, ow) = (i / width, i % width);
+        let end = (oh * width + width).min(at.i0 + at.len);
+        if ow < out_w {
+            let n = (out_w - ow).min(end - i);
+            for (m, out) in out.iter().enumerate() {
+                let to = (at.o0 + m) * conv.out_plane() + oh * out_w + ow;
+                super::copy(&mut y[to..to + n], &out[i - at.i0..i - at.i0 + n]);
+            }
+        }
+        i = end;
+    }
+}
