@@ -190,9 +190,29 @@ fn backward_flat<T: Float, const FMA: bool>(
 ) {
     if stencil::takes(conv) {
         stencil::backward::<T, FMA>(conv, weight, x, dy, dx, dweight, dbias);
+        return;
+    }
+    if wide::takes_backward(conv) {
+        wide::backward_input::<T, FMA>(conv, weight, dy, dx);
+        if let Some(dbias) = dbias {
+            bias_grad(conv, dy, dbias);
+        }
     } else {
         gemm::backward_input::<T, FMA>(conv, weight, dy, dx, dbias);
-        gemm::backward_weight::<T, FMA>(conv, x, dy, dweight);
+    }
+    gemm::backward_weight::<T, FMA>(conv, x, dy, dweight);
+}
+
+/// `dbias[o] += Σ dy[n][o][..]`, example by example.
+fn bias_grad<T: Float>(conv: &Conv, dy: &[T], dbias: &mut [T]) {
+    for dy in dy.chunks_exact(conv.y_row()) {
+        for (db, plane) in dbias.iter_mut().zip(dy.chunks_exact(conv.out_plane())) {
+            let mut sum = T::ZERO;
+            for v in plane {
+                sum += *v;
+            }
+            *db += sum;
+        }
     }
 }
 

@@ -238,4 +238,14 @@ fn the_wide_path_gives_the_im2col_bits() {
         assert_eq!(wide_y, gemm_y, "{case:?}");
     }
     assert!(taken >= 4, "{taken} cases take the wide path");
+    // Their input gradients too, as transposed convolutions (checked against
+    // the formula by `both_paths_follow_the_formula`).
+    let backward = CASES
+        .iter()
+        .filter(|&&c| wide::takes_backward(&geometry(c)))
+        .count();
+    assert!(
+        backward >= 3,
+        "{backward} cases take the wide input gradient"
+    );
 }

@@ -118,11 +118,95 @@ fn tile<T: Float, const R: usize, const FMA: bool>(
     *acc = c;
 }
 
+/// The weights of the convolution this path runs.
+#[derive(Clone, Copy)]
+enum Weights<'a, T> {
+    /// PyTorch's layout, `[C_OUT][K]`.
+    Plain(&'a [T]),
+    /// The input gradient of a stride-1 convolution `of` is the convolution
+    /// of `dy` with its weights transposed (input and output channels
+    /// swapped within each group) and flipped (taps reversed).
+    Transposed { weight: &'a [T], of: &'a Conv },
+}
+
+impl<T: Float> Weights<'_, T> {
+    /// Weight `k` of output channel `o` (of the convolution run).
+    #[inline(always)]
+    fn at(&self, o: usize, k: usize, k_n: usize) -> T {
+        match *self {
+            Self::Plain(w) => w[o * k_n + k],
+            Self::Transposed { weight, of } => {
+                let (cpg, taps) = (of.c_in_per_group, of.h.kernel * of.w.kernel);
+                let (g, ci) = (o / cpg, o % cpg);
+                let (m, tap) = (k / taps, k % taps);
+                let o_of = g * of.m_per_group() + m;
+                weight[(o_of * cpg + ci) * taps + (taps - 1 - tap)]
+            }
+        }
+    }
+}
+
 /// `y = conv(x) + bias` over a batch.
 #[inline(always)]
 pub(super) fn forward<T: Float, const FMA: bool>(
     conv: &Conv,
     weight: &[T],
+    bias: Option<&[T]>,
+    x: &[T],
+    y: &mut [T],
+) {
+    run::<T, FMA>(conv, Weights::Plain(weight), bias, x, y);
+}
+
+/// The convolution whose forward pass is `conv`'s input gradient (stride 1):
+/// `dy` in, `dx` out, the padding what the kernel reaches past `conv`'s.
+fn transposed(conv: &Conv) -> Option<Conv> {
+    let axis = |a: super::Axis| {
+        let reach = (a.kernel - 1) * a.dilation;
+        (a.stride == 1 && a.pad <= reach).then(|| super::Axis {
+            len: a.out,
+            out: a.len,
+            kernel: a.kernel,
+            stride: 1,
+            pad: reach - a.pad,
+            dilation: a.dilation,
+        })
+    };
+    Some(Conv {
+        c_out: conv.groups * conv.c_in_per_group,
+        groups: conv.groups,
+        c_in_per_group: conv.m_per_group(),
+        h: axis(conv.h)?,
+        w: axis(conv.w)?,
+    })
+}
+
+/// Whether this path takes `conv`'s input gradient: stride 1, padding no
+/// wider than the kernel reaches, and the transposed convolution one that
+/// [`takes`] (four or more input channels per group among them).
+pub(super) fn takes_backward(conv: &Conv) -> bool {
+    transposed(conv).is_some_and(|t| takes(&t))
+}
+
+/// `dx` (written) of a convolution [`takes_backward`] takes, as the
+/// transposed convolution of `dy`.
+#[inline(always)]
+pub(super) fn backward_input<T: Float, const FMA: bool>(
+    conv: &Conv,
+    weight: &[T],
+    dy: &[T],
+    dx: &mut [T],
+) {
+    if let Some(t) = transposed(conv) {
+        run::<T, FMA>(&t, Weights::Transposed { weight, of: conv }, None, dy, dx);
+    }
+}
+
+/// The forward pass of `conv` with `weights`.
+#[inline(always)]
+fn run<T: Float, const FMA: bool>(
+    conv: &Conv,
+    weight: Weights<'_, T>,
     bias: Option<&[T]>,
     x: &[T],
     y: &mut [T],
@@ -246,7 +330,7 @@ struct Strip {
 fn block<T: Float, const R: usize, const FMA: bool>(
     conv: &Conv,
     plan: &Plan,
-    weight: &[T],
+    weight: Weights<'_, T>,
     bias: Option<&[T]>,
     xw: &[T],
     offsets: &[usize],
@@ -263,7 +347,7 @@ fn block<T: Float, const R: usize, const FMA: bool>(
         let kc = KC.min(k_n - k0);
         for (r, a) in a[..kc].iter_mut().enumerate() {
             for m in 0..R {
-                a[m] = weight[(at.o0 + m) * k_n + k0 + r];
+                a[m] = weight.at(at.o0 + m, k0 + r, k_n);
             }
         }
         let offsets = &offsets[k0..k0 + kc];
