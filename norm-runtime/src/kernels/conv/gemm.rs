@@ -60,7 +60,7 @@ pub(super) fn block_rows(remaining: usize) -> usize {
     }
 }
 /// Columns of the micro-kernel's accumulator block.
-const NR: usize = 16;
+pub(super) const NR: usize = 16;
 
 /// The micro-kernel: `acc[m][j] += Σ_r a[r][m] * b[r][panel * NR + j]` over
 /// the `a.len()` reduction rows, in order, fused with `FMA`.
@@ -343,6 +343,31 @@ fn scatter_cols_add<T: Float>(
     }
 }
 
+/// The packed left operands and results of a register block, for blocks
+/// of 6, 4 and 1 rows (the paths that share the micro-kernel run one of
+/// the three through [`with_block!`](super::with_block)).
+pub(super) struct Blocks<T> {
+    pub(super) a6: [[T; MR]; KC],
+    pub(super) a4: [[T; 4]; KC],
+    pub(super) a1: [[T; 1]; KC],
+    pub(super) out6: [[T; NC]; MR],
+    pub(super) out4: [[T; NC]; 4],
+    pub(super) out1: [[T; NC]; 1],
+}
+
+impl<T: Float> Blocks<T> {
+    pub(super) fn new() -> Self {
+        Self {
+            a6: [[T::ZERO; MR]; KC],
+            a4: [[T::ZERO; 4]; KC],
+            a1: [[T::ZERO; 1]; KC],
+            out6: [[T::ZERO; NC]; MR],
+            out4: [[T::ZERO; NC]; 4],
+            out1: [[T::ZERO; NC]; 1],
+        }
+    }
+}
+
 /// The stack buffers of one call, zeroed once.
 struct Scratch<T> {
     spans: Spans,
@@ -350,14 +375,7 @@ struct Scratch<T> {
     /// A chunk of im2col rows (forward, weight gradient) or of output
     /// gradient rows (input gradient).
     rows: [[T; NC]; KC],
-    /// The packed left operand, for blocks of 6, 4 and 1 rows.
-    a6: [[T; MR]; KC],
-    a4: [[T; 4]; KC],
-    a1: [[T; 1]; KC],
-    /// A block's results across the strip.
-    out6: [[T; NC]; MR],
-    out4: [[T; NC]; 4],
-    out1: [[T; NC]; 1],
+    blocks: Blocks<T>,
 }
 
 impl<T: Float> Scratch<T> {
@@ -366,12 +384,7 @@ impl<T: Float> Scratch<T> {
             spans: Spans::new(conv),
             strip: Strip::EMPTY,
             rows: [[T::ZERO; NC]; KC],
-            a6: [[T::ZERO; MR]; KC],
-            a4: [[T::ZERO; 4]; KC],
-            a1: [[T::ZERO; 1]; KC],
-            out6: [[T::ZERO; NC]; MR],
-            out4: [[T::ZERO; NC]; 4],
-            out1: [[T::ZERO; NC]; 1],
+            blocks: Blocks::new(),
         }
     }
 }
@@ -403,41 +416,9 @@ pub(super) fn forward<T: Float, const FMA: bool>(
                     };
                     let rows = &s.rows[..kc];
                     let rows_n = block_rows(m_n - m0);
-                    match rows_n {
-                        MR => forward_block::<T, MR, FMA>(
-                            conv,
-                            weight,
-                            bias,
-                            &s.strip,
-                            rows,
-                            at,
-                            &mut s.a6,
-                            &mut s.out6,
-                            y,
-                        ),
-                        4 => forward_block::<T, 4, FMA>(
-                            conv,
-                            weight,
-                            bias,
-                            &s.strip,
-                            rows,
-                            at,
-                            &mut s.a4,
-                            &mut s.out4,
-                            y,
-                        ),
-                        _ => forward_block::<T, 1, FMA>(
-                            conv,
-                            weight,
-                            bias,
-                            &s.strip,
-                            rows,
-                            at,
-                            &mut s.a1,
-                            &mut s.out1,
-                            y,
-                        ),
-                    }
+                    super::with_block!(rows_n, s.blocks, |R, a, out| forward_block::<T, R, FMA>(
+                        conv, weight, bias, &s.strip, rows, at, a, out, y
+                    ));
                     m0 += rows_n;
                 }
             }
@@ -515,11 +496,7 @@ pub(super) fn backward_input<T: Float, const FMA: bool>(
                     let o = g * m_n + m0 + m;
                     s.strip.gather(conv, dy, o, row);
                     if let Some(db) = dbias.as_deref_mut() {
-                        let mut sum = T::ZERO;
-                        for v in &row[..s.strip.len] {
-                            sum += *v;
-                        }
-                        db[o] += sum;
+                        db[o] += super::sum(&row[..s.strip.len]);
                     }
                 }
                 let (o0, mut k) = (g * m_n + m0, 0);
@@ -527,44 +504,9 @@ pub(super) fn backward_input<T: Float, const FMA: bool>(
                     let at = Block { o0, k0: k, k_n };
                     let dys = &s.rows[..mc];
                     let rows_n = block_rows(k_n - k);
-                    match rows_n {
-                        MR => input_block::<T, MR, FMA>(
-                            conv,
-                            weight,
-                            &s.spans,
-                            &s.strip,
-                            dys,
-                            g,
-                            at,
-                            &mut s.a6,
-                            &mut s.out6,
-                            dx,
-                        ),
-                        4 => input_block::<T, 4, FMA>(
-                            conv,
-                            weight,
-                            &s.spans,
-                            &s.strip,
-                            dys,
-                            g,
-                            at,
-                            &mut s.a4,
-                            &mut s.out4,
-                            dx,
-                        ),
-                        _ => input_block::<T, 1, FMA>(
-                            conv,
-                            weight,
-                            &s.spans,
-                            &s.strip,
-                            dys,
-                            g,
-                            at,
-                            &mut s.a1,
-                            &mut s.out1,
-                            dx,
-                        ),
-                    }
+                    super::with_block!(rows_n, s.blocks, |R, a, out| input_block::<T, R, FMA>(
+                        conv, weight, &s.spans, &s.strip, dys, g, at, a, out, dx
+                    ));
                     k += rows_n;
                 }
             }
@@ -650,11 +592,11 @@ pub(super) fn backward_weight<T: Float, const FMA: bool>(
                         let rows_n = block_rows(kc - k);
                         let cols = &s.rows[k..k + rows_n];
                         let dyt = &dyt[..len];
-                        match rows_n {
-                            MR => weight_block::<T, MR, FMA>(cols, dyt, at, &mut s.a6, dweight),
-                            4 => weight_block::<T, 4, FMA>(cols, dyt, at, &mut s.a4, dweight),
-                            _ => weight_block::<T, 1, FMA>(cols, dyt, at, &mut s.a1, dweight),
-                        }
+                        super::with_block!(
+                            rows_n,
+                            s.blocks,
+                            |R, a, _out| weight_block::<T, R, FMA>(cols, dyt, at, a, dweight)
+                        );
                         k += rows_n;
                     }
                 }

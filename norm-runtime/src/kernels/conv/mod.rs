@@ -20,13 +20,13 @@
 //! How it runs (the geometry decides, never the batch, so an example gets
 //! the same bits alone or in a batch of any size):
 //!
-//! - [`stencil`]: output channels that each read one input channel
+//! - `stencil`: output channels that each read one input channel
 //!   (depthwise, with a channel multiplier under 4) as per-channel stencils
 //!   over a zero-padded copy of the plane;
-//! - [`wide`] (forward, stride 1): the register-blocked micro-kernel reading
+//! - `wide` (forward, stride 1): the register-blocked micro-kernel reading
 //!   straight from a zero-padded copy of the example, every tap a fixed
 //!   offset from a position;
-//! - [`gemm`]: everything else (the backward passes, strided, stems, 1-d,
+//! - `gemm`: everything else (the backward passes, strided, stems, 1-d,
 //!   grouped, inputs too large for the copy) as a matrix product over the
 //!   im2col matrix, built a strip of positions at a time on the stack,
 //!   through the same micro-kernel.
@@ -207,14 +207,46 @@ fn backward_flat<T: Float, const FMA: bool>(
 fn bias_grad<T: Float>(conv: &Conv, dy: &[T], dbias: &mut [T]) {
     for dy in dy.chunks_exact(conv.y_row()) {
         for (db, plane) in dbias.iter_mut().zip(dy.chunks_exact(conv.out_plane())) {
-            let mut sum = T::ZERO;
-            for v in plane {
-                sum += *v;
-            }
-            *db += sum;
+            *db += sum(plane);
         }
     }
 }
+
+/// The values added in order: a bias gradient's terms.
+#[inline(always)]
+fn sum<T: Float>(values: &[T]) -> T {
+    let mut sum = T::ZERO;
+    for v in values {
+        sum += *v;
+    }
+    sum
+}
+
+/// Runs `$call` with `$rows` (6, 4 or anything else: 1) as the const `$r`,
+/// `$a` and `$out` the block buffers of that size in `$blocks` (a
+/// `gemm::Blocks`): the three instances of a register-blocked step.
+macro_rules! with_block {
+    ($rows:expr, $blocks:expr, |$r:ident, $a:ident, $out:ident| $call:expr) => {
+        match $rows {
+            6 => {
+                const $r: usize = 6;
+                let ($a, $out) = (&mut $blocks.a6, &mut $blocks.out6);
+                $call
+            }
+            4 => {
+                const $r: usize = 4;
+                let ($a, $out) = (&mut $blocks.a4, &mut $blocks.out4);
+                $call
+            }
+            _ => {
+                const $r: usize = 1;
+                let ($a, $out) = (&mut $blocks.a1, &mut $blocks.out1);
+                $call
+            }
+        }
+    };
+}
+use with_block;
 
 dispatched! {
     /// [`forward_flat`], compiled for AVX2 + FMA where the CPU has them.

@@ -332,11 +332,7 @@ pub(super) fn backward<T: Float, const FMA: bool>(
                     dline[oh * plan.out_row..][..conv.w.out].copy_from_slice(dy);
                 }
                 if let Some(db) = dbias.as_deref_mut() {
-                    let mut sum = T::ZERO;
-                    for v in dy {
-                        sum += *v;
-                    }
-                    db[o] += sum;
+                    db[o] += super::sum(dy);
                 }
                 let (weight, dweight) = (
                     &weight[o * taps..][..taps],

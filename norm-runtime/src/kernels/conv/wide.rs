@@ -19,18 +19,13 @@
 //! im2col path, so the two give the same bits.
 
 use super::Conv;
+use super::gemm::{KC, NC, NR};
 use crate::Float;
 use crate::kernels::reduce::madd;
 
 /// Values of the padded-example buffer (80 KiB of `f32`); larger inputs
 /// take the im2col path.
 const BUFFER: usize = 20480;
-/// Columns of the micro-kernel's accumulator block.
-const NR: usize = 16;
-/// Wide positions per strip.
-const NC: usize = 64;
-/// Taps per packed chunk of weights.
-const KC: usize = 128;
 /// The most weights per output channel this path takes (256 input
 /// channels of a 3x3 kernel).
 const MAX_K: usize = 2304;
@@ -226,7 +221,7 @@ fn run<T: Float, const FMA: bool>(
     }
     let offsets = &offsets[..k];
     let mut xw = [T::ZERO; BUFFER];
-    let mut s = Blocks::<T>::new();
+    let mut blocks = super::gemm::Blocks::<T>::new();
     let m_n = conv.m_per_group();
     for (x, y) in x
         .chunks_exact(conv.x_row())
@@ -245,71 +240,12 @@ fn run<T: Float, const FMA: bool>(
                         i0,
                         len,
                     };
-                    match rows {
-                        6 => block::<T, 6, FMA>(
-                            conv,
-                            &plan,
-                            weight,
-                            bias,
-                            &xw,
-                            offsets,
-                            at,
-                            &mut s.a6,
-                            &mut s.out6,
-                            y,
-                        ),
-                        4 => block::<T, 4, FMA>(
-                            conv,
-                            &plan,
-                            weight,
-                            bias,
-                            &xw,
-                            offsets,
-                            at,
-                            &mut s.a4,
-                            &mut s.out4,
-                            y,
-                        ),
-                        _ => block::<T, 1, FMA>(
-                            conv,
-                            &plan,
-                            weight,
-                            bias,
-                            &xw,
-                            offsets,
-                            at,
-                            &mut s.a1,
-                            &mut s.out1,
-                            y,
-                        ),
-                    }
+                    super::with_block!(rows, blocks, |R, a, out| block::<T, R, FMA>(
+                        conv, &plan, weight, bias, &xw, offsets, at, a, out, y
+                    ));
                     m0 += rows;
                 }
             }
-        }
-    }
-}
-
-/// The packed weights and results of a block, for blocks of 6, 4 and 1
-/// output channels.
-struct Blocks<T> {
-    a6: [[T; 6]; KC],
-    a4: [[T; 4]; KC],
-    a1: [[T; 1]; KC],
-    out6: [[T; NC]; 6],
-    out4: [[T; NC]; 4],
-    out1: [[T; NC]; 1],
-}
-
-impl<T: Float> Blocks<T> {
-    fn new() -> Self {
-        Self {
-            a6: [[T::ZERO; 6]; KC],
-            a4: [[T::ZERO; 4]; KC],
-            a1: [[T::ZERO; 1]; KC],
-            out6: [[T::ZERO; NC]; 6],
-            out4: [[T::ZERO; NC]; 4],
-            out1: [[T::ZERO; NC]; 1],
         }
     }
 }
