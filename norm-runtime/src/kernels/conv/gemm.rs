@@ -14,7 +14,7 @@
 //! most [`KC`] taps is copied into a stack buffer, row by row and output line
 //! by output line, so a stride-1 tap is a slice copy. Every product runs
 //! through one register-blocked micro-kernel ([`tile`]): [`MR`] rows by
-//! [`NR`] columns of accumulators (eight 8-lane AVX2 registers for `f32`),
+//! [`NR`] columns of accumulators (twelve 8-lane AVX2 registers for `f32`),
 //! each step one broadcast from the packed left operand and one row of the
 //! right. In the copy compiled for AVX2 + FMA the compiler turns each
 //! accumulator row into vector registers and the multiply-adds into fused
@@ -24,8 +24,7 @@
 //! multiply-adds, so it is cheap from about 8 output channels on; layers
 //! with one input channel per group and few output channels per group
 //! (depthwise) go to [`stencil`](super::stencil) instead. The buffers are
-//! at most 4 * [`KC`] * [`NC`] values (128 KiB of `f32`), whatever the layer's
-//! size.
+//! about 14,000 values (56 KiB of `f32`), whatever the layer's size.
 //!
 //! Sums: a forward output is the bias (or zero), then every tap in order
 //! (input channel, kernel row, kernel column), one fused multiply-add each:
@@ -49,8 +48,9 @@ pub(super) const KC: usize = 128;
 /// take the rest.
 const MR: usize = 6;
 
-/// The rows of the next block when `remaining` rows are left: 6 while that
-/// leaves 4 or more (or nothing), then 4, then one at a time.
+/// The rows of the next block when `remaining` rows are left: 6 for 6, 7
+/// and 10 or more, 4 for 4, 5, 8 and 9, else 1 (so 8 = 4 + 4 and 16 = 6 +
+/// 6 + 4, never a row left alone where a 4-block fits).
 #[inline(always)]
 pub(super) fn block_rows(remaining: usize) -> usize {
     match remaining {
@@ -59,6 +59,7 @@ pub(super) fn block_rows(remaining: usize) -> usize {
         _ => 1,
     }
 }
+
 /// Columns of the micro-kernel's accumulator block.
 pub(super) const NR: usize = 16;
 

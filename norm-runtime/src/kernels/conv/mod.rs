@@ -23,22 +23,23 @@
 //! - `stencil`: output channels that each read one input channel
 //!   (depthwise, with a channel multiplier under 4) as per-channel stencils
 //!   over a zero-padded copy of the plane;
-//! - `wide` (forward, stride 1): the register-blocked micro-kernel reading
-//!   straight from a zero-padded copy of the example, every tap a fixed
-//!   offset from a position;
-//! - `gemm`: everything else (the backward passes, strided, stems, 1-d,
-//!   grouped, inputs too large for the copy) as a matrix product over the
-//!   im2col matrix, built a strip of positions at a time on the stack,
-//!   through the same micro-kernel.
+//! - `wide` (stride-1 kxk forward passes, and their input gradients as the
+//!   forward pass of `dy` with transposed, flipped weights): the
+//!   register-blocked micro-kernel reading straight from a zero-padded copy
+//!   of the example, every tap a fixed offset from a position;
+//! - `gemm`: everything else (weight gradients, strided and 1x1
+//!   convolutions, grouped ones, inputs too large for the copy) as a matrix
+//!   product over the im2col matrix, built a strip of positions at a time on
+//!   the stack, through the same micro-kernel.
 //!
-//! Both run the copy compiled for AVX2 + FMA when the CPU has it (fused
+//! Every path runs the copy compiled for AVX2 + FMA when the CPU has it (fused
 //! multiply-adds) and the portable copy otherwise. A forward output is the
 //! bias, then every tap in order (input channel, kernel row, kernel column),
 //! one multiply-add each; the gradients sum over output channels, taps and
 //! positions in an order the modules give. Nothing is allocated: the
-//! buffers are on the stack, at most 256 KiB (`f64`), whatever the layer.
-//! The unit tests check both paths, portable and fused, against a direct
-//! convolution written as the formula.
+//! buffers are on the stack, about 110 KiB of `f32` at most (220 KiB of
+//! `f64`), whatever the layer. The unit tests check every path, portable
+//! and fused, against the convolution written as its formula.
 
 mod gemm;
 mod stencil;
