@@ -237,7 +237,12 @@ fn the_wide_path_gives_the_im2col_bits() {
         gemm::forward::<f64, true>(&conv, &w, Some(&b), &x, &mut gemm_y);
         assert_eq!(wide_y, gemm_y, "{case:?}");
     }
-    assert!(taken >= 4, "{taken} cases take the wide path");
+    assert!(taken >= 7, "{taken} cases take the wide path");
+    let strided = CASES
+        .iter()
+        .filter(|&&c| wide::takes(&geometry(c)) && c.3[2] * c.4[2] > 1)
+        .count();
+    assert!(strided >= 3, "{strided} strided cases take the wide path");
     // Their input gradients too, as transposed convolutions (checked against
     // the formula by `both_paths_follow_the_formula`).
     let backward = CASES

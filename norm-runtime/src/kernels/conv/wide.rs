@@ -1,4 +1,5 @@
-//! The forward pass of stride-1 convolutions read straight from a
+//! The forward pass of kxk convolutions (and the input gradient of
+//! stride-1 ones) read straight from a
 //! zero-padded copy of each example, without an im2col matrix.
 //!
 //! The example's input channels are copied once into a stack buffer with
@@ -13,6 +14,12 @@
 //! (6 % of a 32-wide padded image, 20 % of an 8-wide one). The copy costs
 //! `C_IN * H * W` moves per example, where im2col costs `KH * KW` times
 //! that per output strip.
+//!
+//! With strides `(SH, SW)` the padded copy is split into `SH * SW` phase
+//! planes, phase `(p, q)` holding the padded rows `p, p + SH, ...` and columns
+//! `q, q + SW, ...`; tap `(kh, kw)` reads one phase plane at row `oh + kh * DH
+//! / SH` and column `ow + kw * DW / SW`, so strided convolutions (stems,
+//! downsampling 3x3s) read consecutive values too.
 //!
 //! Sums: the bias, then every tap in order (input channel, kernel row,
 //! kernel column), one fused multiply-add each: the operations of the
@@ -33,11 +40,13 @@ const MAX_K: usize = 2304;
 /// The padded layout.
 #[derive(Clone, Copy, Debug)]
 struct Plan {
-    /// Values per padded line.
+    /// Values per line of a phase plane.
     width: usize,
-    /// Values per padded channel, with one spare line for the dropped
+    /// Values per phase plane, with one spare line for the dropped
     /// positions' reads.
     plane: usize,
+    /// Phase planes per channel: `STRIDE_H * STRIDE_W`.
+    phases: usize,
     /// Input rows and columns copied (the others are never read).
     rows: usize,
     cols: usize,
@@ -48,13 +57,15 @@ struct Plan {
 impl Plan {
     fn new(conv: &Conv) -> Self {
         let (h, w) = (conv.h, conv.w);
-        let reach = |a: super::Axis| (a.out - 1) + (a.kernel - 1) * a.dilation + 1;
-        let (rows_read, width) = (reach(h), reach(w));
+        let reach = |a: super::Axis| (a.out - 1) * a.stride + (a.kernel - 1) * a.dilation + 1;
+        let (rows_read, cols_read) = (reach(h), reach(w));
+        let width = cols_read.div_ceil(w.stride);
         Self {
             width,
-            plane: (rows_read + 1) * width,
+            plane: (rows_read.div_ceil(h.stride) + 1) * width,
+            phases: h.stride * w.stride,
             rows: h.len.min(rows_read.saturating_sub(h.pad)),
-            cols: w.len.min(width.saturating_sub(w.pad)),
+            cols: w.len.min(cols_read.saturating_sub(w.pad)),
             positions: h.out * width,
         }
     }
@@ -62,32 +73,50 @@ impl Plan {
     /// Buffer values in use, with room for the last panel's reads past the
     /// last channel.
     fn used(&self, conv: &Conv) -> usize {
-        conv.groups * conv.c_in_per_group * self.plane + NR
+        conv.groups * conv.c_in_per_group * self.phases * self.plane + NR
+    }
+
+    /// Where padded value `(r, c)` of channel `ci` is.
+    fn at(&self, conv: &Conv, ci: usize, r: usize, c: usize) -> usize {
+        let (sh, sw) = (conv.h.stride, conv.w.stride);
+        (ci * self.phases + r % sh * sw + c % sw) * self.plane + r / sh * self.width + c / sw
     }
 }
 
-/// Whether this path takes the convolution: stride 1 with a kernel larger
-/// than 1x1 (a pointwise convolution's im2col rows are its input lines,
-/// copied as cheaply), enough output channels per group for the 6 x 16
-/// blocks (depthwise goes to the stencils), and an example that fits the
-/// buffer.
+/// Whether this path takes the convolution: a kernel larger than 1x1 (a
+/// pointwise convolution's im2col rows are its input lines, copied as
+/// cheaply), enough output channels per group for the 6 x 16 blocks
+/// (depthwise goes to the stencils), and an example that fits the buffer.
 pub(super) fn takes(conv: &Conv) -> bool {
-    !conv.same_plane()
-        && conv.h.stride == 1
-        && conv.w.stride == 1
+    conv.h.kernel * conv.w.kernel > 1
         && conv.m_per_group() >= 4
         && conv.k_per_group() <= MAX_K
         && Plan::new(conv).used(conv) <= BUFFER
 }
 
-/// Copies one example's input channels into the padded buffer.
+/// Copies one example's input channels into the padded phase planes.
 fn pad_example<T: Float>(conv: &Conv, plan: &Plan, x: &[T], xw: &mut [T]) {
-    let (top, left) = (conv.h.pad, conv.w.pad);
-    for (c, x) in x.chunks_exact(conv.in_plane()).enumerate() {
-        let plane = &mut xw[c * plan.plane..][..plan.plane];
+    let (top, left, sw) = (conv.h.pad, conv.w.pad, conv.w.stride);
+    for (ci, x) in x.chunks_exact(conv.in_plane()).enumerate() {
         for (ih, line) in x.chunks_exact(conv.w.len).take(plan.rows).enumerate() {
-            let to = (ih + top) * plan.width + left;
-            super::copy(&mut plane[to..to + plan.cols], &line[..plan.cols]);
+            let line = &line[..plan.cols];
+            if sw == 1 {
+                let to = plan.at(conv, ci, ih + top, left);
+                super::copy(&mut xw[to..to + plan.cols], line);
+                continue;
+            }
+            // Column phase q holds the input columns iw0, iw0 + sw, ...
+            for q in 0..sw {
+                let iw0 = (q + sw - left % sw) % sw;
+                if iw0 >= plan.cols {
+                    continue;
+                }
+                let to = plan.at(conv, ci, ih + top, iw0 + left);
+                let n = (plan.cols - iw0).div_ceil(sw);
+                for (j, d) in xw[to..to + n].iter_mut().enumerate() {
+                    *d = line[iw0 + j * sw];
+                }
+            }
         }
     }
 }
@@ -213,8 +242,7 @@ fn run<T: Float, const FMA: bool>(
     for ci in 0..conv.c_in_per_group {
         for kh in 0..conv.h.kernel {
             for kw in 0..conv.w.kernel {
-                offsets[k] =
-                    ci * plan.plane + kh * conv.h.dilation * plan.width + kw * conv.w.dilation;
+                offsets[k] = plan.at(conv, ci, kh * conv.h.dilation, kw * conv.w.dilation);
                 k += 1;
             }
         }
@@ -236,7 +264,7 @@ fn run<T: Float, const FMA: bool>(
                     let rows = super::gemm::block_rows(m_n - m0);
                     let at = Strip {
                         o0: g * m_n + m0,
-                        base: g * conv.c_in_per_group * plan.plane + i0,
+                        base: g * conv.c_in_per_group * plan.phases * plan.plane + i0,
                         i0,
                         len,
                     };
