@@ -23,12 +23,12 @@
 //! - `stencil`: output channels that each read one input channel
 //!   (depthwise, with a channel multiplier under 4) as per-channel stencils
 //!   over a zero-padded copy of the plane;
-//! - `wide` (stride-1 kxk forward passes, and their input gradients as the
-//!   forward pass of `dy` with transposed, flipped weights): the
+//! - `wide` (kxk forward passes, and the input gradients of stride-1 ones
+//!   as the forward pass of `dy` with transposed, flipped weights): the
 //!   register-blocked micro-kernel reading straight from a zero-padded copy
 //!   of the example, every tap a fixed offset from a position;
-//! - `gemm`: everything else (weight gradients, strided and 1x1
-//!   convolutions, grouped ones, inputs too large for the copy) as a matrix
+//! - `gemm`: everything else (weight gradients, 1x1 convolutions, strided
+//!   input gradients, inputs too large for the copy) as a matrix
 //!   product over the im2col matrix, built a strip of positions at a time on
 //!   the stack, through the same micro-kernel.
 //!
