@@ -33,7 +33,7 @@
 //! gradients sum over output channels per tap, then over taps (`dx`), and
 //! over each strip's positions, then strip by strip (weight, bias).
 
-use super::{Conv, copy};
+use super::Conv;
 use crate::Float;
 use crate::kernels::reduce::madd;
 use crate::kernels::window::Span;
@@ -170,10 +170,7 @@ impl Strip {
         let (plane, line, y_row) = (conv.out_plane(), conv.w.out, conv.y_row());
         for run in self.runs() {
             let from = run.ex * y_row + channel * plane + run.oh * line + run.ow;
-            copy(
-                &mut out[run.lane..run.lane + run.len],
-                &y[from..from + run.len],
-            );
+            out[run.lane..run.lane + run.len].copy_from_slice(&y[from..from + run.len]);
         }
         out[self.len..].fill(T::ZERO);
     }
@@ -184,7 +181,7 @@ impl Strip {
         let (plane, line, y_row) = (conv.out_plane(), conv.w.out, conv.y_row());
         for run in self.runs() {
             let to = run.ex * y_row + channel * plane + run.oh * line + run.ow;
-            copy(&mut y[to..to + run.len], &row[run.lane..run.lane + run.len]);
+            y[to..to + run.len].copy_from_slice(&row[run.lane..run.lane + run.len]);
         }
     }
 }
@@ -301,7 +298,7 @@ fn pack_cols<T: Float>(
             out[hi..].fill(T::ZERO);
             let dst = &mut out[lo..hi];
             if stride == 1 {
-                copy(dst, &x[from..from + dst.len()]);
+                dst.copy_from_slice(&x[from..from + dst.len()]);
             } else if !dst.is_empty() {
                 let src = &x[from..from + (dst.len() - 1) * stride + 1];
                 for (i, d) in dst.iter_mut().enumerate() {

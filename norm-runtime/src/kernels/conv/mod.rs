@@ -132,21 +132,6 @@ impl Conv {
     }
 }
 
-/// `dst.copy_from_slice(src)` for short runs (a strip's, a plane's line),
-/// inline instead of a call to `memcpy`: eight values at a time, then one
-/// at a time.
-#[inline(always)]
-fn copy<T: Copy>(dst: &mut [T], src: &[T]) {
-    let (d8, d1) = dst.as_chunks_mut::<8>();
-    let (s8, s1) = src.as_chunks::<8>();
-    for (d, s) in d8.iter_mut().zip(s8) {
-        *d = *s;
-    }
-    for (d, s) in d1.iter_mut().zip(s1) {
-        *d = *s;
-    }
-}
-
 /// One axis of a convolution, checked: an output no shorter than zero
 /// padding on the right gives (PyTorch has no negative padding).
 const fn conv_axis(axis: Axis) -> Axis {

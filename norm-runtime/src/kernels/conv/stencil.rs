@@ -157,7 +157,7 @@ fn pad_plane<T: Float>(conv: &Conv, plan: &Plan, x: &[T], xp: &mut [T]) {
         let line = &line[..plan.cols];
         let row = (ih + top) * plan.width;
         if s == 1 {
-            super::copy(&mut xp[row + conv.w.pad..][..plan.cols], line);
+            xp[row + conv.w.pad..][..plan.cols].copy_from_slice(line);
             continue;
         }
         for (q, iw, at) in phases(conv) {
@@ -293,7 +293,7 @@ pub(super) fn forward<T: Float, const FMA: bool>(
                 );
             }
             for (oh, y) in y.chunks_exact_mut(conv.w.out).enumerate() {
-                super::copy(y, &line[oh * plan.out_row..][..conv.w.out]);
+                y.copy_from_slice(&line[oh * plan.out_row..][..conv.w.out]);
             }
         }
     }

@@ -102,7 +102,7 @@ fn pad_example<T: Float>(conv: &Conv, plan: &Plan, x: &[T], xw: &mut [T]) {
             let line = &line[..plan.cols];
             if sw == 1 {
                 let to = plan.at(conv, ci, ih + top, left);
-                super::copy(&mut xw[to..to + plan.cols], line);
+                xw[to..to + plan.cols].copy_from_slice(line);
                 continue;
             }
             // Column phase q holds the input columns iw0, iw0 + sw, ...
@@ -333,7 +333,7 @@ fn block<T: Float, const R: usize, const FMA: bool>(
             let n = (out_w - ow).min(end - i);
             for (m, out) in out.iter().enumerate() {
                 let to = (at.o0 + m) * conv.out_plane() + oh * out_w + ow;
-                super::copy(&mut y[to..to + n], &out[i - at.i0..i - at.i0 + n]);
+                y[to..to + n].copy_from_slice(&out[i - at.i0..i - at.i0 + n]);
             }
         }
         i = end;
