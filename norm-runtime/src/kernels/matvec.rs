@@ -12,6 +12,13 @@ use crate::Float;
 /// fixed by the code either way.
 #[inline(always)]
 fn dot_with<T: Float, const N: usize, const FMA: bool>(w: &[T; N], x: &[T; N]) -> T {
+    dot_slices::<T, FMA>(w, x)
+}
+
+/// [`dot_with`] over slices of one length (the convolutions' depthwise
+/// weight gradients, whose lines are sized at run time).
+#[inline(always)]
+pub(crate) fn dot_slices<T: Float, const FMA: bool>(w: &[T], x: &[T]) -> T {
     let mut acc = [T::ZERO; 8];
     let (xc, xtail) = x.as_chunks::<8>();
     let (wc, wtail) = w.as_chunks::<8>();

@@ -132,6 +132,69 @@ impl Conv {
     }
 }
 
+/// Along one axis, the padded positions the outputs read (from the first
+/// padding position to the last position read) and how many input
+/// positions are among them: what a padded copy must hold.
+fn reads(a: Axis) -> (usize, usize) {
+    let reach = (a.out - 1) * a.stride + (a.kernel - 1) * a.dilation + 1;
+    (reach, a.len.min(reach.saturating_sub(a.pad)))
+}
+
+/// Copies an input line into its column phases (`axis` the width): input
+/// column `iw`, padded column `c = iw + pad`, goes to phase `c % stride`
+/// at `c / stride` of that phase's line, which starts at `phase_start(q)`
+/// in `dst`. With stride 1 the one phase is the padded line itself.
+#[inline(always)]
+fn split_phases<T: Copy>(
+    axis: Axis,
+    line: &[T],
+    dst: &mut [T],
+    phase_start: impl Fn(usize) -> usize,
+) {
+    each_phase(axis, line.len(), phase_start, |iw0, to, n| {
+        for (j, d) in dst[to..to + n].iter_mut().enumerate() {
+            *d = line[iw0 + j * axis.stride];
+        }
+    });
+}
+
+/// The inverse of [`split_phases`]: `line` from the phase lines in `src`.
+#[inline(always)]
+fn join_phases<T: Copy>(
+    axis: Axis,
+    src: &[T],
+    line: &mut [T],
+    phase_start: impl Fn(usize) -> usize,
+) {
+    each_phase(axis, line.len(), phase_start, |iw0, from, n| {
+        for (j, v) in src[from..from + n].iter().enumerate() {
+            line[iw0 + j * axis.stride] = *v;
+        }
+    });
+}
+
+/// For each column phase holding some of `cols` input columns: its first
+/// input column, where it goes in the phase lines, and how many columns.
+#[inline(always)]
+fn each_phase(
+    axis: Axis,
+    cols: usize,
+    phase_start: impl Fn(usize) -> usize,
+    mut f: impl FnMut(usize, usize, usize),
+) {
+    let (s, pad) = (axis.stride, axis.pad);
+    for q in 0..s {
+        let iw0 = (q + s - pad % s) % s;
+        if iw0 < cols {
+            f(
+                iw0,
+                phase_start(q) + (iw0 + pad) / s,
+                (cols - iw0).div_ceil(s),
+            );
+        }
+    }
+}
+
 /// One axis of a convolution, checked: an output no shorter than zero
 /// padding on the right gives (PyTorch has no negative padding).
 const fn conv_axis(axis: Axis) -> Axis {

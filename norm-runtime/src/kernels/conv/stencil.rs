@@ -19,6 +19,7 @@
 
 use super::Conv;
 use crate::Float;
+use crate::kernels::matvec::dot_slices;
 use crate::kernels::reduce::madd;
 
 /// Values of each plane buffer (32 KiB of `f32`); larger planes take the
@@ -57,10 +58,7 @@ struct Plan {
 impl Plan {
     fn new(conv: &Conv) -> Self {
         let (h, w) = (conv.h, conv.w);
-        let reach = |a: super::Axis| (a.out - 1) * a.stride + (a.kernel - 1) * a.dilation + 1;
-        let (rows_read, cols_read) = (reach(h), reach(w));
-        let rows = h.len.min(rows_read.saturating_sub(h.pad));
-        let cols = w.len.min(cols_read.saturating_sub(w.pad));
+        let ((rows_read, rows), (cols_read, cols)) = (super::reads(h), super::reads(w));
         let width = cols_read.div_ceil(w.stride);
         if h.stride == 1 && w.stride == 1 {
             // One line over every output row, `width - OUT_W` discarded
@@ -139,40 +137,16 @@ pub(super) fn takes(conv: &Conv) -> bool {
     plan.used + 8 <= PLANE && plan.out_len() <= PLANE
 }
 
-/// For each phase plane `q`: the first input column `iw` of a line that
-/// lands in it, and where in the phase plane's line (`(iw + left) / s`).
-#[inline(always)]
-fn phases(conv: &Conv) -> impl Iterator<Item = (usize, usize, usize)> {
-    let (s, left) = (conv.w.stride, conv.w.pad);
-    (0..s).map(move |q| {
-        let iw = (q + s - left % s) % s;
-        (q, iw, (iw + left) / s)
-    })
-}
-
 /// Copies input plane `x` (`H x W`) into the padded phase planes.
 fn pad_plane<T: Float>(conv: &Conv, plan: &Plan, x: &[T], xp: &mut [T]) {
-    let (top, s) = (conv.h.pad, conv.w.stride);
     for (ih, line) in x.chunks_exact(conv.w.len).take(plan.rows).enumerate() {
-        let line = &line[..plan.cols];
-        let row = (ih + top) * plan.width;
-        if s == 1 {
-            xp[row + conv.w.pad..][..plan.cols].copy_from_slice(line);
-            continue;
-        }
-        for (q, iw, at) in phases(conv) {
-            let to = q * plan.phase + row + at;
-            let n = (plan.cols + s - 1 - iw) / s;
-            for (j, d) in xp[to..to + n].iter_mut().enumerate() {
-                *d = line[iw + j * s];
-            }
-        }
+        let row = (ih + conv.h.pad) * plan.width;
+        super::split_phases(conv.w, &line[..plan.cols], xp, |q| q * plan.phase + row);
     }
 }
 
 /// The input gradient of one plane from the padded phase planes `dxp`.
 fn unpad_plane<T: Float>(conv: &Conv, plan: &Plan, dxp: &[T], dx: &mut [T]) {
-    let (top, s) = (conv.h.pad, conv.w.stride);
     for (ih, line) in dx.chunks_exact_mut(conv.w.len).enumerate() {
         if ih >= plan.rows {
             line.fill(T::ZERO);
@@ -180,13 +154,8 @@ fn unpad_plane<T: Float>(conv: &Conv, plan: &Plan, dxp: &[T], dx: &mut [T]) {
         }
         let (read, rest) = line.split_at_mut(plan.cols);
         rest.fill(T::ZERO);
-        for (q, iw, at) in phases(conv) {
-            let from = q * plan.phase + (ih + top) * plan.width + at;
-            let n = (plan.cols + s - 1 - iw) / s;
-            for (j, v) in dxp[from..from + n].iter().enumerate() {
-                read[iw + j * s] = *v;
-            }
-        }
+        let row = (ih + conv.h.pad) * plan.width;
+        super::join_phases(conv.w, dxp, read, |q| q * plan.phase + row);
     }
 }
 
@@ -236,25 +205,6 @@ fn scatter<T: Float, const FMA: bool>(w: T, line: &[T], dxp: &mut [T]) {
     for (d, v) in dxp.iter_mut().zip(line) {
         *d = madd::<T, FMA>(w, *v, *d);
     }
-}
-
-/// `Σ_i line[i] * xp[i]`, in eight lanes summed as a fixed tree.
-#[inline(always)]
-fn dot<T: Float, const FMA: bool>(line: &[T], xp: &[T]) -> T {
-    let xp = &xp[..line.len()];
-    let mut acc = [T::ZERO; 8];
-    let (chunks, tail) = line.as_chunks::<8>();
-    let (xs, xtail) = xp.as_chunks::<8>();
-    for (c, x) in chunks.iter().zip(xs) {
-        for k in 0..8 {
-            acc[k] = madd::<T, FMA>(c[k], x[k], acc[k]);
-        }
-    }
-    let mut sum = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
-    for (v, x) in tail.iter().zip(xtail) {
-        sum = madd::<T, FMA>(*v, *x, sum);
-    }
-    sum
 }
 
 /// The forward pass over a batch.
@@ -344,7 +294,7 @@ pub(super) fn backward<T: Float, const FMA: bool>(
                         let tap = offsets[t];
                         for (l, d) in dline.chunks_exact(plan.line_len).enumerate() {
                             let at = tap + l * plan.line_step;
-                            dweight[t] += dot::<T, FMA>(d, &xp[at..]);
+                            dweight[t] += dot_slices::<T, FMA>(&xp[at..][..d.len()], d);
                             scatter::<T, FMA>(weight[t], d, &mut dxp[at..]);
                         }
                     }

@@ -57,15 +57,14 @@ struct Plan {
 impl Plan {
     fn new(conv: &Conv) -> Self {
         let (h, w) = (conv.h, conv.w);
-        let reach = |a: super::Axis| (a.out - 1) * a.stride + (a.kernel - 1) * a.dilation + 1;
-        let (rows_read, cols_read) = (reach(h), reach(w));
+        let ((rows_read, rows), (cols_read, cols)) = (super::reads(h), super::reads(w));
         let width = cols_read.div_ceil(w.stride);
         Self {
             width,
             plane: (rows_read.div_ceil(h.stride) + 1) * width,
             phases: h.stride * w.stride,
-            rows: h.len.min(rows_read.saturating_sub(h.pad)),
-            cols: w.len.min(cols_read.saturating_sub(w.pad)),
+            rows,
+            cols,
             positions: h.out * width,
         }
     }
@@ -96,27 +95,11 @@ pub(super) fn takes(conv: &Conv) -> bool {
 
 /// Copies one example's input channels into the padded phase planes.
 fn pad_example<T: Float>(conv: &Conv, plan: &Plan, x: &[T], xw: &mut [T]) {
-    let (top, left, sw) = (conv.h.pad, conv.w.pad, conv.w.stride);
     for (ci, x) in x.chunks_exact(conv.in_plane()).enumerate() {
         for (ih, line) in x.chunks_exact(conv.w.len).take(plan.rows).enumerate() {
-            let line = &line[..plan.cols];
-            if sw == 1 {
-                let to = plan.at(conv, ci, ih + top, left);
-                xw[to..to + plan.cols].copy_from_slice(line);
-                continue;
-            }
-            // Column phase q holds the input columns iw0, iw0 + sw, ...
-            for q in 0..sw {
-                let iw0 = (q + sw - left % sw) % sw;
-                if iw0 >= plan.cols {
-                    continue;
-                }
-                let to = plan.at(conv, ci, ih + top, iw0 + left);
-                let n = (plan.cols - iw0).div_ceil(sw);
-                for (j, d) in xw[to..to + n].iter_mut().enumerate() {
-                    *d = line[iw0 + j * sw];
-                }
-            }
+            // Phase line q of padded row r starts where padded column q is.
+            let r = ih + conv.h.pad;
+            super::split_phases(conv.w, &line[..plan.cols], xw, |q| plan.at(conv, ci, r, q));
         }
     }
 }
