@@ -152,6 +152,10 @@ fn split_phases<T: Copy>(
     phase_start: impl Fn(usize) -> usize,
 ) {
     each_phase(axis, line.len(), phase_start, |iw0, to, n| {
+        if axis.stride == 1 {
+            dst[to..to + n].copy_from_slice(line);
+            return;
+        }
         for (j, d) in dst[to..to + n].iter_mut().enumerate() {
             *d = line[iw0 + j * axis.stride];
         }
@@ -167,6 +171,10 @@ fn join_phases<T: Copy>(
     phase_start: impl Fn(usize) -> usize,
 ) {
     each_phase(axis, line.len(), phase_start, |iw0, from, n| {
+        if axis.stride == 1 {
+            line.copy_from_slice(&src[from..from + n]);
+            return;
+        }
         for (j, v) in src[from..from + n].iter().enumerate() {
             line[iw0 + j * axis.stride] = *v;
         }
