@@ -59,7 +59,15 @@ fn numbers_or_bools<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<f64>, 
 }
 
 /// The reference files in tests/golden_layers, by stem.
-pub const FILES: &[&str] = &["attention", "conv", "ln_rnn", "misc", "pool", "rnn"];
+pub const FILES: &[&str] = &[
+    "attention",
+    "conv",
+    "ln_rnn",
+    "misc",
+    "pool",
+    "real_layers",
+    "rnn",
+];
 
 /// Every case of one reference file, parsed once per test binary.
 pub fn file(stem: &str) -> &'static File {

@@ -205,6 +205,132 @@ impl Elementwise for Relu6Fn {
     }
 }
 
+/// The slope and offset of a hard gate `clamp(slope x + offset, 0, 1)`:
+/// [`HardsigmoidFn`] and [`HardswishFn`] take one as a type, so the
+/// constants are known when the layer compiles. [`TorchGate`] is PyTorch's
+/// (1/6, 1/2); [`PaddleGate`] is Paddle's and ONNX's `HardSigmoid` default
+/// (0.2, 0.5). A gate of your own is a unit struct implementing this.
+pub trait HardGate: Copy + Debug + Default + PartialEq {
+    /// The slope (`alpha` in ONNX).
+    const SLOPE: f64;
+    /// The offset (`beta` in ONNX).
+    const OFFSET: f64;
+
+    /// `clamp(slope x + offset, 0, 1)`.
+    #[inline]
+    fn gate<T: Float>(x: T) -> T {
+        clamp_unit(x * T::from_f64(Self::SLOPE) + T::from_f64(Self::OFFSET))
+    }
+
+    /// The slope as the gate's backward pass multiplies by it: `SLOPE`
+    /// unless the reference rounds it otherwise.
+    #[inline]
+    fn backward_slope<T: Float>() -> T {
+        T::from_f64(Self::SLOPE)
+    }
+}
+
+/// PyTorch's hard gate, `relu6(x + 3) / 6`, computed in that form (so the
+/// bits are PyTorch's, not those of `x / 6 + 1 / 2`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TorchGate;
+
+/// Paddle's hard gate (`hard_sigmoid` with `slope = 0.2, offset = 0.5`, also
+/// ONNX's `HardSigmoid` defaults): `clamp(0.2 x + 0.5, 0, 1)`, as ONNX
+/// Runtime computes it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PaddleGate;
+
+impl HardGate for TorchGate {
+    const SLOPE: f64 = 1.0 / 6.0;
+    const OFFSET: f64 = 0.5;
+
+    #[inline]
+    fn gate<T: Float>(x: T) -> T {
+        let six = T::from_f64(SIX);
+        Relu6Fn::value(x + T::from_f64(3.0)) / six
+    }
+
+    /// PyTorch's `hardsigmoid_backward` multiplies by `1 / 6` rounded to
+    /// `f32` (0.16666667163...), in `f64` too; so does this, so gradients
+    /// are PyTorch's in both.
+    #[inline]
+    fn backward_slope<T: Float>() -> T {
+        #[allow(clippy::cast_possible_truncation)]
+        let sixth = f64::from((1.0 / SIX) as f32);
+        T::from_f64(sixth)
+    }
+}
+
+impl HardGate for PaddleGate {
+    const SLOPE: f64 = 0.2;
+    const OFFSET: f64 = 0.5;
+}
+
+/// `t` clamped to `[0, 1]`.
+#[inline]
+fn clamp_unit<T: Float>(t: T) -> T {
+    if t <= T::ZERO {
+        T::ZERO
+    } else if t >= T::ONE {
+        T::ONE
+    } else {
+        t
+    }
+}
+
+/// The hard sigmoid `clamp(slope x + offset, 0, 1)` of the gate `G`:
+/// PyTorch's `Hardsigmoid()` with the default [`TorchGate`], Paddle's and
+/// ONNX's `HardSigmoid` with [`PaddleGate`]. Its derivative is the slope
+/// ([`HardGate::backward_slope`]) where `0 < slope x + offset < 1` and 0
+/// elsewhere (at the corners too, as in PyTorch).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct HardsigmoidFn<G = TorchGate>(PhantomData<G>);
+
+/// The hard swish `x · gate(x)` of the gate `G`: with the default
+/// [`TorchGate`], PyTorch's `Hardswish()` (`x · relu6(x + 3) / 6`), which is
+/// also Paddle's `hard_swish` and MobileNetV3's. The derivative is
+/// PyTorch's `hardswish_backward`: with `t = slope x + offset`, 0 for `t <=
+/// 0`, `t + slope x` for `0 < t < 1` and 1 for `t >= 1` (so 0 at `x = -3`
+/// and 1 at `x = 3` for PyTorch's gate).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct HardswishFn<G = TorchGate>(PhantomData<G>);
+
+impl<G: HardGate> Elementwise for HardsigmoidFn<G> {
+    #[inline]
+    fn value<T: Float>(x: T) -> T {
+        G::gate(x)
+    }
+    #[inline]
+    fn derivative<T: Float>(x: T) -> T {
+        let t = x * T::from_f64(G::SLOPE) + T::from_f64(G::OFFSET);
+        if t > T::ZERO && t < T::ONE {
+            G::backward_slope()
+        } else {
+            T::ZERO
+        }
+    }
+}
+
+impl<G: HardGate> Elementwise for HardswishFn<G> {
+    #[inline]
+    fn value<T: Float>(x: T) -> T {
+        x * G::gate(x)
+    }
+    #[inline]
+    fn derivative<T: Float>(x: T) -> T {
+        let slope = T::from_f64(G::SLOPE);
+        let t = x * slope + T::from_f64(G::OFFSET);
+        if t <= T::ZERO {
+            T::ZERO
+        } else if t < T::ONE {
+            t + x * slope
+        } else {
+            T::ONE
+        }
+    }
+}
+
 /// A layer applying `F` to every vector along the last dim of a row `R` of
 /// any shape (`[T; N]`, a sequence `[[T; N]; S]`, or a channel-major
 /// `[[T; L]; C]` or `[[[T; W]; H]; C]` after a convolution): for an
@@ -260,6 +386,17 @@ pub type SiluOn<R> = ActivationOn<SiluFn, R>;
 pub type LeakyReluOn<R> = ActivationOn<LeakyReluFn, R>;
 /// ReLU6 over every value of a row `R` (`torch.nn.ReLU6`).
 pub type Relu6On<R> = ActivationOn<Relu6Fn, R>;
+
+/// Hard sigmoid over `N` values (`torch.nn.Hardsigmoid`; another gate:
+/// `Activation<HardsigmoidFn<PaddleGate>, N>`).
+pub type Hardsigmoid<const N: usize, T = f32> = Activation<HardsigmoidFn, N, T>;
+/// Hard swish over `N` values (`torch.nn.Hardswish`).
+pub type Hardswish<const N: usize, T = f32> = Activation<HardswishFn, N, T>;
+/// Hard sigmoid over every value of a row `R` (`torch.nn.Hardsigmoid`;
+/// Paddle's and ONNX's slope 0.2: `ActivationOn<HardsigmoidFn<PaddleGate>, R>`).
+pub type HardsigmoidOn<R> = ActivationOn<HardsigmoidFn, R>;
+/// Hard swish over every value of a row `R` (`torch.nn.Hardswish`).
+pub type HardswishOn<R> = ActivationOn<HardswishFn, R>;
 
 /// ReLU after a 1-d convolution: `C` channels of length `L`.
 pub type Relu1d<const C: usize, const L: usize, T = f32> = ReluOn<[[T; L]; C]>;

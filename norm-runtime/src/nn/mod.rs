@@ -45,11 +45,15 @@
 mod activation;
 mod attention;
 mod conv;
+mod dropout;
 mod embedding;
+mod excitation;
 mod flatten;
 mod linear;
 mod loss;
+mod magnitude;
 mod optim;
+mod pad;
 pub(crate) mod params;
 mod pool;
 mod recurrent;
@@ -58,17 +62,25 @@ mod softmax;
 mod transformer;
 
 pub use activation::{
-    Activation, ActivationOn, Elementwise, Gelu, GeluFn, GeluOn, LeakyRelu, LeakyReluFn,
-    LeakyReluOn, Relu, Relu1d, Relu2d, Relu6, Relu6Fn, Relu6On, ReluFn, ReluOn, Sigmoid, SigmoidFn,
-    SigmoidOn, Silu, SiluFn, SiluOn, Tanh, TanhFn, TanhOn, VectorFn,
+    Activation, ActivationOn, Elementwise, Gelu, GeluFn, GeluOn, HardGate, Hardsigmoid,
+    HardsigmoidFn, HardsigmoidOn, Hardswish, HardswishFn, HardswishOn, LeakyRelu, LeakyReluFn,
+    LeakyReluOn, PaddleGate, Relu, Relu1d, Relu2d, Relu6, Relu6Fn, Relu6On, ReluFn, ReluOn,
+    Sigmoid, SigmoidFn, SigmoidOn, Silu, SiluFn, SiluOn, Tanh, TanhFn, TanhOn, TorchGate, VectorFn,
 };
 pub use attention::{MultiheadAttention, MultiheadAttentionGrads};
 pub use conv::{Conv1d, Conv2d, ConvGrads};
+pub use dropout::{Dropout, DropoutSaved};
 pub use embedding::{Embedding, EmbeddingGrads};
+pub use excitation::{SqueezeExcitation, SqueezeExcitationGrads};
 pub use flatten::Flatten;
 pub use linear::{Linear, LinearGrads};
 pub use loss::{cross_entropy, mse};
+pub use magnitude::{ComplexMagnitude, ComplexMagnitude1d};
 pub use optim::{Adam, Sgd};
+pub use pad::{
+    Constant, ConstantPad1d, ConstantPad2d, Pad1d, Pad2d, PadMode, Reflect, ReflectionPad1d,
+    ReflectionPad2d, Replicate, ReplicationPad1d, ReplicationPad2d, ZeroPad1d, ZeroPad2d,
+};
 pub use pool::{
     AdaptiveAvgPool1d, AdaptiveAvgPool2d, AdaptiveMaxPool1d, AdaptiveMaxPool2d, AvgPool1d,
     AvgPool2d, MaxPool1d, MaxPool2d,
