@@ -21,6 +21,13 @@ pub use norm_runtime::safetensors_io as safetensors;
 #[cfg(feature = "mpi")]
 pub mod mpi;
 
+#[cfg(feature = "models")]
+pub mod models;
+
+// The generated code names `::constnorm`, in this crate's own models too.
+#[cfg(feature = "models")]
+extern crate self as constnorm;
+
 /// The runtime crate, for its numeric [`kernels`](norm_runtime::kernels).
 pub use norm_runtime as runtime;
 

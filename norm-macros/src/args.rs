@@ -244,6 +244,9 @@ pub(crate) fn size(value: &Expr, name: &str) -> syn::Result<Size> {
         tokens: value.to_token_stream(),
     };
     match value {
+        // A literal or expression passed through a `macro_rules!` fragment
+        // (`$n:literal`, `$n:expr`) arrives in an invisible group.
+        Expr::Group(group) => size(&group.expr, name),
         // syn folds a leading minus into the literal in attribute arguments
         Expr::Lit(ExprLit {
             lit: Lit::Int(int), ..

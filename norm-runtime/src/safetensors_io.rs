@@ -102,6 +102,14 @@ pub enum LoadError {
     },
     /// Saving two tensors under the same key.
     DuplicateKey(String),
+    /// A key map ([`StateDictFile::load_renamed`]) names a key the layer
+    /// does not have.
+    UnusedRename {
+        /// The name in the file.
+        from: String,
+        /// The key the map gives it, which the layer lacks.
+        to: String,
+    },
 }
 
 impl fmt::Display for LoadError {
@@ -137,6 +145,10 @@ impl fmt::Display for LoadError {
             }
             Self::NegativeCount { key } => write!(f, "`{key}` is negative"),
             Self::DuplicateKey(key) => write!(f, "two tensors would be saved under `{key}`"),
+            Self::UnusedRename { from, to } => write!(
+                f,
+                "the key map sends `{from}` to `{to}`, which the layer does not have"
+            ),
         }
     }
 }
@@ -198,12 +210,69 @@ impl<'data> StateDictFile<'data> {
         layer: &mut L,
         options: LoadOptions,
     ) -> Result<(), LoadError> {
+        let under_prefix = |k: &str| {
+            prefix.is_empty()
+                || k.strip_prefix(prefix)
+                    .is_some_and(|rest| rest.starts_with('.'))
+        };
+        self.load_keys(layer, options, |name| key(prefix, name), under_prefix)
+    }
+
+    /// Loads `layer` from a file whose names differ from the layer's keys:
+    /// `renames` pairs a name in the file with the layer's key it fills
+    /// (`("encoder.0.reparam_conv.weight", "conv0.weight")`); every other
+    /// key is read under its own name. This is how a model trained
+    /// elsewhere comes in: a key map where its names and the fields differ.
+    /// Every tensor is read and checked first, as in [`load`](Self::load).
+    ///
+    /// # Errors
+    /// Those of [`load`](Self::load) (strict: every tensor of the file must
+    /// be read), and [`LoadError::UnusedRename`] for a pair whose key the
+    /// layer does not have; the layer is then unchanged.
+    pub fn load_renamed<L: StateDict>(
+        &self,
+        layer: &mut L,
+        renames: &[(&str, &str)],
+        options: LoadOptions,
+    ) -> Result<(), LoadError> {
+        let mut ours = BTreeSet::new();
+        layer.visit_arrays(&mut |name, _, _| {
+            ours.insert(name.to_string());
+        });
+        layer.visit_counters(&mut |name, _| {
+            ours.insert(name.to_string());
+        });
+        if let Some((from, to)) = renames.iter().find(|(_, to)| !ours.contains(*to)) {
+            return Err(LoadError::UnusedRename {
+                from: (*from).to_string(),
+                to: (*to).to_string(),
+            });
+        }
+        let file_name = |name: &str| {
+            renames
+                .iter()
+                .find(|(_, to)| *to == name)
+                .map_or_else(|| name.to_string(), |(from, _)| (*from).to_string())
+        };
+        self.load_keys(layer, options, file_name, |_| true)
+    }
+
+    /// [`load`](Self::load) and [`load_renamed`](Self::load_renamed):
+    /// `file_key` names the tensor of each of the layer's keys, and strict
+    /// loading refuses any unread tensor for which `strict_over` holds.
+    fn load_keys<L: StateDict>(
+        &self,
+        layer: &mut L,
+        options: LoadOptions,
+        file_key: impl Fn(&str) -> String,
+        strict_over: impl Fn(&str) -> bool,
+    ) -> Result<(), LoadError> {
         let mut expected: Vec<(String, &'static [usize])> = Vec::new();
         layer.visit_arrays(&mut |name, shape, _| {
-            expected.push((key(prefix, &name.to_string()), shape));
+            expected.push((file_key(&name.to_string()), shape));
         });
         let mut counters: Vec<String> = Vec::new();
-        layer.visit_counters(&mut |name, _| counters.push(key(prefix, &name.to_string())));
+        layer.visit_counters(&mut |name, _| counters.push(file_key(&name.to_string())));
         let values = expected
             .iter()
             .map(|(key, shape)| self.read::<L::Scalar>(key, shape, options))
@@ -218,15 +287,10 @@ impl<'data> StateDictFile<'data> {
                 .map(|(key, _)| key.as_str())
                 .chain(counters.iter().map(String::as_str))
                 .collect();
-            let under_prefix = |k: &str| {
-                prefix.is_empty()
-                    || k.strip_prefix(prefix)
-                        .is_some_and(|rest| rest.starts_with('.'))
-            };
             if let Some(extra) = self
                 .keys()
                 .into_iter()
-                .find(|k| under_prefix(k) && !ours.contains(k.as_str()))
+                .find(|k| strict_over(k) && !ours.contains(k.as_str()))
             {
                 return Err(LoadError::UnexpectedKey(extra));
             }
@@ -300,7 +364,7 @@ impl<'data> StateDictFile<'data> {
                 index,
             });
         }
-        if crate::serde_layer::is_variance(key)
+        if crate::state::is_variance(key)
             && let Some(index) = values.iter().position(|v| v.to_f64() < 0.0)
         {
             return Err(LoadError::NegativeVariance {

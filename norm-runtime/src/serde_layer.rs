@@ -256,12 +256,7 @@ impl<T> Visitor<'_> for FieldSeed<'_, '_, '_, '_, T> {
     }
 }
 
-/// Whether the state-dict key names a running variance (`running_var`,
-/// `bn.running_var`), which must not be negative.
-#[must_use]
-pub fn is_variance(key: &str) -> bool {
-    key == "running_var" || key.ends_with(".running_var")
-}
+pub use crate::state::is_variance;
 
 /// A value that cannot be a layer's state, found under `key` at `index`.
 struct Bad<K> {

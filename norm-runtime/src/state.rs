@@ -118,3 +118,11 @@ pub trait StateDict {
     /// Calls `f(key, value)` for every counter, for writing.
     fn visit_counters_mut(&mut self, f: &mut VisitCounterMut<'_>);
 }
+
+/// Whether the state-dict key names a running variance (`running_var`,
+/// `bn.running_var`), which must not be negative: the one rule both
+/// loaders (serde and safetensors) apply by name.
+#[must_use]
+pub fn is_variance(key: &str) -> bool {
+    key == "running_var" || key.ends_with(".running_var")
+}

@@ -43,6 +43,7 @@ fn layer(g: &Gen<'_>) -> TokenStream {
     out.extend(fields::default_impl(g));
     out.extend(traits::serde_impls(g));
     out.extend(traits::state_dict_impl(g));
+    out.extend(traits::in_place_impl(g));
     out.extend(traits::parameters_impl(g));
     out.extend(traits::normalization_impl(g));
     out.extend(traits::layer_impl(g));

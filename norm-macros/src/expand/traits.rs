@@ -57,6 +57,25 @@ pub fn serde_impls(g: &Gen<'_>) -> TokenStream {
     }
 }
 
+/// `InPlace`, so a `#[network]` holding the layer can be built on the heap
+/// (`new_boxed`); the layer itself is per-channel arrays, small enough to
+/// write whole.
+pub fn in_place_impl(g: &Gen<'_>) -> TokenStream {
+    let (private, ident, cfgs) = (&g.private, g.ident(), &g.cfgs);
+    quote! {
+        #cfgs
+        #[automatically_derived]
+        // SAFETY: `init_at` writes the whole value, `new()`.
+        unsafe impl #private::InPlace for #ident {
+            #[inline]
+            unsafe fn init_at(p: *mut Self) {
+                // SAFETY: the caller's `p` is valid for writes and aligned.
+                unsafe { p.write(Self::new()) }
+            }
+        }
+    }
+}
+
 pub fn state_dict_impl(g: &Gen<'_>) -> TokenStream {
     let (krate, ident, t, cfgs) = (g.krate, g.ident(), &g.t, &g.cfgs);
     let (arrays, counters) = (arrays(g.config), counters(g.config));

@@ -21,6 +21,7 @@ pub fn network(args: &Args, model: &Model) -> TokenStream {
         workspace_default(&net),
         workspace_in_place(&net),
         workspace_boxed(&net),
+        network_in_place(&net),
         grads_struct(&net),
         gradients_impl(&net),
         parameters_impl(&net),
@@ -252,6 +253,59 @@ fn workspace_boxed(net: &Net) -> TokenStream {
                 /// The workspace of `new()`, built straight on the heap: no copy
                 /// of it is ever on the stack, so a workspace of any size can be
                 /// created in a debug build or on a small thread stack.
+                #[must_use]
+                pub fn new_boxed() -> #krate::__private::Box<Self> {
+                    #krate::__private::boxed::<Self>()
+                }
+            }
+        }
+    }
+}
+
+/// The network built in place, layer by layer, with `new_boxed()`: when
+/// every layer can be (the runtime's layers, nested networks, convolutions
+/// of any size), so a network of tens of MiB never passes through the
+/// stack. The bounds are higher-ranked so that they are checked where
+/// `new_boxed` is called, not here: a network holding a layer of the user's
+/// own without `InPlace` still compiles, without `new_boxed`.
+fn network_in_place(net: &Net) -> TokenStream {
+    let Net {
+        krate,
+        ident,
+        names,
+        tys,
+        ..
+    } = net;
+    quote! {
+        #[automatically_derived]
+        // SAFETY: `init_at` writes every field of the struct (they are its
+        // layers, all of them) by the field type's own `init_at`, which
+        // leaves a valid value; so a valid network is left at `p`.
+        unsafe impl #krate::__private::InPlace for #ident
+        where
+            #( for<'__in_place> #tys: #krate::__private::InPlace, )*
+        {
+            #[inline]
+            unsafe fn init_at(p: *mut Self) {
+                // SAFETY: the caller's `p` is valid for writes and aligned,
+                // and so is each field's place in it.
+                unsafe {
+                    #( <#tys as #krate::__private::InPlace>::init_at(::core::ptr::addr_of_mut!((*p).#names)); )*
+                }
+            }
+        }
+
+        #krate::__if_std! {
+            #[automatically_derived]
+            impl #ident
+            where
+                #( for<'__in_place> #tys: #krate::__private::InPlace, )*
+            {
+                /// The network with every layer as its `new()` (zeros; no
+                /// initialization drawn), built straight on the heap: no copy of it is
+                /// ever on the stack, so a network of any size can be created in
+                /// a debug build or on a small thread stack. Then
+                /// `init_seeded` or a state dict fills it.
                 #[must_use]
                 pub fn new_boxed() -> #krate::__private::Box<Self> {
                     #krate::__private::boxed::<Self>()

@@ -134,6 +134,16 @@ const fn mix(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
+// SAFETY: `init_at` writes the whole value (three numbers and a zero-sized
+// marker).
+unsafe impl<R: Row> crate::network::InPlace for Dropout<R> {
+    #[inline]
+    unsafe fn init_at(p: *mut Self) {
+        // SAFETY: the caller's `p` is valid for writes and aligned.
+        unsafe { p.write(Self::default()) }
+    }
+}
+
 impl<R: Row> crate::Parameters for Dropout<R> {
     type Scalar = R::Scalar;
     type Grads = NoGrads;

@@ -2,7 +2,7 @@
 //! from the example itself, as in MobileNetV3 and EfficientNet.
 
 use super::activation::{ReluFn, SigmoidFn};
-use super::params::parameter_arrays;
+use super::params::{parameter_arrays, zeroed_in_place};
 use super::{Elementwise, SavedRows, check_backward, check_forward, kaiming_uniform};
 use crate::kernels::matvec;
 use crate::{Float, Layer, NormError};
@@ -257,5 +257,13 @@ where
             }
         }
         Ok(())
+    }
+}
+
+zeroed_in_place! {
+    impl[const C: usize, const S: usize, const H: usize, const W: usize, T: Float, A: Elementwise, G: Elementwise]
+        SqueezeExcitation<C, S, H, W, T, A, G> {
+        zero: fc1_weight, fc1_bias, fc2_weight, fc2_bias;
+        marker: marker;
     }
 }

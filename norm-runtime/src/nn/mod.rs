@@ -185,6 +185,15 @@ macro_rules! stateless_layer {
             }
         }
 
+        // SAFETY: `init_at` writes the whole (zero-sized) value.
+        unsafe impl<$($generics)*> $crate::network::InPlace for $layer {
+            #[inline]
+            unsafe fn init_at(p: *mut Self) {
+                // SAFETY: the caller's `p` is valid for writes and aligned.
+                unsafe { p.write(Self::new()) }
+            }
+        }
+
         impl<$($generics)*> $crate::Parameters for $layer {
             type Scalar = $scalar;
             type Grads = $crate::NoGrads;

@@ -258,6 +258,16 @@ macro_rules! pad_layer {
             }
         }
 
+        // SAFETY: `init_at` writes the whole value (a fill value and a
+        // zero-sized marker).
+        unsafe impl<$($generics)*> crate::network::InPlace for $layer {
+            #[inline]
+            unsafe fn init_at(p: *mut Self) {
+                // SAFETY: the caller's `p` is valid for writes and aligned.
+                unsafe { p.write(Self::new()) }
+            }
+        }
+
         impl<$($generics)*> Parameters for $layer {
             type Scalar = T;
             type Grads = NoGrads;
