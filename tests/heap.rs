@@ -206,3 +206,27 @@ fn a_large_embedding_table_starts_on_the_heap() {
         assert_eq!(y, [[0.0; 256]; 2]);
     });
 }
+
+#[test]
+fn a_large_network_starts_on_the_heap_and_runs() {
+    // 16 MiB of `Linear` and a nested residual block: `new_boxed` writes
+    // each layer in place (a network value would not fit the stack).
+    on_a_small_stack(|| {
+        assert!(size_of::<Wide>() >= 16 << 20);
+        let mut wide = Wide::new_boxed();
+        assert!(
+            wide.fc
+                .weight
+                .iter()
+                .all(|row| row.iter().all(|v| *v == 0.0))
+        );
+        wide.fc.bias[3] = -1.0;
+        wide.fc.bias[5] = 2.0;
+        let mut ws = WideWorkspace::<1>::new_boxed();
+        let x = Box::new([[0.5_f32; WIDE]; 1]);
+        let y = wide.forward_eval(&x, &mut ws).unwrap();
+        assert_eq!((y[0][3], y[0][5], y[0][7]), (0.0, 2.0, 0.0));
+        let nested = Nested::new_boxed();
+        assert_eq!(nested.out.weight, [[0.0; 256]; 2]);
+    });
+}

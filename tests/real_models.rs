@@ -293,3 +293,161 @@ fn vad_finds_the_packages_speech_segments() {
         [(0.8, 5.7), (7.4, 12.3)]
     );
 }
+
+use constnorm::models::ppocr_cls::{self, Image, TextDirection};
+
+/// One shipped image's case in models/ppocr_cls/reference.json.
+#[derive(Deserialize)]
+struct OcrCase {
+    image: String,
+    rotated_180: bool,
+    width: usize,
+    probs_onnxruntime: Vec<f64>,
+}
+
+#[derive(Deserialize)]
+struct OcrReference {
+    cases: Vec<OcrCase>,
+}
+
+fn ocr_reference() -> OcrReference {
+    serde_json::from_slice(&model_file("ppocr_cls/reference.json")).unwrap()
+}
+
+/// A shipped PNG as the package sees it (OpenCV reads B, G, R), through
+/// `preprocess`. The images are 48 high and at most 192 wide: no resize.
+fn ocr_image(name: &str) -> Box<Image> {
+    let bytes = model_file(&format!("ppocr_cls/images/{name}"));
+    let mut decoder = png::Decoder::new(std::io::Cursor::new(bytes));
+    decoder.set_transformations(png::Transformations::EXPAND);
+    let mut reader = decoder.read_info().unwrap();
+    let mut buffer = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut buffer).unwrap();
+    assert_eq!(info.height as usize, ppocr_cls::HEIGHT);
+    assert_eq!(info.bit_depth, png::BitDepth::Eight);
+    let (width, pixels) = (info.width as usize, &buffer[..info.buffer_size()]);
+    let channels = info.color_type.samples();
+    let plane = |c: usize| -> Vec<u8> {
+        pixels
+            .chunks_exact(channels)
+            .map(|p| if channels >= 3 { p[c] } else { p[0] })
+            .collect()
+    };
+    let (r, g, b) = (plane(0), plane(1), plane(2));
+    let mut image = Box::new([[[0.0; ppocr_cls::WIDTH]; ppocr_cls::HEIGHT]; 3]);
+    ppocr_cls::preprocess([&b, &g, &r], width, &mut image);
+    image
+}
+
+/// `B` blank images on the heap (110 KiB each).
+fn heap_images<const B: usize>() -> Box<[Image; B]> {
+    let images = vec![[[[0.0_f32; ppocr_cls::WIDTH]; ppocr_cls::HEIGHT]; 3]; B];
+    images.into_boxed_slice().try_into().unwrap()
+}
+
+fn classifier() -> Box<TextDirection> {
+    TextDirection::from_safetensors(&model_file(
+        "ppocr_cls/ch_ppocr_mobile_v2.0_cls.safetensors",
+    ))
+    .expect("the shipped weights load")
+}
+
+#[test]
+fn text_direction_matches_onnx_runtime_on_every_image() {
+    let net = classifier();
+    let reference = ocr_reference();
+    assert_eq!(reference.cases.len(), 12);
+    let mut workspace = <TextDirection as Network>::Workspace::<1>::new_boxed();
+    let mut worst = 0.0_f64;
+    let mut x = heap_images::<1>();
+    for case in &reference.cases {
+        x[0] = *ocr_image(&case.image);
+        let [probs] = *net.forward_eval(&x, &mut workspace).unwrap();
+        for (ours, theirs) in probs.iter().zip(&case.probs_onnxruntime) {
+            let diff = (f64::from(*ours) - theirs).abs();
+            assert!(
+                diff <= 1e-5,
+                "{}: {probs:?} against {:?}",
+                case.image,
+                case.probs_onnxruntime
+            );
+            worst = worst.max(diff);
+        }
+        let turned = probs[1] > probs[0];
+        assert_eq!(turned, case.rotated_180, "{}", case.image);
+        assert!(case.width <= ppocr_cls::WIDTH);
+    }
+    eprintln!("text direction: 12 images, worst difference from ONNX Runtime {worst:.2e}");
+}
+
+#[test]
+fn text_direction_batch_gives_each_image_its_own_numbers() {
+    // The package's batch of 6, twice, against one image at a time.
+    let net = classifier();
+    let reference = ocr_reference();
+    let images: Vec<Box<Image>> = reference
+        .cases
+        .iter()
+        .map(|c| ocr_image(&c.image))
+        .collect();
+    let mut one = <TextDirection as Network>::Workspace::<1>::new_boxed();
+    let mut six = <TextDirection as Network>::Workspace::<6>::new_boxed();
+    let mut x = heap_images::<6>();
+    let mut x1 = heap_images::<1>();
+    for batch in images.chunks(6) {
+        for (x, image) in x.iter_mut().zip(batch) {
+            *x = **image;
+        }
+        let together = *net.forward_eval(&x, &mut six).unwrap();
+        for (image, together) in batch.iter().zip(together) {
+            x1[0] = **image;
+            let alone = net.forward_eval(&x1, &mut one).unwrap()[0];
+            assert_eq!(alone, together);
+        }
+    }
+}
+
+#[test]
+fn text_direction_key_map_reads_every_tensor_of_the_file() {
+    // Every key of the network has its Paddle name (but the counters), and
+    // every tensor of the file fills a key: nothing is left over or missing.
+    use constnorm::StateDict;
+    let net = TextDirection::new_boxed();
+    let mut ours = Vec::new();
+    net.visit_arrays(&mut |key, _, _| ours.push(key.to_string()));
+    let mut mapped: Vec<String> = ours
+        .iter()
+        .filter_map(|k| ppocr_cls::paddle_name(k))
+        .collect();
+    assert_eq!(mapped.len(), ours.len(), "every array has a Paddle name");
+    mapped.sort();
+    let bytes = model_file("ppocr_cls/ch_ppocr_mobile_v2.0_cls.safetensors");
+    let file = constnorm::safetensors::StateDictFile::parse(&bytes).unwrap();
+    assert_eq!(mapped, file.keys());
+    assert_eq!(mapped.len(), 213);
+    assert_eq!(
+        ppocr_cls::paddle_name("conv2.se.fc1.bias").as_deref(),
+        Some("conv2_se_1_offset")
+    );
+    assert_eq!(
+        ppocr_cls::paddle_name("conv12.depthwise_bn.running_var").as_deref(),
+        Some("conv12_depthwise_bn_variance")
+    );
+    assert_eq!(ppocr_cls::paddle_name("conv1_bn.num_batches_tracked"), None);
+}
+
+#[test]
+fn text_direction_refuses_other_weights() {
+    let vad = model_file("silero_vad/silero_vad_16k.safetensors");
+    assert!(matches!(
+        TextDirection::from_safetensors(&vad),
+        Err(LoadError::UnexpectedKey(_))
+    ));
+    let bytes = model_file("ppocr_cls/ch_ppocr_mobile_v2.0_cls.safetensors");
+    for len in [0, 9, bytes.len() / 3, bytes.len() - 4] {
+        assert!(
+            TextDirection::from_safetensors(&bytes[..len]).is_err(),
+            "{len} bytes"
+        );
+    }
+}

@@ -345,3 +345,92 @@ fn every_bad_file_is_an_error_naming_the_key() {
     ln.weight[0] = 2.0;
     assert_eq!(ln.weight[0], 2.0);
 }
+
+#[normalize(batch, dims = 3)]
+struct RenamedBn;
+
+/// A file in another framework's names: Paddle's batch norm tensors, no
+/// `num_batches_tracked`.
+fn paddle_file(variance: [f32; 3]) -> Vec<u8> {
+    use safetensors::tensor::{Dtype, TensorView, serialize};
+    let bytes = |v: [f32; 3]| -> Vec<u8> { v.iter().flat_map(|x| x.to_le_bytes()).collect() };
+    let tensors = [
+        ("bn_scale", bytes([1.0, 2.0, 3.0])),
+        ("bn_offset", bytes([0.5, 0.25, 0.125])),
+        ("bn_mean", bytes([-1.0, 0.0, 1.0])),
+        ("bn_variance", bytes(variance)),
+    ];
+    let views: Vec<(&str, TensorView<'_>)> = tensors
+        .iter()
+        .map(|(k, b)| (*k, TensorView::new(Dtype::F32, vec![3], b).unwrap()))
+        .collect();
+    serialize(views, None).unwrap()
+}
+
+const PADDLE_MAP: [(&str, &str); 4] = [
+    ("bn_scale", "weight"),
+    ("bn_offset", "bias"),
+    ("bn_mean", "running_mean"),
+    ("bn_variance", "running_var"),
+];
+
+#[test]
+fn a_key_map_loads_another_frameworks_names() {
+    let bytes = paddle_file([4.0, 5.0, 6.0]);
+    let file = StateDictFile::parse(&bytes).unwrap();
+    let mut bn = RenamedBn::new();
+    bn.num_batches_tracked = 7;
+    file.load_renamed(&mut bn, &PADDLE_MAP, LoadOptions::default())
+        .unwrap();
+    assert_eq!(bn.weight, [1.0, 2.0, 3.0]);
+    assert_eq!(bn.bias, [0.5, 0.25, 0.125]);
+    assert_eq!(bn.running_mean, [-1.0, 0.0, 1.0]);
+    assert_eq!(bn.running_var, [4.0, 5.0, 6.0]);
+    // No counter in the file: the layer keeps its own, as PyTorch does.
+    assert_eq!(bn.num_batches_tracked, 7);
+    // Plain `load` still requires it (PyTorch's own files have it).
+    let mut plain = RenamedBn::new();
+    assert!(matches!(
+        file.load("", &mut plain, LoadOptions::default()),
+        Err(LoadError::MissingKey(_))
+    ));
+}
+
+#[test]
+fn a_bad_key_map_or_file_is_refused_and_changes_nothing() {
+    let bytes = paddle_file([4.0, 5.0, 6.0]);
+    let file = StateDictFile::parse(&bytes).unwrap();
+    let mut bn = RenamedBn::new();
+    let before = bn.clone();
+    // A map to a key the layer lacks.
+    let mut map = PADDLE_MAP.to_vec();
+    map.push(("bn_extra", "running_std"));
+    let err = file
+        .load_renamed(&mut bn, &map, LoadOptions::default())
+        .unwrap_err();
+    assert_eq!(
+        err,
+        LoadError::UnusedRename {
+            from: "bn_extra".into(),
+            to: "running_std".into()
+        }
+    );
+    assert!(err.to_string().contains("`running_std`"), "{err}");
+    // A tensor the map leaves out: strict loading refuses it by name.
+    let err = file
+        .load_renamed(&mut bn, &PADDLE_MAP[..3], LoadOptions::default())
+        .unwrap_err();
+    assert_eq!(err, LoadError::MissingKey("running_var".into()));
+    // A negative variance under its file name is still a variance.
+    let bad = paddle_file([4.0, -5.0, 6.0]);
+    let err = StateDictFile::parse(&bad).unwrap().load_renamed(
+        &mut bn,
+        &PADDLE_MAP,
+        LoadOptions::default(),
+    );
+    assert!(
+        matches!(err, Err(LoadError::NegativeVariance { .. })),
+        "{err:?}"
+    );
+    assert_eq!(bn, before);
+}

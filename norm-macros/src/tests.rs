@@ -118,8 +118,8 @@ fn valid_attributes_expand_without_errors() {
         let file = syn::parse2::<syn::File>(out).expect("items");
         assert_eq!(
             file.items.len(),
-            8,
-            "{attr}: struct, inherent impl, Default, serde, StateDict, Parameters, Normalization, Layer"
+            9,
+            "{attr}: struct, inherent impl, Default, serde, StateDict, InPlace, Parameters, Normalization, Layer"
         );
     }
 }
@@ -239,7 +239,7 @@ fn network_expands_every_connection() {
     let out = network_expand("", "struct M { a: A, b: B, c: C }");
     let file = syn::parse2::<syn::File>(out).expect("items");
     // struct, 2 connection traits + their impls, workspace + impl + Default
-    // + InPlace + new_boxed, grads + Gradients, Parameters, StateDict,
-    // Network.
-    assert_eq!(file.items.len(), 15);
+    // + InPlace + new_boxed, the network's InPlace + new_boxed, grads +
+    // Gradients, Parameters, StateDict, Network.
+    assert_eq!(file.items.len(), 17);
 }

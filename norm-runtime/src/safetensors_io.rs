@@ -199,6 +199,7 @@ impl<'data> StateDictFile<'data> {
     /// Loads `layer` from the tensors under `prefix` (`"bn1"` reads
     /// `bn1.weight`, ...; `""` reads `weight`, ...). Every tensor is read and
     /// checked first; the layer is written only when all of them are right.
+
     ///
     /// # Errors
     /// [`LoadError::MissingKey`], [`LoadError::UnexpectedKey`] (strict),
@@ -215,7 +216,13 @@ impl<'data> StateDictFile<'data> {
                 || k.strip_prefix(prefix)
                     .is_some_and(|rest| rest.starts_with('.'))
         };
-        self.load_keys(layer, options, |name| key(prefix, name), under_prefix)
+        self.load_keys(
+            layer,
+            options,
+            |name| key(prefix, name),
+            under_prefix,
+            false,
+        )
     }
 
     /// Loads `layer` from a file whose names differ from the layer's keys:
@@ -224,6 +231,9 @@ impl<'data> StateDictFile<'data> {
     /// key is read under its own name. This is how a model trained
     /// elsewhere comes in: a key map where its names and the fields differ.
     /// Every tensor is read and checked first, as in [`load`](Self::load).
+    /// A counter the file lacks (`num_batches_tracked`: other frameworks do
+    /// not count) keeps the layer's value, as PyTorch's batch norm loads
+    /// such a state dict.
     ///
     /// # Errors
     /// Those of [`load`](Self::load) (strict: every tensor of the file must
@@ -254,37 +264,46 @@ impl<'data> StateDictFile<'data> {
                 .find(|(_, to)| *to == name)
                 .map_or_else(|| name.to_string(), |(from, _)| (*from).to_string())
         };
-        self.load_keys(layer, options, file_name, |_| true)
+        self.load_keys(layer, options, file_name, |_| true, true)
     }
 
     /// [`load`](Self::load) and [`load_renamed`](Self::load_renamed):
-    /// `file_key` names the tensor of each of the layer's keys, and strict
-    /// loading refuses any unread tensor for which `strict_over` holds.
+    /// `file_key` names the tensor of each of the layer's keys, strict
+    /// loading refuses any unread tensor for which `strict_over` holds, and
+    /// `counters_optional` lets a counter be missing (the layer keeps its
+    /// own).
     fn load_keys<L: StateDict>(
         &self,
         layer: &mut L,
         options: LoadOptions,
         file_key: impl Fn(&str) -> String,
         strict_over: impl Fn(&str) -> bool,
+        counters_optional: bool,
     ) -> Result<(), LoadError> {
-        let mut expected: Vec<(String, &'static [usize])> = Vec::new();
+        // (the file's name, the shape, whether the layer's key is a
+        // running variance: the rule follows the layer, not the file's name)
+        let mut expected: Vec<(String, &'static [usize], bool)> = Vec::new();
         layer.visit_arrays(&mut |name, shape, _| {
-            expected.push((file_key(&name.to_string()), shape));
+            let name = name.to_string();
+            expected.push((file_key(&name), shape, crate::state::is_variance(&name)));
         });
         let mut counters: Vec<String> = Vec::new();
         layer.visit_counters(&mut |name, _| counters.push(file_key(&name.to_string())));
         let values = expected
             .iter()
-            .map(|(key, shape)| self.read::<L::Scalar>(key, shape, options))
+            .map(|(key, shape, variance)| self.read::<L::Scalar>(key, shape, options, *variance))
             .collect::<Result<Vec<_>, _>>()?;
         let counts = counters
             .iter()
-            .map(|key| self.read_count(key))
+            .map(|key| match self.read_count(key) {
+                Err(LoadError::MissingKey(_)) if counters_optional => Ok(None),
+                other => other.map(Some),
+            })
             .collect::<Result<Vec<_>, _>>()?;
         if options.strict {
             let ours: BTreeSet<&str> = expected
                 .iter()
-                .map(|(key, _)| key.as_str())
+                .map(|(key, _, _)| key.as_str())
                 .chain(counters.iter().map(String::as_str))
                 .collect();
             if let Some(extra) = self
@@ -304,11 +323,29 @@ impl<'data> StateDictFile<'data> {
         });
         let mut counts = counts.into_iter();
         layer.visit_counters_mut(&mut |_, out| {
-            if let Some(v) = counts.next() {
+            if let Some(Some(v)) = counts.next() {
                 *out = v;
             }
         });
         Ok(())
+    }
+
+    /// The tensor `key`, checked as [`load`](Self::load) checks a layer's
+    /// (its shape must be `shape`, its dtype `T`'s, every value finite), for
+    /// what a key map cannot say: a weight stored in another layout (Paddle's
+    /// `[in, out]` linear weights) is read here and rearranged by the caller.
+    ///
+    /// # Errors
+    /// [`LoadError::MissingKey`], [`LoadError::Shape`], [`LoadError::Dtype`],
+    /// [`LoadError::NonFinite`], and [`LoadError::NegativeVariance`] under a
+    /// running variance's name.
+    pub fn read_tensor<T: Float>(&self, key: &str, shape: &[usize]) -> Result<Vec<T>, LoadError> {
+        self.read(
+            key,
+            shape,
+            LoadOptions::default(),
+            crate::state::is_variance(key),
+        )
     }
 
     fn tensor(&self, key: &str) -> Result<safetensors::tensor::TensorView<'data>, LoadError> {
@@ -317,11 +354,14 @@ impl<'data> StateDictFile<'data> {
             .map_err(|_| LoadError::MissingKey(key.to_string()))
     }
 
+    /// The tensor `key` of `shape`, every value finite and, for a running
+    /// `variance`, none negative.
     fn read<T: Float>(
         &self,
         key: &str,
         shape: &[usize],
         options: LoadOptions,
+        variance: bool,
     ) -> Result<Vec<T>, LoadError> {
         let view = self.tensor(key)?;
         if view.shape() != shape {
@@ -364,9 +404,7 @@ impl<'data> StateDictFile<'data> {
                 index,
             });
         }
-        if crate::state::is_variance(key)
-            && let Some(index) = values.iter().position(|v| v.to_f64() < 0.0)
-        {
+        if variance && let Some(index) = values.iter().position(|v| v.to_f64() < 0.0) {
             return Err(LoadError::NegativeVariance {
                 key: key.to_string(),
                 index,

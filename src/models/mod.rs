@@ -10,4 +10,5 @@
 //! within 1e-5 on every shipped input (`tests/real_models.rs`); the
 //! examples `vad` and `text_direction` run them on files.
 
+pub mod ppocr_cls;
 pub mod silero_vad;

@@ -353,8 +353,11 @@ fn forward_step(net: &Net, pass: Pass, k: usize) -> TokenStream {
     let x = input_of(net, k);
     if net.nested[k] {
         let ws = &net.workspaces[k];
+        // Copied as a slice, never as an array value: `= *out` makes a
+        // temporary of the whole batch on the stack in debug builds.
         return quote! {
-            workspace.#name = *<#ty as #krate::Network>::#method(#receiver self.#name, #x, &mut workspace.#ws)?;
+            let out = <#ty as #krate::Network>::#method(#receiver self.#name, #x, &mut workspace.#ws)?;
+            workspace.#name.copy_from_slice(out);
         };
     }
     let saved = &net.saved[k];
@@ -436,7 +439,8 @@ fn backward_step(net: &Net, k: usize) -> TokenStream {
     if net.nested[k] {
         let ws = &net.workspaces[k];
         return quote! {
-            *#dx = *<#ty as #krate::Network>::backward(&self.#name, #x, &mut workspace.#ws, #dy, &mut grads.#name)?;
+            let dx = <#ty as #krate::Network>::backward(&self.#name, #x, &mut workspace.#ws, #dy, &mut grads.#name)?;
+            (#dx).copy_from_slice(dx);
         };
     }
     let s = &net.saved_vars[k];

@@ -222,3 +222,19 @@ pub fn streaming_gru_step(state: &mut [[f32; 8]; 1], x: &[f32; 3]) -> [f32; 8] {
     init_seeded(&mut gru, 7);
     gru.step(x, state)
 }
+
+/// Silero VAD's streaming step (feature `models`): the network and a stream
+/// in statics the caller provides, one chunk per call, no heap.
+///
+/// # Errors
+/// [`constnorm::NormError::RowCountMismatch`] for a chunk that is not 512
+/// samples.
+pub fn vad_step(
+    vad: &constnorm::models::silero_vad::SileroVad16k,
+    stream: &mut constnorm::models::silero_vad::VadStream<
+        constnorm::models::silero_vad::Encoder16k,
+    >,
+    chunk: &[f32],
+) -> Result<f32, constnorm::NormError> {
+    stream.process(vad, chunk)
+}
