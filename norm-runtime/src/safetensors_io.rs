@@ -199,7 +199,6 @@ impl<'data> StateDictFile<'data> {
     /// Loads `layer` from the tensors under `prefix` (`"bn1"` reads
     /// `bn1.weight`, ...; `""` reads `weight`, ...). Every tensor is read and
     /// checked first; the layer is written only when all of them are right.
-
     ///
     /// # Errors
     /// [`LoadError::MissingKey`], [`LoadError::UnexpectedKey`] (strict),

@@ -122,6 +122,7 @@ pub trait StateDict {
 /// Whether the state-dict key names a running variance (`running_var`,
 /// `bn.running_var`), which must not be negative: the one rule both
 /// loaders (serde and safetensors) apply by name.
+#[cfg(any(feature = "serde", feature = "safetensors"))]
 #[must_use]
 pub fn is_variance(key: &str) -> bool {
     key == "running_var" || key.ends_with(".running_var")

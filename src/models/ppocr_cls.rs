@@ -241,7 +241,8 @@ pub struct TextDirection {
 /// `conv2.expand.weight` -> `conv2_expand_weights`, `conv2.expand_bn.weight`
 /// -> `conv2_expand_bn_scale` (`bias` -> `_offset`, `running_mean` ->
 /// `_mean`, `running_var` -> `_variance`), `conv2.se.fc1.weight` ->
-/// `conv2_se_1_weights` (`bias` -> `_offset`).
+/// `conv2_se_1_weights` (`bias` -> `_offset`). With the `std` feature.
+#[cfg(feature = "std")]
 #[must_use]
 pub fn paddle_name(key: &str) -> Option<std::string::String> {
     use std::format;
@@ -324,7 +325,7 @@ impl TextDirection {
         };
         file.load_renamed(
             &mut AllBut {
-                net: &mut *net,
+                net: &mut net,
                 skip: "fc.weight",
             },
             &pairs,

@@ -41,6 +41,7 @@
 //! `f64`), whatever the layer. The unit tests check every path, portable
 //! and fused, against the convolution written as its formula.
 
+mod dots;
 mod gemm;
 mod stencil;
 mod wide;
@@ -226,6 +227,8 @@ fn forward_flat<T: Float, const FMA: bool>(
 ) {
     if stencil::takes(conv) {
         stencil::forward::<T, FMA>(conv, weight, bias, x, y);
+    } else if dots::takes(conv) {
+        dots::forward::<T, FMA>(conv, weight, bias, x, y);
     } else if wide::takes(conv) {
         wide::forward::<T, FMA>(conv, weight, bias, x, y);
     } else {

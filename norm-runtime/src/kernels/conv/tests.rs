@@ -3,7 +3,7 @@
 //! examples, tap chunks and output-channel chunks past the buffers, planes
 //! too large for the stencils, strides, dilations, groups and padding.
 
-use super::{Conv, backward_flat, forward_flat, gemm, stencil, wide};
+use super::{Conv, backward_flat, dots, forward_flat, gemm, stencil, wide};
 use crate::kernels::window::Axis;
 
 /// The formula: `y[n][o][r][s] = b[o] + Σ w[o][c][i][j] x[n][g*cpg + c][r*sh + i*dh - ph][s*sw + j*dw - pw]`,
@@ -123,6 +123,13 @@ const CASES: &[Case] = &[
     (4, 6, 1, ONE, [17, 3, 2, 1, 1]),
     (1, 10, 1, ONE, [40, 16, 8, 0, 1]),
     (3, 3, 3, ONE, [12, 3, 1, 1, 1]),
+    // A few output positions per example (the dot path): Silero VAD's
+    // encoder on 4 frames, stride 2 down to 2 and 1, a 2x3 map with
+    // padding on both axes.
+    (12, 9, 1, ONE, [4, 3, 1, 1, 1]),
+    (8, 6, 1, ONE, [4, 3, 2, 1, 1]),
+    (6, 5, 1, ONE, [2, 3, 2, 1, 1]),
+    (5, 7, 1, [2, 3, 1, 1, 1], [3, 3, 1, 1, 1]),
 ];
 
 fn check<const FMA: bool>(case: Case, batch: usize) {
@@ -217,6 +224,28 @@ fn the_cases_reach_both_paths() {
         1,
         [13, 10, 2, 5, 1],
         [6, 4, 2, 1, 1]
+    ))));
+}
+
+#[test]
+fn small_maps_take_the_dot_path() {
+    // Checked against the formula by `both_paths_follow_the_formula`.
+    let dots = CASES.iter().filter(|&&c| dots::takes(&geometry(c))).count();
+    assert!(dots >= 6, "{dots} cases take the dot path");
+    // Not grouped ones, nor maps of more than eight positions.
+    assert!(!dots::takes(&geometry((
+        6,
+        9,
+        3,
+        [2, 3, 1, 1, 1],
+        [2, 3, 1, 1, 1]
+    ))));
+    assert!(!dots::takes(&geometry((
+        4,
+        4,
+        1,
+        [3, 3, 1, 1, 1],
+        [3, 3, 1, 1, 1]
     ))));
 }
 
