@@ -30,7 +30,7 @@
 //! | `conv11`, `conv12` | 32 -> 200 -> 32 | 5x5 | 1 | hard swish | 50 | yes |
 //!
 //! The weights load by name from the package's tensors
-//! ([`TextDirection::from_safetensors`]): [`paddle_name`] is the key map
+//! (`TextDirection::from_safetensors`, feature `safetensors`): `paddle_name` is the key map
 //! (`conv2.expand_bn.running_var` is Paddle's `conv2_expand_bn_variance`),
 //! and the classifier's weight, stored `[in, out]` by Paddle, is transposed
 //! into `Linear`'s `[out, in]`.
