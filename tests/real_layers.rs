@@ -15,7 +15,7 @@ use common::golden_layers::{Case, case, check_table, flat, grads_by_key};
 use constnorm::nn::{
     Activation, ComplexMagnitude1d, ConstantPad1d, Dropout, Hardsigmoid, HardsigmoidFn, Hardswish,
     HardswishOn, PaddleGate, ReflectionPad1d, ReflectionPad2d, ReluFn, ReplicationPad1d,
-    ReplicationPad2d, SqueezeExcitation, ZeroPad2d,
+    ReplicationPad2d, SqueezeExcitation, StftMagnitude, ZeroPad2d,
 };
 use constnorm::{Float, Layer, NoGrads, Parameters, Row, StateDict};
 use rand::{RngExt, SeedableRng};
@@ -100,6 +100,7 @@ real_cases! {
     complex_magnitude_f64_3x6x4: default::<ComplexMagnitude1d<3, 4, 6, f64>>;
     squeeze_excitation_f64_3x4x3x5: default::<SqueezeExcitation<4, 2, 3, 5, f64>>;
     squeeze_excitation_paddle_f64_2x6x2x3: default::<PaddleSe>;
+    stft_magnitude_f64_3x1x40: default::<StftMagnitude<16, 8, 40, 4, 9, f64>>;
 }
 
 fn rng(seed: u64) -> rand::rngs::StdRng {
@@ -215,6 +216,7 @@ fn gradients_match_finite_differences() {
     let mut se = PaddleSe::default();
     constnorm::nn::init_seeded(&mut se, 12);
     check_fd(se, 3.0, 13);
+    check_fd(StftMagnitude::<8, 4, 20, 4, 5, f64>::default(), 1.0, 14);
 }
 
 /// `f` and `f'` at `x` through the layer `L` over one value.
@@ -264,6 +266,34 @@ fn magnitude_gradient_at_zero_is_zero() {
     let expected = [0.0, 0.6, 0.0, -0.8];
     for (d, e) in dx[0].as_flat().iter().zip(expected) {
         assert!((d - e).abs() < 1e-15, "{dx:?}");
+    }
+}
+
+#[test]
+fn stft_magnitude_is_the_convolution_with_its_basis() {
+    // The FFT against the O(N^2) sum with `basis` (Silero's convolution
+    // weights), in f64.
+    type Stft = StftMagnitude<32, 8, 64, 5, 17, f64>;
+    let stft = Stft::default();
+    let x: [[f64; 64]; 1] = [core::array::from_fn(|i| {
+        ((i * 37 % 23) as f64 - 11.0) / 7.0
+    })];
+    let (y, _) = stft.forward_eval_array(&[x]);
+    for f in 0..5 {
+        for (k, bin) in y[0].iter().enumerate() {
+            let dot = |r: usize| {
+                (0..32)
+                    .map(|n| Stft::basis(r, n) * x[0][f * 8 + n])
+                    .sum::<f64>()
+            };
+            let (re, im) = (dot(k), dot(17 + k));
+            let want = (re * re + im * im).sqrt();
+            assert!(
+                (bin[f] - want).abs() < 1e-12,
+                "bin {k} frame {f}: {} vs {want}",
+                bin[f]
+            );
+        }
     }
 }
 

@@ -102,6 +102,17 @@ pub enum LoadError {
     },
     /// Saving two tensors under the same key.
     DuplicateKey(String),
+    /// A fixed tensor (a buffer such as an STFT basis, which the layer
+    /// computes rather than stores) does not hold the values the layer
+    /// computes.
+    UnexpectedValues {
+        /// The key.
+        key: String,
+        /// The flat index of the first value off.
+        index: usize,
+        /// What the values should be.
+        expected: &'static str,
+    },
     /// A key map ([`StateDictFile::load_renamed`]) names a key the layer
     /// does not have.
     UnusedRename {
@@ -145,6 +156,11 @@ impl fmt::Display for LoadError {
             }
             Self::NegativeCount { key } => write!(f, "`{key}` is negative"),
             Self::DuplicateKey(key) => write!(f, "two tensors would be saved under `{key}`"),
+            Self::UnexpectedValues {
+                key,
+                index,
+                expected,
+            } => write!(f, "`{key}` is not {expected}: value {index} is off"),
             Self::UnusedRename { from, to } => write!(
                 f,
                 "the key map sends `{from}` to `{to}`, which the layer does not have"

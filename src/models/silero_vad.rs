@@ -9,8 +9,7 @@
 //! | field | layer | shape after |
 //! |---|---|---|
 //! | `pad` | `ReflectionPad1d((0, 64))` on 64 context + 512 new samples | `[1, 640]` |
-//! | `stft` | `Conv1d(1, 258, 256, stride = 128, bias = False)`, the fixed basis Hann x `[cos; -sin]` | `[258, 4]` |
-//! | `magnitude` | `sqrt(re² + im²)` of the channel halves | `[129, 4]` |
+//! | `stft` | the package's `Conv1d(1, 258, 256, stride = 128, bias = False)` with the fixed basis Hann x `[cos; -sin]` and `sqrt(re² + im²)` of the channel halves, computed by FFT ([`StftMagnitude`]; the file's basis is checked to be its basis) | `[129, 4]` |
 //! | `conv0`, `relu0` | `Conv1d(129, 128, 3, padding = 1)`, ReLU | `[128, 4]` |
 //! | `conv1`, `relu1` | `Conv1d(128, 64, 3, stride = 2, padding = 1)`, ReLU | `[64, 2]` |
 //! | `conv2`, `relu2` | `Conv1d(64, 64, 3, stride = 2, padding = 1)`, ReLU | `[64, 1]` |
@@ -44,9 +43,7 @@
 //! ```
 
 use crate::__private::InPlace;
-use crate::nn::{
-    Cell, ComplexMagnitude1d, Elementwise, LstmCell, ReflectionPad1d, Relu1d, SigmoidFn,
-};
+use crate::nn::{Cell, Elementwise, LstmCell, ReflectionPad1d, Relu1d, SigmoidFn, StftMagnitude};
 use crate::{Layer, Network, NormError, Parameters, Row, StateDict, conv1d, network};
 
 /// The LSTM's width.
@@ -75,6 +72,14 @@ pub trait Rate:
     /// fill (the cell's and the head's are `decoder.rnn.*` and
     /// `decoder.decoder.2.*`).
     const KEY_MAP: &'static [(&'static str, &'static str)];
+    /// The STFT's length, and its bins (`FFT / 2 + 1`).
+    const FFT: usize;
+    /// Frequency bins.
+    const BINS: usize;
+
+    /// Row `r`, tap `n` of the STFT basis the encoder computes (the
+    /// package's `stft.forward_basis_buffer`, `[2 BINS, 1, FFT]`).
+    fn stft_basis(r: usize, n: usize) -> f64;
 }
 
 /// Writes an encoder `#[network]` and its [`Rate`].
@@ -91,11 +96,10 @@ macro_rules! encoder {
         pub struct $name {
             /// `ReflectionPad1d((0, context))`.
             pub pad: ReflectionPad1d<1, $samples, 0, $context, $padded>,
-            /// The STFT as a convolution with the package's fixed basis
-            /// (`stft.forward_basis_buffer`).
-            pub stft: conv1d!(1, $channels, $fft, stride = $hop, bias = false, input = [1, $padded]),
-            /// `sqrt(re² + im²)` per frequency bin.
-            pub magnitude: ComplexMagnitude1d<$bins, 4, $channels>,
+            /// The STFT's magnitude, by FFT: the package's convolution with
+            /// its fixed basis (`stft.forward_basis_buffer`, checked to be
+            /// this transform's when loaded) and `sqrt(re² + im²)`.
+            pub stft: StftMagnitude<$fft, $hop, $padded, 4, $bins>,
             /// `encoder.0.reparam_conv`.
             pub conv0: conv1d!($bins, 128, 3, padding = 1, input = [$bins, 4]),
             /// ReLU.
@@ -115,11 +119,17 @@ macro_rules! encoder {
         }
 
         impl Rate for $name {
+            const FFT: usize = $fft;
+            const BINS: usize = $bins;
+
+            fn stft_basis(r: usize, n: usize) -> f64 {
+                StftMagnitude::<$fft, $hop, $padded, 4, $bins>::basis(r, n)
+            }
+
             const SAMPLE_RATE: u32 = $rate;
             const CHUNK: usize = $chunk;
             const CONTEXT: usize = $context;
             const KEY_MAP: &'static [(&'static str, &'static str)] = &[
-                ("stft.forward_basis_buffer", "stft.weight"),
                 ("encoder.0.reparam_conv.weight", "conv0.weight"),
                 ("encoder.0.reparam_conv.bias", "conv0.bias"),
                 ("encoder.1.reparam_conv.weight", "conv1.weight"),
@@ -186,9 +196,23 @@ impl<E: Rate> SileroVad<E> {
             |name: &str| name.starts_with("decoder.rnn.") || name.starts_with("decoder.decoder.2.");
         // Every tensor is the head's or named in the encoder's key map.
         let keys = file.keys();
-        let mapped = |name: &str| E::KEY_MAP.iter().any(|(from, _)| *from == name);
+        let basis = "stft.forward_basis_buffer";
+        let mapped = |name: &str| name == basis || E::KEY_MAP.iter().any(|(from, _)| *from == name);
         if let Some(key) = keys.iter().find(|k| !head(k) && !mapped(k)) {
             return Err(LoadError::UnexpectedKey(key.clone()));
+        }
+        // The STFT is computed by FFT: the file's basis must be its basis
+        // (to the file's f32 rounding).
+        let values: std::vec::Vec<f32> = file.read_tensor(basis, &[2 * E::BINS, 1, E::FFT])?;
+        let off = values.iter().enumerate().position(|(i, v)| {
+            (f64::from(*v) - E::stft_basis(i / E::FFT, i % E::FFT)).abs() > 1e-6
+        });
+        if let Some(index) = off {
+            return Err(LoadError::UnexpectedValues {
+                key: basis.into(),
+                index,
+                expected: "the periodic-Hann STFT basis the encoder computes",
+            });
         }
         let mut vad = crate::__private::boxed::<Self>();
         file.load("decoder.rnn", &mut vad.rnn, LoadOptions::default())?;

@@ -124,6 +124,30 @@ xm = torch.randn(3, 6, 4)
 xm[0, 1, 2] = 0.0
 xm[0, 4, 2] = 0.0  # re = im = 0: the gradient there is 0
 cases.append(case("complex_magnitude_f64_3x6x4", "complex_magnitude", Magnitude(), {}, xm, "torch.abs(torch.complex(re, im))"))
+class StftMagnitude(torch.nn.Module):
+    """torch.stft(x, n_fft, hop, window=hann_window(n_fft), center=False).abs()
+    on one channel."""
+
+    def __init__(self, n_fft, hop):
+        super().__init__()
+        self.n_fft, self.hop = n_fft, hop
+
+    def forward(self, x):
+        window = torch.hann_window(self.n_fft, dtype=x.dtype)
+        spec = torch.stft(x[:, 0], self.n_fft, self.hop, window=window, center=False, return_complex=True)
+        return spec.abs()
+
+
+cases.append(
+    case(
+        "stft_magnitude_f64_3x1x40",
+        "stft_magnitude",
+        StftMagnitude(16, 8),
+        {"n_fft": 16, "hop_length": 8, "window": "hann_window(16)", "center": False},
+        torch.randn(3, 1, 40),
+        "torch.stft(..).abs()",
+    )
+)
 se = SqueezeExcitation(4, 2, torch.nn.ReLU(), torch.nn.Sigmoid())
 for p in se.parameters():
     torch.nn.init.uniform_(p, -1.0, 1.0)

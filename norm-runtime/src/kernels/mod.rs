@@ -51,7 +51,7 @@ pub mod instance;
 pub mod matvec;
 mod parallel;
 pub mod pool;
-mod reduce;
+pub(crate) mod reduce;
 pub mod rows;
 pub(crate) mod simd;
 mod stats;

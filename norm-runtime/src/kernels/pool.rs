@@ -57,6 +57,15 @@ struct Window {
 }
 
 impl Pool {
+    /// Whether both axes are a window of 2 at stride 2, without padding or
+    /// dilation, and every window lies inside the input.
+    const fn is_plain_2x2(&self) -> bool {
+        const fn plain(a: &Axis) -> bool {
+            a.kernel == 2 && a.stride == 2 && a.pad == 0 && a.dilation == 1 && 2 * a.out <= a.len
+        }
+        plain(&self.h) && plain(&self.w)
+    }
+
     /// Calls `f` for every output of a row, in memory order.
     #[inline(always)]
     fn each_window(&self, mut f: impl FnMut(Window)) {
@@ -119,6 +128,9 @@ fn is_nan<T: Float>(v: T) -> bool {
 
 /// What a pool does with a window, forward and backward.
 trait Reduce {
+    /// Whether this is the maximum (which has a fast path for 2x2 windows).
+    const MAX: bool = false;
+
     /// The output of a window of `x` (the lines of a row).
     fn output<T: Float, const W: usize>(pool: &Pool, x: &[[T; W]], win: Window) -> T;
 
@@ -142,7 +154,36 @@ fn forward_row<R: Reduce, T: Float, const W: usize, const OUT_W: usize>(
 ) {
     let (x, _) = x.as_chunks::<W>();
     let (y, _) = y.as_chunks_mut::<OUT_W>();
+    if R::MAX && pool.is_plain_2x2() {
+        max_2x2(pool, x, y);
+        return;
+    }
     pool.each_window(|win| y[win.out_line][win.col] = R::output(pool, x, win));
+}
+
+/// `MaxPool2d(2)` without padding or dilation, every window inside the
+/// input: each output the maximum of its four inputs in PyTorch's window
+/// order and rule (`v > max || isnan(v)`), without the general window walk.
+#[inline(always)]
+fn max_2x2<T: Float, const W: usize, const OUT_W: usize>(
+    pool: &Pool,
+    x: &[[T; W]],
+    y: &mut [[T; OUT_W]],
+) {
+    let (h, out_h) = (pool.h.len, pool.h.out);
+    for (line, y) in y.iter_mut().enumerate() {
+        let (c, oh) = (line / out_h, line % out_h);
+        let (a, b) = (&x[c * h + 2 * oh], &x[c * h + 2 * oh + 1]);
+        for (ow, y) in y.iter_mut().enumerate() {
+            let mut max = a[2 * ow];
+            for v in [a[2 * ow + 1], b[2 * ow], b[2 * ow + 1]] {
+                if v > max || is_nan(v) {
+                    max = v;
+                }
+            }
+            *y = max;
+        }
+    }
 }
 
 /// Backward pass of one row: writes `dx`.
@@ -188,6 +229,8 @@ impl Max {
 }
 
 impl Reduce for Max {
+    const MAX: bool = true;
+
     #[inline(always)]
     fn output<T: Float, const W: usize>(pool: &Pool, x: &[[T; W]], win: Window) -> T {
         Self::argmax(pool, x, win)
@@ -391,4 +434,61 @@ pool_entry_points! {
         x = [[[T; W]; H]; C], y = [[[T; 1]; 1]; C], lines = [W, 1],
         geometry = Pool { channels: C, h: Axis::whole(H), w: Axis::whole(W) },
         reduce = Max;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Axis, Max, Pool, Reduce, max_2x2};
+
+    /// The 2x2 fast path gives the general window walk's values, bit for
+    /// bit: ties, NaNs (the last NaN of a window wins in PyTorch's rule, and
+    /// a NaN's payload shows which), infinities, odd sizes (a trailing row
+    /// and column no window reads).
+    #[test]
+    fn max_2x2_is_the_general_walk() {
+        const W: usize = 7;
+        const OUT_W: usize = 3;
+        let (c, h) = (3, 5);
+        let pool = Pool {
+            channels: c,
+            h: Axis::new(h, 2, 2, 2, 0, 1),
+            w: Axis::new(W, OUT_W, 2, 2, 0, 1),
+        };
+        assert!(pool.is_plain_2x2());
+        let specials = [
+            f32::NAN,
+            f32::from_bits(0x7fc0_0001),
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            0.0,
+            -0.0,
+            1.0,
+            1.0,
+        ];
+        let mut s = 12345_u32;
+        let x: Vec<[f32; W]> = (0..c * h)
+            .map(|_| {
+                core::array::from_fn(|_| {
+                    s = s.wrapping_mul(1_103_515_245).wrapping_add(12345);
+                    let i = (s >> 16) as usize;
+                    if i.is_multiple_of(3) {
+                        specials[i / 3 % specials.len()]
+                    } else {
+                        (i % 7) as f32 - 3.0
+                    }
+                })
+            })
+            .collect();
+        let mut fast = vec![[0.0_f32; OUT_W]; c * 2];
+        max_2x2(&pool, &x, &mut fast);
+        let mut walk = vec![[0.0_f32; OUT_W]; c * 2];
+        pool.each_window(|win| walk[win.out_line][win.col] = Max::output(&pool, &x, win));
+        let bits =
+            |y: &[[f32; OUT_W]]| -> Vec<u32> { y.iter().flatten().map(|v| v.to_bits()).collect() };
+        assert_eq!(bits(&fast), bits(&walk));
+        assert!(
+            fast.iter().flatten().any(|v| v.is_nan()),
+            "the data reach the NaN rule"
+        );
+    }
 }

@@ -5,6 +5,7 @@ use super::activation::{ReluFn, SigmoidFn};
 use super::params::{parameter_arrays, zeroed_in_place};
 use super::{Elementwise, SavedRows, check_backward, check_forward, kaiming_uniform};
 use crate::kernels::matvec;
+use crate::kernels::reduce::sums;
 use crate::{Float, Layer, NormError};
 use core::marker::PhantomData;
 
@@ -133,10 +134,9 @@ where
         let inv = T::ONE / T::from_usize(H * W);
         let mut mean = [T::ZERO; C];
         for (m, plane) in mean.iter_mut().zip(x) {
-            let mut sum = T::ZERO;
-            for &v in plane.as_flattened() {
-                sum += v;
-            }
+            let plane = plane.as_flattened();
+            // Eight partial sums: a single running sum is a latency-bound chain.
+            let [sum] = sums::<T, 1, false>(plane.len(), |i| [plane[i]]);
             *m = sum * inv;
         }
         let mut z1 = [T::ZERO; S];
@@ -220,10 +220,8 @@ where
             // dg[c] = Σ dy x over the plane, then back through G and fc2.
             let mut dz2 = [T::ZERO; C];
             for (((d, x), dy), z2) in dz2.iter_mut().zip(x).zip(dy).zip(gate.z2) {
-                let mut sum = T::ZERO;
-                for (x, dy) in x.as_flattened().iter().zip(dy.as_flattened()) {
-                    sum += *x * *dy;
-                }
+                let (x, dy) = (x.as_flattened(), dy.as_flattened());
+                let [sum] = sums::<T, 1, false>(x.len(), |i| [x[i] * dy[i]]);
                 *d = sum * G::derivative(z2);
             }
             let mut da1 = [T::ZERO; S];

@@ -59,6 +59,7 @@ mod pool;
 mod recurrent;
 mod sequence;
 mod softmax;
+mod stft;
 mod transformer;
 
 pub use activation::{
@@ -92,6 +93,7 @@ pub use recurrent::{
 };
 pub use sequence::{LastStep, MeanOverSteps, PerStep};
 pub use softmax::{LogSoftmax, LogSoftmaxFn, LogSoftmaxOn, Softmax, SoftmaxFn, SoftmaxOn};
+pub use stft::StftMagnitude;
 pub use transformer::{
     TokenNorm, TokenNormGrads, TransformerEncoderLayer, TransformerEncoderLayerGrads,
 };
