@@ -18,17 +18,27 @@ pub fn connections(net: &Net) -> TokenStream {
         .collect();
     if let Some(residual) = &net.residual {
         let last = net.names[net.last()].unraw();
-        let message = format!(
-            "`{}` is residual (`y = x + f(x)`), so its last layer `{last}` must output its input's shape: `{last}` outputs `{{Self}}` per example, the input is `{{In}}`",
-            net.ident
-        );
-        let label = format!("`{last}` outputs `{{Self}}`, the input is `{{In}}`");
-        out.extend(cast_trait(
-            residual,
-            &message,
-            &label,
-            "a residual network adds its input to its last layer's output",
-        ));
+        let (message, label, note) = if let Some(s) = net.shortcut {
+            let s = net.names[s].unraw();
+            (
+                format!(
+                    "`{}` adds its shortcut `{s}` to its last layer `{last}`, so both must output one shape: `{last}` outputs `{{Self}}` per example, `{s}` outputs `{{In}}`",
+                    net.ident
+                ),
+                format!("`{s}` outputs `{{In}}`, `{last}` outputs `{{Self}}`"),
+                "a residual network with a #[shortcut] is `y = f(x) + shortcut(x)`",
+            )
+        } else {
+            (
+                format!(
+                    "`{}` is residual (`y = x + f(x)`), so its last layer `{last}` must output its input's shape: `{last}` outputs `{{Self}}` per example, the input is `{{In}}`",
+                    net.ident
+                ),
+                format!("`{last}` outputs `{{Self}}`, the input is `{{In}}`"),
+                "a residual network adds its input to its last layer's output",
+            )
+        };
+        out.extend(cast_trait(residual, &message, &label, note));
     }
     out
 }
@@ -106,7 +116,11 @@ fn input_of(net: &Net, k: usize) -> TokenStream {
         net.tys[k],
         through_connection(net, k, prev),
     );
-    quote_spanned! {ty.span()=> #conn::cast(&workspace.#prev_name) }
+    // `workspace` keeps the call-site span: spanned at a type that came
+    // through a `macro_rules!` fragment, it would take that macro's
+    // hygiene and not name the generated local.
+    let workspace = quote!(workspace);
+    quote_spanned! {ty.span()=> #conn::cast(&#workspace.#prev_name) }
 }
 
 /// Where layer `k`'s backward writes the gradient of its input: the
@@ -124,7 +138,8 @@ fn input_grad_of(net: &Net, k: usize) -> TokenStream {
         net.tys[k],
         through_connection(net, k, prev),
     );
-    quote_spanned! {ty.span()=> #conn::cast_mut(&mut workspace.#g) }
+    let workspace = quote!(workspace);
+    quote_spanned! {ty.span()=> #conn::cast_mut(&mut #workspace.#g) }
 }
 
 /// Training or inference: the two forward passes differ only in these.
@@ -255,10 +270,16 @@ fn pass_output(net: &Net) -> (TokenStream, TokenStream) {
     let last = names[net.last()];
     match (&net.residual, net.shortcut) {
         (None, _) => (TokenStream::new(), quote!(&workspace.#last)),
-        (Some(_), Some(s)) => {
-            let s = names[s];
+        (Some(residual), Some(s)) => {
+            let (out, s_out, s) = (net.out_ty(net.last()), net.out_ty(s), names[s]);
             (
-                quote!(#krate::__private::residual_add(&workspace.#s, &workspace.#last, &mut workspace.__residual);),
+                quote! {
+                    #krate::__private::residual_add(
+                        &workspace.#s,
+                        <#out as #residual<#s_out>>::cast(&workspace.#last),
+                        <#out as #residual<#s_out>>::cast_mut(&mut workspace.__residual),
+                    );
+                },
                 quote!(&workspace.__residual),
             )
         }
@@ -429,8 +450,13 @@ fn backward(net: &Net) -> TokenStream {
 fn backward_step(net: &Net, k: usize) -> TokenStream {
     let (krate, name, ty) = (net.krate, net.names[k], net.tys[k]);
     let x = input_of(net, k);
-    let dy = if k == net.last() || net.shortcut == Some(k) {
+    let dy = if k == net.last() {
         quote!(dy)
+    } else if let (Some(residual), true) = (&net.residual, net.shortcut == Some(k)) {
+        // The shortcut's output gradient is the network's, seen in its own
+        // output type (the same one, or the error of `pass_output`).
+        let (out, s_out) = (net.out_ty(net.last()), net.out_ty(k));
+        quote!(<#out as #residual<#s_out>>::cast(dy))
     } else {
         let g = &net.grad_bufs[k];
         quote!(&workspace.#g)
