@@ -1,6 +1,7 @@
 //! Losses with their gradients, averaged over the batch as PyTorch's default
 //! `reduction = "mean"` does.
 
+use crate::kernels::reduce::sums;
 use crate::{Float, NormError, Row};
 
 fn check_rows(argument: &'static str, expected: usize, found: usize) -> Result<(), NormError> {
@@ -61,8 +62,10 @@ pub fn cross_entropy<T: Float, const C: usize>(
 }
 
 /// Mean squared error, PyTorch's `F.mse_loss(prediction, target)`: the mean
-/// of `(prediction - target)²` over every value of every row. Writes its
-/// gradient with respect to `prediction` into `grad` and returns the loss.
+/// of `(prediction - target)²` over every value of every row, summed in
+/// `f64` and rounded once (so at least as accurate as PyTorch's cascade
+/// sum). Writes its gradient with respect to `prediction` into `grad` and
+/// returns the loss.
 ///
 /// # Errors
 /// [`NormError::EmptyBatch`] for no rows, [`NormError::RowCountMismatch`] if
@@ -77,14 +80,22 @@ pub fn mse<R: Row>(prediction: &[R], target: &[R], grad: &mut [R]) -> Result<R::
     check_rows("grad", rows, grad.len())?;
     let n = <R::Scalar as Float>::from_usize(rows * R::LEN);
     let two_over_n = <R::Scalar as Float>::from_f64(2.0) / n;
-    let mut total = <R::Scalar as Float>::ZERO;
+    // The squares summed in f64, eight lanes per row, and rounded once: a
+    // running f32 sum lost 3.8e-6 of a 640-wide autoencoder's loss where
+    // PyTorch's cascade sum loses 1.8e-8.
+    let mut total = 0.0_f64;
     for ((p, t), g) in prediction.iter().zip(target).zip(grad.iter_mut()) {
-        let values = p.as_flat().iter().zip(t.as_flat());
-        for ((p, t), g) in values.zip(g.as_flat_mut()) {
-            let d = *p - *t;
-            total += d * d;
-            *g = two_over_n * d;
+        let (p, t) = (p.as_flat(), t.as_flat());
+        for ((p, t), g) in p.iter().zip(t).zip(g.as_flat_mut()) {
+            *g = two_over_n * (*p - *t);
         }
+        let [row] = sums::<f64, 1, false>(p.len(), |i| {
+            let d = p[i].to_f64() - t[i].to_f64();
+            [d * d]
+        });
+        total += row;
     }
-    Ok(total / n)
+    Ok(<R::Scalar as Float>::from_f64(
+        total / (rows * R::LEN) as f64,
+    ))
 }
