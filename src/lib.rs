@@ -111,7 +111,9 @@ pub mod __private {
     #[cfg(feature = "serde")]
     pub use norm_runtime::serde_layer;
     pub use norm_runtime::shape_of;
-    pub use norm_runtime::{InPlace, SameScalar, add_assign, fill_rows, max_rows, residual_add};
+    pub use norm_runtime::{
+        InPlace, SameScalar, add_assign, fill_rows, max_rows, residual_add, residual_add_rows,
+    };
     #[cfg(feature = "std")]
     pub use std::boxed::Box;
 }

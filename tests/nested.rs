@@ -408,3 +408,79 @@ fn a_projection_shortcut_is_differentiated_on_both_paths() {
         }
     }
 }
+
+/// Runs `N` examples through `forward_eval_slice` with a workspace for
+/// batches of `B` and compares each with the example alone (`B = 1`), bit
+/// for bit; then the refusals.
+fn any_number_of_examples<M: Network<Scalar = f64>, const B: usize, const N: usize>(net: &M) {
+    let mut rng = 3_u64;
+    let x: Vec<M::Input> = (0..N)
+        .map(|_| {
+            let mut row = <M::Input as constnorm::Row>::ZERO;
+            for v in constnorm::Row::as_flat_mut(&mut row) {
+                rng = rng.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+                *v = (rng >> 11) as f64 / (1u64 << 53) as f64 - 0.5;
+            }
+            row
+        })
+        .collect();
+    let mut ws = Box::<M::Workspace<B>>::default();
+    let mut y = vec![<M::Output as constnorm::Row>::ZERO; N];
+    net.forward_eval_slice(&x, &mut ws, &mut y).unwrap();
+    let mut one = Box::<M::Workspace<1>>::default();
+    for (x, y) in x.iter().zip(&y) {
+        let alone = net.forward_eval(&[*x], &mut one).unwrap();
+        assert_eq!(&alone[0], y);
+    }
+    // More rows than the workspace holds, none, or an output of another
+    // length: refused, `y` untouched.
+    let too_many: Vec<M::Input> = x.iter().cycle().take(B + 1).copied().collect();
+    assert_eq!(
+        net.forward_eval_rows(&too_many, &mut ws).map(|_| ()),
+        Err(constnorm::NormError::RowCountMismatch {
+            argument: "x",
+            expected: B,
+            found: B + 1
+        })
+    );
+    assert_eq!(
+        net.forward_eval_slice(&x[..0], &mut ws, &mut y[..0]),
+        Err(constnorm::NormError::EmptyBatch)
+    );
+    let before = y.clone();
+    assert!(net.forward_eval_slice(&x, &mut ws, &mut y[1..]).is_err());
+    assert_eq!(y[1..], before[1..]);
+}
+
+#[test]
+fn a_network_built_for_a_batch_evaluates_any_number_of_examples() {
+    // 10 examples in batches of 4: two whole ones and one of 2; nested
+    // residual blocks with a batch norm (running statistics) before them.
+    let mut net = Net::default();
+    init_seeded(&mut net, 3);
+    net.bn.running_mean = [0.1, -0.2, 0.3, 0.0];
+    net.bn.running_var = [1.5, 0.5, 2.0, 1.0];
+    any_number_of_examples::<Net, 4, 10>(&net);
+    // A ResNet block and a block with a projection shortcut.
+    let mut resnet = Box::<Resnet>::default();
+    init_seeded(&mut *resnet, 5);
+    any_number_of_examples::<Resnet, 3, 7>(&resnet);
+    any_number_of_examples::<DownBlock, 2, 5>(&down_block());
+    // A batch of exactly B, and fewer examples than one batch.
+    any_number_of_examples::<Net, 5, 5>(&net);
+    any_number_of_examples::<Net, 8, 3>(&net);
+}
+
+#[test]
+fn a_partial_batch_is_not_a_training_pass_to_go_back_through() {
+    let mut net = Net::default();
+    init_seeded(&mut net, 3);
+    let mut ws = Box::<NetWorkspace<4>>::default();
+    let x = [[0.5, -0.25, 1.0]; 4];
+    net.forward_eval_rows(&x[..3], &mut ws).unwrap();
+    let mut grads = NetGrads::default();
+    assert!(
+        net.backward(&x, &mut ws, &[[1.0, 0.0]; 4], &mut grads)
+            .is_err()
+    );
+}

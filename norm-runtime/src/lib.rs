@@ -48,7 +48,9 @@ pub use kernels::sync::{ChannelStats, GradSums};
 pub use nd::NormalizationNdarray;
 #[cfg(feature = "std")]
 pub use network::boxed;
-pub use network::{InPlace, Network, SameScalar, add_assign, fill_rows, max_rows, residual_add};
+pub use network::{
+    InPlace, Network, SameScalar, add_assign, fill_rows, max_rows, residual_add, residual_add_rows,
+};
 pub use row::{Row, shape_of};
 pub use state::{Key, StateDict, Visit, VisitCounter, VisitCounterMut, VisitMut};
 pub use traits::{

@@ -94,6 +94,59 @@ pub trait Network: Parameters {
         workspace: &'w mut Self::Workspace<B>,
     ) -> Result<&'w [Self::Output; B], NormError>;
 
+    /// [`forward_eval`](Self::forward_eval) on the first `x.len()` rows of
+    /// a workspace for batches of `B` (`1 <= x.len() <= B`): a partial
+    /// batch, such as the last one of a data set. Each example gets the
+    /// numbers it gets in a whole batch or alone (in inference every layer
+    /// computes each row on its own). Returns the `x.len()` output rows. A
+    /// later [`backward`](Self::backward) on the workspace is refused (its
+    /// saved values are of `x.len()` rows).
+    ///
+    /// `#[network]` writes it for every network; the default takes only a
+    /// whole batch (`x.len() == B`).
+    ///
+    /// # Errors
+    /// [`NormError::RowCountMismatch`] (argument `"x"`, expected `B`) for
+    /// more than `B` rows (and, by default, fewer), [`NormError::EmptyBatch`]
+    /// for none, or what a layer reports.
+    fn forward_eval_rows<'w, const B: usize>(
+        &self,
+        x: &[Self::Input],
+        workspace: &'w mut Self::Workspace<B>,
+    ) -> Result<&'w [Self::Output], NormError> {
+        let whole: &[Self::Input; B] = x.try_into().map_err(|_| NormError::RowCountMismatch {
+            argument: "x",
+            expected: B,
+            found: x.len(),
+        })?;
+        Ok(self.forward_eval(whole, workspace)?)
+    }
+
+    /// Inference on any number of examples with a workspace for batches of
+    /// `B`: `x` in chunks of `B`, the last one partial
+    /// ([`forward_eval_rows`](Self::forward_eval_rows)), each output row into
+    /// `y`. Nothing is allocated, and each example gets the numbers it gets
+    /// alone: 1797 images through a network built for batches of 64 are 28
+    /// whole batches and one of 5, with one workspace.
+    ///
+    /// # Errors
+    /// [`NormError::EmptyBatch`] for no rows, [`NormError::RowCountMismatch`]
+    /// (argument `"y"`) if `y` does not have a row per row of `x` (nothing
+    /// is written then), or what a layer reports.
+    fn forward_eval_slice<const B: usize>(
+        &self,
+        x: &[Self::Input],
+        workspace: &mut Self::Workspace<B>,
+        y: &mut [Self::Output],
+    ) -> Result<(), NormError> {
+        const { assert!(B > 0, "empty batch: B must be at least 1") };
+        crate::kernels::check_forward(x.len(), y.len())?;
+        for (x, y) in x.chunks(B).zip(y.chunks_mut(B)) {
+            y.copy_from_slice(self.forward_eval_rows(x, workspace)?);
+        }
+        Ok(())
+    }
+
     /// Backward pass of the last forward pass on `workspace` (which must have
     /// seen the same `x`): accumulates (`+=`) every parameter gradient into
     /// `grads` and returns the gradient with respect to `x`.
@@ -159,6 +212,18 @@ impl<T> SameScalar<T> for T {
 #[doc(hidden)]
 #[inline]
 pub fn residual_add<R: Row, const B: usize>(x: &[R; B], f: &[R; B], y: &mut [R; B]) {
+    for ((y, x), f) in y.iter_mut().zip(x).zip(f) {
+        for ((y, x), f) in y.as_flat_mut().iter_mut().zip(x.as_flat()).zip(f.as_flat()) {
+            *y = *x + *f;
+        }
+    }
+}
+
+/// `y[i] = x[i] + f[i]` for the first `x.len()` rows (at most `B`), for the
+/// generated residual networks' passes over part of a batch.
+#[doc(hidden)]
+#[inline]
+pub fn residual_add_rows<R: Row, const B: usize>(x: &[R], f: &[R; B], y: &mut [R; B]) {
     for ((y, x), f) in y.iter_mut().zip(x).zip(f) {
         for ((y, x), f) in y.as_flat_mut().iter_mut().zip(x.as_flat()).zip(f.as_flat()) {
             *y = *x + *f;

@@ -290,11 +290,94 @@ fn pass_output(net: &Net) -> (TokenStream, TokenStream) {
                     #krate::__private::residual_add(
                         x,
                         <#out as #residual<#input>>::cast(&workspace.#last),
-                        &mut workspace.__residual,
+                        <#out as #residual<#input>>::cast_mut(&mut workspace.__residual),
                     );
                 },
                 quote!(&workspace.__residual),
             )
+        }
+    }
+}
+
+/// `forward_eval_rows`: `forward_eval` on the first `x.len()` rows of the
+/// workspace, every layer called on those rows only (a layer takes a slice
+/// of any length), a nested network through its own `forward_eval_rows`.
+fn forward_rows(net: &Net) -> TokenStream {
+    let Net {
+        krate,
+        input,
+        output,
+        workspace,
+        saved,
+        nested,
+        names,
+        ..
+    } = net;
+    let resets = saved
+        .iter()
+        .zip(nested)
+        .filter(|(_, n)| !**n)
+        .map(|(s, _)| s);
+    let steps = net.chain.iter().chain(&net.shortcut).map(|&k| {
+        let (name, ty) = (net.names[k], net.tys[k]);
+        let x = input_of(net, k);
+        if net.nested[k] {
+            let ws = &net.workspaces[k];
+            return quote! {
+                let out = <#ty as #krate::Network>::forward_eval_rows(&self.#name, &(#x)[..n], &mut workspace.#ws)?;
+                workspace.#name[..n].copy_from_slice(out);
+            };
+        }
+        let saved = &net.saved[k];
+        quote! {
+            workspace.#saved = ::core::option::Option::Some(
+                <#ty as #krate::Layer>::forward_eval(&self.#name, &(#x)[..n], &mut workspace.#name[..n])?,
+            );
+        }
+    });
+    let last = names[net.last()];
+    let finish = match (&net.residual, net.shortcut) {
+        (None, _) => quote!(::core::result::Result::Ok(&workspace.#last[..n])),
+        (Some(residual), None) => {
+            let out = net.out_ty(net.last());
+            quote! {
+                #krate::__private::residual_add_rows(
+                    x,
+                    <#out as #residual<#input>>::cast(&workspace.#last),
+                    <#out as #residual<#input>>::cast_mut(&mut workspace.__residual),
+                );
+                ::core::result::Result::Ok(&workspace.__residual[..n])
+            }
+        }
+        (Some(residual), Some(s)) => {
+            let (out, s_out, s) = (net.out_ty(net.last()), net.out_ty(s), names[s]);
+            quote! {
+                #krate::__private::residual_add_rows(
+                    &workspace.#s[..n],
+                    <#out as #residual<#s_out>>::cast(&workspace.#last),
+                    <#out as #residual<#s_out>>::cast_mut(&mut workspace.__residual),
+                );
+                ::core::result::Result::Ok(&workspace.__residual[..n])
+            }
+        }
+    };
+    quote! {
+        fn forward_eval_rows<'w, const B: usize>(
+            &self,
+            x: &[#input],
+            workspace: &'w mut #workspace<B>,
+        ) -> ::core::result::Result<&'w [#output], #krate::NormError> {
+            let n = x.len();
+            if n > B {
+                return ::core::result::Result::Err(#krate::NormError::RowCountMismatch {
+                    argument: "x",
+                    expected: B,
+                    found: n,
+                });
+            }
+            #( workspace.#resets = ::core::option::Option::None; )*
+            #(#steps)*
+            #finish
         }
     }
 }
@@ -487,6 +570,7 @@ pub fn network_impl(net: &Net) -> TokenStream {
     let passes = [Pass::Train, Pass::Eval];
     let min_rows = passes.map(|pass| min_rows(net, pass));
     let forwards = passes.map(|pass| forward(net, pass));
+    let rows = forward_rows(net);
     let (train, commit) = (forward_train(net), commit(net));
     let backward = backward(net);
     quote! {
@@ -500,6 +584,8 @@ pub fn network_impl(net: &Net) -> TokenStream {
             #train
 
             #(#forwards)*
+
+            #rows
 
             #commit
 
