@@ -60,7 +60,7 @@ impl Plan {
         let (h, w) = (conv.h, conv.w);
         let ((rows_read, rows), (cols_read, cols)) = (super::reads(h), super::reads(w));
         let width = cols_read.div_ceil(w.stride);
-        if h.stride == 1 && w.stride == 1 {
+        if h.stride == 1 && w.stride == 1 && !rows_worth_skipping(conv) {
             // One line over every output row, `width - OUT_W` discarded
             // values a row; the reads of the last row's discarded values
             // reach one line further.
@@ -120,6 +120,36 @@ impl Plan {
             }
         })
     }
+}
+
+/// The kernel rows `lo..hi` that read inside the input for output row `oh`
+/// (the others read only padding, whose products are zeros).
+#[inline(always)]
+fn kernel_rows(conv: &Conv, oh: usize) -> (usize, usize) {
+    let h = &conv.h;
+    let first = oh * h.stride;
+    // Row kh reads padded row first + kh * dilation, inside when in
+    // pad..pad + len.
+    let lo = h.pad.saturating_sub(first).div_ceil(h.dilation);
+    let hi = (h.pad + h.len)
+        .saturating_sub(first)
+        .div_ceil(h.dilation)
+        .min(h.kernel);
+    (lo.min(hi), hi)
+}
+
+/// Whether a stride-1 convolution is better taken row by row, skipping
+/// the kernel rows that read only padding: when those are at least a
+/// quarter of the taps (short maps: a 5x5 kernel on 2 or 3 rows reads
+/// padding with 60% or 40% of its taps) and rows are long enough to fill
+/// the registers on their own.
+pub(super) fn rows_worth_skipping(conv: &Conv) -> bool {
+    let h = &conv.h;
+    let used: usize = (0..h.out)
+        .map(|oh| kernel_rows(conv, oh))
+        .map(|(lo, hi)| hi - lo)
+        .sum();
+    conv.w.out >= 16 && 4 * used <= 3 * h.out * h.kernel
 }
 
 /// Whether the stencils take this convolution: one input channel per group,
@@ -234,10 +264,18 @@ pub(super) fn forward<T: Float, const FMA: bool>(
             let start = bias.map_or(T::ZERO, |b| b[o]);
             let weight = &weight[o * taps..][..taps];
             for (l, out) in line.chunks_exact_mut(plan.line_len).enumerate() {
+                // Row by row, only the kernel rows that read the input:
+                // the others add exact zeros.
+                let (lo, hi) = if plan.lines == conv.h.out {
+                    let (lo, hi) = kernel_rows(conv, l);
+                    (lo * conv.w.kernel, hi * conv.w.kernel)
+                } else {
+                    (0, taps)
+                };
                 stencil_line::<T, FMA>(
                     start,
-                    weight,
-                    &offsets[..taps],
+                    &weight[lo..hi],
+                    &offsets[lo..hi],
                     &xp[l * plan.line_step..],
                     out,
                 );

@@ -130,6 +130,11 @@ const CASES: &[Case] = &[
     (8, 6, 1, ONE, [4, 3, 2, 1, 1]),
     (6, 5, 1, ONE, [2, 3, 2, 1, 1]),
     (5, 7, 1, [2, 3, 1, 1, 1], [3, 3, 1, 1, 1]),
+    // Depthwise on maps of 2 and 3 rows, where the stencils skip the kernel
+    // rows that read only padding: stride 1, (2, 1), a dilation.
+    (3, 3, 3, [2, 5, 1, 2, 1], [20, 5, 1, 2, 1]),
+    (4, 4, 4, [3, 5, 2, 2, 1], [18, 5, 1, 2, 1]),
+    (2, 2, 2, [3, 3, 1, 2, 2], [17, 3, 1, 1, 1]),
 ];
 
 fn check<const FMA: bool>(case: Case, batch: usize) {
@@ -225,6 +230,16 @@ fn the_cases_reach_both_paths() {
         [13, 10, 2, 5, 1],
         [6, 4, 2, 1, 1]
     ))));
+}
+
+#[test]
+fn short_maps_skip_the_padding_rows() {
+    // Checked against the formula by `both_paths_follow_the_formula`.
+    let skipping = CASES
+        .iter()
+        .filter(|&&c| stencil::takes(&geometry(c)) && stencil::rows_worth_skipping(&geometry(c)))
+        .count();
+    assert!(skipping >= 2, "{skipping} stride-1 cases go row by row");
 }
 
 #[test]
