@@ -155,17 +155,19 @@ fn dots<T: Float, const FMA: bool, const R: usize, const P: usize>(
 ) -> [[T; P]; R] {
     let mut acc = [[[T::ZERO; 8]; P]; R];
     let chunks = k / 8;
+    // Every operand cut to exactly `chunks` chunks first, so the loop
+    // below indexes without bounds checks or reloaded pointers.
+    let xs: [&[[T; 8]]; P] =
+        core::array::from_fn(|q| &windows[q * k..][..chunks * 8].as_chunks::<8>().0[..chunks]);
+    let ws: [&[[T; 8]]; R] =
+        core::array::from_fn(|r| &w[r * k..][..chunks * 8].as_chunks::<8>().0[..chunks]);
     for c in 0..chunks {
-        let at = c * 8;
-        let mut xs = [[T::ZERO; 8]; P];
-        for (q, xs) in xs.iter_mut().enumerate() {
-            xs.copy_from_slice(&windows[q * k + at..q * k + at + 8]);
-        }
-        for (r, acc) in acc.iter_mut().enumerate() {
-            let wc = &w[r * k + at..r * k + at + 8];
-            for (acc, xs) in acc.iter_mut().zip(&xs) {
+        let xv: [[T; 8]; P] = core::array::from_fn(|q| xs[q][c]);
+        for (acc, ws) in acc.iter_mut().zip(&ws) {
+            let wc = ws[c];
+            for (acc, xv) in acc.iter_mut().zip(&xv) {
                 for l in 0..8 {
-                    acc[l] = madd::<T, FMA>(xs[l], wc[l], acc[l]);
+                    acc[l] = madd::<T, FMA>(xv[l], wc[l], acc[l]);
                 }
             }
         }
