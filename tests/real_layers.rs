@@ -415,3 +415,18 @@ fn dropout_edges_and_refusals() {
     assert!(refused.is_err(), "p = 1.5 is refused");
     assert_eq!(Drop::default().p(), 0.5, "PyTorch's default p");
 }
+
+#[test]
+fn hardswish_rounds_as_pytorch_does() {
+    // PyTorch computes x * relu6(x + 3) / 6, the product first; x * (relu6(x
+    // + 3) / 6) differs in the last bit for some x. Every f32 of [-3, 3]
+    // spaced 2^-10 apart, against that order written out.
+    let layer = Hardswish::<1, f32>::default();
+    let mut x = -3.0_f32;
+    while x <= 3.0 {
+        let ([[y]], _) = layer.forward_eval_array(&[[x]]);
+        let pytorch = x * (x + 3.0).clamp(0.0, 6.0) / 6.0;
+        assert_eq!(y.to_bits(), pytorch.to_bits(), "x = {x}");
+        x += 1.0 / 1024.0;
+    }
+}

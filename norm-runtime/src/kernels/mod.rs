@@ -44,7 +44,7 @@
 
 pub mod batch;
 pub mod conv;
-mod dispatch;
+pub(crate) mod dispatch;
 pub mod fold;
 mod gemm;
 pub mod instance;

@@ -222,6 +222,12 @@ pub trait HardGate: Copy + Debug + Default + PartialEq {
         clamp_unit(x * T::from_f64(Self::SLOPE) + T::from_f64(Self::OFFSET))
     }
 
+    /// `x · gate(x)`, the hard swish.
+    #[inline]
+    fn swish<T: Float>(x: T) -> T {
+        x * Self::gate(x)
+    }
+
     /// The slope as the gate's backward pass multiplies by it: `SLOPE`
     /// unless the reference rounds it otherwise.
     #[inline]
@@ -249,6 +255,12 @@ impl HardGate for TorchGate {
     fn gate<T: Float>(x: T) -> T {
         let six = T::from_f64(SIX);
         Relu6Fn::value(x + T::from_f64(3.0)) / six
+    }
+
+    /// PyTorch's order, `x · relu6(x + 3) / 6`: the product first.
+    #[inline]
+    fn swish<T: Float>(x: T) -> T {
+        x * Relu6Fn::value(x + T::from_f64(3.0)) / T::from_f64(SIX)
     }
 
     /// PyTorch's `hardsigmoid_backward` multiplies by `1 / 6` rounded to
@@ -315,7 +327,7 @@ impl<G: HardGate> Elementwise for HardsigmoidFn<G> {
 impl<G: HardGate> Elementwise for HardswishFn<G> {
     #[inline]
     fn value<T: Float>(x: T) -> T {
-        x * G::gate(x)
+        G::swish(x)
     }
     #[inline]
     fn derivative<T: Float>(x: T) -> T {
@@ -405,6 +417,26 @@ pub type Relu2d<const C: usize, const H: usize, const W: usize, T = f32> = ReluO
 
 super::stateless_layer!([F: VectorFn, R: Row] ActivationOn<F, R>, scalar = R::Scalar);
 
+/// `F` over every `n`-value vector of `x` into `y`. No fused multiply-adds
+/// are formed (Rust never contracts), so the copy compiled for AVX2 gives
+/// the portable code's bits, only wider: a hard swish's division by 6 runs
+/// eight at a time instead of four.
+#[inline(always)]
+fn apply_rows<F: VectorFn, T: Float, const FMA: bool>(n: usize, x: &[T], y: &mut [T]) {
+    for (x, y) in x.chunks_exact(n).zip(y.chunks_exact_mut(n)) {
+        F::forward(x, y);
+    }
+}
+
+/// Rows of fewer values than this apply the portable code inline.
+const ACTIVATION_DISPATCH_MIN_VALUES: usize = 256;
+
+crate::kernels::dispatch::dispatched! {
+    /// [`apply_rows`], compiled for AVX2 too.
+    fn apply_dispatched[F: VectorFn, T: Float](n: usize, x: &[T], y: &mut [T])
+        = apply_rows::<F, T>, portable below ACTIVATION_DISPATCH_MIN_VALUES;
+}
+
 impl<F: VectorFn, R: Row> ActivationOn<F, R> {
     /// The length of the last dim (at least 1, so that an empty row has no
     /// vectors rather than vectors of length 0).
@@ -429,10 +461,8 @@ impl<F: VectorFn, R: Row> Layer for ActivationOn<F, R> {
         let saved = check_forward(x.len(), y.len())?;
         let n = Self::LAST;
         for (x, y) in x.iter().zip(y) {
-            let vectors = x.as_flat().chunks_exact(n);
-            for (x, y) in vectors.zip(y.as_flat_mut().chunks_exact_mut(n)) {
-                F::forward(x, y);
-            }
+            let (x, y) = (x.as_flat(), y.as_flat_mut());
+            apply_dispatched::<F, R::Scalar>(x.len(), n, x, y);
         }
         Ok(saved)
     }
