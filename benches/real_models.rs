@@ -7,7 +7,8 @@
 //!   chunks per second and real-time factor (time per chunk / 32 ms); and
 //!   criterion's time for one chunk (`vad/16k/chunk`).
 //! - PP-OCR's text-direction classifier at batch 1 and 6 (the package's
-//!   batch) on the shipped images (criterion; throughput in images).
+//!   batch) on the shipped images, and the batch of 6 run through a batch-1
+//!   workspace with `forward_eval_slice` (criterion; throughput in images).
 //!
 //! Before timing, the VAD's probabilities and the classifier's outputs
 //! must match ONNX Runtime's (reference.json) within 1e-5, or the bench
@@ -208,6 +209,21 @@ fn ocr(c: &mut Criterion) {
     let images = images();
     ocr_batch::<1>(c, &net, &images);
     ocr_batch::<6>(c, &net, &images);
+    // The package's batch of 6 through a batch-1 workspace
+    // (`forward_eval_slice`): six passes whose activations stay in cache.
+    let six: Vec<Image> = images.iter().take(6).map(|(image, _)| **image).collect();
+    let mut workspace = <TextDirection as Network>::Workspace::<1>::new_boxed();
+    let mut probs = [[0.0_f32; 2]; 6];
+    let mut group = c.benchmark_group("ocr");
+    group.throughput(Throughput::Elements(6));
+    group.bench_function("batch/6_as_1", |b| {
+        b.iter(|| {
+            net.forward_eval_slice(black_box(&six), &mut workspace, &mut probs)
+                .unwrap();
+            probs[0]
+        });
+    });
+    group.finish();
 }
 
 criterion_group! {
