@@ -230,3 +230,36 @@ fn a_large_network_starts_on_the_heap_and_runs() {
         assert_eq!(nested.out.weight, [[0.0; 256]; 2]);
     });
 }
+
+#[test]
+fn gradients_and_optimizers_of_a_large_network_start_on_the_heap() {
+    // 16 MiB of parameters: their gradients, SGD's velocity and Adam's two
+    // moments are 16 MiB each, built in place, and a step runs.
+    on_a_small_stack(|| {
+        use constnorm::Gradients;
+        use constnorm::nn::{Adam, Sgd};
+        let mut net = Wide::new_boxed();
+        let mut grads = WideGrads::new_boxed();
+        assert!(
+            grads
+                .fc
+                .weight
+                .iter()
+                .all(|row| row.iter().all(|v| *v == 0.0))
+        );
+        let mut ws = WideWorkspace::<1>::new_boxed();
+        let x = Box::new([[0.5_f32; WIDE]; 1]);
+        net.fc.bias = [1.0; WIDE];
+        net.forward_train(&x, &mut ws).unwrap();
+        let dy = Box::new([[1.0_f32; WIDE]; 1]);
+        net.backward(&x, &mut ws, &dy, &mut grads).unwrap();
+        assert_eq!(grads.fc.weight[7][9], 0.5);
+        let mut sgd = Sgd::new_boxed(0.5, 0.9);
+        sgd.step(&mut *net, &grads);
+        assert_eq!(net.fc.weight[7][9], -0.25);
+        let mut adam = Adam::new_boxed(1e-3);
+        adam.step(&mut *net, &grads);
+        assert_eq!(adam.steps(), 1);
+        grads.set_zero();
+    });
+}

@@ -431,3 +431,30 @@ impl<T: Float> Gradients<T> for NoGrads {
         &mut []
     }
 }
+
+// SAFETY: `init_at` writes the whole value (`zeros()`, per-channel arrays).
+unsafe impl<P: Row> crate::network::InPlace for AffineGrads<P> {
+    #[inline]
+    unsafe fn init_at(p: *mut Self) {
+        // SAFETY: the caller's `p` is valid for writes and aligned.
+        unsafe { p.write(Self::zeros()) }
+    }
+}
+
+// SAFETY: `init_at` writes the whole value (`zeros()`).
+unsafe impl<P: Row> crate::network::InPlace for WeightGrads<P> {
+    #[inline]
+    unsafe fn init_at(p: *mut Self) {
+        // SAFETY: the caller's `p` is valid for writes and aligned.
+        unsafe { p.write(Self::zeros()) }
+    }
+}
+
+// SAFETY: `init_at` writes the (zero-sized) value.
+unsafe impl crate::network::InPlace for NoGrads {
+    #[inline]
+    unsafe fn init_at(p: *mut Self) {
+        // SAFETY: the caller's `p` is valid for writes and aligned.
+        unsafe { p.write(Self) }
+    }
+}

@@ -337,6 +337,38 @@ fn grads_struct(net: &Net) -> TokenStream {
                 pub #names: <#tys as #krate::Parameters>::Grads,
             )*
         }
+
+        #[automatically_derived]
+        // SAFETY: `init_at` writes every field (one per layer) by its type's
+        // own `init_at`, which leaves a valid value.
+        unsafe impl #krate::__private::InPlace for #grads
+        where
+            #( for<'__in_place> <#tys as #krate::Parameters>::Grads: #krate::__private::InPlace, )*
+        {
+            #[inline]
+            unsafe fn init_at(p: *mut Self) {
+                // SAFETY: the caller's `p` is valid for writes and aligned,
+                // and so is each field's place in it.
+                unsafe {
+                    #( <<#tys as #krate::Parameters>::Grads as #krate::__private::InPlace>::init_at(::core::ptr::addr_of_mut!((*p).#names)); )*
+                }
+            }
+        }
+
+        #krate::__if_std! {
+            #[automatically_derived]
+            impl #grads
+            where
+                #( for<'__in_place> <#tys as #krate::Parameters>::Grads: #krate::__private::InPlace, )*
+            {
+                /// Zero gradients built straight on the heap (no copy on the
+                /// stack), for networks of any size.
+                #[must_use]
+                pub fn new_boxed() -> #krate::__private::Box<Self> {
+                    #krate::__private::boxed::<Self>()
+                }
+            }
+        }
     }
 }
 

@@ -375,3 +375,41 @@ conv_layers! {
             && is_conv_out_len(W, OUT_W, KW, STRIDE_W, PAD_LEFT, DILATION_W),
             "Conv2d: OUT_H and OUT_W must be conv_out_len(..) of H and W with the padding on both sides, or H and W for padding \"same\"";
 }
+
+// SAFETY: `init_at` writes both fields, `weight` one output channel at a
+// time (zeros) and `bias`, so a valid value, equal to `Default`, is left at
+// `p`.
+unsafe impl<T: Float, const K: usize, const C_IN_G: usize, const C_OUT: usize, const BIAS: bool>
+    crate::network::InPlace for ConvGrads<[[[T; K]; C_IN_G]; C_OUT], C_OUT, BIAS>
+{
+    #[inline]
+    unsafe fn init_at(p: *mut Self) {
+        // SAFETY: the caller's `p` is valid for writes and aligned, and so is
+        // each field's place in it.
+        unsafe {
+            crate::network::fill_rows(core::ptr::addr_of_mut!((*p).weight));
+            core::ptr::addr_of_mut!((*p).bias).write([T::ZERO; C_OUT]);
+        }
+    }
+}
+
+// SAFETY: as the 1-d impl above, for a 2-d kernel.
+unsafe impl<
+    T: Float,
+    const KW: usize,
+    const KH: usize,
+    const C_IN_G: usize,
+    const C_OUT: usize,
+    const BIAS: bool,
+> crate::network::InPlace for ConvGrads<[[[[T; KW]; KH]; C_IN_G]; C_OUT], C_OUT, BIAS>
+{
+    #[inline]
+    unsafe fn init_at(p: *mut Self) {
+        // SAFETY: the caller's `p` is valid for writes and aligned, and so is
+        // each field's place in it.
+        unsafe {
+            crate::network::fill_rows(core::ptr::addr_of_mut!((*p).weight));
+            core::ptr::addr_of_mut!((*p).bias).write([T::ZERO; C_OUT]);
+        }
+    }
+}

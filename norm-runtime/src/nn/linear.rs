@@ -290,3 +290,19 @@ unsafe impl<const IN: usize, const OUT: usize, T: Float> crate::network::InPlace
         }
     }
 }
+
+// SAFETY: `init_at` writes both fields, `weight` row by row (zeros) and
+// `bias`, so a valid value, equal to `Default`, is left at `p`.
+unsafe impl<const IN: usize, const OUT: usize, T: Float> crate::network::InPlace
+    for LinearGrads<IN, OUT, T>
+{
+    #[inline]
+    unsafe fn init_at(p: *mut Self) {
+        // SAFETY: the caller's `p` is valid for writes and aligned, and so is
+        // each field's place in it.
+        unsafe {
+            crate::network::fill_rows(core::ptr::addr_of_mut!((*p).weight));
+            core::ptr::addr_of_mut!((*p).bias).write([T::ZERO; OUT]);
+        }
+    }
+}

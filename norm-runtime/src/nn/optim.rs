@@ -78,11 +78,12 @@ impl<T: Float, G: Gradients<T>> Adam<T, G> {
     /// Adam with learning rate `lr` and PyTorch's other defaults.
     #[must_use]
     pub fn new(lr: T) -> Self {
+        let (lr, beta1, beta2, eps) = adam_defaults(lr);
         Self {
             lr,
-            beta1: T::from_f64(0.9),
-            beta2: T::from_f64(0.999),
-            eps: T::from_f64(1e-8),
+            beta1,
+            beta2,
+            eps,
             weight_decay: T::ZERO,
             m: G::default(),
             v: G::default(),
@@ -117,4 +118,72 @@ impl<T: Float, G: Gradients<T>> Adam<T, G> {
             }
         }
     }
+}
+
+// SAFETY: `init_at` writes every field: the three factors (0) and the
+// velocity by its own `init_at`, so a valid value is left at `p`.
+unsafe impl<T: Float, G: crate::network::InPlace> crate::network::InPlace for Sgd<T, G> {
+    #[inline]
+    unsafe fn init_at(p: *mut Self) {
+        // SAFETY: the caller's `p` is valid for writes and aligned, and so is
+        // each field's place in it.
+        unsafe {
+            core::ptr::addr_of_mut!((*p).lr).write(T::ZERO);
+            core::ptr::addr_of_mut!((*p).momentum).write(T::ZERO);
+            core::ptr::addr_of_mut!((*p).weight_decay).write(T::ZERO);
+            G::init_at(core::ptr::addr_of_mut!((*p).velocity));
+        }
+    }
+}
+
+// SAFETY: `init_at` writes every field: the factors, the moments by their
+// own `init_at`, the step count and the zero-sized marker.
+unsafe impl<T: Float, G: crate::network::InPlace> crate::network::InPlace for Adam<T, G> {
+    #[inline]
+    unsafe fn init_at(p: *mut Self) {
+        // SAFETY: the caller's `p` is valid for writes and aligned, and so is
+        // each field's place in it.
+        unsafe {
+            core::ptr::addr_of_mut!((*p).lr).write(T::ZERO);
+            core::ptr::addr_of_mut!((*p).beta1).write(T::ZERO);
+            core::ptr::addr_of_mut!((*p).beta2).write(T::ZERO);
+            core::ptr::addr_of_mut!((*p).eps).write(T::ZERO);
+            core::ptr::addr_of_mut!((*p).weight_decay).write(T::ZERO);
+            G::init_at(core::ptr::addr_of_mut!((*p).m));
+            G::init_at(core::ptr::addr_of_mut!((*p).v));
+            core::ptr::addr_of_mut!((*p).steps).write(0);
+            core::ptr::addr_of_mut!((*p).scalar).write(PhantomData);
+        }
+    }
+}
+
+#[cfg(feature = "std")]
+impl<T: Float, G: Gradients<T> + crate::network::InPlace> Sgd<T, G> {
+    /// [`new`](Self::new) built straight on the heap: the velocity is the
+    /// size of the model's parameters, too large for the stack for a large
+    /// model (in a debug build, or on a small thread stack).
+    #[must_use]
+    pub fn new_boxed(lr: T, momentum: T) -> std::boxed::Box<Self> {
+        let mut sgd = crate::network::boxed::<Self>();
+        sgd.lr = lr;
+        sgd.momentum = momentum;
+        sgd
+    }
+}
+
+#[cfg(feature = "std")]
+impl<T: Float, G: Gradients<T> + crate::network::InPlace> Adam<T, G> {
+    /// [`new`](Self::new) built straight on the heap: the two moments are
+    /// each the size of the model's parameters.
+    #[must_use]
+    pub fn new_boxed(lr: T) -> std::boxed::Box<Self> {
+        let mut adam = crate::network::boxed::<Self>();
+        (adam.lr, adam.beta1, adam.beta2, adam.eps) = adam_defaults(lr);
+        adam
+    }
+}
+
+/// Adam's learning rate `lr` and PyTorch's betas (0.9, 0.999) and eps (1e-8).
+fn adam_defaults<T: Float>(lr: T) -> (T, T, T, T) {
+    (lr, T::from_f64(0.9), T::from_f64(0.999), T::from_f64(1e-8))
 }

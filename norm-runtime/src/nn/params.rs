@@ -49,6 +49,28 @@ macro_rules! parameter_arrays {
             }
         }
 
+        // SAFETY: `init_at` writes every field of the gradient struct (the
+        // listed arrays, which `Default` above also names, and the
+        // zero-sized marker): each array is of `f32` or `f64` (the sealed
+        // `Float`, checked by `float_array`), for which all-zero bytes are
+        // the value 0.0. So a valid value, equal to `Default`, is left at
+        // `p`, with no copy of it on the stack.
+        unsafe impl<$($g)*> $crate::network::InPlace for $grads {
+            #[inline]
+            unsafe fn init_at(p: *mut Self) {
+                // SAFETY: the caller's `p` is valid for writes and aligned,
+                // and so is each field's place in it.
+                unsafe {
+                    $(
+                        let field = ::core::ptr::addr_of_mut!((*p).$field);
+                        $crate::nn::params::float_array(field);
+                        field.write_bytes(0, 1);
+                    )+
+                    $( ::core::ptr::addr_of_mut!((*p).$marker).write(::core::marker::PhantomData); )?
+                }
+            }
+        }
+
         impl<$($g)*> $crate::Gradients<$t> for $grads {
             const ARRAYS: usize = <$layer>::PARAMETER_KEYS.len();
 
