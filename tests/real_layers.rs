@@ -430,3 +430,22 @@ fn hardswish_rounds_as_pytorch_does() {
         x += 1.0 / 1024.0;
     }
 }
+
+#[test]
+fn configuration_round_trips_through_serde() {
+    // A constant pad keeps its fill value; dropout its p and seed (not the
+    // pass count) and refuses a p outside [0, 1].
+    let pad = ConstantPad1d::<2, 5, 1, 2, 8, f64>::with_value(0.75);
+    let json = serde_json::to_string(&pad).unwrap();
+    assert_eq!(json, "0.75");
+    let back: ConstantPad1d<2, 5, 1, 2, 8, f64> = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, pad);
+    let mut drop = Drop::new(0.25).with_seed(9);
+    let mut y = vec![[[0.0; 50]; 4]; 8];
+    drop.forward_train(&ones(), &mut y).unwrap();
+    let json = serde_json::to_string(&drop).unwrap();
+    let back: Drop = serde_json::from_str(&json).unwrap();
+    assert_eq!((back.p(), back.passes()), (0.25, 0));
+    assert_eq!(back, Drop::new(0.25).with_seed(9));
+    assert!(serde_json::from_str::<Drop>("[2.0, 9]").is_err());
+}

@@ -283,8 +283,8 @@ unsafe impl<E: Rate> InPlace for SileroVad<E> {
 }
 
 /// A stream of audio through a [`SileroVad`]: the context samples and the
-/// LSTM state between calls, and the workspace, all fixed-size (about 20
-/// KiB at 16 kHz). One stream per audio source; the network can be shared.
+/// LSTM state between calls, and the workspace, all fixed-size (27 KiB at
+/// 16 kHz, 20 KiB at 8 kHz). One stream per audio source; the network can be shared.
 pub struct VadStream<E: Rate> {
     input: [E::Input; 1],
     state: [State; 1],
