@@ -144,36 +144,8 @@ unsafe impl<R: Row> crate::network::InPlace for Dropout<R> {
     }
 }
 
-impl<R: Row> crate::Parameters for Dropout<R> {
-    type Scalar = R::Scalar;
-    type Grads = NoGrads;
-
-    #[inline]
-    fn parameter(&self, _: usize) -> &[R::Scalar] {
-        &[]
-    }
-
-    #[inline]
-    fn parameter_mut(&mut self, _: usize) -> &mut [R::Scalar] {
-        &mut []
-    }
-
-    #[inline]
-    fn reset_parameters<G: rand::Rng + ?Sized>(&mut self, _: &mut G) {}
-}
-
-/// No state-dict entries: PyTorch's `Dropout` has none.
-impl<R: Row> crate::StateDict for Dropout<R> {
-    type Scalar = R::Scalar;
-
-    fn visit_arrays(&self, _: &mut crate::Visit<'_, R::Scalar>) {}
-
-    fn visit_arrays_mut(&mut self, _: &mut crate::VisitMut<'_, R::Scalar>) {}
-
-    fn visit_counters(&self, _: &mut crate::VisitCounter<'_>) {}
-
-    fn visit_counters_mut(&mut self, _: &mut crate::VisitCounterMut<'_>) {}
-}
+// No state-dict entries: PyTorch's `Dropout` has none.
+super::no_parameters!([R: Row] Dropout<R>, scalar = R::Scalar);
 
 impl<R: Row> Layer for Dropout<R> {
     type Input = R;

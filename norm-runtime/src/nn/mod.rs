@@ -196,6 +196,37 @@ macro_rules! stateless_layer {
             }
         }
 
+        $crate::nn::no_parameters!([$($generics)*] $layer, scalar = $scalar);
+
+        /// A unit value: the layer has no state (feature `serde`).
+        #[cfg(feature = "serde")]
+        impl<$($generics)*> serde::Serialize for $layer {
+            fn serialize<Ser: serde::Serializer>(
+                &self,
+                serializer: Ser,
+            ) -> Result<Ser::Ok, Ser::Error> {
+                serializer.serialize_unit()
+            }
+        }
+
+        /// Accepts a unit value (feature `serde`).
+        #[cfg(feature = "serde")]
+        impl<'de, $($generics)*> serde::Deserialize<'de> for $layer {
+            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                <() as serde::Deserialize>::deserialize(deserializer)?;
+                Ok(Self::new())
+            }
+        }
+    };
+}
+pub(crate) use stateless_layer;
+
+/// `Parameters` (none, gradients `NoGrads`) and `StateDict` (no entries) of
+/// a layer that learns and tracks nothing: the stateless layers, and those
+/// whose only fields are configuration (padding's fill value, dropout's
+/// probability and seed, an STFT's window and twiddles).
+macro_rules! no_parameters {
+    ([$($generics:tt)*] $layer:ty, scalar = $scalar:ty) => {
         impl<$($generics)*> $crate::Parameters for $layer {
             type Scalar = $scalar;
             type Grads = $crate::NoGrads;
@@ -225,29 +256,9 @@ macro_rules! stateless_layer {
 
             fn visit_counters_mut(&mut self, _: &mut $crate::VisitCounterMut<'_>) {}
         }
-
-        /// A unit value: the layer has no state (feature `serde`).
-        #[cfg(feature = "serde")]
-        impl<$($generics)*> serde::Serialize for $layer {
-            fn serialize<Ser: serde::Serializer>(
-                &self,
-                serializer: Ser,
-            ) -> Result<Ser::Ok, Ser::Error> {
-                serializer.serialize_unit()
-            }
-        }
-
-        /// Accepts a unit value (feature `serde`).
-        #[cfg(feature = "serde")]
-        impl<'de, $($generics)*> serde::Deserialize<'de> for $layer {
-            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-                <() as serde::Deserialize>::deserialize(deserializer)?;
-                Ok(Self::new())
-            }
-        }
     };
 }
-pub(crate) use stateless_layer;
+pub(crate) use no_parameters;
 
 /// Initializes every parameter of `model` from a generator seeded with
 /// `seed`, as PyTorch's `reset_parameters` does (Kaiming-uniform for

@@ -16,7 +16,7 @@
 //! Training vs inference: the same; no parameters, no state.
 
 use super::{SavedRows, check_backward, check_forward};
-use crate::{Float, Layer, NoGrads, NormError, Parameters, StateDict};
+use crate::{Float, Layer, NoGrads, NormError};
 use core::fmt::Debug;
 use core::marker::PhantomData;
 
@@ -268,35 +268,7 @@ macro_rules! pad_layer {
             }
         }
 
-        impl<$($generics)*> Parameters for $layer {
-            type Scalar = T;
-            type Grads = NoGrads;
-
-            #[inline]
-            fn parameter(&self, _: usize) -> &[T] {
-                &[]
-            }
-
-            #[inline]
-            fn parameter_mut(&mut self, _: usize) -> &mut [T] {
-                &mut []
-            }
-
-            #[inline]
-            fn reset_parameters<G: rand::Rng + ?Sized>(&mut self, _: &mut G) {}
-        }
-
-        impl<$($generics)*> StateDict for $layer {
-            type Scalar = T;
-
-            fn visit_arrays(&self, _: &mut crate::Visit<'_, T>) {}
-
-            fn visit_arrays_mut(&mut self, _: &mut crate::VisitMut<'_, T>) {}
-
-            fn visit_counters(&self, _: &mut crate::VisitCounter<'_>) {}
-
-            fn visit_counters_mut(&mut self, _: &mut crate::VisitCounterMut<'_>) {}
-        }
+        super::no_parameters!([$($generics)*] $layer, scalar = T);
 
         /// The fill value (feature `serde`).
         #[cfg(feature = "serde")]

@@ -139,53 +139,12 @@ impl<
     }
 }
 
-impl<
-    const N: usize,
-    const HOP: usize,
-    const L: usize,
-    const FRAMES: usize,
-    const BINS: usize,
-    T: Float,
-> crate::Parameters for StftMagnitude<N, HOP, L, FRAMES, BINS, T>
-{
-    type Scalar = T;
-    type Grads = NoGrads;
-
-    #[inline]
-    fn parameter(&self, _: usize) -> &[T] {
-        &[]
-    }
-
-    #[inline]
-    fn parameter_mut(&mut self, _: usize) -> &mut [T] {
-        &mut []
-    }
-
-    #[inline]
-    fn reset_parameters<G: rand::Rng + ?Sized>(&mut self, _: &mut G) {}
-}
-
-/// No state-dict entries: the basis is not a parameter (check a file's
-/// basis against [`basis`](StftMagnitude::basis)).
-impl<
-    const N: usize,
-    const HOP: usize,
-    const L: usize,
-    const FRAMES: usize,
-    const BINS: usize,
-    T: Float,
-> crate::StateDict for StftMagnitude<N, HOP, L, FRAMES, BINS, T>
-{
-    type Scalar = T;
-
-    fn visit_arrays(&self, _: &mut crate::Visit<'_, T>) {}
-
-    fn visit_arrays_mut(&mut self, _: &mut crate::VisitMut<'_, T>) {}
-
-    fn visit_counters(&self, _: &mut crate::VisitCounter<'_>) {}
-
-    fn visit_counters_mut(&mut self, _: &mut crate::VisitCounterMut<'_>) {}
-}
+// No state-dict entries: the basis is not a parameter (check a file's
+// basis against `basis`).
+super::no_parameters!(
+    [const N: usize, const HOP: usize, const L: usize, const FRAMES: usize, const BINS: usize, T: Float]
+    StftMagnitude<N, HOP, L, FRAMES, BINS, T>, scalar = T
+);
 
 // SAFETY: `init_at` writes the whole value, `new()` (three arrays of `N`).
 unsafe impl<
