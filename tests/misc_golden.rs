@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::fd::richardson;
+use common::fd::{at, random_rows, rng};
 use common::golden::Report;
 use common::golden_layers::{Case, case, check_table, flat};
 use constnorm::nn::{
@@ -16,7 +16,6 @@ use constnorm::nn::{
     Relu6, Relu6On, Sigmoid, SigmoidOn, Silu, SiluOn, Softmax, SoftmaxOn, init_seeded,
 };
 use constnorm::{Float, Layer, NoGrads, NormError, Parameters, Row, StateDict};
-use rand::{RngExt, SeedableRng};
 
 /// `misc_cases! { test: runner::<generic arguments>; ... }`: a test per
 /// line running the case of misc.json named by the test through the runner,
@@ -174,69 +173,11 @@ misc_cases! {
     log_softmax_f32_5x7: log_softmax::<f32>;
 }
 
-fn rng(seed: u64) -> rand::rngs::StdRng {
-    rand::rngs::StdRng::seed_from_u64(seed)
-}
-
-/// Rows of values uniform in `-scale..scale`.
-fn random_rows<R: Row<Scalar = f64>>(n: usize, scale: f64, rng: &mut impl rand::Rng) -> Vec<R> {
-    let mut row = || {
-        let mut r = R::ZERO;
-        r.as_flat_mut()
-            .iter_mut()
-            .for_each(|v| *v = rng.random_range(-scale..scale));
-        r
-    };
-    (0..n).map(|_| row()).collect()
-}
-
-/// `sum(y * r)`, whose gradient with respect to `y` is `r`.
-fn dot<R: Row<Scalar = f64>>(y: &[R], r: &[R]) -> f64 {
-    let pairs = y
-        .iter()
-        .zip(r)
-        .flat_map(|(y, r)| y.as_flat().iter().zip(r.as_flat()));
-    pairs.map(|(a, b)| a * b).sum()
-}
-
-/// A parameterless layer's `dx` against finite differences of `sum(y * r)`
-/// on three random rows of values in `-scale..scale` (the kinks of ReLU6
-/// and leaky ReLU are never within a step of them). `dx` starts non-zero:
-/// backward must overwrite it.
+/// [`check_fd`](common::fd::check_fd) of the layer's default, whose `dx`
+/// starts non-zero (backward must overwrite it); the kinks of ReLU6 and
+/// leaky ReLU are never within a step of the random values.
 fn check_fd<L: Layer<Scalar = f64, Grads = NoGrads> + Default>(scale: f64, seed: u64) {
-    let mut rng = rng(seed);
-    let layer = L::default();
-    let x: Vec<L::Input> = random_rows(3, scale, &mut rng);
-    let r: Vec<L::Output> = random_rows(3, 1.0, &mut rng);
-    let probe = |x: &[L::Input]| {
-        let mut y = vec![L::Output::ZERO; x.len()];
-        layer.forward_eval(x, &mut y).unwrap();
-        dot(&y, &r)
-    };
-    let mut y = vec![L::Output::ZERO; 3];
-    let saved = layer.forward_eval(&x, &mut y).unwrap();
-    let mut dx: Vec<L::Input> = random_rows(3, 1.0, &mut rng);
-    layer
-        .backward(&x, &saved, &r, &mut dx, &mut NoGrads)
-        .unwrap();
-    for b in 0..3 {
-        for k in 0..L::Input::LEN {
-            let (numeric, bound) = richardson(
-                |h| {
-                    let mut x = x.clone();
-                    x[b].as_flat_mut()[k] += h;
-                    probe(&x)
-                },
-                1e-4,
-            );
-            let analytic = dx[b].as_flat()[k];
-            assert!(
-                (analytic - numeric).abs() <= 1e-8 * numeric.abs().max(1.0) + bound,
-                "{}: dx[{b}][{k}] = {analytic}, finite difference {numeric}",
-                std::any::type_name::<L>()
-            );
-        }
-    }
+    common::fd::check_fd(L::default(), scale, seed);
 }
 
 #[test]
@@ -260,18 +201,6 @@ fn softmax_gradients_match_finite_differences() {
     check_fd::<SoftmaxOn<[[f64; 5]; 3]>>(4.0, 14);
     check_fd::<LogSoftmaxOn<[[f64; 5]; 3]>>(4.0, 15);
     check_fd::<LogSoftmaxOn<[[[f64; 3]; 2]; 2]>>(4.0, 16);
-}
-
-/// `f` and `f'` at `x` through the layer `L` over one value.
-fn at<L: Layer<Input = [f64; 1], Output = [f64; 1], Grads = NoGrads> + Default>(
-    x: f64,
-) -> (f64, f64) {
-    let layer = L::default();
-    let ([[y]], saved) = layer.forward_eval_array(&[[x]]);
-    let [[d]] = layer
-        .backward_array(&[[x]], &saved, &[[1.0]], &mut NoGrads)
-        .unwrap();
-    (y, d)
 }
 
 #[test]
