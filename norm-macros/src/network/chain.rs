@@ -212,8 +212,6 @@ fn forward(net: &Net, pass: Pass) -> TokenStream {
         input,
         output,
         workspace,
-        saved,
-        nested,
         ..
     } = net;
     let (method, min_rows, receiver, too_small) = (
@@ -222,11 +220,7 @@ fn forward(net: &Net, pass: Pass) -> TokenStream {
         pass.access().borrow(),
         pass.too_small(),
     );
-    let resets = saved
-        .iter()
-        .zip(nested)
-        .filter(|(_, n)| !**n)
-        .map(|(s, _)| s);
+    let resets = layer_saved(net);
     let steps = net
         .chain
         .iter()
@@ -299,6 +293,12 @@ fn pass_output(net: &Net) -> (TokenStream, TokenStream) {
     }
 }
 
+/// The workspace fields of what the layers (not the nested networks) saved,
+/// which a forward pass clears before it runs.
+fn layer_saved<'n>(net: &'n Net) -> impl Iterator<Item = &'n Ident> {
+    net.layers().map(|k| &net.saved[k])
+}
+
 /// `forward_eval_rows`: `forward_eval` on the first `x.len()` rows of the
 /// workspace, every layer called on those rows only (a layer takes a slice
 /// of any length), a nested network through its own `forward_eval_rows`.
@@ -308,16 +308,10 @@ fn forward_rows(net: &Net) -> TokenStream {
         input,
         output,
         workspace,
-        saved,
-        nested,
         names,
         ..
     } = net;
-    let resets = saved
-        .iter()
-        .zip(nested)
-        .filter(|(_, n)| !**n)
-        .map(|(s, _)| s);
+    let resets = layer_saved(net);
     let steps = net.chain.iter().chain(&net.shortcut).map(|&k| {
         let (name, ty) = (net.names[k], net.tys[k]);
         let x = input_of(net, k);
@@ -477,17 +471,15 @@ fn forward_step(net: &Net, pass: Pass, k: usize) -> TokenStream {
 fn backward(net: &Net) -> TokenStream {
     let Net {
         krate,
-        names,
         input,
         output,
         workspace,
         grads,
         saved,
         saved_vars,
-        nested,
         ..
     } = net;
-    let layers: Vec<usize> = (0..names.len()).filter(|k| !nested[*k]).collect();
+    let layers: Vec<usize> = net.layers().collect();
     let (saved, saved_vars) = (
         layers.iter().map(|k| &saved[*k]),
         layers.iter().map(|k| &saved_vars[*k]),

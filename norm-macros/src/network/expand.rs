@@ -87,8 +87,7 @@ fn workspace_struct(net: &Net) -> TokenStream {
 /// theirs in their own workspace) and their types.
 fn layer_saved<'n>(net: &'n Net) -> (Vec<&'n Ident>, Vec<TokenStream>) {
     let krate = net.krate;
-    (0..net.names.len())
-        .filter(|k| !net.nested[*k])
+    net.layers()
         .map(|k| {
             let ty = net.tys[k];
             (&net.saved[k], quote!(<#ty as #krate::Layer>::Saved))

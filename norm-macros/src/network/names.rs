@@ -127,6 +127,12 @@ impl<'a> Net<'a> {
         p.checked_sub(1).map(|p| self.chain[p])
     }
 
+    /// The fields that are layers, not nested networks (those keep their
+    /// saved values in their own workspace).
+    pub fn layers(&self) -> impl Iterator<Item = usize> + '_ {
+        (0..self.names.len()).filter(|k| !self.nested[*k])
+    }
+
     /// The last field of the chain, whose output is the network's.
     pub fn last(&self) -> usize {
         self.chain[self.chain.len() - 1]
