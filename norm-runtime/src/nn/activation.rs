@@ -27,9 +27,16 @@ pub trait VectorFn: Copy + Debug + Default + PartialEq {
     /// `dy` (all three the length of the last dim). It may use `dx` as
     /// scratch first.
     fn backward<T: Float>(x: &[T], dy: &[T], dx: &mut [T]);
+
+    /// Whether `f` acts value by value (every [`Elementwise`] function), so
+    /// that a whole row can be given as one vector: a ReLU over a 64x25x5
+    /// map is then one loop of 8000 values, not 1600 calls on vectors of 5.
+    const ELEMENTWISE: bool = false;
 }
 
 impl<F: Elementwise> VectorFn for F {
+    const ELEMENTWISE: bool = true;
+
     #[inline]
     fn forward<T: Float>(x: &[T], y: &mut [T]) {
         for (x, y) in x.iter().zip(y) {
@@ -438,10 +445,12 @@ crate::kernels::dispatch::dispatched! {
 }
 
 impl<F: VectorFn, R: Row> ActivationOn<F, R> {
-    /// The length of the last dim (at least 1, so that an empty row has no
+    /// The length of the vectors `F` is given: the last dim, or the whole
+    /// row for an elementwise `F` (at least 1, so that an empty row has no
     /// vectors rather than vectors of length 0).
-    const LAST: usize = match R::SHAPE.last() {
-        Some(&n) if n > 0 => n,
+    const LAST: usize = match (F::ELEMENTWISE, R::SHAPE.last()) {
+        (true, _) if R::LEN > 0 => R::LEN,
+        (false, Some(&n)) if n > 0 => n,
         _ => 1,
     };
 }

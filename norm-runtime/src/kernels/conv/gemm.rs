@@ -16,7 +16,8 @@
 //! through one register-blocked micro-kernel ([`tile`]): [`MR`] rows by
 //! [`NR`] columns of accumulators (twelve 8-lane AVX2 registers for `f32`),
 //! each step one broadcast from the packed left operand and one row of the
-//! right. In the copy compiled for AVX2 + FMA the compiler turns each
+//! right (the forward pass broadcasts straight from the weight rows,
+//! [`tile_rows`]). In the copy compiled for AVX2 + FMA the compiler turns each
 //! accumulator row into vector registers and the multiply-adds into fused
 //! ones; the portable copy is the same code.
 //!
@@ -78,6 +79,33 @@ fn tile<T: Float, const R: usize, const FMA: bool>(
         for m in 0..R {
             for j in 0..NR {
                 c[m][j] = madd::<T, FMA>(a[m], b[j], c[m][j]);
+            }
+        }
+    }
+    *acc = c;
+}
+
+/// [`tile`] with the left operand read from `R` rows of the weights
+/// themselves (`acc[m][j] += Σ_r rows[m][r] * b[r][panel * NR + j]`, the
+/// same operations in the same order), each value broadcast straight from
+/// its row: no interleaved copy of the weights per strip, which cost a
+/// fifth of the multiply-adds' time in the pointwise layers (perf).
+#[inline(always)]
+fn tile_rows<T: Float, const R: usize, const FMA: bool>(
+    rows: [&[T]; R],
+    b: &[[T; NC]],
+    panel: usize,
+    acc: &mut [[T; NR]; R],
+) {
+    let kc = b.len();
+    let rows: [&[T]; R] = core::array::from_fn(|m| &rows[m][..kc]);
+    let mut c = *acc;
+    for (r, b) in b.iter().enumerate() {
+        let b = &b.as_chunks::<NR>().0[panel];
+        for m in 0..R {
+            let a = rows[m][r];
+            for j in 0..NR {
+                c[m][j] = madd::<T, FMA>(a, b[j], c[m][j]);
             }
         }
     }
@@ -170,7 +198,10 @@ impl Strip {
         let (plane, line, y_row) = (conv.out_plane(), conv.w.out, conv.y_row());
         for run in self.runs() {
             let from = run.ex * y_row + channel * plane + run.oh * line + run.ow;
-            out[run.lane..run.lane + run.len].copy_from_slice(&y[from..from + run.len]);
+            super::copy_run(
+                &mut out[run.lane..run.lane + run.len],
+                &y[from..from + run.len],
+            );
         }
         out[self.len..].fill(T::ZERO);
     }
@@ -181,7 +212,7 @@ impl Strip {
         let (plane, line, y_row) = (conv.out_plane(), conv.w.out, conv.y_row());
         for run in self.runs() {
             let to = run.ex * y_row + channel * plane + run.oh * line + run.ow;
-            y[to..to + run.len].copy_from_slice(&row[run.lane..run.lane + run.len]);
+            super::copy_run(&mut y[to..to + run.len], &row[run.lane..run.lane + run.len]);
         }
     }
 }
@@ -298,7 +329,7 @@ fn pack_cols<T: Float>(
             out[hi..].fill(T::ZERO);
             let dst = &mut out[lo..hi];
             if stride == 1 {
-                dst.copy_from_slice(&x[from..from + dst.len()]);
+                super::copy_run(dst, &x[from..from + dst.len()]);
             } else if !dst.is_empty() {
                 let src = &x[from..from + (dst.len() - 1) * stride + 1];
                 for (i, d) in dst.iter_mut().enumerate() {
@@ -414,9 +445,9 @@ pub(super) fn forward<T: Float, const FMA: bool>(
                     };
                     let rows = &s.rows[..kc];
                     let rows_n = block_rows(m_n - m0);
-                    super::with_block!(rows_n, s.blocks, |R, a, out| forward_block::<T, R, FMA>(
-                        conv, weight, bias, &s.strip, rows, at, a, out, y
-                    ));
+                    super::with_block!(rows_n, s.blocks, |R, _a, out| {
+                        forward_block::<T, R, FMA>(conv, weight, bias, &s.strip, rows, at, out, y)
+                    });
                     m0 += rows_n;
                 }
             }
@@ -443,16 +474,11 @@ fn forward_block<T: Float, const R: usize, const FMA: bool>(
     strip: &Strip,
     cols: &[[T; NC]],
     at: Block,
-    a: &mut [[T; R]; KC],
     out: &mut [[T; NC]; R],
     y: &mut [T],
 ) {
     let (kc, o0) = (cols.len(), at.o0);
-    let a = &mut a[..kc];
-    interleave(
-        core::array::from_fn(|m| &weight[(o0 + m) * at.k_n + at.k0..][..kc]),
-        a,
-    );
+    let rows: [&[T]; R] = core::array::from_fn(|m| &weight[(o0 + m) * at.k_n + at.k0..][..kc]);
     for (m, out) in out.iter_mut().enumerate() {
         if at.k0 == 0 {
             out.fill(bias.map_or(T::ZERO, |b| b[o0 + m]));
@@ -462,7 +488,7 @@ fn forward_block<T: Float, const R: usize, const FMA: bool>(
     }
     for p in 0..strip.panels() {
         let mut acc: [[T; NR]; R] = core::array::from_fn(|m| out[m].as_chunks::<NR>().0[p]);
-        tile::<T, R, FMA>(a, cols, p, &mut acc);
+        tile_rows::<T, R, FMA>(rows, cols, p, &mut acc);
         for m in 0..R {
             out[m].as_chunks_mut::<NR>().0[p] = acc[m];
         }

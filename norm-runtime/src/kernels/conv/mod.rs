@@ -141,43 +141,103 @@ fn reads(a: Axis) -> (usize, usize) {
     (reach, a.len.min(reach.saturating_sub(a.pad)))
 }
 
-/// Copies an input line into its column phases (`axis` the width): input
-/// column `iw`, padded column `c = iw + pad`, goes to phase `c % stride`
-/// at `c / stride` of that phase's line, which starts at `phase_start(q)`
-/// in `dst`. With stride 1 the one phase is the padded line itself.
+/// `dst.copy_from_slice(src)` for the short runs of small maps (a row of 5
+/// values of KWS's 25x5 planes, a strip's run of a 6x6 map): eight, four,
+/// then one value at a time, inline. `copy_from_slice` of a length known
+/// only at run time calls the C library's `memmove`, whose call costs more
+/// than such a copy: 20% of KWS's time at batch 1 went to those calls
+/// (perf). Longer runs still take `copy_from_slice`.
 #[inline(always)]
-fn split_phases<T: Copy>(
+pub(super) fn copy_run<T: Copy>(dst: &mut [T], src: &[T]) {
+    assert_eq!(dst.len(), src.len(), "copy_run: lengths differ");
+    if dst.len() > 32 {
+        dst.copy_from_slice(src);
+        return;
+    }
+    let (d8, dst) = dst.as_chunks_mut::<8>();
+    let (s8, src) = src.as_chunks::<8>();
+    for (d, s) in d8.iter_mut().zip(s8) {
+        *d = *s;
+    }
+    let (d4, dst) = dst.as_chunks_mut::<4>();
+    let (s4, src) = src.as_chunks::<4>();
+    if let (Some(d), Some(s)) = (d4.first_mut(), s4.first()) {
+        *d = *s;
+    }
+    // At most three left: spelled out, so that no loop is turned back into
+    // a call to `memmove`.
+    match (dst, src) {
+        ([d0, d1, d2], [s0, s1, s2]) => (*d0, *d1, *d2) = (*s0, *s1, *s2),
+        ([d0, d1], [s0, s1]) => (*d0, *d1) = (*s0, *s1),
+        ([d0], [s0]) => *d0 = *s0,
+        _ => {}
+    }
+}
+
+/// Copies input lines into their column phases (`axis` the width): input
+/// column `iw < cols`, padded column `c = iw + pad`, goes to phase `c %
+/// stride` at `c / stride` of that phase's line, which starts at
+/// `phase_start(q)` for the first of `lines` and `r * step` further for the
+/// `r`-th. With stride 1 the one phase is the padded line itself. The
+/// phases are worked out once per plane rather than once per line (a
+/// division or two each, which on a 25x5 plane cost as much as the copies).
+#[inline(always)]
+fn split_plane<'x, T: Copy + 'x>(
     axis: Axis,
-    line: &[T],
+    lines: impl Iterator<Item = &'x [T]> + Clone,
+    cols: usize,
     dst: &mut [T],
+    step: usize,
     phase_start: impl Fn(usize) -> usize,
 ) {
-    each_phase(axis, line.len(), phase_start, |iw0, to, n| {
-        if axis.stride == 1 {
-            dst[to..to + n].copy_from_slice(line);
-            return;
-        }
-        for (j, d) in dst[to..to + n].iter_mut().enumerate() {
-            *d = line[iw0 + j * axis.stride];
+    each_phase(axis, cols, phase_start, |iw0, to, n| {
+        for (r, line) in lines.clone().enumerate() {
+            let dst = &mut dst[to + r * step..][..n];
+            match axis.stride {
+                1 => copy_run(dst, &line[..n]),
+                2 => {
+                    // Every other value: pairs, so that the compiler can
+                    // shuffle them eight at a time.
+                    let (pairs, last) = line[iw0..].as_chunks::<2>();
+                    let (dst, rest) = dst.split_at_mut(n.min(pairs.len()));
+                    for (d, pair) in dst.iter_mut().zip(pairs) {
+                        *d = pair[0];
+                    }
+                    if let (Some(d), Some(v)) = (rest.first_mut(), last.first()) {
+                        *d = *v;
+                    }
+                }
+                stride => {
+                    for (j, d) in dst.iter_mut().enumerate() {
+                        *d = line[iw0 + j * stride];
+                    }
+                }
+            }
         }
     });
 }
 
-/// The inverse of [`split_phases`]: `line` from the phase lines in `src`.
+/// The inverse of [`split_plane`] for consecutive lines: the first `rows` lines of plane `x`,
+/// their first `cols` values, from the phase lines in `src`.
 #[inline(always)]
-fn join_phases<T: Copy>(
+fn join_plane<T: Copy>(
     axis: Axis,
     src: &[T],
-    line: &mut [T],
+    step: usize,
     phase_start: impl Fn(usize) -> usize,
+    x: &mut [T],
+    (rows, cols): (usize, usize),
 ) {
-    each_phase(axis, line.len(), phase_start, |iw0, from, n| {
-        if axis.stride == 1 {
-            line.copy_from_slice(&src[from..from + n]);
-            return;
-        }
-        for (j, v) in src[from..from + n].iter().enumerate() {
-            line[iw0 + j * axis.stride] = *v;
+    each_phase(axis, cols, phase_start, |iw0, from, n| {
+        for (r, line) in x.chunks_exact_mut(axis.len).take(rows).enumerate() {
+            let src = &src[from + r * step..][..n];
+            if axis.stride == 1 {
+                copy_run(&mut line[..n], src);
+            } else {
+                for (j, v) in src.iter().enumerate() {
+                    line[iw0 + j * axis.stride] = *v;
+                }
+            }
         }
     });
 }

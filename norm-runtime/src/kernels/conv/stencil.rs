@@ -169,23 +169,24 @@ pub(super) fn takes(conv: &Conv) -> bool {
 
 /// Copies input plane `x` (`H x W`) into the padded phase planes.
 fn pad_plane<T: Float>(conv: &Conv, plan: &Plan, x: &[T], xp: &mut [T]) {
-    for (ih, line) in x.chunks_exact(conv.w.len).take(plan.rows).enumerate() {
-        let row = (ih + conv.h.pad) * plan.width;
-        super::split_phases(conv.w, &line[..plan.cols], xp, |q| q * plan.phase + row);
-    }
+    let top = conv.h.pad * plan.width;
+    let lines = x.chunks_exact(conv.w.len).take(plan.rows);
+    super::split_plane(conv.w, lines, plan.cols, xp, plan.width, |q| {
+        q * plan.phase + top
+    });
 }
 
 /// The input gradient of one plane from the padded phase planes `dxp`.
 fn unpad_plane<T: Float>(conv: &Conv, plan: &Plan, dxp: &[T], dx: &mut [T]) {
+    let top = conv.h.pad * plan.width;
+    let shape = (plan.rows, plan.cols);
+    super::join_plane(conv.w, dxp, plan.width, |q| q * plan.phase + top, dx, shape);
+    // Inputs no output reads get no gradient.
     for (ih, line) in dx.chunks_exact_mut(conv.w.len).enumerate() {
-        if ih >= plan.rows {
-            line.fill(T::ZERO);
-            continue;
+        let unread = if ih < plan.rows { plan.cols } else { 0 };
+        if unread < line.len() {
+            line[unread..].fill(T::ZERO);
         }
-        let (read, rest) = line.split_at_mut(plan.cols);
-        rest.fill(T::ZERO);
-        let row = (ih + conv.h.pad) * plan.width;
-        super::join_phases(conv.w, dxp, read, |q| q * plan.phase + row);
     }
 }
 
@@ -281,7 +282,7 @@ pub(super) fn forward<T: Float, const FMA: bool>(
                 );
             }
             for (oh, y) in y.chunks_exact_mut(conv.w.out).enumerate() {
-                y.copy_from_slice(&line[oh * plan.out_row..][..conv.w.out]);
+                super::copy_run(y, &line[oh * plan.out_row..][..conv.w.out]);
             }
         }
     }
@@ -317,7 +318,7 @@ pub(super) fn backward<T: Float, const FMA: bool>(
             for o in c * m_n..(c + 1) * m_n {
                 let dy = &dy[o * out_plane..][..out_plane];
                 for (oh, dy) in dy.chunks_exact(conv.w.out).enumerate() {
-                    dline[oh * plan.out_row..][..conv.w.out].copy_from_slice(dy);
+                    super::copy_run(&mut dline[oh * plan.out_row..][..conv.w.out], dy);
                 }
                 if let Some(db) = dbias.as_deref_mut() {
                     db[o] += super::sum(dy);

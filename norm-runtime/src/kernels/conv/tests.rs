@@ -107,6 +107,8 @@ const CASES: &[Case] = &[
     (4, 4, 4, [9, 5, 2, 2, 1], [10, 5, 2, 2, 1]),
     (3, 3, 3, [8, 3, 2, 1, 1], [9, 3, 1, 1, 1]),
     (3, 6, 3, [6, 3, 1, 0, 1], [6, 3, 1, 2, 1]),
+    // Stride 2 on odd sizes: the last column phase is one value longer.
+    (4, 4, 4, [7, 3, 2, 1, 1], [7, 3, 2, 1, 1]),
     (2, 6, 2, [5, 3, 1, 1, 2], [5, 3, 1, 1, 1]),
     // Depthwise on a plane too large for the stencil buffers.
     (2, 2, 2, [100, 3, 1, 1, 1], [100, 3, 1, 1, 1]),

@@ -95,11 +95,18 @@ pub(super) fn takes(conv: &Conv) -> bool {
 
 /// Copies one example's input channels into the padded phase planes.
 fn pad_example<T: Float>(conv: &Conv, plan: &Plan, x: &[T], xw: &mut [T]) {
+    let (sh, pad) = (conv.h.stride, conv.h.pad);
     for (ci, x) in x.chunks_exact(conv.in_plane()).enumerate() {
-        for (ih, line) in x.chunks_exact(conv.w.len).take(plan.rows).enumerate() {
+        // Row phase by row phase: the input rows `ih0, ih0 + sh, ...` are
+        // consecutive lines of one phase plane.
+        for p in 0..sh {
+            let ih0 = (p + sh - pad % sh) % sh;
+            let lines = x.chunks_exact(conv.w.len).take(plan.rows).skip(ih0);
             // Phase line q of padded row r starts where padded column q is.
-            let r = ih + conv.h.pad;
-            super::split_phases(conv.w, &line[..plan.cols], xw, |q| plan.at(conv, ci, r, q));
+            let r = ih0 + pad;
+            super::split_plane(conv.w, lines.step_by(sh), plan.cols, xw, plan.width, |q| {
+                plan.at(conv, ci, r, q)
+            });
         }
     }
 }
@@ -316,7 +323,7 @@ fn block<T: Float, const R: usize, const FMA: bool>(
             let n = (out_w - ow).min(end - i);
             for (m, out) in out.iter().enumerate() {
                 let to = (at.o0 + m) * conv.out_plane() + oh * out_w + ow;
-                y[to..to + n].copy_from_slice(&out[i - at.i0..i - at.i0 + n]);
+                super::copy_run(&mut y[to..to + n], &out[i - at.i0..i - at.i0 + n]);
             }
         }
         i = end;
