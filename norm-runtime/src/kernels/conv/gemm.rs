@@ -86,22 +86,25 @@ fn tile<T: Float, const R: usize, const FMA: bool>(
 }
 
 /// [`tile`] with the left operand read from `R` rows of the weights
-/// themselves (`acc[m][j] += Σ_r rows[m][r] * b[r][panel * NR + j]`, the
-/// same operations in the same order), each value broadcast straight from
-/// its row: no interleaved copy of the weights per strip, which cost a
-/// fifth of the multiply-adds' time in the pointwise layers (perf).
+/// themselves and the right one from `b`, reduction row `r` at `r * step`
+/// (`acc[m][j] += Σ_r rows[m][r] * b[r * step + panel * NR + j]`, the same
+/// operations in the same order): each weight is broadcast straight from
+/// its row, with no interleaved copy of the weights per strip (which cost a
+/// fifth of the multiply-adds' time in the pointwise layers, perf), and `b`
+/// is either the packed strip (`step = NC`) or, for a pointwise
+/// convolution, the input planes themselves (`step` one plane).
 #[inline(always)]
 fn tile_rows<T: Float, const R: usize, const FMA: bool>(
     rows: [&[T]; R],
-    b: &[[T; NC]],
+    (b, step): (&[T], usize),
     panel: usize,
     acc: &mut [[T; NR]; R],
 ) {
-    let kc = b.len();
+    let kc = rows[0].len();
     let rows: [&[T]; R] = core::array::from_fn(|m| &rows[m][..kc]);
     let mut c = *acc;
-    for (r, b) in b.iter().enumerate() {
-        let b = &b.as_chunks::<NR>().0[panel];
+    for r in 0..kc {
+        let b: &[T; NR] = b[r * step + panel * NR..][..NR].try_into().unwrap();
         for m in 0..R {
             let a = rows[m][r];
             for j in 0..NR {
@@ -328,13 +331,9 @@ fn pack_cols<T: Float>(
             out[..lo].fill(T::ZERO);
             out[hi..].fill(T::ZERO);
             let dst = &mut out[lo..hi];
-            if stride == 1 {
-                super::copy_run(dst, &x[from..from + dst.len()]);
-            } else if !dst.is_empty() {
+            if !dst.is_empty() {
                 let src = &x[from..from + (dst.len() - 1) * stride + 1];
-                for (i, d) in dst.iter_mut().enumerate() {
-                    *d = src[i * stride];
-                }
+                super::copy_every(dst, src, stride);
             }
         }
         row[strip.len..].fill(T::ZERO);
@@ -428,14 +427,32 @@ pub(super) fn forward<T: Float, const FMA: bool>(
     y: &mut [T],
 ) {
     let (m_n, k_n) = (conv.m_per_group(), conv.k_per_group());
-    let positions = x.len() / conv.x_row() * conv.out_plane();
+    let plane = conv.out_plane();
+    let positions = x.len() / conv.x_row() * plane;
     let s = &mut Scratch::<T>::new(conv);
     for g in 0..conv.groups {
         for n0 in (0..positions).step_by(NC) {
-            s.strip.set(conv, n0, NC.min(positions - n0));
+            let len = NC.min(positions - n0);
+            s.strip.set(conv, n0, len);
             for k0 in (0..k_n).step_by(KC) {
                 let kc = KC.min(k_n - k0);
-                pack_cols(conv, &s.spans, x, g, &s.strip, k0, &mut s.rows[..kc]);
+                // A pointwise strip inside one example reads its input
+                // planes where they are: row `k` of its im2col matrix is
+                // the strip's positions in input channel `k`. The last
+                // panel's lanes past the strip read on into the next
+                // plane (computed, then dropped by the scatter), so only
+                // when that stays inside `x`.
+                let (ex, p0) = (n0 / plane, n0 % plane);
+                let first = ex * conv.x_row() + (g * conv.c_in_per_group + k0) * plane + p0;
+                let direct = conv.same_plane()
+                    && p0 + len <= plane
+                    && first + (kc - 1) * plane + s.strip.panels() * NR <= x.len();
+                let b = if direct {
+                    (&x[first..], plane)
+                } else {
+                    pack_cols(conv, &s.spans, x, g, &s.strip, k0, &mut s.rows[..kc]);
+                    (s.rows[..kc].as_flattened(), NC)
+                };
                 let mut m0 = 0;
                 while m0 < m_n {
                     let at = Block {
@@ -443,10 +460,9 @@ pub(super) fn forward<T: Float, const FMA: bool>(
                         k0,
                         k_n,
                     };
-                    let rows = &s.rows[..kc];
                     let rows_n = block_rows(m_n - m0);
                     super::with_block!(rows_n, s.blocks, |R, _a, out| {
-                        forward_block::<T, R, FMA>(conv, weight, bias, &s.strip, rows, at, out, y)
+                        forward_block::<T, R, FMA>(conv, weight, bias, &s.strip, b, kc, at, out, y)
                     });
                     m0 += rows_n;
                 }
@@ -464,7 +480,8 @@ struct Block {
     k_n: usize,
 }
 
-/// Output channels `o0..o0 + R` of one strip and tap chunk.
+/// Output channels `o0..o0 + R` of one strip and tap chunk of `kc` taps,
+/// their im2col rows in `b` (see [`tile_rows`]).
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
 fn forward_block<T: Float, const R: usize, const FMA: bool>(
@@ -472,12 +489,13 @@ fn forward_block<T: Float, const R: usize, const FMA: bool>(
     weight: &[T],
     bias: Option<&[T]>,
     strip: &Strip,
-    cols: &[[T; NC]],
+    b: (&[T], usize),
+    kc: usize,
     at: Block,
     out: &mut [[T; NC]; R],
     y: &mut [T],
 ) {
-    let (kc, o0) = (cols.len(), at.o0);
+    let o0 = at.o0;
     let rows: [&[T]; R] = core::array::from_fn(|m| &weight[(o0 + m) * at.k_n + at.k0..][..kc]);
     for (m, out) in out.iter_mut().enumerate() {
         if at.k0 == 0 {
@@ -488,7 +506,7 @@ fn forward_block<T: Float, const R: usize, const FMA: bool>(
     }
     for p in 0..strip.panels() {
         let mut acc: [[T; NR]; R] = core::array::from_fn(|m| out[m].as_chunks::<NR>().0[p]);
-        tile_rows::<T, R, FMA>(rows, cols, p, &mut acc);
+        tile_rows::<T, R, FMA>(rows, b, p, &mut acc);
         for m in 0..R {
             out[m].as_chunks_mut::<NR>().0[p] = acc[m];
         }

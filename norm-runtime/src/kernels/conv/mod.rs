@@ -174,6 +174,32 @@ pub(super) fn copy_run<T: Copy>(dst: &mut [T], src: &[T]) {
     }
 }
 
+/// `dst[j] = src[j * stride]` for every `j` of `dst` (`src` reaching at
+/// least `(dst.len() - 1) * stride + 1` values): a copy for stride 1, and
+/// for stride 2 pairs, which the compiler shuffles eight at a time (a
+/// stride-2 stem's im2col rows and phase planes are such reads).
+#[inline(always)]
+fn copy_every<T: Copy>(dst: &mut [T], src: &[T], stride: usize) {
+    match stride {
+        1 => copy_run(dst, &src[..dst.len()]),
+        2 => {
+            let (pairs, last) = src.as_chunks::<2>();
+            let (dst, rest) = dst.split_at_mut(dst.len().min(pairs.len()));
+            for (d, pair) in dst.iter_mut().zip(pairs) {
+                *d = pair[0];
+            }
+            if let Some(d) = rest.first_mut() {
+                *d = last[0];
+            }
+        }
+        _ => {
+            for (j, d) in dst.iter_mut().enumerate() {
+                *d = src[j * stride];
+            }
+        }
+    }
+}
+
 /// Copies input lines into their column phases (`axis` the width): input
 /// column `iw < cols`, padded column `c = iw + pad`, goes to phase `c %
 /// stride` at `c / stride` of that phase's line, which starts at
@@ -192,27 +218,7 @@ fn split_plane<'x, T: Copy + 'x>(
 ) {
     each_phase(axis, cols, phase_start, |iw0, to, n| {
         for (r, line) in lines.clone().enumerate() {
-            let dst = &mut dst[to + r * step..][..n];
-            match axis.stride {
-                1 => copy_run(dst, &line[..n]),
-                2 => {
-                    // Every other value: pairs, so that the compiler can
-                    // shuffle them eight at a time.
-                    let (pairs, last) = line[iw0..].as_chunks::<2>();
-                    let (dst, rest) = dst.split_at_mut(n.min(pairs.len()));
-                    for (d, pair) in dst.iter_mut().zip(pairs) {
-                        *d = pair[0];
-                    }
-                    if let (Some(d), Some(v)) = (rest.first_mut(), last.first()) {
-                        *d = *v;
-                    }
-                }
-                stride => {
-                    for (j, d) in dst.iter_mut().enumerate() {
-                        *d = line[iw0 + j * stride];
-                    }
-                }
-            }
+            copy_every(&mut dst[to + r * step..][..n], &line[iw0..], axis.stride);
         }
     });
 }
