@@ -89,6 +89,13 @@ const ONE: [usize; 5] = [1, 1, 1, 0, 1];
 const CASES: &[Case] = &[
     // Pointwise, a strip crossing examples (5x5 planes).
     (16, 24, 1, [5, 1, 1, 0, 1], [5, 1, 1, 0, 1]),
+    // Pointwise strips read from the input planes in place: whole panels,
+    // a 7x7 plane whose last panel reads on into the next channel (in
+    // place for the first example, packed for the last, where that would
+    // pass the end), and taps past one chunk (K = 130 > KC).
+    (8, 6, 1, [8, 1, 1, 0, 1], [8, 1, 1, 0, 1]),
+    (6, 8, 1, [7, 1, 1, 0, 1], [7, 1, 1, 0, 1]),
+    (130, 6, 1, [4, 1, 1, 0, 1], [4, 1, 1, 0, 1]),
     // Dense 3x3, padding 1; odd channel counts leave one-row blocks.
     (3, 7, 1, [9, 3, 1, 1, 1], [8, 3, 1, 1, 1]),
     // Stride 2, a stride-2 1x1 shortcut.
