@@ -164,13 +164,15 @@ pub(super) fn copy_run<T: Copy>(dst: &mut [T], src: &[T]) {
     if let (Some(d), Some(s)) = (d4.first_mut(), s4.first()) {
         *d = *s;
     }
-    // At most three left: spelled out, so that no loop is turned back into
-    // a call to `memmove`.
-    match (dst, src) {
-        ([d0, d1, d2], [s0, s1, s2]) => (*d0, *d1, *d2) = (*s0, *s1, *s2),
-        ([d0, d1], [s0, s1]) => (*d0, *d1) = (*s0, *s1),
-        ([d0], [s0]) => *d0 = *s0,
-        _ => {}
+    // At most three left: a pair and a value, spelled out, so that no loop
+    // is turned back into a call to `memmove`.
+    let (d2, dst) = dst.as_chunks_mut::<2>();
+    let (s2, src) = src.as_chunks::<2>();
+    if let (Some(d), Some(s)) = (d2.first_mut(), s2.first()) {
+        *d = *s;
+    }
+    if let (Some(d), Some(s)) = (dst.first_mut(), src.first()) {
+        *d = *s;
     }
 }
 
@@ -219,31 +221,6 @@ fn split_plane<'x, T: Copy + 'x>(
     each_phase(axis, cols, phase_start, |iw0, to, n| {
         for (r, line) in lines.clone().enumerate() {
             copy_every(&mut dst[to + r * step..][..n], &line[iw0..], axis.stride);
-        }
-    });
-}
-
-/// The inverse of [`split_plane`] for consecutive lines: the first `rows` lines of plane `x`,
-/// their first `cols` values, from the phase lines in `src`.
-#[inline(always)]
-fn join_plane<T: Copy>(
-    axis: Axis,
-    src: &[T],
-    step: usize,
-    phase_start: impl Fn(usize) -> usize,
-    x: &mut [T],
-    (rows, cols): (usize, usize),
-) {
-    each_phase(axis, cols, phase_start, |iw0, from, n| {
-        for (r, line) in x.chunks_exact_mut(axis.len).take(rows).enumerate() {
-            let src = &src[from + r * step..][..n];
-            if axis.stride == 1 {
-                copy_run(&mut line[..n], src);
-            } else {
-                for (j, v) in src.iter().enumerate() {
-                    line[iw0 + j * axis.stride] = *v;
-                }
-            }
         }
     });
 }

@@ -3,21 +3,22 @@
 //! stencils over a zero-padded copy of the input plane.
 //!
 //! The plane is copied once per input channel into a stack buffer with its
-//! padding, `width` values a line. With stride 1, output `(oh, ow)` reads
-//! the padded plane at `oh * width + ow + kh * DH * width + kw * DW`, so the
-//! whole output plane is one line of `OUT_H * width` values, the last
-//! `width - OUT_W` of each row being discarded: every kernel tap is one
-//! multiply-add over a long contiguous line that the compiler vectorizes,
-//! even when the output is only a few columns wide (KWS's 25x5). Other
-//! strides (2, `(2, 1)`) take the output row by row, from the plane split
-//! into one phase plane per column remainder modulo the stride, so every
-//! tap still reads consecutive values and vectorizes.
+//! padding, split into phase planes by row and column remainder modulo the
+//! strides (one plane for stride 1), `width` values a line. Output `(oh,
+//! ow)` then reads, for each tap, one phase plane at `oh * width + ow` plus
+//! a fixed offset, so the whole output plane is one line of `OUT_H * width`
+//! values, the last `width - OUT_W` of each row being discarded: every
+//! kernel tap is one multiply-add over a long contiguous line that the
+//! compiler vectorizes, even when the output is only a few columns wide
+//! (KWS's 25x5, the 3x3 of a stride-2 layer). Maps whose kernel rows read
+//! much padding (a 5x5 kernel on 2 or 3 rows) go row by row, skipping those
+//! rows. The phases are worked out once per call, not per plane or line.
 //!
 //! Per output value: the bias (or zero), then the taps in order (kernel row,
 //! kernel column), fused with `FMA`, as the im2col path and the direct
 //! convolution sum them.
 
-use super::Conv;
+use super::{Axis, Conv};
 use crate::Float;
 use crate::kernels::matvec::dot_slices;
 use crate::kernels::reduce::madd;
@@ -30,12 +31,49 @@ const PLANE: usize = 8192;
 /// one axis).
 const MAX_TAPS: usize = 64;
 
+/// The largest stride the stencils take along either axis (larger ones take
+/// the im2col path): the phases along each axis are worked out once per
+/// call, in arrays of this length.
+const MAX_STRIDE: usize = 8;
+
+/// One phase along an axis: the input positions `first, first + stride,
+/// ...` (`count` of them) go to positions `to, to + 1, ...` of the phase's
+/// lines (columns) or of its plane (rows).
+#[derive(Clone, Copy, Debug)]
+struct Phase {
+    first: usize,
+    to: usize,
+    count: usize,
+}
+
+/// The phases of an axis of which `used` input positions are copied:
+/// padded position `c = i + pad` goes to phase `c % stride` at `c /
+/// stride` (`None` for a phase no copied position reaches).
+fn phases(axis: Axis, used: usize) -> [Option<Phase>; MAX_STRIDE] {
+    let (s, pad) = (axis.stride, axis.pad);
+    core::array::from_fn(|q| {
+        let first = (q + s - pad % s) % s;
+        (q < s && first < used).then(|| Phase {
+            first,
+            to: (first + pad) / s,
+            count: (used - first).div_ceil(s),
+        })
+    })
+}
+
 /// The layout of the padded plane and of the output lines.
 ///
-/// The padded plane is split by column into `stride_w` phase planes (one
-/// for stride 1), phase `q` holding the padded columns `c` with `c %
-/// stride_w == q` at `c / stride_w`, so a tap reads consecutive values of
-/// one phase plane for consecutive outputs of a row, whatever the stride.
+/// The padded plane is split into `stride_h * stride_w` phase planes, phase
+/// `(p, q)` holding the padded rows `r` with `r % stride_h == p` at `r /
+/// stride_h` and the columns `c` with `c % stride_w == q` at `c /
+/// stride_w`. Tap `(kh, kw)` then reads one phase plane at row `oh + kh *
+/// DH / SH` and column `ow + kw * DW / SW` for output `(oh, ow)`: at "wide
+/// position" `oh * width + ow` plus a fixed offset, whatever the strides, so
+/// the whole output plane is one line of `OUT_H * width` values (the last
+/// `width - OUT_W` of each row computed and discarded) over which every tap
+/// is one multiply-add, vectorized even when the rows are a few values
+/// long (KWS's 25x5, a stride-2 layer's 3x3). Maps whose kernel rows read
+/// much padding go row by row instead, skipping those rows.
 #[derive(Clone, Copy, Debug)]
 struct Plan {
     /// Values per line of a phase plane.
@@ -45,6 +83,9 @@ struct Plan {
     /// Input rows and columns copied (the others are never read).
     rows: usize,
     cols: usize,
+    /// The row and column phases.
+    row_phases: [Option<Phase>; MAX_STRIDE],
+    col_phases: [Option<Phase>; MAX_STRIDE],
     /// Output lines, their length, and the offset between them.
     lines: usize,
     line_len: usize,
@@ -60,35 +101,28 @@ impl Plan {
         let (h, w) = (conv.h, conv.w);
         let ((rows_read, rows), (cols_read, cols)) = (super::reads(h), super::reads(w));
         let width = cols_read.div_ceil(w.stride);
-        if h.stride == 1 && w.stride == 1 && !rows_worth_skipping(conv) {
-            // One line over every output row, `width - OUT_W` discarded
-            // values a row; the reads of the last row's discarded values
-            // reach one line further.
-            let phase = (h.out + (h.kernel - 1) * h.dilation + 1) * width;
-            Self {
-                width,
-                phase,
-                rows,
-                cols,
-                lines: 1,
-                line_len: h.out * width,
-                line_step: 0,
-                out_row: width,
-                used: phase,
-            }
+        // Rows of a phase plane: those copied, and those the taps read for
+        // every output row plus one line for the discarded values' reads
+        // past the last row.
+        let reach = h.out + (h.kernel - 1) * h.dilation / h.stride + 1;
+        let phase = rows_read.div_ceil(h.stride).max(reach) * width;
+        let (lines, line_len, out_row) = if rows_worth_skipping(conv) {
+            (h.out, w.out, w.out)
         } else {
-            let phase = rows_read * width;
-            Self {
-                width,
-                phase,
-                rows,
-                cols,
-                lines: h.out,
-                line_len: w.out,
-                line_step: h.stride * width,
-                out_row: w.out,
-                used: w.stride * phase,
-            }
+            (1, h.out * width, width)
+        };
+        Self {
+            width,
+            phase,
+            rows,
+            cols,
+            row_phases: phases(h, rows),
+            col_phases: phases(w, cols),
+            lines,
+            line_len,
+            line_step: width,
+            out_row,
+            used: h.stride * w.stride * phase,
         }
     }
 
@@ -100,8 +134,8 @@ impl Plan {
     /// Where padded value `(r, c)` is.
     #[inline(always)]
     fn at(&self, conv: &Conv, r: usize, c: usize) -> usize {
-        let s = conv.w.stride;
-        c % s * self.phase + r * self.width + c / s
+        let (sh, sw) = (conv.h.stride, conv.w.stride);
+        (r % sh * sw + c % sw) * self.phase + r / sh * self.width + c / sw
     }
 
     /// Where tap `(kh, kw)` reads for the first output.
@@ -119,6 +153,27 @@ impl Plan {
                 0
             }
         })
+    }
+
+    /// For every pair of row and column phases: the phase plane's first
+    /// value, the input rows (`first`, `first + stride_h`, ...) and columns.
+    fn each_phase(&self, conv: &Conv, mut f: impl FnMut(usize, Phase, Phase)) {
+        let rows = self
+            .row_phases
+            .iter()
+            .enumerate()
+            .filter_map(|(p, r)| Some((p, (*r)?)));
+        for (p, r) in rows {
+            let cols = self
+                .col_phases
+                .iter()
+                .enumerate()
+                .filter_map(|(q, c)| Some((q, (*c)?)));
+            for (q, c) in cols {
+                let start = (p * conv.w.stride + q) * self.phase + r.to * self.width + c.to;
+                f(start, r, c);
+            }
+        }
     }
 }
 
@@ -159,7 +214,10 @@ pub(super) fn takes(conv: &Conv) -> bool {
     if conv.c_in_per_group != 1 || conv.m_per_group() >= 4 {
         return false;
     }
-    if conv.h.kernel * conv.w.kernel > MAX_TAPS {
+    if conv.h.kernel * conv.w.kernel > MAX_TAPS
+        || conv.h.stride > MAX_STRIDE
+        || conv.w.stride > MAX_STRIDE
+    {
         return false;
     }
     let plan = Plan::new(conv);
@@ -169,18 +227,43 @@ pub(super) fn takes(conv: &Conv) -> bool {
 
 /// Copies input plane `x` (`H x W`) into the padded phase planes.
 fn pad_plane<T: Float>(conv: &Conv, plan: &Plan, x: &[T], xp: &mut [T]) {
-    let top = conv.h.pad * plan.width;
-    let lines = x.chunks_exact(conv.w.len).take(plan.rows);
-    super::split_plane(conv.w, lines, plan.cols, xp, plan.width, |q| {
-        q * plan.phase + top
+    let (sh, sw) = (conv.h.stride, conv.w.stride);
+    let w = conv.w.len;
+    if sh == 1 && sw == 1 {
+        // One phase: the plane itself.
+        let start = plan.at(conv, conv.h.pad, conv.w.pad);
+        let lines = x.chunks_exact(w).take(plan.rows);
+        for (line, dst) in lines.zip(xp[start..].chunks_mut(plan.width)) {
+            super::copy_run(&mut dst[..plan.cols], &line[..plan.cols]);
+        }
+        return;
+    }
+    plan.each_phase(conv, |start, rows, cols| {
+        for r in 0..rows.count {
+            let line = &x[(rows.first + r * sh) * w..][cols.first..w];
+            let dst = &mut xp[start + r * plan.width..][..cols.count];
+            super::copy_every(dst, line, sw);
+        }
     });
 }
 
 /// The input gradient of one plane from the padded phase planes `dxp`.
 fn unpad_plane<T: Float>(conv: &Conv, plan: &Plan, dxp: &[T], dx: &mut [T]) {
-    let top = conv.h.pad * plan.width;
-    let shape = (plan.rows, plan.cols);
-    super::join_plane(conv.w, dxp, plan.width, |q| q * plan.phase + top, dx, shape);
+    let (sh, sw) = (conv.h.stride, conv.w.stride);
+    let w = conv.w.len;
+    plan.each_phase(conv, |start, rows, cols| {
+        for r in 0..rows.count {
+            let line = &mut dx[(rows.first + r * sh) * w..][..w];
+            let src = &dxp[start + r * plan.width..][..cols.count];
+            if sw == 1 {
+                super::copy_run(&mut line[cols.first..][..cols.count], src);
+            } else {
+                for (j, v) in src.iter().enumerate() {
+                    line[cols.first + j * sw] = *v;
+                }
+            }
+        }
+    });
     // Inputs no output reads get no gradient.
     for (ih, line) in dx.chunks_exact_mut(conv.w.len).enumerate() {
         let unread = if ih < plan.rows { plan.cols } else { 0 };
