@@ -112,7 +112,8 @@ pub mod __private {
     pub use norm_runtime::serde_layer;
     pub use norm_runtime::shape_of;
     pub use norm_runtime::{
-        InPlace, SameScalar, add_assign, fill_rows, max_rows, residual_add, residual_add_rows,
+        InPlace, SameScalar, add_assign, eval_tile, fill_rows, max_rows, residual_add,
+        residual_add_rows,
     };
     #[cfg(feature = "std")]
     pub use std::boxed::Box;

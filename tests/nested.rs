@@ -484,3 +484,119 @@ fn a_partial_batch_is_not_a_training_pass_to_go_back_through() {
             .is_err()
     );
 }
+
+// Rows of 32 KiB (16 channels of 16x16 in f64), so that inference runs a
+// batch of 20 in tiles of 8 rows (8 x 32 KiB = 256 KiB): 8, 8 and 4.
+type Stem = conv2d!(3, 16, 3, padding = 1, input = [3, 16, 16], dtype = f64);
+type Conv16 = conv2d!(
+    16,
+    16,
+    3,
+    padding = 1,
+    bias = false,
+    input = [16, 16, 16],
+    dtype = f64
+);
+#[normalize(batch, dims = 16, spatial = [16, 16], dtype = f64)]
+struct Bn16;
+#[normalize(batch, dims = 16, spatial = [16, 16], track_running_stats = false, dtype = f64)]
+struct BatchStats16;
+
+/// `x + relu(bn(conv(x)))`.
+#[network(residual)]
+#[derive(Default)]
+struct TileBlock {
+    conv: Conv16,
+    bn: Bn16,
+    relu: Relu2d<16, 16, 16, f64>,
+}
+
+#[network]
+#[derive(Default)]
+struct Tiled {
+    stem: Stem,
+    bn: Bn16,
+    relu: Relu2d<16, 16, 16, f64>,
+    #[nested]
+    block: TileBlock,
+}
+
+/// [`Tiled`] with a batch norm that normalizes with the batch's statistics
+/// in inference too: its rows are not independent.
+#[network]
+#[derive(Default)]
+struct NotTiled {
+    stem: Stem,
+    bn: BatchStats16,
+}
+
+fn images<const B: usize, const C: usize>(seed: u64) -> Box<[[[[f64; 16]; 16]; C]; B]> {
+    let rows = vec![[[[0.0; 16]; 16]; C]; B].into_boxed_slice();
+    let mut x: Box<[[[[f64; 16]; 16]; C]; B]> = rows.try_into().unwrap();
+    let mut rng = seed;
+    for v in x.as_flattened_mut().as_flattened_mut().as_flattened_mut() {
+        rng = rng.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+        *v = (rng >> 11) as f64 / (1u64 << 53) as f64 - 0.5;
+    }
+    x
+}
+
+#[test]
+fn inference_in_tiles_gives_each_example_its_bits() {
+    use constnorm::__private::eval_tile;
+    const { assert!(Tiled::EVAL_PER_ROW && TileBlock::EVAL_PER_ROW) };
+    assert_eq!(Tiled::LARGEST_ROW_BYTES, 16 * 16 * 16 * 8);
+    assert_eq!(
+        eval_tile(Tiled::EVAL_PER_ROW, Tiled::LARGEST_ROW_BYTES, 20),
+        8
+    );
+    assert_eq!(
+        eval_tile(Tiled::EVAL_PER_ROW, Tiled::LARGEST_ROW_BYTES, 8),
+        8
+    );
+    let mut net = Box::<Tiled>::default();
+    init_seeded(&mut *net, 11);
+    for (c, (m, v)) in net
+        .bn
+        .running_mean
+        .iter_mut()
+        .zip(&mut net.bn.running_var)
+        .enumerate()
+    {
+        (*m, *v) = (0.1 * c as f64 - 0.5, 0.5 + 0.1 * c as f64);
+    }
+    let x = images::<20, 3>(4);
+    let mut ws = TiledWorkspace::<20>::new_boxed();
+    let y = net.forward_eval(&x, &mut ws).unwrap().to_vec();
+    let mut one = TiledWorkspace::<1>::new_boxed();
+    for (n, x) in x.iter().enumerate() {
+        let alone = net.forward_eval(&[*x], &mut one).unwrap();
+        assert_eq!(alone[0], y[n], "example {n}");
+    }
+    // A residual network on its own: its output buffer is the sum's.
+    let block = &net.block;
+    let h = images::<20, 16>(5);
+    let mut ws = TileBlockWorkspace::<20>::new_boxed();
+    let y = block.forward_eval(&h, &mut ws).unwrap().to_vec();
+    let mut one = TileBlockWorkspace::<1>::new_boxed();
+    for (n, h) in h.iter().enumerate() {
+        assert_eq!(
+            block.forward_eval(&[*h], &mut one).unwrap()[0],
+            y[n],
+            "example {n}"
+        );
+    }
+}
+
+#[test]
+fn inference_with_batch_statistics_is_not_tiled() {
+    const { assert!(!NotTiled::EVAL_PER_ROW) };
+    let mut net = Box::<NotTiled>::default();
+    init_seeded(&mut *net, 11);
+    let mut x = images::<20, 3>(4);
+    let mut ws = NotTiledWorkspace::<20>::new_boxed();
+    let first = net.forward_eval(&x, &mut ws).unwrap()[0];
+    // The last example moves the batch's statistics, so the first output.
+    x[19][0][0][0] += 10.0;
+    assert_ne!(net.forward_eval(&x, &mut ws).unwrap()[0], first);
+}

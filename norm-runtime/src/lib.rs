@@ -49,7 +49,8 @@ pub use nd::NormalizationNdarray;
 #[cfg(feature = "std")]
 pub use network::boxed;
 pub use network::{
-    InPlace, Network, SameScalar, add_assign, fill_rows, max_rows, residual_add, residual_add_rows,
+    InPlace, Network, SameScalar, add_assign, eval_tile, fill_rows, max_rows, residual_add,
+    residual_add_rows,
 };
 pub use row::{Row, shape_of};
 pub use state::{Key, StateDict, Visit, VisitCounter, VisitCounterMut, VisitMut};

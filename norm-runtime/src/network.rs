@@ -25,6 +25,19 @@ pub trait Network: Parameters {
     const MIN_TRAIN_ROWS: usize;
     /// The fewest rows `forward_eval` accepts.
     const MIN_EVAL_ROWS: usize;
+    /// Whether every layer computes each row alone in inference
+    /// ([`Layer::EVAL_PER_ROW`](crate::Layer::EVAL_PER_ROW)): then
+    /// `forward_eval` runs a large batch a few rows at a time through the
+    /// whole chain (as many as keep a tile's largest layer output within 256
+    /// KiB, in a core's L2 cache from one layer to the next), with the same
+    /// bits. `false` unless
+    /// the network says otherwise; `#[network]` says it when all its layers
+    /// do.
+    const EVAL_PER_ROW: bool = false;
+    /// The bytes of the largest output row of any layer, nested networks'
+    /// layers included: what sizes the tiles of a tiled inference pass.
+    #[doc(hidden)]
+    const LARGEST_ROW_BYTES: usize = 0;
 
     /// Training-mode forward pass of the whole chain; returns the output,
     /// which lives in the workspace. A `B` below
@@ -241,6 +254,30 @@ pub fn add_assign<R: Row, const B: usize>(acc: &mut [R; B], dy: &[R; B]) {
         }
     }
 }
+
+/// The rows per tile of a tiled inference pass (see
+/// [`Network::EVAL_PER_ROW`]), or `batch` for none: as many rows as keep
+/// the largest layer output of a tile (`largest_row` bytes a row) within
+/// `EVAL_TILE_BYTES`, so that a tile's activations stay in a core's L2
+/// cache from one layer to the next instead of a whole batch's going
+/// through memory (KWS's DS-CNN at batch 32 spent a third of its time in
+/// its memory-bound batch norms and ReLUs).
+#[doc(hidden)]
+#[must_use]
+pub const fn eval_tile(per_row: bool, largest_row: usize, batch: usize) -> usize {
+    let rows = EVAL_TILE_BYTES / if largest_row > 0 { largest_row } else { 1 };
+    if !per_row || rows >= batch {
+        batch
+    } else if rows == 0 {
+        1
+    } else {
+        rows
+    }
+}
+
+/// The bytes of a layer's output a tile of a tiled inference pass may hold:
+/// a quarter of a 1 MiB L2 cache, room for its input and output.
+const EVAL_TILE_BYTES: usize = 256 * 1024;
 
 /// Building a value straight into its final memory, without a copy through
 /// the stack: what lets a workspace of many MiB be created in a debug build

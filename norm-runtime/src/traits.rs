@@ -97,6 +97,16 @@ pub trait Layer: Parameters {
     /// statistics in inference too.
     const MIN_EVAL_ROWS: usize = 1;
 
+    /// Whether [`forward_eval`](Self::forward_eval) computes each output row
+    /// from its input row alone, bit for bit whatever the other rows: then a
+    /// network may run its inference a few rows at a time through all its
+    /// layers, so that each layer's output is still in cache when the next
+    /// layer reads it. `false` unless a layer says otherwise (the safe
+    /// answer for a layer that mixes rows); every layer of this crate says
+    /// `true` but a batch norm without running statistics, which normalizes
+    /// with the batch's statistics in inference too.
+    const EVAL_PER_ROW: bool = false;
+
     /// Training-mode forward pass: normalizes `x` into `y`. Batch norm uses the
     /// batch's statistics and updates its running statistics.
     ///

@@ -206,6 +206,12 @@ pub fn layer_impl(g: &Gen<'_>) -> TokenStream {
         }
     });
     let (min_train, min_eval) = min_rows(g);
+    // Inference normalizes a row by itself or with running statistics, but
+    // for a batch norm without them (the batch's statistics).
+    let per_row = match g.config.kind.kernel(g.config.track) {
+        Kernel::Batch => g.config.track,
+        Kernel::Rows { .. } | Kernel::TrackedInstance => true,
+    };
     quote! {
         #cfgs
         #[automatically_derived]
@@ -215,6 +221,7 @@ pub fn layer_impl(g: &Gen<'_>) -> TokenStream {
             type Saved = #saved;
             const MIN_TRAIN_ROWS: usize = #min_train;
             const MIN_EVAL_ROWS: usize = #min_eval;
+            const EVAL_PER_ROW: bool = #per_row;
 
             #[inline]
             fn forward_train(&mut self, x: &[#row], y: &mut [#row]) -> #result {

@@ -204,6 +204,66 @@ fn min_rows(net: &Net, pass: Pass) -> TokenStream {
     }
 }
 
+/// `const EVAL_PER_ROW`: whether every layer computes each row alone in
+/// inference, so that `forward_eval` may run in tiles of rows.
+/// With `const LARGEST_ROW_BYTES`, what sizes those tiles.
+fn eval_per_row(net: &Net) -> TokenStream {
+    let (krate, tys) = (net.krate, &net.tys);
+    let traits = (0..tys.len()).map(|k| net.layer_trait(k));
+    let rows = (0..tys.len()).map(|k| {
+        let (ty, out) = (tys[k], net.out_ty(k));
+        let row = quote!(::core::mem::size_of::<#out>());
+        if net.nested[k] {
+            quote!(#row, <#ty as #krate::Network>::LARGEST_ROW_BYTES)
+        } else {
+            row
+        }
+    });
+    quote! {
+        const EVAL_PER_ROW: bool = true #( && <#tys as #traits>::EVAL_PER_ROW )*;
+        const LARGEST_ROW_BYTES: usize = #krate::__private::max_rows(&[#(#rows),*]);
+    }
+}
+
+/// The start of `forward_eval` when every layer computes each row alone and
+/// a batch's activations would not stay in cache: the batch a tile of rows
+/// at a time (`eval_tile` rows) through the
+/// whole chain by `forward_eval_rows`, which uses the workspace's first
+/// rows. The tiles run from the last to the first, each one's output moved
+/// from the first rows of the output buffer to its own, where no later tile
+/// writes; the first tile's output is already in place.
+fn eval_tiles(net: &Net) -> TokenStream {
+    let krate = net.krate;
+    let (_, result) = pass_output(net);
+    let out_buffer = match net.residual {
+        Some(_) => quote!(workspace.__residual),
+        None => {
+            let last = net.names[net.last()];
+            quote!(workspace.#last)
+        }
+    };
+    quote! {
+        let tile = const {
+            #krate::__private::eval_tile(
+                <Self as #krate::Network>::EVAL_PER_ROW,
+                <Self as #krate::Network>::LARGEST_ROW_BYTES,
+                B,
+            )
+        };
+        if tile < B {
+            let mut start = (B - 1) / tile * tile;
+            while start > 0 {
+                let end = (start + tile).min(B);
+                let n = <Self as #krate::Network>::forward_eval_rows(self, &x[start..end], workspace)?.len();
+                #out_buffer.copy_within(..n, start);
+                start -= tile;
+            }
+            <Self as #krate::Network>::forward_eval_rows(self, &x[..tile], workspace)?;
+            return ::core::result::Result::Ok(#result);
+        }
+    }
+}
+
 /// `forward_train` or `forward_eval`: each layer in order, from `x` or the
 /// previous layer's output into its own output in the workspace.
 fn forward(net: &Net, pass: Pass) -> TokenStream {
@@ -242,6 +302,10 @@ fn forward(net: &Net, pass: Pass) -> TokenStream {
             }
         },
     };
+    let tiles = match pass {
+        Pass::Train => TokenStream::new(),
+        Pass::Eval => eval_tiles(net),
+    };
     quote! {
         fn #method<'w, const B: usize>(
             #receiver self,
@@ -249,6 +313,7 @@ fn forward(net: &Net, pass: Pass) -> TokenStream {
             workspace: &'w mut #workspace<B>,
         ) -> ::core::result::Result<&'w [#output; B], #krate::NormError> {
             #size_check
+            #tiles
             #( workspace.#resets = ::core::option::Option::None; )*
             #(#steps)*
             #finish
@@ -563,6 +628,7 @@ pub fn network_impl(net: &Net) -> TokenStream {
     let min_rows = passes.map(|pass| min_rows(net, pass));
     let forwards = passes.map(|pass| forward(net, pass));
     let rows = forward_rows(net);
+    let per_row = eval_per_row(net);
     let (train, commit) = (forward_train(net), commit(net));
     let backward = backward(net);
     quote! {
@@ -572,6 +638,7 @@ pub fn network_impl(net: &Net) -> TokenStream {
             type Output = #output;
             type Workspace<const B: usize> = #workspace<B>;
             #(#min_rows)*
+            #per_row
 
             #train
 

@@ -459,6 +459,7 @@ impl<F: VectorFn, R: Row> Layer for ActivationOn<F, R> {
     type Input = R;
     type Output = R;
     type Saved = SavedRows;
+    const EVAL_PER_ROW: bool = true;
 
     #[inline]
     fn forward_train(&mut self, x: &[R], y: &mut [R]) -> Result<SavedRows, NormError> {

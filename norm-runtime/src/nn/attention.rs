@@ -513,6 +513,7 @@ macro_rules! sequence_layer {
             type Input = $row;
             type Output = $row;
             type Saved = SavedRows;
+            const EVAL_PER_ROW: bool = true;
 
             #[inline]
             fn forward_train(&mut self, x: &[$row], y: &mut [$row]) -> Result<SavedRows, NormError> {

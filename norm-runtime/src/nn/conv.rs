@@ -252,6 +252,7 @@ macro_rules! conv_layers {
             type Input = $x;
             type Output = $y;
             type Saved = SavedRows;
+            const EVAL_PER_ROW: bool = true;
 
             #[inline]
             fn forward_train(&mut self, x: &[$x], y: &mut [$y]) -> Result<SavedRows, NormError> {

@@ -151,6 +151,7 @@ impl<R: Row> Layer for Dropout<R> {
     type Input = R;
     type Output = R;
     type Saved = DropoutSaved;
+    const EVAL_PER_ROW: bool = true;
 
     #[inline]
     fn forward_train(&mut self, x: &[R], y: &mut [R]) -> Result<DropoutSaved, NormError> {

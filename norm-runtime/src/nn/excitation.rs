@@ -178,6 +178,7 @@ where
     type Input = [[[T; W]; H]; C];
     type Output = [[[T; W]; H]; C];
     type Saved = SavedRows;
+    const EVAL_PER_ROW: bool = true;
 
     #[inline]
     fn forward_train(

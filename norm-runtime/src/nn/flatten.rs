@@ -31,6 +31,7 @@ impl<R: Row, const N: usize> Layer for Flatten<R, N> {
     type Input = R;
     type Output = [R::Scalar; N];
     type Saved = SavedRows;
+    const EVAL_PER_ROW: bool = true;
 
     #[inline]
     fn forward_train(&mut self, x: &[R], y: &mut [[R::Scalar; N]]) -> Result<SavedRows, NormError> {

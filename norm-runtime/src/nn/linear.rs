@@ -178,6 +178,7 @@ impl<const IN: usize, const OUT: usize, T: Float> Layer for Linear<IN, OUT, T> {
     type Input = [T; IN];
     type Output = [T; OUT];
     type Saved = SavedRows;
+    const EVAL_PER_ROW: bool = true;
 
     #[inline]
     fn forward_train(&mut self, x: &[[T; IN]], y: &mut [[T; OUT]]) -> Result<SavedRows, NormError> {

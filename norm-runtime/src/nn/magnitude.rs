@@ -47,6 +47,7 @@ impl<X: Row, Y: Row<Scalar = X::Scalar>> Layer for ComplexMagnitude<X, Y> {
     type Input = X;
     type Output = Y;
     type Saved = SavedRows;
+    const EVAL_PER_ROW: bool = true;
 
     #[inline]
     fn forward_train(&mut self, x: &[X], y: &mut [Y]) -> Result<SavedRows, NormError> {

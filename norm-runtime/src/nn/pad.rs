@@ -305,6 +305,7 @@ impl<
     type Input = [[T; L]; C];
     type Output = [[T; LO]; C];
     type Saved = SavedRows;
+    const EVAL_PER_ROW: bool = true;
 
     #[inline]
     fn forward_train(
@@ -371,6 +372,7 @@ impl<
     type Input = [[[T; W]; H]; C];
     type Output = [[[T; WO]; HO]; C];
     type Saved = SavedRows;
+    const EVAL_PER_ROW: bool = true;
 
     #[inline]
     fn forward_train(

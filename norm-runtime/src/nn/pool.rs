@@ -43,6 +43,7 @@ macro_rules! pool_layers {
             type Input = $x;
             type Output = $y;
             type Saved = SavedRows;
+            const EVAL_PER_ROW: bool = true;
 
             #[inline]
             fn forward_train(&mut self, x: &[$x], y: &mut [$y]) -> Result<SavedRows, NormError> {

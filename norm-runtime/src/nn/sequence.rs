@@ -99,6 +99,7 @@ where
     type Input = [L::Input; S];
     type Output = [L::Output; S];
     type Saved = L::Saved;
+    const EVAL_PER_ROW: bool = L::EVAL_PER_ROW;
 
     /// A batch norm needs two values per channel: one sequence of two or
     /// more steps has them.
@@ -198,6 +199,7 @@ macro_rules! reduction_layer {
             type Input = [R; S];
             type Output = R;
             type Saved = SavedRows;
+            const EVAL_PER_ROW: bool = true;
 
             #[inline]
             fn forward_train(&mut self, x: &[[R; S]], y: &mut [R]) -> Result<SavedRows, NormError> {

@@ -175,6 +175,7 @@ impl<
     type Input = [[T; L]; 1];
     type Output = [[T; FRAMES]; BINS];
     type Saved = SavedRows;
+    const EVAL_PER_ROW: bool = true;
 
     #[inline]
     fn forward_train(

@@ -475,6 +475,7 @@ where
     type Input = [C::Input; S];
     type Output = [C::Hidden; S];
     type Saved = SavedRows;
+    const EVAL_PER_ROW: bool = true;
 
     #[inline]
     fn forward_train(
