@@ -26,16 +26,18 @@
 //! im2col path, so the two give the same bits.
 
 use super::Conv;
-use super::gemm::{KC, NC, NR};
+use super::gemm::{NC, NR};
 use crate::Float;
 use crate::kernels::reduce::madd;
 
 /// Values of the padded-example buffer (80 KiB of `f32`); larger inputs
 /// take the im2col path.
 const BUFFER: usize = 20480;
-/// The most weights per output channel this path takes (256 input
-/// channels of a 3x3 kernel).
-const MAX_K: usize = 2304;
+/// The most weights per output channel this path takes (128 input
+/// channels of a 3x3 kernel): a block's weights, gathered once per example,
+/// take `6 * MAX_K` values of the stack (27 KiB of `f32`); more take the
+/// im2col path.
+const MAX_K: usize = 1152;
 
 /// The padded layout.
 #[derive(Clone, Copy, Debug)]
@@ -217,6 +219,11 @@ pub(super) fn backward_input<T: Float, const FMA: bool>(
 }
 
 /// The forward pass of `conv` with `weights`.
+///
+/// Per example and block of output channels, the block's weights are
+/// gathered once into the interleaved left operand of [`tile`] (for the
+/// transposed weights of an input gradient, a division or two per weight),
+/// then every strip of positions runs over all the taps in registers.
 #[inline(always)]
 fn run<T: Float, const FMA: bool>(
     conv: &Conv,
@@ -239,30 +246,37 @@ fn run<T: Float, const FMA: bool>(
     }
     let offsets = &offsets[..k];
     let mut xw = [T::ZERO; BUFFER];
+    let mut a = [T::ZERO; 6 * MAX_K];
     let mut blocks = super::gemm::Blocks::<T>::new();
-    let m_n = conv.m_per_group();
+    let (m_n, k_n) = (conv.m_per_group(), conv.k_per_group());
     for (x, y) in x
         .chunks_exact(conv.x_row())
         .zip(y.chunks_exact_mut(conv.y_row()))
     {
         pad_example(conv, &plan, x, &mut xw);
         for g in 0..conv.groups {
-            for i0 in (0..plan.positions).step_by(NC) {
-                let len = NC.min(plan.positions - i0);
-                let mut m0 = 0;
-                while m0 < m_n {
-                    let rows = super::gemm::block_rows(m_n - m0);
-                    let at = Strip {
-                        o0: g * m_n + m0,
-                        base: g * conv.c_in_per_group * plan.phases * plan.plane + i0,
-                        i0,
-                        len,
-                    };
-                    super::with_block!(rows, blocks, |R, a, out| block::<T, R, FMA>(
-                        conv, &plan, weight, bias, &xw, offsets, at, a, out, y
-                    ));
-                    m0 += rows;
-                }
+            let mut m0 = 0;
+            while m0 < m_n {
+                let rows = super::gemm::block_rows(m_n - m0);
+                let o0 = g * m_n + m0;
+                super::with_block!(rows, blocks, |R, _a, out| {
+                    let a = &mut a[..R * k_n].as_chunks_mut::<R>().0;
+                    for (k, a) in a.iter_mut().enumerate() {
+                        for m in 0..R {
+                            a[m] = weight.at(o0 + m, k, k_n);
+                        }
+                    }
+                    for i0 in (0..plan.positions).step_by(NC) {
+                        let at = Strip {
+                            o0,
+                            base: g * conv.c_in_per_group * plan.phases * plan.plane + i0,
+                            i0,
+                            len: NC.min(plan.positions - i0),
+                        };
+                        block::<T, R, FMA>(conv, &plan, bias, &xw, offsets, at, a, out, y);
+                    }
+                });
+                m0 += rows;
             }
         }
     }
@@ -278,39 +292,27 @@ struct Strip {
     len: usize,
 }
 
-/// Output channels `o0..o0 + R` of one strip of one example.
+/// Output channels `o0..o0 + R` of one strip of one example, their
+/// weights interleaved in `a` (every tap).
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
 fn block<T: Float, const R: usize, const FMA: bool>(
     conv: &Conv,
     plan: &Plan,
-    weight: Weights<'_, T>,
     bias: Option<&[T]>,
     xw: &[T],
     offsets: &[usize],
     at: Strip,
-    a: &mut [[T; R]; KC],
+    a: &[[T; R]],
     out: &mut [[T; NC]; R],
     y: &mut [T],
 ) {
-    let k_n = conv.k_per_group();
-    for (m, out) in out.iter_mut().enumerate() {
-        out.fill(bias.map_or(T::ZERO, |b| b[at.o0 + m]));
-    }
-    for k0 in (0..k_n).step_by(KC) {
-        let kc = KC.min(k_n - k0);
-        for (r, a) in a[..kc].iter_mut().enumerate() {
-            for m in 0..R {
-                a[m] = weight.at(at.o0 + m, k0 + r, k_n);
-            }
-        }
-        let offsets = &offsets[k0..k0 + kc];
-        for p in 0..at.len.div_ceil(NR) {
-            let mut acc: [[T; NR]; R] = core::array::from_fn(|m| out[m].as_chunks::<NR>().0[p]);
-            tile::<T, R, FMA>(&a[..kc], xw, offsets, at.base + p * NR, &mut acc);
-            for m in 0..R {
-                out[m].as_chunks_mut::<NR>().0[p] = acc[m];
-            }
+    for p in 0..at.len.div_ceil(NR) {
+        let mut acc: [[T; NR]; R] =
+            core::array::from_fn(|m| [bias.map_or(T::ZERO, |b| b[at.o0 + m]); NR]);
+        tile::<T, R, FMA>(a, xw, offsets, at.base + p * NR, &mut acc);
+        for m in 0..R {
+            out[m].as_chunks_mut::<NR>().0[p] = acc[m];
         }
     }
     // The strip's positions inside the output, row by row.
