@@ -435,3 +435,259 @@ cells! {
     ln_gru: LnGruCell<3, 4, f64>;
     ln_gru_h1: LnGruCell<2, 1, f64>;
 }
+
+/// Stacked and bidirectional layers with lengths: a 2-layer bidirectional
+/// LSTM over 5 steps, examples of lengths 5, 2 and 4, against finite
+/// differences of `sum(y * dy) + sum(h_n * d_h_n)` (the checks of
+/// [`gradients`] over the stack), and the refusals.
+mod stacked {
+    use super::*;
+    use constnorm::nn::{Stacked, StackedState};
+
+    type Layer = Stacked<LstmCell<3, 4, f64>, LstmCell<8, 4, f64>, 5, 2, 1>;
+    type State = StackedState<[[f64; 4]; 2], 2, 1>;
+    const LENGTHS: [usize; 3] = [5, 2, 4];
+
+    #[derive(Clone)]
+    struct StackProblem {
+        layer: Layer,
+        x: Vec<[[f64; 3]; 5]>,
+        h0: Vec<State>,
+        dy: Vec<[[f64; 8]; 5]>,
+        d_last: Vec<State>,
+    }
+
+    fn random_state(rng: &mut StdRng) -> State {
+        let mut s = State::ZERO;
+        for k in 0..2 {
+            for d in 0..2 {
+                *s.get_mut(k, d) = random_row(rng);
+            }
+        }
+        s
+    }
+
+    impl StackProblem {
+        fn random(seed: u64) -> Self {
+            let mut rng = StdRng::seed_from_u64(seed);
+            let mut layer = Layer::default();
+            constnorm::nn::init_seeded(&mut layer, seed);
+            Self {
+                layer,
+                x: (0..3).map(|_| random_row(&mut rng)).collect(),
+                h0: (0..3).map(|_| random_state(&mut rng)).collect(),
+                dy: (0..3).map(|_| random_row(&mut rng)).collect(),
+                d_last: (0..3).map(|_| random_state(&mut rng)).collect(),
+            }
+        }
+
+        fn loss(&self) -> f64 {
+            let mut y = vec![[[0.0; 8]; 5]; 3];
+            let mut last = vec![State::ZERO; 3];
+            self.layer
+                .forward_sequence(&self.x, &self.h0, Some(&LENGTHS), &mut y, &mut last)
+                .unwrap();
+            let states = |s: &[State]| -> Vec<[[f64; 4]; 2]> {
+                s.iter()
+                    .flat_map(|s| [*s.get(0, 0), *s.get(0, 1), *s.get(1, 0), *s.get(1, 1)])
+                    .collect()
+            };
+            dot(&y, &self.dy) + dot(&states(&last), &states(&self.d_last))
+        }
+    }
+
+    #[test]
+    fn gradients_match_finite_differences() {
+        let p = StackProblem::random(5);
+        let mut dx = vec![[[SENTINEL; 3]; 5]; 3];
+        let mut d_h0 = vec![State::ZERO; 3];
+        let mut grads = <Layer as Parameters>::Grads::default();
+        p.layer
+            .backward_sequence(
+                &p.x,
+                &p.h0,
+                Some(&LENGTHS),
+                &p.dy,
+                &p.d_last,
+                &mut dx,
+                &mut d_h0,
+                &mut grads,
+            )
+            .unwrap();
+        let check = |what: &str, got: f64, nudge: &dyn Fn(&mut StackProblem, f64)| {
+            let (numeric, bound) = richardson(
+                |h| {
+                    let mut q = p.clone();
+                    nudge(&mut q, h);
+                    q.loss()
+                },
+                STEP,
+            );
+            assert!(
+                (got - numeric).abs() <= TOL * numeric.abs().max(1.0) + bound,
+                "{what}: backward {got:e}, finite difference {numeric:e} (+- {bound:e})"
+            );
+        };
+        // Every input value of the short example (zero past its length) and
+        // the first and last steps of the others.
+        for (n, t) in [
+            (1, 0),
+            (1, 1),
+            (1, 2),
+            (1, 4),
+            (0, 0),
+            (0, 4),
+            (2, 3),
+            (2, 4),
+        ] {
+            for k in 0..3 {
+                if t >= LENGTHS[n] {
+                    assert_eq!(dx[n][t][k], 0.0, "x[{n}][{t}] past the length");
+                }
+                check(&format!("x[{n}][{t}][{k}]"), dx[n][t][k], &|q, h| {
+                    q.x[n][t][k] += h
+                });
+            }
+        }
+        // Every initial state (h and c) of every layer and direction.
+        for n in 0..3 {
+            for (layer, d) in [(0, 0), (0, 1), (1, 0), (1, 1)] {
+                for k in 0..8 {
+                    let got = d_h0[n].get(layer, d).as_flat()[k];
+                    check(
+                        &format!("h0[{n}] layer {layer} dir {d} [{k}]"),
+                        got,
+                        &|q, h| {
+                            q.h0[n].get_mut(layer, d).as_flat_mut()[k] += h;
+                        },
+                    );
+                }
+            }
+        }
+        // A few entries of every parameter array, by its PyTorch key.
+        for i in 0..<<Layer as Parameters>::Grads as Gradients<f64>>::ARRAYS {
+            let len = p.layer.parameter(i).len();
+            for k in [0, len / 3, len - 1] {
+                let what = format!("{}[{k}]", key_of(&p.layer, i));
+                check(&what, grads.array(i)[k], &|q, h| {
+                    q.layer.parameter_mut(i)[k] += h
+                });
+            }
+        }
+    }
+
+    #[test]
+    fn the_layer_is_the_sequence_pass_from_zero_states() {
+        // As a `Layer`: zero initial states, every step; its backward is
+        // backward_sequence's with no gradient on the final states.
+        let p = StackProblem::random(6);
+        let mut y = vec![[[0.0; 8]; 5]; 3];
+        constnorm::Layer::forward_eval(&p.layer, &p.x, &mut y).unwrap();
+        let zeros = vec![State::ZERO; 3];
+        let (mut y2, mut last) = (vec![[[0.0; 8]; 5]; 3], vec![State::ZERO; 3]);
+        p.layer
+            .forward_sequence(&p.x, &zeros, None, &mut y2, &mut last)
+            .unwrap();
+        assert_eq!(y, y2);
+        let mut dx = vec![[[0.0; 3]; 5]; 3];
+        let mut grads = <Layer as Parameters>::Grads::default();
+        let saved = constnorm::Layer::forward_eval(&p.layer, &p.x, &mut y).unwrap();
+        constnorm::Layer::backward(&p.layer, &p.x, &saved, &p.dy, &mut dx, &mut grads).unwrap();
+        let (mut dx2, mut d_h0) = (vec![[[0.0; 3]; 5]; 3], vec![State::ZERO; 3]);
+        let mut grads2 = <Layer as Parameters>::Grads::default();
+        p.layer
+            .backward_sequence(
+                &p.x,
+                &zeros,
+                None,
+                &p.dy,
+                &zeros,
+                &mut dx2,
+                &mut d_h0,
+                &mut grads2,
+            )
+            .unwrap();
+        assert_eq!(dx, dx2);
+        for i in 0..<<Layer as Parameters>::Grads as Gradients<f64>>::ARRAYS {
+            assert_eq!(grads.array(i), grads2.array(i));
+        }
+    }
+
+    #[test]
+    fn bad_lengths_and_row_counts_are_refused_and_change_nothing() {
+        let p = StackProblem::random(7);
+        let mut y = vec![[[SENTINEL; 8]; 5]; 3];
+        let mut last = vec![State::ZERO; 3];
+        for (lengths, error) in [
+            (
+                &[5, 0, 4][..],
+                NormError::LengthOutOfRange {
+                    row: 1,
+                    length: 0,
+                    steps: 5,
+                },
+            ),
+            (
+                &[5, 2, 6][..],
+                NormError::LengthOutOfRange {
+                    row: 2,
+                    length: 6,
+                    steps: 5,
+                },
+            ),
+            (
+                &[5, 2][..],
+                NormError::RowCountMismatch {
+                    argument: "lengths",
+                    expected: 3,
+                    found: 2,
+                },
+            ),
+        ] {
+            assert_eq!(
+                p.layer
+                    .forward_sequence(&p.x, &p.h0, Some(lengths), &mut y, &mut last),
+                Err(error)
+            );
+            let mut dx = vec![[[SENTINEL; 3]; 5]; 3];
+            let mut d_h0 = vec![State::ZERO; 3];
+            let mut grads = <Layer as Parameters>::Grads::default();
+            grads.array_mut(0).fill(SENTINEL);
+            assert_eq!(
+                p.layer.backward_sequence(
+                    &p.x,
+                    &p.h0,
+                    Some(lengths),
+                    &p.dy,
+                    &p.d_last,
+                    &mut dx,
+                    &mut d_h0,
+                    &mut grads
+                ),
+                Err(error)
+            );
+            assert!(dx.iter().flatten().flatten().all(|v| *v == SENTINEL));
+            assert!(grads.array(0).iter().all(|v| *v == SENTINEL));
+            assert!(d_h0.iter().all(|s| *s == State::ZERO));
+        }
+        assert!(y.iter().flatten().flatten().all(|v| *v == SENTINEL));
+        assert_eq!(
+            p.layer
+                .forward_sequence(&p.x, &p.h0[..2], None, &mut y, &mut last),
+            Err(NormError::RowCountMismatch {
+                argument: "h0",
+                expected: 3,
+                found: 2
+            })
+        );
+        assert_eq!(
+            NormError::LengthOutOfRange {
+                row: 1,
+                length: 0,
+                steps: 5
+            }
+            .to_string(),
+            "example 1 has length 0, but lengths must be in 1..=5 (the sequence's steps)"
+        );
+    }
+}

@@ -5,12 +5,17 @@
 //! through time (gradients of the inputs, the initial state and every
 //! parameter, each found by its PyTorch state-dict key, which checks the
 //! names and shapes too). Tolerances are those of tests/common/golden.rs.
+//! The stacked, bidirectional and packed sequence modules of
+//! rnn_stacked.json run through [`Stacked`] the same way.
 
 mod common;
 
 use common::golden::Report;
 use common::golden_layers::{Case, Tensors, case, check_table, flat, grads_by_key};
-use constnorm::nn::{Cell, GruCell, LnGruCell, LnLstmCell, LstmCell, Recurrent, ReluFn, RnnCell};
+use constnorm::nn::{
+    Cell, GruCell, LnGruCell, LnLstmCell, LstmCell, Recurrent, ReluFn, RnnCell, Stacked,
+    StackedState,
+};
 use constnorm::{Float, Parameters, Row};
 
 /// The state rows of each example from the tensors `names` (`h0`, then
@@ -189,5 +194,174 @@ mod ln_rnn {
         ln_gru_f64_t4_n2_i2_h8: sequence::<LnGruCell<2, 8, f64>, 4>;
         ln_lstm_f32_t4_n3_i3_h4: sequence::<LnLstmCell<3, 4, f32>, 4>;
         ln_gru_f32_t4_n3_i3_h4: sequence::<LnGruCell<3, 4, f32>, 4>;
+    }
+}
+
+/// The states of every example from the tensors `names` (`h0`, then `c0`
+/// for an LSTM; PyTorch's `(layers * D, N, H)`, row `k * D + d` layer `k`,
+/// direction `d`).
+fn stacked_rows<St: Row, const D: usize, const L1: usize>(
+    tensors: &Tensors,
+    names: &[&str],
+    h: usize,
+) -> Vec<StackedState<St, D, L1>> {
+    let parts = St::LEN / h;
+    let layers_d = D * (L1 + 1);
+    let examples = tensors[names[0]].values.len() / (layers_d * h);
+    (0..examples)
+        .map(|n| {
+            let mut state = StackedState::<St, D, L1>::ZERO;
+            for k in 0..=L1 {
+                for d in 0..D {
+                    let flat = state.get_mut(k, d).as_flat_mut();
+                    for (part, name) in names.iter().enumerate().take(parts) {
+                        let row = (k * D + d) * examples + n;
+                        let src = &tensors[*name].values[row * h..(row + 1) * h];
+                        for (v, s) in flat[part * h..(part + 1) * h].iter_mut().zip(src) {
+                            *v = Float::from_f64(*s);
+                        }
+                    }
+                }
+            }
+            state
+        })
+        .collect()
+}
+
+/// The states as the tensors `names` (`h_n`, `c_n`) in PyTorch's layout.
+fn stacked_tensors<St: Row, const D: usize, const L1: usize>(
+    states: &[StackedState<St, D, L1>],
+    names: &[&'static str],
+    h: usize,
+) -> Vec<(String, Vec<f64>)> {
+    let parts = St::LEN / h;
+    names
+        .iter()
+        .take(parts)
+        .enumerate()
+        .map(|(part, name)| {
+            let mut values = Vec::new();
+            for k in 0..=L1 {
+                for d in 0..D {
+                    for s in states {
+                        let flat = &s.get(k, d).as_flat()[part * h..(part + 1) * h];
+                        values.extend(flat.iter().map(|v| v.to_f64()));
+                    }
+                }
+            }
+            ((*name).to_owned(), values)
+        })
+        .collect()
+}
+
+/// A case of rnn_stacked.json through `forward_sequence` and
+/// `backward_sequence`, with the case's lengths if it has them.
+fn stacked<C0, C1, const S: usize, const D: usize, const L1: usize>(case: &Case) -> Report
+where
+    C0: Cell + Default,
+    C1: Cell<State = C0::State, Hidden = C0::Hidden>
+        + Parameters<Scalar = <C0 as Parameters>::Scalar>
+        + Default,
+    [C0::Input; S]: Row<Scalar = <C0 as Parameters>::Scalar>,
+    [C1::Input; S]: Row<Scalar = <C0 as Parameters>::Scalar>,
+{
+    case.expect_dtype::<<C0 as Parameters>::Scalar>();
+    let h = <C0::Hidden as Row>::LEN;
+    let mut layer = Stacked::<C0, C1, S, D, L1>::default();
+    case.load(&mut layer);
+    let x: Vec<[C0::Input; S]> = case.input("x");
+    let h0 = stacked_rows::<C0::State, D, L1>(&case.inputs, &["h0", "c0"], h);
+    let lengths: Option<Vec<usize>> = case
+        .inputs
+        .get("lengths")
+        .map(|t| t.values.iter().map(|v| *v as usize).collect());
+    let lengths = lengths.as_deref();
+    let n = x.len();
+    let mut y = vec![[C1::Input::ZERO; S]; n];
+    let mut last = vec![StackedState::ZERO; n];
+    layer
+        .forward_sequence(&x, &h0, lengths, &mut y, &mut last)
+        .unwrap();
+
+    let dy: Vec<[C1::Input; S]> = case.dy("output");
+    let d_last = stacked_rows::<C0::State, D, L1>(&case.dy, &["h_n", "c_n"], h);
+    let mut dx = vec![[C0::Input::ZERO; S]; n];
+    let mut d_h0 = vec![StackedState::ZERO; n];
+    let mut grads = Default::default();
+    layer
+        .backward_sequence(
+            &x, &h0, lengths, &dy, &d_last, &mut dx, &mut d_h0, &mut grads,
+        )
+        .unwrap();
+
+    let mut outputs = vec![("output".to_owned(), flat(&y))];
+    outputs.extend(stacked_tensors(&last, &["h_n", "c_n"], h));
+    let mut all_grads = vec![("x".to_owned(), flat(&dx))];
+    all_grads.extend(stacked_tensors(&d_h0, &["h0", "c0"], h));
+    all_grads.extend(grads_by_key(&layer, &grads));
+    compare(case, &outputs, &all_grads)
+}
+
+mod rnn_stacked {
+    use super::*;
+
+    type Relu<const I: usize, const H: usize, T, const B: bool> = RnnCell<I, H, T, B, ReluFn>;
+
+    macro_rules! stacked_table {
+        ($($test:ident: <$c0:ty, $c1:ty, $s:literal, $d:literal, $l1:literal>;)*) => {
+            $(
+                #[test]
+                fn $test() {
+                    let name = stringify!($test);
+                    stacked::<$c0, $c1, $s, $d, $l1>(case("rnn_stacked", name)).finish(name);
+                }
+            )*
+
+            #[test]
+            fn every_reference_case_is_run() {
+                check_table("rnn_stacked", &[$(stringify!($test)),*]);
+            }
+        };
+    }
+
+    stacked_table! {
+        rnn_f64_tanh_l1_bidir_t3_n2_i3_h4: <RnnCell<3, 4, f64>, RnnCell<8, 4, f64>, 3, 2, 0>;
+        rnn_f64_tanh_nobias_l2_t4_n3_i2_h3: <RnnCell<2, 3, f64, false>, RnnCell<3, 3, f64, false>, 4, 1, 1>;
+        rnn_f64_tanh_l3_bidir_t3_n2_i4_h2: <RnnCell<4, 2, f64>, RnnCell<4, 2, f64>, 3, 2, 2>;
+        rnn_f64_relu_l2_bidir_t4_n2_i3_h4: <Relu<3, 4, f64, true>, Relu<8, 4, f64, true>, 4, 2, 1>;
+        rnn_f64_relu_nobias_l3_t2_n1_i5_h3: <Relu<5, 3, f64, false>, Relu<3, 3, f64, false>, 2, 1, 2>;
+        rnn_f64_tanh_l1_bidir_packed_t4_n3_i3_h3: <RnnCell<3, 3, f64>, RnnCell<6, 3, f64>, 4, 2, 0>;
+        rnn_f64_relu_l2_packed_t5_n3_i2_h4: <Relu<2, 4, f64, true>, Relu<4, 4, f64, true>, 5, 1, 1>;
+        rnn_f64_tanh_nobias_l3_bidir_packed_t3_n2_i2_h2: <RnnCell<2, 2, f64, false>, RnnCell<4, 2, f64, false>, 3, 2, 2>;
+        gru_f64_l1_bidir_t5_n2_i3_h4: <GruCell<3, 4, f64>, GruCell<8, 4, f64>, 5, 2, 0>;
+        gru_f64_l2_t3_n3_i4_h5: <GruCell<4, 5, f64>, GruCell<5, 5, f64>, 3, 1, 1>;
+        gru_f64_nobias_l2_bidir_t4_n2_i2_h3: <GruCell<2, 3, f64, false>, GruCell<6, 3, f64, false>, 4, 2, 1>;
+        gru_f64_l3_bidir_t2_n2_i3_h2: <GruCell<3, 2, f64>, GruCell<4, 2, f64>, 2, 2, 2>;
+        gru_f64_l2_bidir_t1_n1_i2_h3: <GruCell<2, 3, f64>, GruCell<6, 3, f64>, 1, 2, 1>;
+        gru_f64_l1_packed_t5_n3_i3_h4: <GruCell<3, 4, f64>, GruCell<4, 4, f64>, 5, 1, 0>;
+        gru_f64_l2_bidir_packed_t5_n3_i4_h3: <GruCell<4, 3, f64>, GruCell<6, 3, f64>, 5, 2, 1>;
+        gru_f64_nobias_l3_bidir_packed_t4_n4_i2_h2: <GruCell<2, 2, f64, false>, GruCell<4, 2, f64, false>, 4, 2, 2>;
+        lstm_f64_l1_bidir_t4_n2_i3_h4: <LstmCell<3, 4, f64>, LstmCell<8, 4, f64>, 4, 2, 0>;
+        lstm_f64_nobias_l2_t3_n3_i4_h3: <LstmCell<4, 3, f64, false>, LstmCell<3, 3, f64, false>, 3, 1, 1>;
+        lstm_f64_l2_bidir_t5_n2_i3_h5: <LstmCell<3, 5, f64>, LstmCell<10, 5, f64>, 5, 2, 1>;
+        lstm_f64_l3_bidir_t3_n2_i2_h3: <LstmCell<2, 3, f64>, LstmCell<6, 3, f64>, 3, 2, 2>;
+        lstm_f64_l3_t4_n2_i1_h1: <LstmCell<1, 1, f64>, LstmCell<1, 1, f64>, 4, 1, 2>;
+        lstm_f64_l1_bidir_packed_t4_n3_i3_h3: <LstmCell<3, 3, f64>, LstmCell<6, 3, f64>, 4, 2, 0>;
+        lstm_f64_l2_bidir_packed_t6_n4_i3_h4: <LstmCell<3, 4, f64>, LstmCell<8, 4, f64>, 6, 2, 1>;
+        lstm_f64_nobias_l2_packed_maxlen3_t5_n2_i3_h3: <LstmCell<3, 3, f64, false>, LstmCell<3, 3, f64, false>, 5, 1, 1>;
+        rnn_f32_relu_l2_bidir_t4_n2_i3_h4: <Relu<3, 4, f32, true>, Relu<8, 4, f32, true>, 4, 2, 1>;
+        rnn_f32_tanh_l1_bidir_packed_t4_n3_i3_h3: <RnnCell<3, 3, f32>, RnnCell<6, 3, f32>, 4, 2, 0>;
+        gru_f32_nobias_l2_bidir_t4_n2_i2_h3: <GruCell<2, 3, f32, false>, GruCell<6, 3, f32, false>, 4, 2, 1>;
+        gru_f32_l2_bidir_packed_t5_n3_i4_h3: <GruCell<4, 3, f32>, GruCell<6, 3, f32>, 5, 2, 1>;
+        gru_f32_nobias_l3_bidir_packed_t4_n4_i2_h2: <GruCell<2, 2, f32, false>, GruCell<4, 2, f32, false>, 4, 2, 2>;
+        lstm_f32_l2_bidir_t5_n2_i3_h5: <LstmCell<3, 5, f32>, LstmCell<10, 5, f32>, 5, 2, 1>;
+        lstm_f32_l2_bidir_packed_t6_n4_i3_h4: <LstmCell<3, 4, f32>, LstmCell<8, 4, f32>, 6, 2, 1>;
+        lstm_f32_nobias_l2_packed_maxlen3_t5_n2_i3_h3: <LstmCell<3, 3, f32, false>, LstmCell<3, 3, f32, false>, 5, 1, 1>;
+        ln_lstm_stacked_f64_l2_t4_n2_i3_h4: <LnLstmCell<3, 4, f64>, LnLstmCell<4, 4, f64>, 4, 1, 1>;
+        ln_lstm_stacked_f64_l2_packed_t5_n3_i2_h3: <LnLstmCell<2, 3, f64>, LnLstmCell<3, 3, f64>, 5, 1, 1>;
+        ln_gru_stacked_f64_l2_t4_n2_i3_h4: <LnGruCell<3, 4, f64>, LnGruCell<4, 4, f64>, 4, 1, 1>;
+        ln_gru_stacked_f64_l2_packed_t5_n3_i2_h3: <LnGruCell<2, 3, f64>, LnGruCell<3, 3, f64>, 5, 1, 1>;
+        ln_lstm_stacked_f32_l2_packed_t5_n3_i2_h3: <LnLstmCell<2, 3, f32>, LnLstmCell<3, 3, f32>, 5, 1, 1>;
+        ln_gru_stacked_f32_l2_t4_n2_i3_h4: <LnGruCell<3, 4, f32>, LnGruCell<4, 4, f32>, 4, 1, 1>;
     }
 }

@@ -100,6 +100,17 @@ pub enum NormError {
         /// The first query position with every key masked.
         query: usize,
     },
+    /// A sequence length is not in `1..=steps` (PyTorch's
+    /// `pack_padded_sequence` refuses lengths of 0 and past the padded
+    /// length too).
+    LengthOutOfRange {
+        /// The example (row of the batch).
+        row: usize,
+        /// The length found.
+        length: usize,
+        /// The steps of a sequence.
+        steps: usize,
+    },
 }
 
 /// The shape of an array argument, kept without allocating (the first
@@ -223,6 +234,10 @@ impl fmt::Display for NormError {
             } => write!(
                 f,
                 "index {index} at position {position} is out of range: the embedding has {len} rows (0..{len})"
+            ),
+            Self::LengthOutOfRange { row, length, steps } => write!(
+                f,
+                "example {row} has length {length}, but lengths must be in 1..={steps} (the sequence's steps)"
             ),
             Self::NoForwardPass => f.write_str(
                 "backward needs the saved values of a forward pass: run forward_train or forward_eval on this workspace first",

@@ -67,6 +67,7 @@ pub const FILES: &[&str] = &[
     "pool",
     "real_layers",
     "rnn",
+    "rnn_stacked",
 ];
 
 /// Every case of one reference file, parsed once per test binary.

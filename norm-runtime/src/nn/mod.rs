@@ -88,8 +88,8 @@ pub use pool::{
 };
 pub use recurrent::{
     Cell, CellMath, Gru, GruCell, GruMath, LN_EPS, LnGru, LnGruCell, LnGruCellGrads, LnLstm,
-    LnLstmCell, LnLstmCellGrads, Lstm, LstmCell, LstmMath, Recurrent, Rnn, RnnCell, RnnMath,
-    StandardCell, StandardCellGrads,
+    LnLstmCell, LnLstmCellGrads, Lstm, LstmCell, LstmMath, MAX_LAYERS, Recurrent, Rnn, RnnCell,
+    RnnMath, Stacked, StackedGrads, StackedState, StandardCell, StandardCellGrads,
 };
 pub use sequence::{LastStep, MeanOverSteps, PerStep};
 pub use softmax::{LogSoftmax, LogSoftmaxFn, LogSoftmaxOn, Softmax, SoftmaxFn, SoftmaxOn};

@@ -7,6 +7,7 @@ use crate::Float;
 use crate::kernels::matvec::{affine, affine_backward};
 use crate::nn::activation::{Elementwise, TanhFn};
 use crate::nn::params::{parameter_arrays, zeroed_in_place};
+use crate::state::Key;
 use core::fmt::Debug;
 use core::marker::PhantomData;
 
@@ -241,7 +242,54 @@ macro_rules! pytorch_cell_items {
         fn sequence_key(key: &'static str) -> &'static str {
             layer0_key(key)
         }
+
+        fn stacked_key(
+            key: &Key<'_>,
+            layer: usize,
+            reverse: bool,
+            f: &mut dyn FnMut(&Key<'_>),
+        ) {
+            f(&Key::leaf(stacked_name(key.head, layer, reverse)));
+        }
     };
+}
+
+/// `torch.nn.RNN` / `GRU` / `LSTM`'s names of layer `$k`, forward then
+/// reverse, in the order `weight_ih`, `weight_hh`, `bias_ih`, `bias_hh`.
+macro_rules! torch_names {
+    ($($k:literal)*) => {
+        [$([
+            [
+                concat!("weight_ih_l", $k),
+                concat!("weight_hh_l", $k),
+                concat!("bias_ih_l", $k),
+                concat!("bias_hh_l", $k),
+            ],
+            [
+                concat!("weight_ih_l", $k, "_reverse"),
+                concat!("weight_hh_l", $k, "_reverse"),
+                concat!("bias_ih_l", $k, "_reverse"),
+                concat!("bias_hh_l", $k, "_reverse"),
+            ],
+        ]),*]
+    };
+}
+
+/// Every layer's names, below [`MAX_LAYERS`](super::MAX_LAYERS).
+const TORCH_NAMES: [[[&str; 4]; 2]; super::MAX_LAYERS] =
+    torch_names!("0" "1" "2" "3" "4" "5" "6" "7" "8" "9" "10" "11" "12" "13" "14" "15");
+
+/// PyTorch's name of the cell's parameter `key` in layer `layer` of a
+/// sequence module (`weight_ih_l1_reverse`).
+fn stacked_name(key: &'static str, layer: usize, reverse: bool) -> &'static str {
+    let names = &TORCH_NAMES[layer][usize::from(reverse)];
+    match key {
+        "weight_ih" => names[0],
+        "weight_hh" => names[1],
+        "bias_ih" => names[2],
+        "bias_hh" => names[3],
+        other => other,
+    }
 }
 
 /// PyTorch's sequence-module names: `weight_ih` is `weight_ih_l0`.

@@ -58,12 +58,14 @@ macro_rules! state_items {
 
 mod cells;
 mod ln;
+mod stacked;
 
 pub use cells::{
     CellMath, Gru, GruCell, GruMath, Lstm, LstmCell, LstmMath, Rnn, RnnCell, RnnMath, StandardCell,
     StandardCellGrads,
 };
 pub use ln::{LN_EPS, LnGru, LnGruCell, LnGruCellGrads, LnLstm, LnLstmCell, LnLstmCellGrads};
+pub use stacked::{MAX_LAYERS, Stacked, StackedGrads, StackedState};
 
 use super::{SavedRows, check_backward, check_forward};
 use crate::state::{Key, Visit, VisitCounter, VisitCounterMut, VisitMut};
@@ -132,6 +134,23 @@ pub trait Cell:
     #[must_use]
     fn sequence_key(key: &'static str) -> &'static str {
         key
+    }
+
+    /// Calls `f` with the state-dict key of this cell's parameter `key` when
+    /// the cell is layer `layer` (direction `reverse`) of a [`Stacked`]
+    /// layer. The default puts `layers.{layer}.` (`layers.{layer}.reverse.`)
+    /// in front of the cell's key, the names of a `ModuleList` of cells
+    /// called `layers` (`layers.1.ln_ih.weight`); PyTorch's cells take
+    /// `torch.nn.GRU`'s names (`weight_ih_l1_reverse`). `layer` is below
+    /// [`MAX_LAYERS`].
+    fn stacked_key(key: &Key<'_>, layer: usize, reverse: bool, f: &mut dyn FnMut(&Key<'_>)) {
+        let inner = if reverse {
+            Key::nested("reverse", key)
+        } else {
+            *key
+        };
+        let index = Key::nested(stacked::LAYER_NAMES[layer], &inner);
+        f(&Key::nested("layers", &index));
     }
 
     /// One step for a batch of rows (PyTorch's `GRUCell(x, h)` and its
