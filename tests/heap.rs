@@ -263,3 +263,33 @@ fn gradients_and_optimizers_of_a_large_network_start_on_the_heap() {
         grads.set_zero();
     });
 }
+
+#[test]
+fn a_large_stacked_bidirectional_layer_starts_on_the_heap_and_runs() {
+    // nn.GRU(512, 1024, num_layers=2, bidirectional=True): 56 MiB.
+    type Big = constnorm::nn::Stacked<
+        constnorm::nn::GruCell<512, 1024>,
+        constnorm::nn::GruCell<2048, 1024>,
+        2,
+        2,
+        1,
+    >;
+    on_a_small_stack(|| {
+        assert!(size_of::<Big>() >= 56 << 20);
+        let mut gru = Big::new_boxed();
+        assert!(
+            gru.rest[0][1]
+                .weight_hh
+                .as_flattened()
+                .as_flattened()
+                .iter()
+                .all(|v| *v == 0.0)
+        );
+        constnorm::nn::init_seeded(&mut *gru, 1);
+        assert!(gru.rest[0][1].weight_ih[2][1023].iter().any(|v| *v != 0.0));
+        let x = vec![[[0.25_f32; 512]; 2]; 1];
+        let mut y = vec![[[0.0_f32; 2048]; 2]; 1];
+        constnorm::Layer::forward_eval(&*gru, &x, &mut y).unwrap();
+        assert!(y[0].as_flattened().iter().any(|v| *v != 0.0));
+    });
+}

@@ -614,6 +614,40 @@ mod stacked {
     }
 
     #[test]
+    fn a_unidirectional_stack_streams_its_sequence_bit_for_bit() {
+        // Three GRU layers, one direction: `step` from each h0 gives the
+        // outputs of forward_sequence and its final states.
+        type Uni = Stacked<GruCell<3, 4, f64>, GruCell<4, 4, f64>, 6, 1, 2>;
+        type UniState = StackedState<[[f64; 4]; 1], 1, 2>;
+        let mut rng = StdRng::seed_from_u64(9);
+        let mut layer = Uni::default();
+        constnorm::nn::init_seeded(&mut layer, 9);
+        let x: Vec<[[f64; 3]; 6]> = (0..2).map(|_| random_row(&mut rng)).collect();
+        let h0: Vec<UniState> = (0..2)
+            .map(|_| UniState {
+                first: [random_row(&mut rng)],
+                rest: [[random_row(&mut rng)], [random_row(&mut rng)]],
+            })
+            .collect();
+        let mut y = vec![[[0.0; 4]; 6]; 2];
+        let mut last = vec![UniState::ZERO; 2];
+        layer
+            .forward_sequence(&x, &h0, None, &mut y, &mut last)
+            .unwrap();
+        for n in 0..2 {
+            let mut state = h0[n];
+            for t in 0..6 {
+                assert_eq!(
+                    layer.step(&x[n][t], &mut state),
+                    y[n][t],
+                    "example {n} step {t}"
+                );
+            }
+            assert_eq!(state, last[n]);
+        }
+    }
+
+    #[test]
     fn bad_lengths_and_row_counts_are_refused_and_change_nothing() {
         let p = StackProblem::random(7);
         let mut y = vec![[[SENTINEL; 8]; 5]; 3];

@@ -522,6 +522,81 @@ where
     }
 }
 
+impl<C0, C1, const S: usize, const L1: usize> Stacked<C0, C1, S, 1, L1>
+where
+    C0: Cell,
+    C1: Cell<State = C0::State, Hidden = C0::Hidden>
+        + Parameters<Scalar = <C0 as Parameters>::Scalar>,
+{
+    /// Streaming inference of a unidirectional stack: one time step from
+    /// `state` (every layer's, updated in place), returning the last
+    /// layer's hidden state. The same arithmetic as each step of
+    /// [`forward_sequence`](Self::forward_sequence), so stepping through a
+    /// sequence gives its outputs and final states bit for bit. (A reverse
+    /// direction needs the whole sequence first: bidirectional stacks do
+    /// not stream.)
+    pub fn step(&self, x: &C0::Input, state: &mut StackedState<C0::State, 1, L1>) -> C0::Hidden {
+        let () = Self::CHECK;
+        let mut cache0 = C0::EMPTY_CACHE;
+        let previous = state.first[0];
+        self.first[0].step(x, &previous, &mut state.first[0], &mut cache0);
+        let mut h = *C0::hidden(&state.first[0]);
+        let mut cache = C1::EMPTY_CACHE;
+        for (cell, state) in self.rest.iter().zip(&mut state.rest) {
+            // The layer below's output is this layer's input (`H` values).
+            let mut input = C1::Input::ZERO;
+            input.as_flat_mut().copy_from_slice(h.as_flat());
+            let previous = state[0];
+            cell[0].step(&input, &previous, &mut state[0], &mut cache);
+            h = *C1::hidden(&state[0]);
+        }
+        h
+    }
+}
+
+impl<C0, C1, const S: usize, const D: usize, const L1: usize> Stacked<C0, C1, S, D, L1>
+where
+    C0: Cell + crate::InPlace,
+    C1: Cell + crate::InPlace,
+{
+    /// Every cell's `Default`, built straight on the heap with no copy on
+    /// the stack: for stacks too large for it (two bidirectional layers of
+    /// `GruCell<512, 1024>` are 56 MiB) in debug builds and on small
+    /// thread stacks.
+    #[cfg(feature = "std")]
+    #[must_use]
+    pub fn new_boxed() -> Box<Self> {
+        crate::network::boxed::<Self>()
+    }
+}
+
+// SAFETY: the two arrays are the only fields, and `init_at` writes each of
+// their cells (`D` of `C0`, then `L1 * D` of `C1`, an array of arrays being
+// its elements one after another) with the cell's own `init_at`, which
+// leaves a valid cell: arrays of valid cells are valid.
+unsafe impl<C0, C1, const S: usize, const D: usize, const L1: usize> crate::InPlace
+    for Stacked<C0, C1, S, D, L1>
+where
+    C0: crate::InPlace,
+    C1: crate::InPlace,
+{
+    #[inline]
+    unsafe fn init_at(p: *mut Self) {
+        // SAFETY: the caller's `p` is valid for writes and aligned, so are
+        // its fields, and `first` holds `D` cells and `rest` `L1 * D`.
+        unsafe {
+            let first = core::ptr::addr_of_mut!((*p).first).cast::<C0>();
+            for d in 0..D {
+                C0::init_at(first.add(d));
+            }
+            let rest = core::ptr::addr_of_mut!((*p).rest).cast::<C1>();
+            for i in 0..L1 * D {
+                C1::init_at(rest.add(i));
+            }
+        }
+    }
+}
+
 impl<C0: Default, C1: Default, const S: usize, const D: usize, const L1: usize> Default
     for Stacked<C0, C1, S, D, L1>
 {
