@@ -540,20 +540,18 @@ mod stacked {
             (2, 3),
             (2, 4),
         ] {
-            for k in 0..3 {
+            for (k, &got) in dx[n][t].iter().enumerate() {
                 if t >= LENGTHS[n] {
-                    assert_eq!(dx[n][t][k], 0.0, "x[{n}][{t}] past the length");
+                    assert_eq!(got, 0.0, "x[{n}][{t}] past the length");
                 }
-                check(&format!("x[{n}][{t}][{k}]"), dx[n][t][k], &|q, h| {
-                    q.x[n][t][k] += h
-                });
+                check(&format!("x[{n}][{t}][{k}]"), got, &|q, h| q.x[n][t][k] += h);
             }
         }
         // Every initial state (h and c) of every layer and direction.
-        for n in 0..3 {
+        for (n, d_h0) in d_h0.iter().enumerate() {
             for (layer, d) in [(0, 0), (0, 1), (1, 0), (1, 1)] {
                 for k in 0..8 {
-                    let got = d_h0[n].get(layer, d).as_flat()[k];
+                    let got = d_h0.get(layer, d).as_flat()[k];
                     check(
                         &format!("h0[{n}] layer {layer} dir {d} [{k}]"),
                         got,
