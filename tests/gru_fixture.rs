@@ -6,11 +6,16 @@
 //! PyTorch's initial state dict by key, ours must reproduce every loss,
 //! every step's logits, the first step's gradients, the final state dict and
 //! the eval logits, to 1e-9 relative to each tensor's scale.
+//!
+//! `bigru_training_f64.json` (written by `make_bigru_fixture.py` beside it)
+//! is the same for `GRU(3, 5, num_layers=2, bidirectional=True)` and
+//! `Linear(10, 2)` on the last step of its output, as a `#[network]` of
+//! [`Stacked`], `LastStep` and `Linear`.
 
 mod common;
 
 use common::fixture::{State as StateTensors, Tensor, assert_close};
-use constnorm::nn::{Adam, Gru, LastStep, Linear, cross_entropy};
+use constnorm::nn::{Adam, Gru, GruCell, LastStep, Linear, Stacked, cross_entropy};
 use constnorm::{Gradients, Network, Parameters, StateDict, network, normalize};
 
 #[normalize(layer, dims = 8, dtype = f64)]
@@ -37,7 +42,12 @@ fn sequences<const B: usize>(t: &Tensor) -> [[[f64; 3]; 6]; B] {
 
 /// Fails unless every array of `net` is the tensor of the same key, and
 /// every tensor has an array.
-fn assert_state(what: &str, net: &GruNet, theirs: &StateTensors, worst: &mut f64) {
+fn assert_state<M: StateDict<Scalar = f64>>(
+    what: &str,
+    net: &M,
+    theirs: &StateTensors,
+    worst: &mut f64,
+) {
     let mut checked = 0;
     net.visit_arrays(&mut |key, shape, values| {
         let t = &theirs[&key.to_string()];
@@ -97,15 +107,15 @@ fn ten_adam_steps_reproduce_pytorch() {
 
 /// The gradient of each parameter, found by its key (gradient array `i`
 /// belongs to the key whose values are `parameter(i)`), against PyTorch's.
-fn assert_grads(
-    net: &GruNet,
-    grads: &<GruNet as Parameters>::Grads,
+fn assert_grads<M: Parameters<Scalar = f64> + StateDict<Scalar = f64>>(
+    net: &M,
+    grads: &M::Grads,
     theirs: &StateTensors,
     worst: &mut f64,
 ) {
     let mut checked = 0;
     net.visit_arrays(&mut |key, _, values| {
-        let i = (0..<<GruNet as Parameters>::Grads as Gradients<f64>>::ARRAYS)
+        let i = (0..<M::Grads as Gradients<f64>>::ARRAYS)
             .find(|&i| net.parameter(i).as_ptr() == values.as_ptr())
             .expect("a parameter");
         let t = &theirs[&key.to_string()];
@@ -113,4 +123,63 @@ fn assert_grads(
         checked += 1;
     });
     assert_eq!(checked, theirs.len(), "every gradient");
+}
+
+#[network]
+#[derive(Default)]
+struct BiGruNet {
+    gru: Stacked<GruCell<3, 5, f64>, GruCell<10, 5, f64>, 6, 2, 1>,
+    last: LastStep<[f64; 10], 6>,
+    fc: Linear<10, 2, f64>,
+}
+
+#[test]
+fn a_stacked_bidirectional_gru_trains_as_pytorchs() {
+    let f = common::fixture::load("bigru_training_f64.json");
+    let mut net = BiGruNet::default();
+    let mut loaded = 0;
+    net.visit_arrays_mut(&mut |key, shape, values| {
+        let t = &f.init[&key.to_string()];
+        assert_eq!(shape, t.shape.as_slice(), "{key}: shape");
+        values.copy_from_slice(&t.values);
+        loaded += 1;
+    });
+    assert_eq!(loaded, f.init.len(), "every initial tensor has a place");
+
+    let mut ws = BiGruNetWorkspace::<4>::default();
+    let mut grads = <BiGruNet as Parameters>::Grads::default();
+    let mut adam = Adam::new(1e-2);
+    let mut dlogits = [[0.0; 2]; 4];
+    let mut worst = 0.0_f64;
+    for (i, step) in f.steps.iter().enumerate() {
+        let x = sequences::<4>(&step.x);
+        let logits = net.forward_train(&x, &mut ws).unwrap();
+        assert_close(
+            &format!("step {i} logits"),
+            logits.as_flattened(),
+            &step.logits.values,
+            &mut worst,
+        );
+        let loss = cross_entropy(logits, &step.target, &mut dlogits).unwrap();
+        assert_close(&format!("step {i} loss"), &[loss], &[step.loss], &mut worst);
+        grads.set_zero();
+        net.backward(&x, &mut ws, &dlogits, &mut grads).unwrap();
+        if i == 0 {
+            assert_grads(&net, &grads, &f.first_step_grads, &mut worst);
+        }
+        adam.step(&mut net, &grads);
+        assert_state(&format!("step {i}"), &net, &step.state_after, &mut worst);
+    }
+    assert_state("final", &net, &f.last, &mut worst);
+
+    let x = sequences::<8>(&f.eval.x);
+    let mut ws = BiGruNetWorkspace::<8>::default();
+    let logits = net.forward_eval(&x, &mut ws).unwrap();
+    assert_close(
+        "eval logits",
+        logits.as_flattened(),
+        &f.eval.logits.values,
+        &mut worst,
+    );
+    eprintln!("stacked: worst relative difference to PyTorch: {worst:e}");
 }
