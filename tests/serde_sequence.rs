@@ -6,8 +6,8 @@
 //! wrong.
 
 use constnorm::nn::{
-    GeluFn, Gru, LastStep, Linear, LnLstm, MeanOverSteps, MultiheadAttention,
-    TransformerEncoderLayer, init_seeded,
+    GeluFn, Gru, GruCell, LastStep, Linear, LnLstm, LnLstmCell, MeanOverSteps, MultiheadAttention,
+    Stacked, TransformerEncoderLayer, init_seeded,
 };
 use constnorm::{StateDict, network};
 use serde::{Deserialize, Serialize};
@@ -79,6 +79,33 @@ fn recurrent_layers_round_trip_under_their_cells_names() {
     init_seeded(&mut ln, 4);
     let (_, json) = round_trip(&ln);
     assert_eq!(json["ln_c.weight"].as_array().unwrap().len(), 4);
+}
+
+#[test]
+fn stacked_layers_round_trip_under_pytorchs_names() {
+    let mut gru = Stacked::<GruCell<3, 4, f64>, GruCell<8, 4, f64>, 6, 2, 1>::default();
+    init_seeded(&mut gru, 3);
+    let (_, json) = round_trip(&gru);
+    assert_eq!(json["weight_hh_l1_reverse"].as_array().unwrap().len(), 12);
+    assert_eq!(json.as_object().unwrap().len(), 16);
+    let mut ln = Stacked::<LnLstmCell<3, 4, f64>, LnLstmCell<4, 4, f64>, 6, 1, 1>::default();
+    init_seeded(&mut ln, 4);
+    let (_, json) = round_trip(&ln);
+    assert_eq!(json["layers.1.ln_c.weight"].as_array().unwrap().len(), 4);
+    // A key of another layer count is an error that names it.
+    let mut wrong = json.clone();
+    let v = wrong
+        .as_object_mut()
+        .unwrap()
+        .remove("layers.1.ln_c.weight")
+        .unwrap();
+    wrong["layers.2.ln_c.weight"] = v;
+    let err = serde_json::from_value::<
+        Stacked<LnLstmCell<3, 4, f64>, LnLstmCell<4, 4, f64>, 6, 1, 1>,
+    >(wrong)
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("layers.2.ln_c.weight"), "{err}");
 }
 
 #[network]

@@ -765,3 +765,38 @@ where
         Ok(())
     }
 }
+
+/// Its state dict: a map from PyTorch's keys (`weight_ih_l1_reverse`) to
+/// nested arrays (feature `serde`).
+#[cfg(feature = "serde")]
+impl<C0, C1, const S: usize, const D: usize, const L1: usize> serde::Serialize
+    for Stacked<C0, C1, S, D, L1>
+where
+    C0: Cell,
+    C1: Cell<State = C0::State, Hidden = C0::Hidden>
+        + Parameters<Scalar = <C0 as Parameters>::Scalar>,
+    <C0 as Parameters>::Scalar: serde::Serialize,
+{
+    fn serialize<Ser: serde::Serializer>(&self, serializer: Ser) -> Result<Ser::Ok, Ser::Error> {
+        crate::serde_layer::serialize_state_dict(serializer, self)
+    }
+}
+
+/// Unknown, duplicate or missing keys and wrong shapes are errors (feature
+/// `serde`).
+#[cfg(feature = "serde")]
+impl<'de, C0, C1, const S: usize, const D: usize, const L1: usize> serde::Deserialize<'de>
+    for Stacked<C0, C1, S, D, L1>
+where
+    C0: Cell + Default,
+    C1: Cell<State = C0::State, Hidden = C0::Hidden>
+        + Parameters<Scalar = <C0 as Parameters>::Scalar>
+        + Default,
+    <C0 as Parameters>::Scalar: serde::Deserialize<'de>,
+{
+    fn deserialize<De: serde::Deserializer<'de>>(deserializer: De) -> Result<Self, De::Error> {
+        let mut layer = Self::default();
+        crate::serde_layer::deserialize_state_dict(deserializer, &mut layer)?;
+        Ok(layer)
+    }
+}
