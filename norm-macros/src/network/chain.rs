@@ -242,15 +242,23 @@ fn eval_tiles(net: &Net) -> TokenStream {
             quote!(workspace.#last)
         }
     };
+    // The condition is a constant of its own, so that a network whose
+    // batches are not tiled does not compile the tiled path at all.
     quote! {
-        let tile = const {
+        if const {
             #krate::__private::eval_tile(
                 <Self as #krate::Network>::EVAL_PER_ROW,
                 <Self as #krate::Network>::LARGEST_ROW_BYTES,
                 B,
-            )
-        };
-        if tile < B {
+            ) < B
+        } {
+            let tile = const {
+                #krate::__private::eval_tile(
+                    <Self as #krate::Network>::EVAL_PER_ROW,
+                    <Self as #krate::Network>::LARGEST_ROW_BYTES,
+                    B,
+                )
+            };
             let mut start = (B - 1) / tile * tile;
             while start > 0 {
                 let end = (start + tile).min(B);
