@@ -1,5 +1,5 @@
 //! The shortest forms, with every default.
-use constnorm::{normalize, Layer as _, Normalization};
+use constnorm::{normalize, Layer as _};
 
 #[normalize(layer, dims = 3)]
 struct Ln;
