@@ -1,6 +1,6 @@
 //! Every kind with every accepted combination of switches, and what each
 //! generates: fields, row and parameter shapes, constants.
-use constnorm::{normalize, AffineGrads, NoGrads, Layer as _, Normalization, WeightGrads};
+use constnorm::{normalize, AffineGrads, NoGrads, Layer as _, WeightGrads};
 
 #[normalize(layer, dims = [4, 8])]
 struct Layer2d;
