@@ -646,6 +646,90 @@ mod stacked {
     }
 
     #[test]
+    fn inter_layer_dropout_is_replayed_by_backward_and_advanced_by_commit() {
+        use constnorm::Layer as _;
+        // Three GRU layers, dropout 0.4 between them, in training passes.
+        type Drop = Stacked<GruCell<3, 4, f64>, GruCell<8, 4, f64>, 5, 2, 2>;
+        let mut rng = StdRng::seed_from_u64(12);
+        let mut layer = Drop::default();
+        constnorm::nn::init_seeded(&mut layer, 12);
+        let mut layer = layer.with_dropout(0.4).with_seed(7);
+        let x: Vec<[[f64; 3]; 5]> = (0..3).map(|_| random_row(&mut rng)).collect();
+        let dy: Vec<[[f64; 8]; 5]> = (0..3).map(|_| random_row(&mut rng)).collect();
+        let run = |layer: &mut Drop, x: &[[[f64; 3]; 5]]| {
+            let mut y = vec![[[0.0; 8]; 5]; 3];
+            let saved = layer.forward_train_deferred(x, &mut y).unwrap();
+            (y, saved)
+        };
+        // The same pass gives the same masks; inference has none.
+        let (y0, saved) = run(&mut layer, &x);
+        assert_eq!(saved.pass, Some(0));
+        assert_eq!(run(&mut layer, &x).0, y0);
+        let mut eval = vec![[[0.0; 8]; 5]; 3];
+        layer.forward_eval(&x, &mut eval).unwrap();
+        assert_ne!(eval, y0);
+        let mut plain = vec![[[0.0; 8]; 5]; 3];
+        layer
+            .clone()
+            .with_dropout(0.0)
+            .forward_train(&x, &mut plain)
+            .unwrap();
+        assert_eq!(plain, eval);
+        // Backward replays the pass's masks: finite differences of the
+        // training pass (its masks fixed) agree.
+        let mut dx = vec![[[0.0; 3]; 5]; 3];
+        let mut grads = <Drop as Parameters>::Grads::default();
+        layer
+            .backward(&x, &saved, &dy, &mut dx, &mut grads)
+            .unwrap();
+        let loss = |layer: &Drop, x: &[[[f64; 3]; 5]]| {
+            let mut layer = layer.clone();
+            let (y, _) = run(&mut layer, x);
+            dot(&y, &dy)
+        };
+        for (n, t, k) in [(0, 0, 0), (1, 2, 1), (2, 4, 2)] {
+            let (numeric, bound) = richardson(
+                |h| {
+                    let mut x = x.clone();
+                    x[n][t][k] += h;
+                    loss(&layer, &x)
+                },
+                STEP,
+            );
+            let got = dx[n][t][k];
+            assert!(
+                (got - numeric).abs() <= TOL * numeric.abs().max(1.0) + bound,
+                "x[{n}][{t}][{k}]: backward {got:e}, finite difference {numeric:e}"
+            );
+        }
+        for i in 0..<<Drop as Parameters>::Grads as Gradients<f64>>::ARRAYS {
+            let (numeric, bound) = richardson(
+                |h| {
+                    let mut layer = layer.clone();
+                    layer.parameter_mut(i)[1] += h;
+                    loss(&layer, &x)
+                },
+                STEP,
+            );
+            let got = grads.array(i)[1];
+            assert!(
+                (got - numeric).abs() <= TOL * numeric.abs().max(1.0) + bound,
+                "{}[1]: backward {got:e}, finite difference {numeric:e}",
+                key_of(&layer, i)
+            );
+        }
+        // A commit moves to the next masks.
+        layer.commit_train(&x, &saved);
+        assert_eq!(layer.passes(), 1);
+        assert_ne!(run(&mut layer, &x).0, y0);
+        // Dropout 1 cuts the stack: no gradient reaches the input.
+        let mut all = layer.clone().with_dropout(1.0);
+        let (_, saved) = run(&mut all, &x);
+        all.backward(&x, &saved, &dy, &mut dx, &mut grads).unwrap();
+        assert!(dx.iter().flatten().flatten().all(|v| *v == 0.0));
+    }
+
+    #[test]
     fn bad_lengths_and_row_counts_are_refused_and_change_nothing() {
         let p = StackProblem::random(7);
         let mut y = vec![[[SENTINEL; 8]; 5]; 3];

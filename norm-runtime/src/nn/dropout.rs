@@ -127,7 +127,7 @@ impl<R: Row> Dropout<R> {
 
 /// SplitMix64's finalizer: a bijection of `u64` that mixes every bit.
 #[inline]
-const fn mix(mut z: u64) -> u64 {
+pub(crate) const fn mix(mut z: u64) -> u64 {
     z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);

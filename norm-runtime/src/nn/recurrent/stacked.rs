@@ -19,9 +19,11 @@
 //! sequences give.
 
 use super::{Cell, check_rows};
-use crate::nn::{SavedRows, check_backward, check_forward};
+use crate::nn::DropoutSaved;
+use crate::nn::dropout::mix;
+use crate::nn::{check_backward, check_forward};
 use crate::state::{Key, Visit, VisitCounter, VisitCounterMut, VisitMut};
-use crate::{Gradients, Layer, NormError, Parameters, Row, StateDict};
+use crate::{Float, Gradients, Layer, NormError, Parameters, Row, StateDict};
 use core::fmt::Debug;
 
 /// The most layers a [`Stacked`] layer has (the state-dict names are a
@@ -100,8 +102,8 @@ impl<St: Row, const D: usize, const L1: usize> Default for StackedState<St, D, L
 /// - [`Layer`]: zero initial states, every example `S` steps long, so it
 ///   chains in `#[network]`.
 ///
-/// Inter-layer dropout (PyTorch's `dropout` argument) is not applied: put a
-/// [`Dropout`](crate::nn::Dropout) between two `Stacked` layers for it.
+/// PyTorch's inter-layer `dropout` is [`with_dropout`](Self::with_dropout)
+/// (0 by default), applied in training passes between layers.
 ///
 /// ```
 /// use constnorm::nn::{GruCell, Stacked};
@@ -120,6 +122,43 @@ pub struct Stacked<C0, C1, const S: usize, const D: usize, const L1: usize> {
     pub first: [C0; D],
     /// Layers 1 to `L1`, each `D` cells fed the layer below's output.
     pub rest: [[C1; D]; L1],
+    /// The inter-layer dropout: its probability, seed and training passes.
+    dropout: (f64, u64, u64),
+}
+
+/// The seeded inter-layer dropout of a [`Stacked`] layer: value `j` of step
+/// `t` of example `n`, between layers `k` and `k + 1`, in training pass
+/// `pass`, is dropped when a hash of `(seed, pass, k, n, t, j)` maps below
+/// `p`; kept values are scaled by `1 / (1 - p)` (PyTorch's inverted
+/// dropout). As [`Dropout`](crate::nn::Dropout)'s, the masks are
+/// reproducible, and backward replays them from the pass number.
+#[derive(Clone, Copy)]
+struct Mask {
+    p: f64,
+    seed: u64,
+    pass: u64,
+    n: usize,
+}
+
+impl Mask {
+    /// Multiplies `out` (the output of layer `k`) by the mask.
+    fn apply<O: Row, const S: usize>(&self, k: usize, out: &mut [O; S]) {
+        let keep = O::Scalar::ONE / O::Scalar::from_f64(1.0 - self.p);
+        let stream = mix(mix(mix(self.seed) ^ self.pass) ^ k as u64);
+        for (t, out) in out.iter_mut().enumerate() {
+            for (j, v) in out.as_flat_mut().iter_mut().enumerate() {
+                let index = ((self.n as u64) << 32) ^ ((t as u64) << 16) ^ j as u64;
+                // 53 random bits as a uniform draw in [0, 1).
+                #[allow(clippy::cast_precision_loss)]
+                let u = (mix(stream ^ index) >> 11) as f64 * (1.0 / (1u64 << 53) as f64);
+                *v = if self.p >= 1.0 || u < self.p {
+                    O::Scalar::ZERO
+                } else {
+                    *v * keep
+                };
+            }
+        }
+    }
 }
 
 /// The gradients of a [`Stacked`] layer's cells, laid out as the layer.
@@ -353,8 +392,8 @@ where
         h0: &StackedState<C0::State, D, L1>,
         len: usize,
         tape: &mut Tape<C0, C1, S, D, L1>,
-        y: &mut [C1::Input; S],
-        last: &mut StackedState<C0::State, D, L1>,
+        (y, last): (&mut [C1::Input; S], &mut StackedState<C0::State, D, L1>),
+        mask: Option<Mask>,
     ) {
         for d in 0..D {
             let (states, caches) = (&mut tape.states0[d], &mut tape.caches0[d]);
@@ -376,6 +415,9 @@ where
             for d in 0..D {
                 write_direction::<C0, _, S>(&tape.states0[d], len, d, out);
             }
+            if let (Some(mask), true) = (mask, L1 > 0) {
+                mask.apply(0, out);
+            }
         }
         for k in 0..L1 {
             let (below, above) = tape.outputs.split_at_mut(k + 1);
@@ -389,6 +431,9 @@ where
             let out = if k + 1 == L1 { &mut *y } else { &mut above[0] };
             for d in 0..D {
                 write_direction::<C1, _, S>(&tape.states[k][d], len, d, out);
+            }
+            if let (Some(mask), true) = (mask, k + 1 < L1) {
+                mask.apply(k + 1, out);
             }
         }
     }
@@ -407,6 +452,7 @@ where
         dx: &mut [C0::Input; S],
         d_h0: &mut StackedState<C0::State, D, L1>,
         grads: &mut StackedGrads<C0::Grads, C1::Grads, D, L1>,
+        mask: Option<Mask>,
     ) {
         let mut d_out = *dy;
         for k in (0..L1).rev() {
@@ -424,6 +470,10 @@ where
                     &mut d_in,
                     &mut grads.rest[k][d],
                 );
+            }
+            // Through the mask between layers `k` and `k + 1`.
+            if let Some(mask) = mask {
+                mask.apply(k, &mut d_in);
             }
             d_out = d_in;
         }
@@ -472,7 +522,7 @@ where
         let mut tape = Tape::new();
         let rows = x.iter().zip(h0).zip(y.iter_mut()).zip(last.iter_mut());
         for (n, (((x, h0), y), last)) in rows.enumerate() {
-            self.run(x, h0, length(lengths, n, S), &mut tape, y, last);
+            self.run(x, h0, length(lengths, n, S), &mut tape, (y, last), None);
         }
         Ok(())
     }
@@ -515,8 +565,8 @@ where
         let rows = x.iter().zip(h0).zip(dy).zip(d_last).zip(dx).zip(d_h0);
         for (n, (((((x, h0), dy), d_last), dx), d_h0)) in rows.enumerate() {
             let len = length(lengths, n, S);
-            self.run(x, h0, len, &mut tape, &mut y, &mut last);
-            self.run_backward(x, h0, len, &tape, dy, d_last, dx, d_h0, grads);
+            self.run(x, h0, len, &mut tape, (&mut y, &mut last), None);
+            self.run_backward(x, h0, len, &tape, dy, d_last, dx, d_h0, grads, None);
         }
         Ok(())
     }
@@ -570,8 +620,8 @@ where
     }
 }
 
-// SAFETY: the two arrays are the only fields, and `init_at` writes each of
-// their cells (`D` of `C0`, then `L1 * D` of `C1`, an array of arrays being
+// SAFETY: `init_at` writes every field: the dropout settings, and each of
+// the two arrays' cells (`D` of `C0`, then `L1 * D` of `C1`, an array of arrays being
 // its elements one after another) with the cell's own `init_at`, which
 // leaves a valid cell: arrays of valid cells are valid.
 unsafe impl<C0, C1, const S: usize, const D: usize, const L1: usize> crate::InPlace
@@ -593,6 +643,7 @@ where
             for i in 0..L1 * D {
                 C1::init_at(rest.add(i));
             }
+            core::ptr::addr_of_mut!((*p).dropout).write((0.0, 0, 0));
         }
     }
 }
@@ -606,7 +657,59 @@ impl<C0: Default, C1: Default, const S: usize, const D: usize, const L1: usize> 
         Self {
             first: core::array::from_fn(|_| C0::default()),
             rest: core::array::from_fn(|_| core::array::from_fn(|_| C1::default())),
+            dropout: (0.0, 0, 0),
         }
+    }
+}
+
+impl<C0, C1, const S: usize, const D: usize, const L1: usize> Stacked<C0, C1, S, D, L1> {
+    /// The same layer with PyTorch's inter-layer `dropout = p`: in a
+    /// training pass each value of every layer's output but the last is
+    /// zeroed with probability `p` and the others scaled by `1 / (1 - p)`;
+    /// inference and [`forward_sequence`](Self::forward_sequence) apply no
+    /// dropout. The masks come from the layer's own seeded generator (as
+    /// [`Dropout`](crate::nn::Dropout)'s: reproducible, replayed by
+    /// backward, advanced when a training pass commits), not PyTorch's.
+    /// Neither the probability nor the seed is in the state dict (PyTorch
+    /// keeps neither), so serde gives them back as 0.
+    ///
+    /// # Panics
+    /// If `p` is not in `[0, 1]` (PyTorch's `ValueError`).
+    #[must_use]
+    pub fn with_dropout(mut self, p: f64) -> Self {
+        assert!(
+            (0.0..=1.0).contains(&p),
+            "Stacked: dropout must be between 0 and 1"
+        );
+        self.dropout.0 = p;
+        self
+    }
+
+    /// The same layer drawing its dropout masks from `seed`, from its first
+    /// training pass again.
+    #[must_use]
+    pub fn with_seed(mut self, seed: u64) -> Self {
+        self.dropout = (self.dropout.0, seed, 0);
+        self
+    }
+
+    /// The inter-layer dropout probability.
+    #[must_use]
+    pub fn dropout(&self) -> f64 {
+        self.dropout.0
+    }
+
+    /// The training passes made so far (which dropout masks come next).
+    #[must_use]
+    pub fn passes(&self) -> u64 {
+        self.dropout.2
+    }
+
+    /// The mask of training pass `pass` for example `n`, if any dropout.
+    fn mask(&self, pass: Option<u64>, n: usize) -> Option<Mask> {
+        let (p, seed, _) = self.dropout;
+        let pass = pass?;
+        (p > 0.0 && L1 > 0).then_some(Mask { p, seed, pass, n })
     }
 }
 
@@ -717,7 +820,7 @@ where
 {
     type Input = [C0::Input; S];
     type Output = [C1::Input; S];
-    type Saved = SavedRows;
+    type Saved = DropoutSaved;
     const EVAL_PER_ROW: bool = true;
 
     #[inline]
@@ -725,44 +828,82 @@ where
         &mut self,
         x: &[Self::Input],
         y: &mut [Self::Output],
-    ) -> Result<SavedRows, NormError> {
-        self.forward_eval(x, y)
+    ) -> Result<DropoutSaved, NormError> {
+        let saved = self.forward_train_deferred(x, y)?;
+        self.commit_train(x, &saved);
+        Ok(saved)
+    }
+
+    /// The training pass, with the dropout masks of the next pass (which
+    /// [`commit_train`](Layer::commit_train) then advances).
+    fn forward_train_deferred(
+        &mut self,
+        x: &[Self::Input],
+        y: &mut [Self::Output],
+    ) -> Result<DropoutSaved, NormError> {
+        self.forward(x, y, Some(self.dropout.2))
+    }
+
+    fn commit_train(&mut self, _: &[Self::Input], saved: &DropoutSaved) {
+        if let Some(pass) = saved.pass {
+            self.dropout.2 = pass.wrapping_add(1);
+        }
     }
 
     fn forward_eval(
         &self,
         x: &[Self::Input],
         y: &mut [Self::Output],
-    ) -> Result<SavedRows, NormError> {
-        let () = Self::CHECK;
-        let saved = check_forward(x.len(), y.len())?;
-        let mut tape = Tape::new();
-        let mut last = StackedState::ZERO;
-        for (x, y) in x.iter().zip(y) {
-            self.run(x, &StackedState::ZERO, S, &mut tape, y, &mut last);
-        }
-        Ok(saved)
+    ) -> Result<DropoutSaved, NormError> {
+        self.forward(x, y, None)
     }
 
     fn backward(
         &self,
         x: &[Self::Input],
-        saved: &SavedRows,
+        saved: &DropoutSaved,
         dy: &[Self::Output],
         dx: &mut [Self::Input],
         grads: &mut Self::Grads,
     ) -> Result<(), NormError> {
         let () = Self::CHECK;
-        check_backward(*saved, x.len(), dy.len(), dx.len())?;
+        check_backward(saved.rows, x.len(), dy.len(), dx.len())?;
         let mut tape = Tape::new();
         let (mut y, mut last, mut d_h0) =
             ([C1::Input::ZERO; S], StackedState::ZERO, StackedState::ZERO);
         let zero = StackedState::ZERO;
-        for ((x, dy), dx) in x.iter().zip(dy).zip(dx) {
-            self.run(x, &zero, S, &mut tape, &mut y, &mut last);
-            self.run_backward(x, &zero, S, &tape, dy, &zero, dx, &mut d_h0, grads);
+        for (n, ((x, dy), dx)) in x.iter().zip(dy).zip(dx).enumerate() {
+            let mask = self.mask(saved.pass, n);
+            self.run(x, &zero, S, &mut tape, (&mut y, &mut last), mask);
+            self.run_backward(x, &zero, S, &tape, dy, &zero, dx, &mut d_h0, grads, mask);
         }
         Ok(())
+    }
+}
+
+impl<C0, C1, const S: usize, const D: usize, const L1: usize> Stacked<C0, C1, S, D, L1>
+where
+    C0: Cell,
+    C1: Cell<State = C0::State, Hidden = C0::Hidden>
+        + Parameters<Scalar = <C0 as Parameters>::Scalar>,
+{
+    /// The `Layer` forward pass from zero states, with the dropout masks of
+    /// training pass `pass` (`None`: inference, no dropout).
+    fn forward(
+        &self,
+        x: &[[C0::Input; S]],
+        y: &mut [[C1::Input; S]],
+        pass: Option<u64>,
+    ) -> Result<DropoutSaved, NormError> {
+        let () = Self::CHECK;
+        let rows = check_forward(x.len(), y.len())?;
+        let mut tape = Tape::new();
+        let mut last = StackedState::ZERO;
+        for (n, (x, y)) in x.iter().zip(y).enumerate() {
+            let mask = self.mask(pass, n);
+            self.run(x, &StackedState::ZERO, S, &mut tape, (y, &mut last), mask);
+        }
+        Ok(DropoutSaved { rows, pass })
     }
 }
 
