@@ -6,7 +6,9 @@
 //! parameter, each found by its PyTorch state-dict key, which checks the
 //! names and shapes too). Tolerances are those of tests/common/golden.rs.
 //! The stacked, bidirectional and packed sequence modules of
-//! rnn_stacked.json run through [`Stacked`] the same way.
+//! rnn_stacked.json run through [`Stacked`] the same way, and the masked
+//! batch norm over time of masked_batch_norm.json (outputs, gradients and
+//! the running statistics after a training pass).
 
 mod common;
 
@@ -363,5 +365,108 @@ mod rnn_stacked {
         ln_gru_stacked_f64_l2_packed_t5_n3_i2_h3: <LnGruCell<2, 3, f64>, LnGruCell<3, 3, f64>, 5, 1, 1>;
         ln_lstm_stacked_f32_l2_packed_t5_n3_i2_h3: <LnLstmCell<2, 3, f32>, LnLstmCell<3, 3, f32>, 5, 1, 1>;
         ln_gru_stacked_f32_l2_t4_n2_i3_h4: <LnGruCell<3, 4, f32>, LnGruCell<4, 4, f32>, 4, 1, 1>;
+    }
+}
+
+/// A case of masked_batch_norm.json: the masked pass of its mode, its
+/// backward, and in training the running statistics after it.
+fn masked<const C: usize, const S: usize, T: Float>(case: &Case) -> Report {
+    use constnorm::nn::MaskedBatchNorm;
+    case.expect_dtype::<T>();
+    let mut layer = MaskedBatchNorm::<C, S, T>::new();
+    let mut keys = Vec::new();
+    constnorm::StateDict::visit_arrays_mut(&mut layer, &mut |key, _, values| {
+        let t = &case.params[&key.to_string()];
+        for (v, t) in values.iter_mut().zip(&t.values) {
+            *v = T::from_f64(*t);
+        }
+        keys.push(key.to_string());
+    });
+    assert_eq!(
+        keys.len() + 1,
+        case.params.len(),
+        "{}: parameters",
+        case.name
+    );
+    layer.num_batches_tracked = case.params["num_batches_tracked"].values[0] as u64;
+    let x: Vec<[[T; C]; S]> = case.input("x");
+    let lengths: Vec<usize> = case.inputs["lengths"]
+        .values
+        .iter()
+        .map(|v| *v as usize)
+        .collect();
+    let mut y = vec![[[T::ZERO; C]; S]; x.len()];
+    let train = case.modes == ["train"];
+    let saved = if train {
+        layer.forward_train_masked(&x, &lengths, &mut y).unwrap()
+    } else {
+        layer.forward_eval_masked(&x, &lengths, &mut y).unwrap()
+    };
+    let dy: Vec<[[T; C]; S]> = case.dy("y");
+    let mut dx = vec![[[T::ZERO; C]; S]; x.len()];
+    let mut grads = constnorm::AffineGrads::<[T; C]>::default();
+    layer
+        .backward_masked(&x, &lengths, &saved, &dy, &mut dx, &mut grads)
+        .unwrap();
+    let after = case.state_after.as_ref().expect("state_after");
+    let tol = if T::NAME == "f64" { 1e-12 } else { 1e-6 };
+    for (name, ours) in [
+        ("running_mean", &layer.running_mean),
+        ("running_var", &layer.running_var),
+    ] {
+        for (o, t) in ours.iter().zip(&after[name].values) {
+            assert!(
+                (o.to_f64() - t).abs() <= tol * t.abs().max(1.0),
+                "{}: {name} {o} vs {t}",
+                case.name
+            );
+        }
+    }
+    assert_eq!(
+        layer.num_batches_tracked, after["num_batches_tracked"].values[0] as u64,
+        "{}",
+        case.name
+    );
+    let outputs = vec![("y".to_owned(), flat(&y))];
+    let all_grads = vec![
+        ("x".to_owned(), flat(&dx)),
+        ("weight".to_owned(), flat(&[grads.weight])),
+        ("bias".to_owned(), flat(&[grads.bias])),
+    ];
+    compare(case, &outputs, &all_grads)
+}
+
+mod masked_batch_norm {
+    use super::*;
+
+    macro_rules! masked_table {
+        ($($test:ident: <$c:literal, $s:literal, $t:ty>;)*) => {
+            $(
+                #[test]
+                fn $test() {
+                    let name = stringify!($test);
+                    masked::<$c, $s, $t>(case("masked_batch_norm", name)).finish(name);
+                }
+            )*
+
+            #[test]
+            fn every_reference_case_is_run() {
+                check_table("masked_batch_norm", &[$(stringify!($test)),*]);
+            }
+        };
+    }
+
+    masked_table! {
+        masked_batch_norm_f64_train_n2_t4_c3_len4_2: <3, 4, f64>;
+        masked_batch_norm_f64_train_n3_t5_c4_len5_1_3: <4, 5, f64>;
+        masked_batch_norm_f64_train_n1_t3_c2_len2: <2, 3, f64>;
+        masked_batch_norm_f64_train_n4_t6_c5_len6_6_6_6: <5, 6, f64>;
+        masked_batch_norm_f64_train_n3_t4_c3_len2_0_3: <3, 4, f64>;
+        masked_batch_norm_f64_train_n2_t6_c1_len3_5: <1, 6, f64>;
+        masked_batch_norm_f64_eval_n2_t4_c3_len3_1: <3, 4, f64>;
+        masked_batch_norm_f64_eval_n3_t5_c2_len5_2_4: <2, 5, f64>;
+        masked_batch_norm_f32_train_n3_t5_c4_len5_1_3: <4, 5, f32>;
+        masked_batch_norm_f32_train_n3_t4_c3_len2_0_3: <3, 4, f32>;
+        masked_batch_norm_f32_eval_n3_t5_c2_len5_2_4: <2, 5, f32>;
     }
 }

@@ -226,3 +226,188 @@ fn refused_calls_change_nothing() {
     );
     assert_eq!(out, [[[7.0; 6]; S]; 2]);
 }
+
+/// The masked batch norm over time: finite differences of a training and
+/// an inference pass with lengths 4, 0 and 2 (a zero length and padding
+/// that would move the statistics if counted), the layer as a plain batch
+/// norm over every step when all lengths are full, and the refusals.
+mod masked_batch_norm {
+    use super::*;
+    use constnorm::AffineGrads;
+    use constnorm::nn::MaskedBatchNorm;
+
+    type Bn = MaskedBatchNorm<3, 4, f64>;
+    type Batch = Vec<[[f64; 3]; 4]>;
+    const LENGTHS: [usize; 3] = [4, 0, 2];
+
+    fn inputs() -> (Batch, Batch) {
+        let v = |i: usize, s: f64| (i as f64 * 0.73 + s).sin() * 2.0;
+        let x = (0..3)
+            .map(|n| {
+                std::array::from_fn(|t| {
+                    std::array::from_fn(|c| {
+                        v(n * 12 + t * 3 + c, 0.1) + 40.0 * (t >= LENGTHS[n]) as u8 as f64
+                    })
+                })
+            })
+            .collect();
+        let dy = (0..3)
+            .map(|n| std::array::from_fn(|t| std::array::from_fn(|c| v(n * 12 + t * 3 + c, 1.7))))
+            .collect();
+        (x, dy)
+    }
+
+    fn layer() -> Bn {
+        let mut bn = Bn::new();
+        bn.weight = [1.5, -0.5, 0.8];
+        bn.bias = [0.1, 0.2, -0.3];
+        bn.running_mean = [0.4, -0.1, 0.2];
+        bn.running_var = [1.3, 0.7, 2.1];
+        bn
+    }
+
+    /// `sum(y * dy)` of a masked pass.
+    fn loss(bn: &Bn, x: &[[[f64; 3]; 4]], dy: &[[[f64; 3]; 4]], train: bool) -> f64 {
+        let mut y = vec![[[0.0; 3]; 4]; 3];
+        if train {
+            bn.forward_train_masked_deferred(x, &LENGTHS, &mut y)
+                .unwrap();
+        } else {
+            bn.forward_eval_masked(x, &LENGTHS, &mut y).unwrap();
+        }
+        y.iter()
+            .flatten()
+            .flatten()
+            .zip(dy.iter().flatten().flatten())
+            .map(|(a, b)| a * b)
+            .sum()
+    }
+
+    #[test]
+    fn gradients_match_finite_differences_in_both_modes() {
+        let (x, dy) = inputs();
+        for train in [true, false] {
+            let mut bn = layer();
+            let mut y = vec![[[0.0; 3]; 4]; 3];
+            let saved = if train {
+                bn.forward_train_masked(&x, &LENGTHS, &mut y).unwrap()
+            } else {
+                bn.forward_eval_masked(&x, &LENGTHS, &mut y).unwrap()
+            };
+            // Past each length the output is 0, and padding gets no gradient.
+            assert_eq!(y[1], [[0.0; 3]; 4]);
+            assert_eq!(y[2][2], [0.0; 3]);
+            let mut dx = vec![[[9.0; 3]; 4]; 3];
+            let mut grads = AffineGrads::<[f64; 3]>::default();
+            bn.backward_masked(&x, &LENGTHS, &saved, &dy, &mut dx, &mut grads)
+                .unwrap();
+            let bn = layer();
+            for n in 0..3 {
+                for t in 0..4 {
+                    for c in 0..3 {
+                        let (numeric, bound) = richardson(
+                            |h| {
+                                let mut x = x.clone();
+                                x[n][t][c] += h;
+                                loss(&bn, &x, &dy, train)
+                            },
+                            1e-5,
+                        );
+                        let got = dx[n][t][c];
+                        assert!(
+                            (got - numeric).abs() <= 1e-8 * numeric.abs().max(1.0) + bound,
+                            "train {train} x[{n}][{t}][{c}]: {got:e} vs {numeric:e}"
+                        );
+                        if t >= LENGTHS[n] {
+                            assert_eq!(got, 0.0);
+                        }
+                    }
+                }
+            }
+            for (i, ours) in [grads.weight, grads.bias].iter().enumerate() {
+                for (c, &got) in ours.iter().enumerate() {
+                    let (numeric, bound) = richardson(
+                        |h| {
+                            let mut bn = layer();
+                            bn.parameter_mut(i)[c] += h;
+                            loss(&bn, &x, &dy, train)
+                        },
+                        1e-5,
+                    );
+                    assert!(
+                        (got - numeric).abs() <= 1e-8 * numeric.abs().max(1.0) + bound,
+                        "train {train} parameter {i}[{c}]: {got} vs {numeric:e}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn full_lengths_are_a_batch_norm_over_every_step() {
+        // As a Layer (every length 4) it is PerStep of BatchNorm1d(3).
+        #[normalize(batch, dims = 3, dtype = f64)]
+        struct Plain;
+        let (x, dy) = inputs();
+        let mut masked = layer();
+        let mut plain = PerStep::<Plain, 4>::default();
+        plain.layer.weight = masked.weight;
+        plain.layer.bias = masked.bias;
+        plain.layer.running_mean = masked.running_mean;
+        plain.layer.running_var = masked.running_var;
+        let (mut a, mut b) = (vec![[[0.0; 3]; 4]; 3], vec![[[0.0; 3]; 4]; 3]);
+        let sa = masked.forward_train(&x, &mut a).unwrap();
+        let sb = plain.forward_train(&x, &mut b).unwrap();
+        let close = |p: &[f64], q: &[f64]| {
+            p.iter()
+                .zip(q)
+                .all(|(p, q)| (p - q).abs() <= 1e-12 * q.abs().max(1.0))
+        };
+        assert!(close(
+            a.as_flattened().as_flattened(),
+            b.as_flattened().as_flattened()
+        ));
+        assert!(close(&masked.running_var, &plain.layer.running_var));
+        assert_eq!(masked.num_batches_tracked, 1);
+        let (mut da, mut db) = (vec![[[0.0; 3]; 4]; 3], vec![[[0.0; 3]; 4]; 3]);
+        let mut ga = AffineGrads::<[f64; 3]>::default();
+        let mut gb = Default::default();
+        masked.backward(&x, &sa, &dy, &mut da, &mut ga).unwrap();
+        plain.backward(&x, &sb, &dy, &mut db, &mut gb).unwrap();
+        assert!(close(
+            da.as_flattened().as_flattened(),
+            db.as_flattened().as_flattened()
+        ));
+        assert!(close(&ga.weight, gb.array(0)));
+    }
+
+    #[test]
+    fn refused_calls_change_nothing() {
+        let (x, _) = inputs();
+        let mut bn = layer();
+        let before = bn.clone();
+        let mut y = vec![[[7.0; 3]; 4]; 3];
+        assert_eq!(
+            bn.forward_train_masked(&x, &[1, 0, 0], &mut y),
+            Err(NormError::TooFewValuesPerChannel { values: 1 })
+        );
+        assert_eq!(
+            bn.forward_train_masked(&x, &[4, 5, 0], &mut y),
+            Err(NormError::LengthOutOfRange {
+                row: 1,
+                length: 5,
+                steps: 4
+            })
+        );
+        assert_eq!(
+            bn.forward_eval_masked(&x, &[4, 0], &mut y).map(|_| ()),
+            Err(NormError::RowCountMismatch {
+                argument: "lengths",
+                expected: 3,
+                found: 2
+            })
+        );
+        assert_eq!(bn, before);
+        assert!(y.iter().flatten().flatten().all(|v| *v == 7.0));
+    }
+}

@@ -6,8 +6,8 @@
 //! wrong.
 
 use constnorm::nn::{
-    GeluFn, Gru, GruCell, LastStep, Linear, LnLstm, LnLstmCell, MeanOverSteps, MultiheadAttention,
-    Stacked, TransformerEncoderLayer, init_seeded,
+    GeluFn, Gru, GruCell, LastStep, Linear, LnLstm, LnLstmCell, MaskedBatchNorm, MeanOverSteps,
+    MultiheadAttention, Stacked, TransformerEncoderLayer, init_seeded,
 };
 use constnorm::{StateDict, network};
 use serde::{Deserialize, Serialize};
@@ -106,6 +106,17 @@ fn stacked_layers_round_trip_under_pytorchs_names() {
     .unwrap_err()
     .to_string();
     assert!(err.contains("layers.2.ln_c.weight"), "{err}");
+}
+
+#[test]
+fn the_masked_batch_norm_is_its_state_dict() {
+    let mut bn = MaskedBatchNorm::<3, 5, f64>::new();
+    bn.running_var = [0.5, 1.5, 2.5];
+    bn.num_batches_tracked = 7;
+    let (back, json) = round_trip(&bn);
+    assert_eq!(back.num_batches_tracked, 7);
+    assert_eq!(json["num_batches_tracked"], 7);
+    assert_eq!(json.as_object().unwrap().len(), 5);
 }
 
 #[network]

@@ -100,9 +100,10 @@ pub enum NormError {
         /// The first query position with every key masked.
         query: usize,
     },
-    /// A sequence length is not in `1..=steps` (PyTorch's
-    /// `pack_padded_sequence` refuses lengths of 0 and past the padded
-    /// length too).
+    /// A sequence length is past the sequence's steps, or 0 where a
+    /// sequence must have a step (a recurrent layer's lengths are in
+    /// `1..=steps`, as PyTorch's `pack_padded_sequence` takes them; a masked
+    /// batch norm's in `0..=steps`).
     LengthOutOfRange {
         /// The example (row of the batch).
         row: usize,
@@ -237,7 +238,7 @@ impl fmt::Display for NormError {
             ),
             Self::LengthOutOfRange { row, length, steps } => write!(
                 f,
-                "example {row} has length {length}, but lengths must be in 1..={steps} (the sequence's steps)"
+                "example {row} has length {length}, out of range for sequences of {steps} steps (a recurrent layer takes lengths 1..={steps})"
             ),
             Self::NoForwardPass => f.write_str(
                 "backward needs the saved values of a forward pass: run forward_train or forward_eval on this workspace first",

@@ -32,6 +32,11 @@ pub struct Case {
     pub grads: Tensors,
     pub outputs_torch_f32: Option<Tensors>,
     pub grads_torch_f32: Option<Tensors>,
+    /// A layer's state after the call, where the case records it.
+    pub state_after: Option<Tensors>,
+    /// The modes the case was run in, where it records them.
+    #[serde(default)]
+    pub modes: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -63,6 +68,7 @@ pub const FILES: &[&str] = &[
     "attention",
     "conv",
     "ln_rnn",
+    "masked_batch_norm",
     "misc",
     "pool",
     "real_layers",

@@ -52,6 +52,7 @@ mod flatten;
 mod linear;
 mod loss;
 mod magnitude;
+mod masked;
 mod optim;
 mod pad;
 pub(crate) mod params;
@@ -77,6 +78,7 @@ pub use flatten::Flatten;
 pub use linear::{Linear, LinearGrads};
 pub use loss::{cross_entropy, mse};
 pub use magnitude::{ComplexMagnitude, ComplexMagnitude1d};
+pub use masked::{MaskedBatchNorm, MaskedSaved};
 pub use optim::{Adam, Sgd};
 pub use pad::{
     Constant, ConstantPad1d, ConstantPad2d, Pad1d, Pad2d, PadMode, Reflect, ReflectionPad1d,
