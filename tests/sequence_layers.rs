@@ -411,3 +411,120 @@ mod masked_batch_norm {
         assert!(y.iter().flatten().flatten().all(|v| *v == 7.0));
     }
 }
+
+/// `LastStep`, `MeanOverSteps` and attention's key padding from lengths.
+mod lengths {
+    use super::*;
+    use constnorm::nn::{GruCell, Stacked, StackedState, padding_mask};
+
+    fn sequences() -> Vec<[[f64; 2]; 4]> {
+        (0..3)
+            .map(|n| std::array::from_fn(|t| [n as f64 + 0.25 * t as f64, -(t as f64)]))
+            .collect()
+    }
+
+    #[test]
+    fn the_last_step_and_the_mean_count_only_valid_steps() {
+        let x = sequences();
+        let lengths = [4, 1, 3];
+        let last = LastStep::<[f64; 2], 4>::default();
+        let mut y = vec![[0.0; 2]; 3];
+        last.forward_masked(&x, &lengths, &mut y).unwrap();
+        assert_eq!(y, [x[0][3], x[1][0], x[2][2]]);
+        let mut dx = vec![[[9.0; 2]; 4]; 3];
+        last.backward_masked(&lengths, &[[1.0, 2.0]; 3], &mut dx)
+            .unwrap();
+        assert_eq!(dx[1], [[1.0, 2.0], [0.0; 2], [0.0; 2], [0.0; 2]]);
+        assert_eq!(dx[2][2], [1.0, 2.0]);
+
+        let mean = MeanOverSteps::<[f64; 2], 4>::default();
+        mean.forward_masked(&x, &lengths, &mut y).unwrap();
+        assert_eq!(y[1], x[1][0]);
+        assert_eq!(y[2], [(x[2][0][0] + x[2][1][0] + x[2][2][0]) / 3.0, -1.0]);
+        mean.backward_masked(&lengths, &[[3.0, 6.0]; 3], &mut dx)
+            .unwrap();
+        assert_eq!(dx[2], [[1.0, 2.0], [1.0, 2.0], [1.0, 2.0], [0.0; 2]]);
+
+        // Full lengths: the layers' own passes, bit for bit.
+        let mut full = vec![[0.0; 2]; 3];
+        mean.forward_masked(&x, &[4; 3], &mut y).unwrap();
+        mean.forward_eval(&x, &mut full).unwrap();
+        assert_eq!(y, full);
+
+        // Refused: a zero length, one past the steps, a missing one.
+        for (lengths, error) in [
+            (
+                &[4, 0, 3][..],
+                NormError::LengthOutOfRange {
+                    row: 1,
+                    length: 0,
+                    steps: 4,
+                },
+            ),
+            (
+                &[4, 5, 3][..],
+                NormError::LengthOutOfRange {
+                    row: 1,
+                    length: 5,
+                    steps: 4,
+                },
+            ),
+            (
+                &[4, 1][..],
+                NormError::RowCountMismatch {
+                    argument: "lengths",
+                    expected: 3,
+                    found: 2,
+                },
+            ),
+        ] {
+            let before = y.clone();
+            assert_eq!(last.forward_masked(&x, lengths, &mut y), Err(error));
+            assert_eq!(mean.forward_masked(&x, lengths, &mut y), Err(error));
+            assert_eq!(y, before);
+        }
+    }
+
+    #[test]
+    fn a_packed_stack_then_the_last_valid_step_is_its_final_state() {
+        // The forward direction's half of the last valid output is h_n.
+        let mut gru = Stacked::<GruCell<2, 3, f64>, GruCell<6, 3, f64>, 4, 2, 1>::default();
+        init_seeded(&mut gru, 4);
+        let x = sequences();
+        let lengths = [4, 1, 3];
+        let (mut y, mut h_n) = (vec![[[0.0; 6]; 4]; 3], vec![StackedState::ZERO; 3]);
+        gru.forward_sequence(
+            &x,
+            &[StackedState::ZERO; 3],
+            Some(&lengths),
+            &mut y,
+            &mut h_n,
+        )
+        .unwrap();
+        let mut last = vec![[0.0; 6]; 3];
+        LastStep::<[f64; 6], 4>::default()
+            .forward_masked(&y, &lengths, &mut last)
+            .unwrap();
+        for n in 0..3 {
+            assert_eq!(last[n][..3], h_n[n].get(1, 0)[0]);
+        }
+    }
+
+    #[test]
+    fn key_padding_masks_come_from_lengths() {
+        let mut mask = [[false; 4]; 2];
+        padding_mask(&[3, 1], &mut mask).unwrap();
+        assert_eq!(
+            mask,
+            [[false, false, false, true], [false, true, true, true]]
+        );
+        assert_eq!(
+            padding_mask(&[3, 0], &mut mask),
+            Err(NormError::LengthOutOfRange {
+                row: 1,
+                length: 0,
+                steps: 4
+            })
+        );
+    }
+}

@@ -93,7 +93,7 @@ pub use recurrent::{
     LnLstmCell, LnLstmCellGrads, Lstm, LstmCell, LstmMath, MAX_LAYERS, Recurrent, Rnn, RnnCell,
     RnnMath, Stacked, StackedGrads, StackedState, StandardCell, StandardCellGrads,
 };
-pub use sequence::{LastStep, MeanOverSteps, PerStep};
+pub use sequence::{LastStep, MeanOverSteps, PerStep, padding_mask};
 pub use softmax::{LogSoftmax, LogSoftmaxFn, LogSoftmaxOn, Softmax, SoftmaxFn, SoftmaxOn};
 pub use stft::StftMagnitude;
 pub use transformer::{

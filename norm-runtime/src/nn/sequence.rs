@@ -274,3 +274,146 @@ fn steps<T: Float, const S: usize>() -> T {
     #[allow(clippy::cast_precision_loss)]
     T::from_f64(S as f64)
 }
+
+/// Fails unless there is a length per row and each is in `1..=steps`.
+fn check_lengths(lengths: &[usize], rows: usize, steps: usize) -> Result<(), NormError> {
+    crate::kernels::check_same_rows(rows, &[("lengths", lengths.len())])?;
+    if rows == 0 {
+        return Err(NormError::EmptyBatch);
+    }
+    match lengths.iter().position(|&l| l == 0 || l > steps) {
+        Some(row) => Err(NormError::LengthOutOfRange {
+            row,
+            length: lengths[row],
+            steps,
+        }),
+        None => Ok(()),
+    }
+}
+
+impl<R: Row, const S: usize> LastStep<R, S> {
+    /// The last valid step of each example, `x[n][lengths[n] - 1]`, for
+    /// sequences of different lengths (lengths in `1..=S`): the forward
+    /// direction's `h_n` of a packed sequence, where `output[:, -1]` would
+    /// read padding.
+    ///
+    /// # Errors
+    /// [`NormError::EmptyBatch`], [`NormError::RowCountMismatch`] or
+    /// [`NormError::LengthOutOfRange`]; nothing is written.
+    pub fn forward_masked(
+        &self,
+        x: &[[R; S]],
+        lengths: &[usize],
+        y: &mut [R],
+    ) -> Result<(), NormError> {
+        check_lengths(lengths, x.len(), S)?;
+        check_forward(x.len(), y.len())?;
+        for ((x, y), &len) in x.iter().zip(y).zip(lengths) {
+            *y = x[len - 1];
+        }
+        Ok(())
+    }
+
+    /// The backward pass of [`forward_masked`](Self::forward_masked):
+    /// `dx[n]` is `dy[n]` at step `lengths[n] - 1`, 0 elsewhere.
+    ///
+    /// # Errors
+    /// As [`forward_masked`](Self::forward_masked), for `dy` and `dx`;
+    /// nothing is written.
+    pub fn backward_masked(
+        &self,
+        lengths: &[usize],
+        dy: &[R],
+        dx: &mut [[R; S]],
+    ) -> Result<(), NormError> {
+        check_lengths(lengths, dy.len(), S)?;
+        crate::kernels::check_same_rows(dy.len(), &[("dx", dx.len())])?;
+        for ((dy, dx), &len) in dy.iter().zip(dx).zip(lengths) {
+            *dx = [R::ZERO; S];
+            dx[len - 1] = *dy;
+        }
+        Ok(())
+    }
+}
+
+impl<R: Row, const S: usize> MeanOverSteps<R, S> {
+    /// The mean over each example's valid steps, `(1 / len) Σ_{t < len}
+    /// x[n][t]` with `len = lengths[n]` in `1..=S` (PyTorch's masked mean
+    /// over time), so padding does not dilute it.
+    ///
+    /// # Errors
+    /// [`NormError::EmptyBatch`], [`NormError::RowCountMismatch`] or
+    /// [`NormError::LengthOutOfRange`]; nothing is written.
+    pub fn forward_masked(
+        &self,
+        x: &[[R; S]],
+        lengths: &[usize],
+        y: &mut [R],
+    ) -> Result<(), NormError> {
+        check_lengths(lengths, x.len(), S)?;
+        check_forward(x.len(), y.len())?;
+        for ((x, y), &len) in x.iter().zip(y).zip(lengths) {
+            #[allow(clippy::cast_precision_loss)]
+            let count = R::Scalar::from_f64(len as f64);
+            let mut sum = R::ZERO;
+            for step in &x[..len] {
+                for (s, v) in sum.as_flat_mut().iter_mut().zip(step.as_flat()) {
+                    *s += *v;
+                }
+            }
+            for s in sum.as_flat_mut() {
+                *s = *s / count;
+            }
+            *y = sum;
+        }
+        Ok(())
+    }
+
+    /// The backward pass of [`forward_masked`](Self::forward_masked):
+    /// `dy[n] / len` at each valid step, 0 past the length.
+    ///
+    /// # Errors
+    /// As [`forward_masked`](Self::forward_masked), for `dy` and `dx`;
+    /// nothing is written.
+    pub fn backward_masked(
+        &self,
+        lengths: &[usize],
+        dy: &[R],
+        dx: &mut [[R; S]],
+    ) -> Result<(), NormError> {
+        check_lengths(lengths, dy.len(), S)?;
+        crate::kernels::check_same_rows(dy.len(), &[("dx", dx.len())])?;
+        for ((dy, dx), &len) in dy.iter().zip(dx).zip(lengths) {
+            #[allow(clippy::cast_precision_loss)]
+            let count = R::Scalar::from_f64(len as f64);
+            for (t, step) in dx.iter_mut().enumerate() {
+                for (d, g) in step.as_flat_mut().iter_mut().zip(dy.as_flat()) {
+                    *d = if t < len { *g / count } else { R::Scalar::ZERO };
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// PyTorch's `key_padding_mask` from sequence lengths: `mask[n][j]` is
+/// `true` (ignore key `j`) for `j >= lengths[n]`, the form
+/// [`MultiheadAttention::forward_masked`](crate::nn::MultiheadAttention)
+/// and the encoder block take. Lengths are in `1..=L` (a query with no key
+/// to attend is refused there).
+///
+/// # Errors
+/// [`NormError::EmptyBatch`], [`NormError::RowCountMismatch`] (argument
+/// `"lengths"`) or [`NormError::LengthOutOfRange`]; nothing is written.
+pub fn padding_mask<const L: usize>(
+    lengths: &[usize],
+    mask: &mut [[bool; L]],
+) -> Result<(), NormError> {
+    check_lengths(lengths, mask.len(), L)?;
+    for (mask, &len) in mask.iter_mut().zip(lengths) {
+        for (j, m) in mask.iter_mut().enumerate() {
+            *m = j >= len;
+        }
+    }
+    Ok(())
+}
