@@ -6,7 +6,8 @@
 mod common;
 
 use constnorm::nn::{
-    Adam, Gelu, Linear, LinearGrads, Relu, Sgd, Tanh, cross_entropy, init_seeded, mse,
+    Activation, Adam, Gelu, LeakyRelu, LeakyReluFn, Linear, LinearGrads, Relu, Sgd, Tanh,
+    cross_entropy, init_seeded, mse,
 };
 use constnorm::{Gradients, Layer, NoGrads, NormError, Parameters};
 use rand::{RngExt, SeedableRng};
@@ -74,7 +75,31 @@ fn check_activation<L: Layer<Input = [f64; 16], Output = [f64; 16], Grads = NoGr
 }
 
 #[test]
+fn leaky_relu_takes_pytorchs_negative_slope() {
+    // LeakyReLU(0.2) on f32: x * f32(0.2), PyTorch's one multiply by its
+    // Python float turned into the tensor's type; the default is 0.01.
+    assert_eq!(LeakyReluFn::<1, 5>::SLOPE, 0.2);
+    assert_eq!(LeakyReluFn::<1, 100>::SLOPE, LeakyReluFn::NEGATIVE_SLOPE);
+    let x = [[-3.7_f32, -0.1, 0.0, 2.5]];
+    let mut y = [[0.0; 4]];
+    Activation::<LeakyReluFn<1, 5>, 4>::default()
+        .forward_eval(&x, &mut y)
+        .unwrap();
+    assert_eq!(y, [[-3.7 * 0.2_f32, -0.1 * 0.2_f32, 0.0, 2.5]]);
+    LeakyRelu::<4>::default().forward_eval(&x, &mut y).unwrap();
+    assert_eq!(y[0][0], -3.7 * 0.01_f32);
+    // The derivative at 0 is the slope, as in PyTorch.
+    let (_, saved) = Activation::<LeakyReluFn<3, 10>, 4, f64>::default()
+        .forward_eval_array(&[[-1.0, 0.0, 1.0, 2.0]]);
+    let dx = Activation::<LeakyReluFn<3, 10>, 4, f64>::default()
+        .backward_array(&[[-1.0, 0.0, 1.0, 2.0]], &saved, &[[1.0; 4]], &mut NoGrads)
+        .unwrap();
+    assert_eq!(dx, [[0.3, 0.3, 1.0, 1.0]]);
+}
+
+#[test]
 fn activation_gradients_match_finite_differences() {
+    check_activation::<Activation<LeakyReluFn<1, 5>, 16, f64>>("leaky_relu(0.2)");
     check_activation::<Relu<16, f64>>("relu");
     check_activation::<Tanh<16, f64>>("tanh");
     check_activation::<Gelu<16, f64>>("gelu");

@@ -118,11 +118,14 @@ pub struct SigmoidFn;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct SiluFn;
 
-/// `x` for `x > 0`, `0.01 x` otherwise: PyTorch's `LeakyReLU()` with its
-/// default `negative_slope = 0.01` ([`LeakyReluFn::NEGATIVE_SLOPE`]). The
+/// `x` for `x > 0`, `slope · x` otherwise: PyTorch's
+/// `LeakyReLU(negative_slope = NUM / DEN)`, by default its `0.01`
+/// ([`LeakyReluFn::NEGATIVE_SLOPE`]); `LeakyReluFn<1, 5>` is
+/// `LeakyReLU(0.2)`. The slope is `NUM / DEN` in `f64`, then in the row's
+/// type, as PyTorch turns its Python float into the tensor's type. The
 /// derivative at 0 is the slope, as in PyTorch.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct LeakyReluFn;
+pub struct LeakyReluFn<const NUM: u32 = 1, const DEN: u32 = 100>;
 
 /// `min(max(x, 0), 6)`, PyTorch's `ReLU6()`; its derivative is 1 only for
 /// `0 < x < 6` (0 at exactly 0 and 6, as in PyTorch).
@@ -132,6 +135,17 @@ pub struct Relu6Fn;
 impl LeakyReluFn {
     /// PyTorch's default `negative_slope`.
     pub const NEGATIVE_SLOPE: f64 = 0.01;
+}
+
+impl<const NUM: u32, const DEN: u32> LeakyReluFn<NUM, DEN> {
+    /// The slope for `x <= 0`, `NUM / DEN`.
+    pub const SLOPE: f64 = {
+        assert!(
+            DEN > 0,
+            "LeakyReluFn: the slope's denominator must not be 0"
+        );
+        NUM as f64 / DEN as f64
+    };
 }
 
 /// The sigmoid `1 / (1 + e^-x)` from `e^-|x|`, which never overflows.
@@ -168,13 +182,13 @@ impl Elementwise for SiluFn {
     }
 }
 
-impl Elementwise for LeakyReluFn {
+impl<const NUM: u32, const DEN: u32> Elementwise for LeakyReluFn<NUM, DEN> {
     #[inline]
     fn value<T: Float>(x: T) -> T {
         if x > T::ZERO {
             x
         } else {
-            x * T::from_f64(Self::NEGATIVE_SLOPE)
+            x * T::from_f64(Self::SLOPE)
         }
     }
     #[inline]
@@ -182,7 +196,7 @@ impl Elementwise for LeakyReluFn {
         if x > T::ZERO {
             T::ONE
         } else {
-            T::from_f64(Self::NEGATIVE_SLOPE)
+            T::from_f64(Self::SLOPE)
         }
     }
 }
