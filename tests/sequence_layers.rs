@@ -409,6 +409,20 @@ mod masked_batch_norm {
         );
         assert_eq!(bn, before);
         assert!(y.iter().flatten().flatten().all(|v| *v == 7.0));
+        // A NaN in a valid step would reach the running statistics; one
+        // in the padding is not counted.
+        let mut bad = x.clone();
+        bad[2][3][1] = f64::NAN;
+        bn.forward_train_masked(&bad, &LENGTHS, &mut y).unwrap();
+        bn = before.clone();
+        y = vec![[[7.0; 3]; 4]; 3];
+        bad[2][1][1] = f64::NAN;
+        assert_eq!(
+            bn.forward_train_masked(&bad, &LENGTHS, &mut y),
+            Err(NormError::NonFiniteStatistics { channel: 1 })
+        );
+        assert_eq!(bn, before);
+        assert!(y.iter().flatten().flatten().all(|v| *v == 7.0));
     }
 }
 

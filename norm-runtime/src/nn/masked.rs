@@ -156,9 +156,10 @@ impl<const C: usize, const S: usize, T: Float> MaskedBatchNorm<C, S, T> {
     ///
     /// # Errors
     /// [`NormError::EmptyBatch`], [`NormError::RowCountMismatch`],
-    /// [`NormError::LengthOutOfRange`], or
+    /// [`NormError::LengthOutOfRange`],
     /// [`NormError::TooFewValuesPerChannel`] for fewer than 2 valid steps
-    /// in all (no unbiased variance); nothing is written.
+    /// in all (no unbiased variance), or [`NormError::NonFiniteStatistics`]
+    /// when a valid value is NaN or infinite; nothing is written.
     pub fn forward_train_masked_deferred(
         &self,
         x: &[[[T; C]; S]],
@@ -183,6 +184,12 @@ impl<const C: usize, const S: usize, T: Float> MaskedBatchNorm<C, S, T> {
             return Err(NormError::TooFewValuesPerChannel { values: m });
         }
         let (mean, var, valid) = Self::batch_stats(x, len_of);
+        // As batch norm's: a NaN or an infinity in the valid values would
+        // reach the running statistics; refused, nothing written.
+        let bad = |c: &usize| !(mean[*c].is_finite() && var[*c].is_finite());
+        if let Some(channel) = (0..C).find(bad) {
+            return Err(NormError::NonFiniteStatistics { channel });
+        }
         self.normalize(x, len_of, (&mean, &var), y);
         Ok(MaskedSaved {
             rows,
