@@ -211,6 +211,16 @@ fn model<M: Model>(c: &mut Criterion) {
     g.bench_function(BenchmarkId::new("eval", BATCH), |b| {
         b.iter(|| net.forward_eval(black_box(&x32), &mut ws).unwrap()[0].as_flat()[0]);
     });
+    // The same 32 examples through forward_eval_slice, which runs them in
+    // cache-sized tiles when every layer computes rows alone.
+    let mut y32 = zeros::<M::Output, BATCH>();
+    g.bench_function(BenchmarkId::new("eval_slice", BATCH), |b| {
+        b.iter(|| {
+            net.forward_eval_slice(black_box(&x32[..]), &mut ws, &mut y32[..])
+                .unwrap();
+            y32[0].as_flat()[0]
+        });
+    });
 
     let mut net = load::<M>();
     let mut rng = StdRng::seed_from_u64(19);

@@ -565,19 +565,30 @@ fn inference_in_tiles_gives_each_example_its_bits() {
     {
         (*m, *v) = (0.1 * c as f64 - 0.5, 0.5 + 0.1 * c as f64);
     }
+    // 20 examples with a workspace of 20: forward_eval_slice runs them in
+    // tiles of 8, 8 and 4, forward_eval as one batch; both give each
+    // example the bits it gets alone.
     let x = images::<20, 3>(4);
     let mut ws = TiledWorkspace::<20>::new_boxed();
+    let mut tiled = vec![[[[0.0; 16]; 16]; 16]; 20];
+    net.forward_eval_slice(&x[..], &mut ws, &mut tiled).unwrap();
     let y = net.forward_eval(&x, &mut ws).unwrap().to_vec();
     let mut one = TiledWorkspace::<1>::new_boxed();
     for (n, x) in x.iter().enumerate() {
         let alone = net.forward_eval(&[*x], &mut one).unwrap();
         assert_eq!(alone[0], y[n], "example {n}");
+        assert_eq!(alone[0], tiled[n], "example {n}, tiled");
     }
-    // A residual network on its own: its output buffer is the sum's.
+    // forward_eval leaves a pass to go back through, at every batch size.
+    let dy = images::<20, 16>(6);
+    let mut grads = TiledGrads::new_boxed();
+    net.backward(&x, &mut ws, &dy, &mut grads).unwrap();
+    // A residual network on its own.
     let block = &net.block;
     let h = images::<20, 16>(5);
     let mut ws = TileBlockWorkspace::<20>::new_boxed();
-    let y = block.forward_eval(&h, &mut ws).unwrap().to_vec();
+    let mut y = vec![[[[0.0; 16]; 16]; 16]; 20];
+    block.forward_eval_slice(&h[..], &mut ws, &mut y).unwrap();
     let mut one = TileBlockWorkspace::<1>::new_boxed();
     for (n, h) in h.iter().enumerate() {
         assert_eq!(
@@ -595,8 +606,11 @@ fn inference_with_batch_statistics_is_not_tiled() {
     init_seeded(&mut *net, 11);
     let mut x = images::<20, 3>(4);
     let mut ws = NotTiledWorkspace::<20>::new_boxed();
-    let first = net.forward_eval(&x, &mut ws).unwrap()[0];
+    let mut y = vec![[[[0.0; 16]; 16]; 16]; 20];
+    net.forward_eval_slice(&x[..], &mut ws, &mut y).unwrap();
+    let first = y[0];
     // The last example moves the batch's statistics, so the first output.
     x[19][0][0][0] += 10.0;
-    assert_ne!(net.forward_eval(&x, &mut ws).unwrap()[0], first);
+    net.forward_eval_slice(&x[..], &mut ws, &mut y).unwrap();
+    assert_ne!(y[0], first);
 }

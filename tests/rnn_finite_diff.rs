@@ -803,7 +803,7 @@ mod stacked {
                 steps: 5
             }
             .to_string(),
-            "example 1 has length 0, out of range for sequences of 5 steps (a recurrent layer takes lengths 1..=5)"
+            "example 1 has length 0, out of range for sequences of 5 steps"
         );
     }
 }

@@ -238,7 +238,7 @@ impl fmt::Display for NormError {
             ),
             Self::LengthOutOfRange { row, length, steps } => write!(
                 f,
-                "example {row} has length {length}, out of range for sequences of {steps} steps (a recurrent layer takes lengths 1..={steps})"
+                "example {row} has length {length}, out of range for sequences of {steps} steps"
             ),
             Self::NoForwardPass => f.write_str(
                 "backward needs the saved values of a forward pass: run forward_train or forward_eval on this workspace first",

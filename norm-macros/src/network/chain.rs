@@ -205,7 +205,7 @@ fn min_rows(net: &Net, pass: Pass) -> TokenStream {
 }
 
 /// `const EVAL_PER_ROW`: whether every layer computes each row alone in
-/// inference, so that `forward_eval` may run in tiles of rows.
+/// inference, so that `forward_eval_slice` may run in tiles of rows.
 /// With `const LARGEST_ROW_BYTES`, what sizes those tiles.
 fn eval_per_row(net: &Net) -> TokenStream {
     let (krate, tys) = (net.krate, &net.tys);
@@ -222,53 +222,6 @@ fn eval_per_row(net: &Net) -> TokenStream {
     quote! {
         const EVAL_PER_ROW: bool = true #( && <#tys as #traits>::EVAL_PER_ROW )*;
         const LARGEST_ROW_BYTES: usize = #krate::__private::max_rows(&[#(#rows),*]);
-    }
-}
-
-/// The start of `forward_eval` when every layer computes each row alone and
-/// a batch's activations would not stay in cache: the batch a tile of rows
-/// at a time (`eval_tile` rows) through the
-/// whole chain by `forward_eval_rows`, which uses the workspace's first
-/// rows. The tiles run from the last to the first, each one's output moved
-/// from the first rows of the output buffer to its own, where no later tile
-/// writes; the first tile's output is already in place.
-fn eval_tiles(net: &Net) -> TokenStream {
-    let krate = net.krate;
-    let (_, result) = pass_output(net);
-    let out_buffer = match net.residual {
-        Some(_) => quote!(workspace.__residual),
-        None => {
-            let last = net.names[net.last()];
-            quote!(workspace.#last)
-        }
-    };
-    // The condition is a constant of its own, so that a network whose
-    // batches are not tiled does not compile the tiled path at all.
-    quote! {
-        if const {
-            #krate::__private::eval_tile(
-                <Self as #krate::Network>::EVAL_PER_ROW,
-                <Self as #krate::Network>::LARGEST_ROW_BYTES,
-                B,
-            ) < B
-        } {
-            let tile = const {
-                #krate::__private::eval_tile(
-                    <Self as #krate::Network>::EVAL_PER_ROW,
-                    <Self as #krate::Network>::LARGEST_ROW_BYTES,
-                    B,
-                )
-            };
-            let mut start = (B - 1) / tile * tile;
-            while start > 0 {
-                let end = (start + tile).min(B);
-                let n = <Self as #krate::Network>::forward_eval_rows(self, &x[start..end], workspace)?.len();
-                #out_buffer.copy_within(..n, start);
-                start -= tile;
-            }
-            <Self as #krate::Network>::forward_eval_rows(self, &x[..tile], workspace)?;
-            return ::core::result::Result::Ok(#result);
-        }
     }
 }
 
@@ -310,10 +263,6 @@ fn forward(net: &Net, pass: Pass) -> TokenStream {
             }
         },
     };
-    let tiles = match pass {
-        Pass::Train => TokenStream::new(),
-        Pass::Eval => eval_tiles(net),
-    };
     quote! {
         fn #method<'w, const B: usize>(
             #receiver self,
@@ -321,7 +270,6 @@ fn forward(net: &Net, pass: Pass) -> TokenStream {
             workspace: &'w mut #workspace<B>,
         ) -> ::core::result::Result<&'w [#output; B], #krate::NormError> {
             #size_check
-            #tiles
             #( workspace.#resets = ::core::option::Option::None; )*
             #(#steps)*
             #finish

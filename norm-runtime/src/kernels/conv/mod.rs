@@ -37,8 +37,9 @@
 //! bias, then every tap in order (input channel, kernel row, kernel column),
 //! one multiply-add each; the gradients sum over output channels, taps and
 //! positions in an order the modules give. Nothing is allocated: the
-//! buffers are on the stack, about 110 KiB of `f32` at most (220 KiB of
-//! `f64`), whatever the layer. The unit tests check every path, portable
+//! buffers are on the stack, about 125 KiB of `f32` at most (250 KiB of
+//! `f64`; the wide path's padded copy and gathered weights), whatever the
+//! layer. The unit tests check every path, portable
 //! and fused, against the convolution written as its formula.
 
 mod dots;

@@ -193,7 +193,7 @@ fn kernel_rows(conv: &Conv, oh: usize) -> (usize, usize) {
     (lo.min(hi), hi)
 }
 
-/// Whether a stride-1 convolution is better taken row by row, skipping
+/// Whether a convolution is better taken row by row, skipping
 /// the kernel rows that read only padding: when those are at least a
 /// quarter of the taps (short maps: a 5x5 kernel on 2 or 3 rows reads
 /// padding with 60% or 40% of its taps) and rows are long enough to fill

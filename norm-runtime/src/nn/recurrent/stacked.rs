@@ -86,6 +86,24 @@ impl<St: Row, const D: usize, const L1: usize> Default for StackedState<St, D, L
     }
 }
 
+impl<C0: Cell, C1: Cell, const S: usize, const D: usize, const L1: usize>
+    Stacked<C0, C1, S, D, L1>
+{
+    /// The geometry, checked when the layer is used or its state dict visited
+    /// (the keys are a table of `MAX_LAYERS` layers).
+    const CHECK: () = {
+        assert!(
+            D == 1 || D == 2,
+            "D is the number of directions: 1, or 2 for bidirectional"
+        );
+        assert!(L1 < MAX_LAYERS, "at most 16 layers (L1 = layers - 1)");
+        assert!(
+            <C1::Input as Row>::LEN == D * <C0::Hidden as Row>::LEN,
+            "the upper layers' cells read D * H values a step (the layer below's output, both directions): C1's input must be [T; D * H]"
+        );
+    };
+}
+
 /// `L1 + 1` layers of `D` directions of recurrent cells over sequences of
 /// `S` steps: `torch.nn.RNN` / `GRU` / `LSTM(I, H, num_layers = L1 + 1,
 /// bidirectional = D == 2, batch_first = True)` with `C0` its layer-0 cell
@@ -146,11 +164,13 @@ impl Mask {
         let keep = O::Scalar::ONE / O::Scalar::from_f64(1.0 - self.p);
         let stream = mix(mix(mix(self.seed) ^ self.pass) ^ k as u64);
         for (t, out) in out.iter_mut().enumerate() {
+            // Example, step and value mixed in stages: no two positions
+            // share a draw, whatever the sizes.
+            let step = mix(mix(stream ^ self.n as u64) ^ t as u64);
             for (j, v) in out.as_flat_mut().iter_mut().enumerate() {
-                let index = ((self.n as u64) << 32) ^ ((t as u64) << 16) ^ j as u64;
                 // 53 random bits as a uniform draw in [0, 1).
                 #[allow(clippy::cast_precision_loss)]
-                let u = (mix(stream ^ index) >> 11) as f64 * (1.0 / (1u64 << 53) as f64);
+                let u = (mix(step ^ j as u64) >> 11) as f64 * (1.0 / (1u64 << 53) as f64);
                 *v = if self.p >= 1.0 || u < self.p {
                     O::Scalar::ZERO
                 } else {
@@ -367,19 +387,6 @@ where
     C1: Cell<State = C0::State, Hidden = C0::Hidden>
         + Parameters<Scalar = <C0 as Parameters>::Scalar>,
 {
-    /// The geometry, checked when the layer is used.
-    const CHECK: () = {
-        assert!(
-            D == 1 || D == 2,
-            "D is the number of directions: 1, or 2 for bidirectional"
-        );
-        assert!(L1 < MAX_LAYERS, "at most 16 layers (L1 = layers - 1)");
-        assert!(
-            <C1::Input as Row>::LEN == D * <C0::Hidden as Row>::LEN,
-            "the upper layers' cells read D * H values a step (the layer below's output, both directions): C1's input must be [T; D * H]"
-        );
-    };
-
     /// The state-dict key of `key` of the cell of `layer`, direction `d`.
     fn key_of<C: Cell>(key: &Key<'_>, layer: usize, d: usize, f: &mut dyn FnMut(&Key<'_>)) {
         C::stacked_key(key, layer, d == 1, f);
@@ -766,6 +773,7 @@ where
     type Scalar = <C0 as Parameters>::Scalar;
 
     fn visit_arrays(&self, f: &mut Visit<'_, Self::Scalar>) {
+        let () = Self::CHECK;
         for (d, cell) in self.first.iter().enumerate() {
             cell.visit_arrays(&mut |key, shape, values| {
                 Self::key_of::<C0>(key, 0, d, &mut |key| f(key, shape, values));
@@ -781,6 +789,7 @@ where
     }
 
     fn visit_arrays_mut(&mut self, f: &mut VisitMut<'_, Self::Scalar>) {
+        let () = Self::CHECK;
         for (d, cell) in self.first.iter_mut().enumerate() {
             cell.visit_arrays_mut(&mut |key, shape, values| {
                 let mut values = Some(values);
