@@ -31,6 +31,58 @@ extern crate self as constnorm;
 /// The runtime crate, for its numeric [`kernels`](norm_runtime::kernels).
 pub use norm_runtime as runtime;
 
+/// The type of a stacked or bidirectional recurrent layer, with PyTorch's
+/// arguments: `stacked!(GruCell<I, H>, steps = S, layers = L,
+/// bidirectional = true)` is `nn::GRU(I, H, num_layers=L,
+/// bidirectional=True, batch_first=True)` over `S` steps, that is
+/// [`nn::Stacked`]`<GruCell<I, H>, GruCell<{2 * H}, H>, S, 2, {L - 1}>`
+/// with the upper layers' input size and the counts worked out. Any cell
+/// type with input and hidden size as its first two arguments
+/// (`RnnCell`, `GruCell`, `LstmCell`, `LnLstmCell`, `LnGruCell`; their
+/// other arguments, single tokens such as `f64`, `false` or `ReluFn`,
+/// follow as usual).
+/// `bidirectional` defaults to `false`; sizes are literals or constants.
+///
+/// ```
+/// use constnorm::nn::{GruCell, LstmCell, Stacked};
+/// type BiGru = constnorm::stacked!(GruCell<12, 32>, steps = 20, layers = 2, bidirectional = true);
+/// let _: Stacked<GruCell<12, 32>, GruCell<64, 32>, 20, 2, 1> = BiGru::default();
+/// type Lstm3 = constnorm::stacked!(LstmCell<8, 16, f64, false>, steps = 5, layers = 3);
+/// let _: Stacked<LstmCell<8, 16, f64, false>, LstmCell<16, 16, f64, false>, 5, 1, 2> =
+///     Lstm3::default();
+/// ```
+#[macro_export]
+macro_rules! stacked {
+    (
+        $cell:ident < $i:tt, $h:tt $(, $rest:tt)* $(,)? >,
+        steps = $s:tt, layers = $l:tt $(, bidirectional = $bi:tt)? $(,)?
+    ) => {
+        $crate::nn::Stacked<
+            $cell<$i, $h $(, $rest)*>,
+            $cell<{ $crate::__directions!($($bi)?) * $h }, $h $(, $rest)*>,
+            $s,
+            { $crate::__directions!($($bi)?) },
+            { $l - 1 },
+        >
+    };
+}
+
+/// `stacked!`'s directions: 2 when `bidirectional = true`, else 1. Not a
+/// public API.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __directions {
+    () => {
+        1
+    };
+    (true) => {
+        2
+    };
+    (false) => {
+        1
+    };
+}
+
 /// `Serialize` and `Deserialize` for a generated layer when constnorm's
 /// `serde` feature is on (the generated code always invokes it; the feature
 /// that counts is constnorm's, not the user crate's). Not a public API.
