@@ -807,3 +807,67 @@ mod stacked {
         );
     }
 }
+
+/// The layer-normalized cells' `eps` (`LayerNorm(eps=...)`): another value
+/// changes the outputs, and backpropagation through time still matches
+/// finite differences with it; the default is `LN_EPS`.
+#[test]
+fn the_ln_cells_take_their_layer_norms_eps() {
+    use constnorm::nn::LN_EPS;
+    let mut rng = StdRng::seed_from_u64(31);
+    let x: Vec<[[f64; 3]; 4]> = (0..2).map(|_| random_row(&mut rng)).collect();
+    let dy: Vec<[[f64; 4]; 4]> = (0..2).map(|_| random_row(&mut rng)).collect();
+    fn run<C: Cell<Input = [f64; 3], Hidden = [f64; 4]> + Parameters<Scalar = f64>>(
+        layer: &Recurrent<C, 4>,
+        x: &[[[f64; 3]; 4]],
+        dy: &[[[f64; 4]; 4]],
+    ) -> f64 {
+        let mut y = vec![[[0.0; 4]; 4]; 2];
+        constnorm::Layer::forward_eval(layer, x, &mut y).unwrap();
+        dot(&y, dy)
+    }
+    macro_rules! check {
+        ($cell:ty) => {{
+            let mut layer = Recurrent::<$cell, 4>::new();
+            constnorm::nn::init_seeded(&mut layer, 31);
+            assert_eq!(layer.cell.eps, LN_EPS);
+            let default = run(&layer, &x, &dy);
+            layer.cell.eps = 0.5;
+            assert_ne!(run(&layer, &x, &dy), default);
+            let mut dx = vec![[[0.0; 3]; 4]; 2];
+            let mut grads = <$cell as Parameters>::Grads::default();
+            let saved =
+                constnorm::Layer::forward_eval(&layer, &x, &mut vec![[[0.0; 4]; 4]; 2]).unwrap();
+            constnorm::Layer::backward(&layer, &x, &saved, &dy, &mut dx, &mut grads).unwrap();
+            for (n, t, k) in [(0, 0, 0), (1, 3, 2)] {
+                let (numeric, bound) = richardson(
+                    |h| {
+                        let mut x = x.clone();
+                        x[n][t][k] += h;
+                        run(&layer, &x, &dy)
+                    },
+                    STEP,
+                );
+                assert!((dx[n][t][k] - numeric).abs() <= TOL * numeric.abs().max(1.0) + bound);
+            }
+            for i in 0..<<$cell as Parameters>::Grads as Gradients<f64>>::ARRAYS {
+                let (numeric, bound) = richardson(
+                    |h| {
+                        let mut layer = layer.clone();
+                        layer.parameter_mut(i)[0] += h;
+                        run(&layer, &x, &dy)
+                    },
+                    STEP,
+                );
+                let got = grads.array(i)[0];
+                assert!(
+                    (got - numeric).abs() <= TOL * numeric.abs().max(1.0) + bound,
+                    "{}[0]: {got:e} vs {numeric:e}",
+                    key_of(&layer, i)
+                );
+            }
+        }};
+    }
+    check!(LnLstmCell<3, 4, f64>);
+    check!(LnGruCell<3, 4, f64>);
+}

@@ -248,6 +248,7 @@ macro_rules! zeroed_in_place {
             $(zero: $($field:ident),+;)?
             $(one: $($one:ident),+;)?
             $(nested: $($nested:ident),+;)?
+            $(set: $($set:ident = $value:expr),+;)?
             $(marker: $marker:ident;)?
         }
     ) => {
@@ -255,7 +256,7 @@ macro_rules! zeroed_in_place {
             /// Compiles only if the list names every field.
             #[allow(dead_code)]
             fn every_field_is_listed(&self) {
-                let Self { $($($field: _,)+)? $($($nested: _,)+)? $($marker: _)? } = self;
+                let Self { $($($field: _,)+)? $($($nested: _,)+)? $($($set: _,)+)? $($marker: _)? } = self;
             }
 
             /// [`new`](Self::new) built straight on the heap, with no copy
@@ -271,8 +272,9 @@ macro_rules! zeroed_in_place {
         // SAFETY: the exhaustive pattern in `every_field_is_listed` proves
         // the listed fields are all of them; each is an array of `f32` or
         // `f64` (the sealed `Float`), for which all-zero bytes are the value
-        // 0.0, a sub-layer whose own `init_at` leaves a valid value, or the
-        // zero-sized `marker`. So after `init_at` every field holds a valid
+        // 0.0, a sub-layer whose own `init_at` leaves a valid value, a `set`
+        // field written with a value of its type, or the zero-sized
+        // `marker`. So after `init_at` every field holds a valid
         // value.
         unsafe impl<$($g)*> $crate::network::InPlace for $layer {
             #[inline]
@@ -286,6 +288,7 @@ macro_rules! zeroed_in_place {
                         field.write_bytes(0, 1);
                     )+)?
                     $($( $crate::network::InPlace::init_at(::core::ptr::addr_of_mut!((*p).$nested)); )+)?
+                    $($( ::core::ptr::addr_of_mut!((*p).$set).write($value); )+)?
                     $( ::core::ptr::addr_of_mut!((*p).$marker).write(::core::marker::PhantomData); )?
                     $($(
                         let one = &mut *::core::ptr::addr_of_mut!((*p).$one);

@@ -8,7 +8,8 @@
 //! `ln_rnn.json`).
 //!
 //! Every layer norm is PyTorch's `LayerNorm` over one whole segment `v`
-//! with its own gain `γ` and bias `β`, biased variance and ε = [`LN_EPS`]:
+//! with its own gain `γ` and bias `β`, biased variance and ε the cell's
+//! `eps` ([`LN_EPS`] by default):
 //! `LN(v) = (v - mean(v)) / sqrt(var(v) + ε) * γ + β`.
 
 use super::cells::sigmoid;
@@ -38,17 +39,18 @@ impl<R: Row> Normalized<R, R::Scalar> {
     };
 
     /// `y = LN(x) = x̂ * gain + bias` over the whole segment `x` (as long
-    /// as `R`); keeps `x̂` and `rstd`. One value gives `x̂ = 0`, so `y` is
+    /// as `R`), with `ε = eps`; keeps `x̂` and `rstd`. One value gives `x̂ = 0`, so `y` is
     /// the bias.
     #[inline]
     fn forward(
         &mut self,
+        eps: f64,
         x: &[R::Scalar],
         gain: &[R::Scalar],
         bias: &[R::Scalar],
         y: &mut [R::Scalar],
     ) {
-        let Stats { hi, lo, rstd, .. } = segment_stats::<_, true>(x, LN_EPS);
+        let Stats { hi, lo, rstd, .. } = segment_stats::<_, true>(x, eps);
         self.rstd = rstd;
         let xhat = self.xhat.as_flat_mut();
         for ((((y, xh), x), g), b) in y.iter_mut().zip(xhat).zip(x).zip(gain).zip(bias) {
@@ -179,6 +181,9 @@ pub struct LnLstmCell<const I: usize, const H: usize, T: Float = f32> {
     pub ln_c_weight: [T; H],
     /// `ln_c.bias`.
     pub ln_c_bias: [T; H],
+    /// `ε` of every layer norm of the cell (`LayerNorm(eps=...)`):
+    /// [`LN_EPS`] by default. Not a parameter, not in the state dict.
+    pub eps: f64,
 }
 
 /// The gradients of an [`LnLstmCell`]'s arrays (same fields); `Default` is
@@ -262,6 +267,9 @@ pub struct LnGruCell<const I: usize, const H: usize, T: Float = f32> {
     pub ln_hh_n_weight: [T; H],
     /// `ln_hh_n.bias`.
     pub ln_hh_n_bias: [T; H],
+    /// `ε` of every layer norm of the cell (`LayerNorm(eps=...)`):
+    /// [`LN_EPS`] by default. Not a parameter, not in the state dict.
+    pub eps: f64,
 }
 
 /// The gradients of an [`LnGruCell`]'s arrays (same fields); `Default` is
@@ -328,6 +336,7 @@ impl<const I: usize, const H: usize, T: Float> LnLstmCell<I, H, T> {
             ln_hh_bias: [[T::ZERO; H]; 4],
             ln_c_weight: [T::ONE; H],
             ln_c_bias: [T::ZERO; H],
+            eps: LN_EPS,
         }
     }
 }
@@ -354,6 +363,7 @@ impl<const I: usize, const H: usize, T: Float> LnGruCell<I, H, T> {
             ln_ih_n_bias: [T::ZERO; H],
             ln_hh_n_weight: [T::ONE; H],
             ln_hh_n_bias: [T::ZERO; H],
+            eps: LN_EPS,
         }
     }
 }
@@ -424,6 +434,7 @@ zeroed_in_place! {
         zero: weight_ih, weight_hh, bias, ln_ih_weight, ln_ih_bias, ln_hh_weight, ln_hh_bias,
             ln_c_weight, ln_c_bias;
         one: ln_ih_weight, ln_hh_weight, ln_c_weight;
+        set: eps = LN_EPS;
     }
 }
 
@@ -432,6 +443,7 @@ zeroed_in_place! {
         zero: weight_ih, weight_hh, bias, ln_ih_weight, ln_ih_bias, ln_hh_weight, ln_hh_bias,
             ln_ih_n_weight, ln_ih_n_bias, ln_hh_n_weight, ln_hh_n_bias;
         one: ln_ih_weight, ln_hh_weight, ln_ih_n_weight, ln_hh_n_weight;
+        set: eps = LN_EPS;
     }
 }
 
@@ -466,16 +478,24 @@ impl<const I: usize, const H: usize, T: Float> Cell for LnLstmCell<I, H, T> {
             self.ln_ih_weight.as_flattened(),
             self.ln_ih_bias.as_flattened(),
         );
-        cache
-            .ih
-            .forward(a.as_flattened(), gain, bias, la.as_flattened_mut());
+        cache.ih.forward(
+            self.eps,
+            a.as_flattened(),
+            gain,
+            bias,
+            la.as_flattened_mut(),
+        );
         let (gain, bias) = (
             self.ln_hh_weight.as_flattened(),
             self.ln_hh_bias.as_flattened(),
         );
-        cache
-            .hh
-            .forward(b.as_flattened(), gain, bias, lb.as_flattened_mut());
+        cache.hh.forward(
+            self.eps,
+            b.as_flattened(),
+            gain,
+            bias,
+            lb.as_flattened_mut(),
+        );
         let pre = |k: usize, j: usize| (lb[k][j] + la[k][j]) + self.bias[k][j];
         let [i, f, g, o] = &mut cache.gates;
         for j in 0..H {
@@ -486,9 +506,13 @@ impl<const I: usize, const H: usize, T: Float> Cell for LnLstmCell<I, H, T> {
             next[1][j] = f[j] * state[1][j] + i[j] * g[j];
         }
         let mut lc = [T::ZERO; H];
-        cache
-            .c
-            .forward(&next[1], &self.ln_c_weight, &self.ln_c_bias, &mut lc);
+        cache.c.forward(
+            self.eps,
+            &next[1],
+            &self.ln_c_weight,
+            &self.ln_c_bias,
+            &mut lc,
+        );
         for j in 0..H {
             cache.tanh_c[j] = lc[j].tanh();
             next[0][j] = o[j] * cache.tanh_c[j];
@@ -594,24 +618,40 @@ impl<const I: usize, const H: usize, T: Float> Cell for LnGruCell<I, H, T> {
             self.ln_ih_weight.as_flattened(),
             self.ln_ih_bias.as_flattened(),
         );
-        cache
-            .ih
-            .forward(a[..2].as_flattened(), gain, bias, la.as_flattened_mut());
+        cache.ih.forward(
+            self.eps,
+            a[..2].as_flattened(),
+            gain,
+            bias,
+            la.as_flattened_mut(),
+        );
         let (gain, bias) = (
             self.ln_hh_weight.as_flattened(),
             self.ln_hh_bias.as_flattened(),
         );
-        cache
-            .hh
-            .forward(b[..2].as_flattened(), gain, bias, lb.as_flattened_mut());
+        cache.hh.forward(
+            self.eps,
+            b[..2].as_flattened(),
+            gain,
+            bias,
+            lb.as_flattened_mut(),
+        );
         let mut la_n = [T::ZERO; H];
-        cache
-            .ih_n
-            .forward(&a[2], &self.ln_ih_n_weight, &self.ln_ih_n_bias, &mut la_n);
+        cache.ih_n.forward(
+            self.eps,
+            &a[2],
+            &self.ln_ih_n_weight,
+            &self.ln_ih_n_bias,
+            &mut la_n,
+        );
         let lb_n = &mut cache.hh_n_out;
-        cache
-            .hh_n
-            .forward(&b[2], &self.ln_hh_n_weight, &self.ln_hh_n_bias, lb_n);
+        cache.hh_n.forward(
+            self.eps,
+            &b[2],
+            &self.ln_hh_n_weight,
+            &self.ln_hh_n_bias,
+            lb_n,
+        );
         let [r, z, n] = &mut cache.gates;
         for j in 0..H {
             r[j] = sigmoid((la[0][j] + lb[0][j]) + self.bias[0][j]);
@@ -701,7 +741,7 @@ mod tests {
     fn layer_norm_of_one_value_is_its_bias() {
         let mut ln = Normalized::<[f64; 1], f64>::EMPTY;
         let mut y = [0.0];
-        ln.forward(&[3.7], &[2.0], &[-0.25], &mut y);
+        ln.forward(super::LN_EPS, &[3.7], &[2.0], &[-0.25], &mut y);
         assert_eq!(y, [-0.25]);
         let (mut dx, mut d_gain, mut d_bias) = ([9.0], [0.0], [0.0]);
         ln.backward(&[2.0], &[1.5], &mut dx, &mut d_gain, &mut d_bias);

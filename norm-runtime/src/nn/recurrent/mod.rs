@@ -18,8 +18,8 @@
 //! cells (pytorch/pytorch#11335, #12167); these follow the module users
 //! write from `nn.LayerNorm`, with its names (`ln_ih.weight`, ...). Each
 //! `LN(v) = (v - mean(v)) / sqrt(var(v) + ε) * γ + β` is a `LayerNorm`
-//! over a whole segment, biased variance, ε = [`LN_EPS`] (`1e-5`), its own
-//! gain `γ` and bias `β`:
+//! over a whole segment, biased variance, ε the cell's `eps` ([`LN_EPS`],
+//! `1e-5`, by default), its own gain `γ` and bias `β`:
 //!
 //! ```text
 //! LN-LSTM: gates = LN_hh(W_hh h) + LN_ih(W_ih x) + bias     (LN over 4H)
