@@ -3,7 +3,7 @@
 //! the padding does not move. PyTorch has no such layer; the formula is
 //! `BatchNorm1d(C)` over the `(M, C)` matrix of the valid rows.
 
-use super::{SavedRows, check_backward, check_forward};
+use super::{SavedRows, check_backward, check_forward, check_lengths};
 use crate::state::{Key, Visit, VisitCounter, VisitCounterMut, VisitMut};
 use crate::{AffineGrads, Float, Layer, NormError, Parameters, StateDict};
 
@@ -64,19 +64,6 @@ pub struct MaskedSaved<const C: usize> {
 impl<const C: usize, const S: usize, T: Float> Default for MaskedBatchNorm<C, S, T> {
     fn default() -> Self {
         Self::new()
-    }
-}
-
-/// Fails unless every length is at most `steps` and there is one per row.
-fn check_lengths(lengths: &[usize], rows: usize, steps: usize) -> Result<(), NormError> {
-    crate::kernels::check_same_rows(rows, &[("lengths", lengths.len())])?;
-    match lengths.iter().position(|&length| length > steps) {
-        Some(row) => Err(NormError::LengthOutOfRange {
-            row,
-            length: lengths[row],
-            steps,
-        }),
-        None => Ok(()),
     }
 }
 
@@ -167,7 +154,7 @@ impl<const C: usize, const S: usize, T: Float> MaskedBatchNorm<C, S, T> {
         y: &mut [[[T; C]; S]],
     ) -> Result<MaskedSaved<C>, NormError> {
         let rows = check_forward(x.len(), y.len())?;
-        check_lengths(lengths, x.len(), S)?;
+        check_lengths(lengths, x.len(), (0, S))?;
         self.train_with(x, &|n| lengths[n], y, rows)
     }
 
@@ -246,7 +233,7 @@ impl<const C: usize, const S: usize, T: Float> MaskedBatchNorm<C, S, T> {
         y: &mut [[[T; C]; S]],
     ) -> Result<MaskedSaved<C>, NormError> {
         let rows = check_forward(x.len(), y.len())?;
-        check_lengths(lengths, x.len(), S)?;
+        check_lengths(lengths, x.len(), (0, S))?;
         let mean = self.running_mean.map(Float::to_f64);
         let var = self.running_var.map(Float::to_f64);
         self.normalize(x, &|n| lengths[n], (&mean, &var), y);
@@ -279,7 +266,7 @@ impl<const C: usize, const S: usize, T: Float> MaskedBatchNorm<C, S, T> {
         grads: &mut AffineGrads<[T; C]>,
     ) -> Result<(), NormError> {
         check_backward(saved.rows, x.len(), dy.len(), dx.len())?;
-        check_lengths(lengths, x.len(), S)?;
+        check_lengths(lengths, x.len(), (0, S))?;
         self.backward_with(x, &|n| lengths[n], saved, dy, dx, grads);
         Ok(())
     }

@@ -285,3 +285,22 @@ pub(crate) fn check_backward(
 ) -> Result<(), NormError> {
     saved.check_backward(x_rows, dy_rows, dx_rows)
 }
+
+/// Checks the sequence lengths of a batch of `rows` examples: one per
+/// example, each at least `min` (1 for the layers that need a step, 0 for
+/// the masked batch norm) and at most `steps`.
+pub(crate) fn check_lengths(
+    lengths: &[usize],
+    rows: usize,
+    (min, steps): (usize, usize),
+) -> Result<(), NormError> {
+    crate::kernels::check_same_rows(rows, &[("lengths", lengths.len())])?;
+    match lengths.iter().position(|&l| l < min || l > steps) {
+        Some(row) => Err(NormError::LengthOutOfRange {
+            row,
+            length: lengths[row],
+            steps,
+        }),
+        None => Ok(()),
+    }
+}

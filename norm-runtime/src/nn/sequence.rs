@@ -247,48 +247,48 @@ reduction_layer!(
 
 reduction_layer!(
     MeanOverSteps,
-    reduce(x) {
-        let mut sum = R::ZERO;
-        for step in x {
-            for (s, v) in sum.as_flat_mut().iter_mut().zip(step.as_flat()) {
-                *s += *v;
-            }
-        }
-        for s in sum.as_flat_mut() {
-            *s = *s / steps::<R::Scalar, S>();
-        }
-        sum
-    },
-    spread(dy, dx) {
-        for step in dx.iter_mut() {
-            for (d, g) in step.as_flat_mut().iter_mut().zip(dy.as_flat()) {
-                *d = *g / steps::<R::Scalar, S>();
-            }
-        }
-    }
+    reduce(x) { mean_of(x) },
+    spread(dy, dx) { spread_mean(dy, dx, S) }
 );
 
-/// `S` as a scalar.
+/// The mean of `steps`: summed in order, then divided by their count.
 #[inline]
-fn steps<T: Float, const S: usize>() -> T {
+fn mean_of<R: Row>(steps: &[R]) -> R {
     #[allow(clippy::cast_precision_loss)]
-    T::from_f64(S as f64)
+    let count = R::Scalar::from_f64(steps.len() as f64);
+    let mut sum = R::ZERO;
+    for step in steps {
+        for (s, v) in sum.as_flat_mut().iter_mut().zip(step.as_flat()) {
+            *s += *v;
+        }
+    }
+    for s in sum.as_flat_mut() {
+        *s = *s / count;
+    }
+    sum
 }
 
-/// Fails unless there is a length per row and each is in `1..=steps`.
+/// The backward pass of [`mean_of`] over the first `len` of `dx`'s steps:
+/// `dy / len` there, 0 at the others.
+#[inline]
+fn spread_mean<R: Row>(dy: &R, dx: &mut [R], len: usize) {
+    #[allow(clippy::cast_precision_loss)]
+    let count = R::Scalar::from_f64(len as f64);
+    for (t, step) in dx.iter_mut().enumerate() {
+        for (d, g) in step.as_flat_mut().iter_mut().zip(dy.as_flat()) {
+            *d = if t < len { *g / count } else { R::Scalar::ZERO };
+        }
+    }
+}
+
+/// Fails unless there is a length per row, each in `1..=steps`, and at
+/// least one row.
 fn check_lengths(lengths: &[usize], rows: usize, steps: usize) -> Result<(), NormError> {
-    crate::kernels::check_same_rows(rows, &[("lengths", lengths.len())])?;
+    super::check_lengths(lengths, rows, (1, steps))?;
     if rows == 0 {
         return Err(NormError::EmptyBatch);
     }
-    match lengths.iter().position(|&l| l == 0 || l > steps) {
-        Some(row) => Err(NormError::LengthOutOfRange {
-            row,
-            length: lengths[row],
-            steps,
-        }),
-        None => Ok(()),
-    }
+    Ok(())
 }
 
 impl<R: Row, const S: usize> LastStep<R, S> {
@@ -353,18 +353,7 @@ impl<R: Row, const S: usize> MeanOverSteps<R, S> {
         check_lengths(lengths, x.len(), S)?;
         check_forward(x.len(), y.len())?;
         for ((x, y), &len) in x.iter().zip(y).zip(lengths) {
-            #[allow(clippy::cast_precision_loss)]
-            let count = R::Scalar::from_f64(len as f64);
-            let mut sum = R::ZERO;
-            for step in &x[..len] {
-                for (s, v) in sum.as_flat_mut().iter_mut().zip(step.as_flat()) {
-                    *s += *v;
-                }
-            }
-            for s in sum.as_flat_mut() {
-                *s = *s / count;
-            }
-            *y = sum;
+            *y = mean_of(&x[..len]);
         }
         Ok(())
     }
@@ -384,13 +373,7 @@ impl<R: Row, const S: usize> MeanOverSteps<R, S> {
         check_lengths(lengths, dy.len(), S)?;
         crate::kernels::check_same_rows(dy.len(), &[("dx", dx.len())])?;
         for ((dy, dx), &len) in dy.iter().zip(dx).zip(lengths) {
-            #[allow(clippy::cast_precision_loss)]
-            let count = R::Scalar::from_f64(len as f64);
-            for (t, step) in dx.iter_mut().enumerate() {
-                for (d, g) in step.as_flat_mut().iter_mut().zip(dy.as_flat()) {
-                    *d = if t < len { *g / count } else { R::Scalar::ZERO };
-                }
-            }
+            spread_mean(dy, dx, len);
         }
         Ok(())
     }

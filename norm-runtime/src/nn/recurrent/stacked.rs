@@ -21,7 +21,7 @@
 use super::{Cell, check_rows};
 use crate::nn::DropoutSaved;
 use crate::nn::dropout::mix;
-use crate::nn::{check_backward, check_forward};
+use crate::nn::{check_backward, check_forward, check_lengths};
 use crate::state::{Key, Visit, VisitCounter, VisitCounterMut, VisitMut};
 use crate::{Float, Gradients, Layer, NormError, Parameters, Row, StateDict};
 use core::fmt::Debug;
@@ -362,25 +362,6 @@ fn length(lengths: Option<&[usize]>, row: usize, steps: usize) -> usize {
     lengths.map_or(steps, |l| l[row])
 }
 
-/// Fails unless every length is in `1..=steps` and there is one per row.
-fn check_lengths(lengths: Option<&[usize]>, rows: usize, steps: usize) -> Result<(), NormError> {
-    let Some(lengths) = lengths else {
-        return Ok(());
-    };
-    crate::kernels::check_same_rows(rows, &[("lengths", lengths.len())])?;
-    match lengths
-        .iter()
-        .position(|&length| length == 0 || length > steps)
-    {
-        Some(row) => Err(NormError::LengthOutOfRange {
-            row,
-            length: lengths[row],
-            steps,
-        }),
-        None => Ok(()),
-    }
-}
-
 impl<C0, C1, const S: usize, const D: usize, const L1: usize> Stacked<C0, C1, S, D, L1>
 where
     C0: Cell,
@@ -525,7 +506,9 @@ where
             x.len(),
             &[("h0", h0.len()), ("y", y.len()), ("last", last.len())],
         )?;
-        check_lengths(lengths, x.len(), S)?;
+        if let Some(lengths) = lengths {
+            check_lengths(lengths, x.len(), (1, S))?;
+        }
         let mut tape = Tape::new();
         let rows = x.iter().zip(h0).zip(y.iter_mut()).zip(last.iter_mut());
         for (n, (((x, h0), y), last)) in rows.enumerate() {
@@ -565,7 +548,9 @@ where
             ("d_h0", d_h0.len()),
         ];
         check_rows(x.len(), &lens)?;
-        check_lengths(lengths, x.len(), S)?;
+        if let Some(lengths) = lengths {
+            check_lengths(lengths, x.len(), (1, S))?;
+        }
         let mut tape = Tape::new();
         let mut y = [C1::Input::ZERO; S];
         let mut last = StackedState::ZERO;
