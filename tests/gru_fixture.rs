@@ -58,10 +58,20 @@ fn assert_state<M: StateDict<Scalar = f64>>(
     assert_eq!(checked, theirs.len(), "{what}: every tensor");
 }
 
-#[test]
-fn ten_adam_steps_reproduce_pytorch() {
-    let f = common::fixture::load("gru_training_f64.json");
-    let mut net = GruNet::default();
+/// Loads the fixture `name`'s initial state into `net` by key, runs its
+/// Adam steps (lr 1e-2, batches of 4) checking each step's logits, loss and
+/// state after the update and the first step's gradients, then the final
+/// state and the eval logits (a batch of 8); returns the worst relative
+/// difference to PyTorch.
+fn reproduce<N>(name: &str, net: &mut N) -> f64
+where
+    N: Network<Scalar = f64, Input = [[f64; 3]; 6], Output = [f64; 2]>
+        + StateDict<Scalar = f64>
+        + Parameters<Scalar = f64>,
+    N::Workspace<4>: Default,
+    N::Workspace<8>: Default,
+{
+    let f = common::fixture::load(name);
     let mut loaded = 0;
     net.visit_arrays_mut(&mut |key, shape, values| {
         let t = &f.init[&key.to_string()];
@@ -71,17 +81,16 @@ fn ten_adam_steps_reproduce_pytorch() {
     });
     assert_eq!(loaded, f.init.len(), "every initial tensor has a place");
 
-    let mut ws = <GruNet as Network>::Workspace::<4>::default();
-    let mut grads = <GruNet as Parameters>::Grads::default();
+    let mut ws = N::Workspace::<4>::default();
+    let mut grads = N::Grads::default();
     let mut adam = Adam::new(1e-2);
     let mut dlogits = [[0.0; 2]; 4];
     let mut worst = 0.0_f64;
     for (i, step) in f.steps.iter().enumerate() {
         let x = sequences::<4>(&step.x);
         let logits = net.forward_train(&x, &mut ws).unwrap();
-        let what = format!("step {i} logits");
         assert_close(
-            &what,
+            &format!("step {i} logits"),
             logits.as_flattened(),
             &step.logits.values,
             &mut worst,
@@ -91,17 +100,24 @@ fn ten_adam_steps_reproduce_pytorch() {
         grads.set_zero();
         net.backward(&x, &mut ws, &dlogits, &mut grads).unwrap();
         if i == 0 {
-            assert_grads(&net, &grads, &f.first_step_grads, &mut worst);
+            assert_grads(net, &grads, &f.first_step_grads, &mut worst);
         }
-        adam.step(&mut net, &grads);
+        adam.step(net, &grads);
+        assert_state(&format!("step {i}"), net, &step.state_after, &mut worst);
     }
-    assert_state("final", &net, &f.last, &mut worst);
+    assert_state("final", net, &f.last, &mut worst);
 
     let x = sequences::<8>(&f.eval.x);
-    let mut ws = <GruNet as Network>::Workspace::<8>::default();
+    let mut ws = N::Workspace::<8>::default();
     let logits = net.forward_eval(&x, &mut ws).unwrap();
     let eval = &f.eval.logits.values;
     assert_close("eval logits", logits.as_flattened(), eval, &mut worst);
+    worst
+}
+
+#[test]
+fn ten_adam_steps_reproduce_pytorch() {
+    let worst = reproduce("gru_training_f64.json", &mut GruNet::default());
     eprintln!("worst relative difference to PyTorch: {worst:e}");
 }
 
@@ -135,51 +151,6 @@ struct BiGruNet {
 
 #[test]
 fn a_stacked_bidirectional_gru_trains_as_pytorchs() {
-    let f = common::fixture::load("bigru_training_f64.json");
-    let mut net = BiGruNet::default();
-    let mut loaded = 0;
-    net.visit_arrays_mut(&mut |key, shape, values| {
-        let t = &f.init[&key.to_string()];
-        assert_eq!(shape, t.shape.as_slice(), "{key}: shape");
-        values.copy_from_slice(&t.values);
-        loaded += 1;
-    });
-    assert_eq!(loaded, f.init.len(), "every initial tensor has a place");
-
-    let mut ws = BiGruNetWorkspace::<4>::default();
-    let mut grads = <BiGruNet as Parameters>::Grads::default();
-    let mut adam = Adam::new(1e-2);
-    let mut dlogits = [[0.0; 2]; 4];
-    let mut worst = 0.0_f64;
-    for (i, step) in f.steps.iter().enumerate() {
-        let x = sequences::<4>(&step.x);
-        let logits = net.forward_train(&x, &mut ws).unwrap();
-        assert_close(
-            &format!("step {i} logits"),
-            logits.as_flattened(),
-            &step.logits.values,
-            &mut worst,
-        );
-        let loss = cross_entropy(logits, &step.target, &mut dlogits).unwrap();
-        assert_close(&format!("step {i} loss"), &[loss], &[step.loss], &mut worst);
-        grads.set_zero();
-        net.backward(&x, &mut ws, &dlogits, &mut grads).unwrap();
-        if i == 0 {
-            assert_grads(&net, &grads, &f.first_step_grads, &mut worst);
-        }
-        adam.step(&mut net, &grads);
-        assert_state(&format!("step {i}"), &net, &step.state_after, &mut worst);
-    }
-    assert_state("final", &net, &f.last, &mut worst);
-
-    let x = sequences::<8>(&f.eval.x);
-    let mut ws = BiGruNetWorkspace::<8>::default();
-    let logits = net.forward_eval(&x, &mut ws).unwrap();
-    assert_close(
-        "eval logits",
-        logits.as_flattened(),
-        &f.eval.logits.values,
-        &mut worst,
-    );
+    let worst = reproduce("bigru_training_f64.json", &mut BiGruNet::default());
     eprintln!("stacked: worst relative difference to PyTorch: {worst:e}");
 }
