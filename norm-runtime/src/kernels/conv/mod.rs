@@ -226,6 +226,30 @@ fn split_plane<'x, T: Copy + 'x>(
     });
 }
 
+/// One phase along an axis: the input positions `first, first + stride,
+/// ...` (`count` of them) go to positions `to, to + 1, ...` of the phase's
+/// lines (columns) or of its plane (rows).
+#[derive(Clone, Copy, Debug)]
+struct Phase {
+    first: usize,
+    to: usize,
+    count: usize,
+}
+
+/// Phase `q` of an axis of which `used` input positions are copied: padded
+/// position `c = i + pad` goes to phase `c % stride` at `c / stride`
+/// (`None` for a phase no copied position reaches, or `q >= stride`).
+#[inline(always)]
+fn phase(axis: Axis, q: usize, used: usize) -> Option<Phase> {
+    let (s, pad) = (axis.stride, axis.pad);
+    let first = (q + s - pad % s) % s;
+    (q < s && first < used).then(|| Phase {
+        first,
+        to: (first + pad) / s,
+        count: (used - first).div_ceil(s),
+    })
+}
+
 /// For each column phase holding some of `cols` input columns: its first
 /// input column, where it goes in the phase lines, and how many columns.
 #[inline(always)]
@@ -235,15 +259,9 @@ fn each_phase(
     phase_start: impl Fn(usize) -> usize,
     mut f: impl FnMut(usize, usize, usize),
 ) {
-    let (s, pad) = (axis.stride, axis.pad);
-    for q in 0..s {
-        let iw0 = (q + s - pad % s) % s;
-        if iw0 < cols {
-            f(
-                iw0,
-                phase_start(q) + (iw0 + pad) / s,
-                (cols - iw0).div_ceil(s),
-            );
+    for q in 0..axis.stride {
+        if let Some(p) = phase(axis, q, cols) {
+            f(p.first, phase_start(q) + p.to, p.count);
         }
     }
 }

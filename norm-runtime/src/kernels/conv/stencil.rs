@@ -18,7 +18,7 @@
 //! kernel column), fused with `FMA`, as the im2col path and the direct
 //! convolution sum them.
 
-use super::{Axis, Conv};
+use super::{Axis, Conv, Phase};
 use crate::Float;
 use crate::kernels::matvec::dot_slices;
 use crate::kernels::reduce::madd;
@@ -36,29 +36,10 @@ const MAX_TAPS: usize = 64;
 /// call, in arrays of this length.
 const MAX_STRIDE: usize = 8;
 
-/// One phase along an axis: the input positions `first, first + stride,
-/// ...` (`count` of them) go to positions `to, to + 1, ...` of the phase's
-/// lines (columns) or of its plane (rows).
-#[derive(Clone, Copy, Debug)]
-struct Phase {
-    first: usize,
-    to: usize,
-    count: usize,
-}
-
-/// The phases of an axis of which `used` input positions are copied:
-/// padded position `c = i + pad` goes to phase `c % stride` at `c /
-/// stride` (`None` for a phase no copied position reaches).
+/// The phases of an axis of which `used` input positions are copied
+/// ([`phase`](super::phase) by phase), worked out once per call.
 fn phases(axis: Axis, used: usize) -> [Option<Phase>; MAX_STRIDE] {
-    let (s, pad) = (axis.stride, axis.pad);
-    core::array::from_fn(|q| {
-        let first = (q + s - pad % s) % s;
-        (q < s && first < used).then(|| Phase {
-            first,
-            to: (first + pad) / s,
-            count: (used - first).div_ceil(s),
-        })
-    })
+    core::array::from_fn(|q| super::phase(axis, q, used))
 }
 
 /// The layout of the padded plane and of the output lines.
