@@ -28,6 +28,8 @@ pub mod mpi_sync;
 mod nd;
 mod network;
 pub mod nn;
+#[cfg(feature = "std")]
+pub mod npy;
 mod row;
 #[cfg(feature = "safetensors")]
 pub mod safetensors_io;

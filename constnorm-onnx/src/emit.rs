@@ -1,0 +1,821 @@
+//! Names the fields of a mapped [`Net`] after the ONNX nodes' module paths
+//! and writes the crate: `src/lib.rs` (the `#[network]` structs),
+//! `src/bin/check.rs`, `Cargo.toml` and the weights.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fmt::Write as _;
+
+use crate::graph::Data;
+use crate::map::{Act, Block, Item, Kind, Layer, Net};
+
+/// A PyTorch exporter's node name `/layer1/conv1/Conv` is the module path
+/// `layer1.conv1` and the operator; other names are one component.
+fn node_path(name: &str) -> Vec<String> {
+    let mut parts: Vec<&str> = name.split('/').filter(|p| !p.is_empty()).collect();
+    if name.starts_with('/') {
+        parts.pop();
+    }
+    let mut out: Vec<String> = Vec::new();
+    for p in parts {
+        // `/features/features.0/Conv`: the component repeats its parent.
+        let p = match out.last() {
+            Some(prev) => p.strip_prefix(&format!("{prev}.")).unwrap_or(p),
+            None => p,
+        };
+        out.push(p.replace('.', "_"));
+    }
+    out
+}
+
+fn common_prefix(paths: &[Vec<String>]) -> Vec<String> {
+    let Some(first) = paths.first() else {
+        return Vec::new();
+    };
+    let mut n = first.len();
+    for p in &paths[1..] {
+        n = n.min(first.iter().zip(p).take_while(|(a, b)| a == b).count());
+    }
+    first[..n].to_vec()
+}
+
+const KEYWORDS: &[&str] = &[
+    "as", "async", "await", "box", "break", "const", "continue", "crate", "dyn", "else", "enum",
+    "extern", "false", "fn", "for", "gen", "if", "impl", "in", "let", "loop", "match", "mod",
+    "move", "mut", "pub", "ref", "return", "self", "static", "struct", "super", "trait", "true",
+    "try", "type", "unsafe", "use", "where", "while", "yield",
+];
+
+/// A snake-case identifier from `parts`.
+fn ident(parts: &[String], fallback: &str) -> String {
+    let raw = if parts.is_empty() {
+        fallback.to_string()
+    } else {
+        parts.join("_")
+    };
+    let mut s = String::new();
+    for c in raw.chars() {
+        let c = if c.is_ascii_alphanumeric() {
+            c.to_ascii_lowercase()
+        } else {
+            '_'
+        };
+        if !(c == '_' && (s.is_empty() || s.ends_with('_'))) {
+            s.push(c);
+        }
+    }
+    let mut s = s.trim_end_matches('_').to_string();
+    if s.is_empty() {
+        s = fallback.to_string();
+    }
+    if s.starts_with(|c: char| c.is_ascii_digit()) {
+        s = format!("layer_{s}");
+    }
+    if KEYWORDS.contains(&s.as_str()) {
+        s.push('_');
+    }
+    s
+}
+
+/// `block1_dw_bn` -> `Block1DwBn`.
+fn camel(snake: &str) -> String {
+    snake
+        .split('_')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let mut c = p.chars();
+            c.next().map_or_else(String::new, |f| {
+                f.to_ascii_uppercase().to_string() + c.as_str()
+            })
+        })
+        .collect()
+}
+
+fn item_nodes(item: &Item) -> Vec<String> {
+    match item {
+        Item::Layer(l) => l.nodes.clone(),
+        Item::Residual(b) => {
+            let mut n: Vec<String> = b.items.iter().flat_map(item_nodes).collect();
+            if let Some(s) = &b.shortcut {
+                n.extend(s.nodes.iter().cloned());
+            }
+            n.push(b.node.clone());
+            n
+        }
+    }
+}
+
+fn op_of(kind: &Kind) -> &'static str {
+    match kind {
+        Kind::Conv { .. } => "conv",
+        Kind::Pad { .. } => "pad",
+        Kind::BatchNorm { .. } => "bn",
+        Kind::Linear => "fc",
+        Kind::Act(_) => "act",
+        Kind::GlobalAvgPool => "gap",
+        Kind::Pool { max: true, .. } => "max_pool",
+        Kind::Pool { .. } => "avg_pool",
+        Kind::Flatten => "flatten",
+        Kind::SqueezeExcitation { .. } => "se",
+    }
+}
+
+/// Names every field of `items`, whose nodes' paths start with `prefix`.
+fn name_items(items: &mut [Item], prefix: &[String]) {
+    let mut used: HashMap<String, usize> = HashMap::new();
+    let mut blocks = 0;
+    for item in items.iter_mut() {
+        let paths: Vec<Vec<String>> = item_nodes(item).iter().map(|n| node_path(n)).collect();
+        let common = common_prefix(&paths);
+        let rest: Vec<String> = if common.starts_with(prefix) {
+            common[prefix.len()..].to_vec()
+        } else {
+            common.clone()
+        };
+        let (mut field, inner) = match item {
+            Item::Layer(l) => (ident(&rest, op_of(&l.kind)), Vec::new()),
+            Item::Residual(_) => {
+                blocks += 1;
+                // The block's own path: its first component below `prefix`.
+                let own: Vec<String> = rest.iter().take(1).cloned().collect();
+                let mut inner = prefix.to_vec();
+                inner.extend(own.iter().cloned());
+                (ident(&own, &format!("block{blocks}")), inner)
+            }
+        };
+        let n = used.entry(field.clone()).or_insert(0);
+        *n += 1;
+        if *n > 1 {
+            field = format!("{field}_{n}");
+        }
+        match item {
+            Item::Layer(l) => l.field = field,
+            Item::Residual(b) => {
+                b.field = field;
+                name_items(&mut b.items, &inner);
+                if let Some(s) = &mut b.shortcut {
+                    let paths: Vec<Vec<String>> = s.nodes.iter().map(|n| node_path(n)).collect();
+                    let common = common_prefix(&paths);
+                    let rest = if common.starts_with(&inner) {
+                        common[inner.len()..].to_vec()
+                    } else {
+                        common
+                    };
+                    let mut f = ident(&rest, "shortcut");
+                    if b.items.iter().any(|i| {
+                        matches!(i, Item::Layer(l) if l.field == f)
+                            || matches!(i, Item::Residual(r) if r.field == f)
+                    }) {
+                        f = format!("{f}_shortcut");
+                    }
+                    s.field = f;
+                }
+            }
+        }
+    }
+}
+
+/// Names every field of `net` after its nodes' module paths.
+pub fn name(net: &mut Net) {
+    name_items(&mut net.items, &[]);
+}
+
+/// `[[[f32; W]; H]; C]` for `[C, H, W]`.
+fn row(shape: &[usize]) -> String {
+    shape
+        .iter()
+        .rev()
+        .fold("f32".to_string(), |inner, d| format!("[{inner}; {d}]"))
+}
+
+fn list(v: &[usize]) -> String {
+    format!(
+        "[{}]",
+        v.iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
+}
+
+/// A window argument: one number when every axis agrees.
+fn axes(v: &[usize]) -> String {
+    if v.windows(2).all(|w| w[0] == w[1]) && !v.is_empty() {
+        v[0].to_string()
+    } else {
+        list(v)
+    }
+}
+
+/// What the generated source uses, for its `use` lines.
+#[derive(Default)]
+struct Uses {
+    nn: BTreeSet<&'static str>,
+    macros: BTreeSet<&'static str>,
+}
+
+fn act_fn(a: Act, uses: &mut Uses) -> String {
+    let (name, gate) = match a {
+        Act::Relu => ("ReluFn", ""),
+        Act::Relu6 => ("Relu6Fn", ""),
+        Act::Sigmoid => ("SigmoidFn", ""),
+        Act::Tanh => ("TanhFn", ""),
+        Act::Hardswish => ("HardswishFn", ""),
+        Act::Hardsigmoid(false) => ("HardsigmoidFn", ""),
+        Act::Hardsigmoid(true) => ("HardsigmoidFn", "PaddleGate"),
+        Act::Gelu => ("GeluFn", ""),
+        Act::Softmax => ("SoftmaxFn", ""),
+        Act::LeakyRelu(n, d) => {
+            uses.nn.insert("LeakyReluFn");
+            return if (n, d) == (1, 100) {
+                "LeakyReluFn".into()
+            } else {
+                format!("LeakyReluFn<{n}, {d}>")
+            };
+        }
+    };
+    uses.nn.insert(name);
+    if gate.is_empty() {
+        name.to_string()
+    } else {
+        uses.nn.insert(gate);
+        format!("{name}<{gate}>")
+    }
+}
+
+fn act_type(a: Act, shape: &[usize], uses: &mut Uses) -> String {
+    let alias = match a {
+        Act::Relu => Some("Relu"),
+        Act::Relu6 => Some("Relu6"),
+        Act::Sigmoid => Some("Sigmoid"),
+        Act::Tanh => Some("Tanh"),
+        Act::Hardswish => Some("Hardswish"),
+        Act::Hardsigmoid(false) => Some("Hardsigmoid"),
+        Act::Gelu => Some("Gelu"),
+        Act::Softmax => Some("Softmax"),
+        Act::LeakyRelu(1, 100) => Some("LeakyRelu"),
+        Act::LeakyRelu(..) | Act::Hardsigmoid(true) => None,
+    };
+    match (alias, shape) {
+        (Some(alias), [n]) => {
+            uses.nn.insert(alias);
+            format!("{alias}<{n}>")
+        }
+        (Some(alias), _) => {
+            let on: &'static str = match alias {
+                "Relu" => "ReluOn",
+                "Relu6" => "Relu6On",
+                "Sigmoid" => "SigmoidOn",
+                "Tanh" => "TanhOn",
+                "Hardswish" => "HardswishOn",
+                "Hardsigmoid" => "HardsigmoidOn",
+                "Gelu" => "GeluOn",
+                "Softmax" => "SoftmaxOn",
+                _ => "LeakyReluOn",
+            };
+            uses.nn.insert(on);
+            format!("{on}<{}>", row(shape))
+        }
+        (None, _) => {
+            uses.nn.insert("ActivationOn");
+            format!("ActivationOn<{}, {}>", act_fn(a, uses), row(shape))
+        }
+    }
+}
+
+/// The generated source of `lib.rs` and the weights' tensors by key.
+pub struct Source {
+    /// `src/lib.rs`.
+    pub lib: String,
+    /// `(key, tensor, ONNX source)` for the safetensors file.
+    pub tensors: Vec<(String, crate::graph::Tensor, String)>,
+}
+
+struct Writer<'a> {
+    uses: Uses,
+    /// Batch norm marker structs: `(name, attribute, nodes)`.
+    norms: Vec<(String, String, String)>,
+    /// Block structs, innermost first.
+    blocks: Vec<String>,
+    type_names: BTreeSet<String>,
+    tensors: Vec<(String, crate::graph::Tensor, String)>,
+    _net: &'a Net,
+}
+
+impl Writer<'_> {
+    fn unique_type(&mut self, base: &str) -> String {
+        let mut name = base.to_string();
+        let mut n = 1;
+        while !self.type_names.insert(name.clone()) {
+            n += 1;
+            name = format!("{base}{n}");
+        }
+        name
+    }
+
+    fn layer_type(&mut self, l: &Layer, path: &str) -> String {
+        let shape = &l.input;
+        match &l.kind {
+            Kind::Conv {
+                cin,
+                cout,
+                kernel,
+                stride,
+                padding,
+                dilation,
+                groups,
+                bias,
+            } => {
+                let mac = if kernel.len() == 1 {
+                    "conv1d"
+                } else {
+                    "conv2d"
+                };
+                self.uses.macros.insert(mac);
+                let mut s = format!("{mac}!({cin}, {cout}, {}", axes(kernel));
+                if stride.iter().any(|&x| x != 1) {
+                    let _ = write!(s, ", stride = {}", axes(stride));
+                }
+                if padding.iter().any(|&x| x != 0) {
+                    let _ = write!(s, ", padding = {}", axes(padding));
+                }
+                if dilation.iter().any(|&x| x != 1) {
+                    let _ = write!(s, ", dilation = {}", axes(dilation));
+                }
+                if *groups != 1 {
+                    let _ = write!(s, ", groups = {groups}");
+                }
+                if !bias {
+                    s.push_str(", bias = false");
+                }
+                let _ = write!(s, ", input = {})", list(shape));
+                s
+            }
+            Kind::Pad {
+                reflect,
+                begin,
+                end,
+                ..
+            } => {
+                let kind = if *reflect { "Reflection" } else { "Zero" };
+                let name: &'static str = match (reflect, begin.len()) {
+                    (true, 1) => "ReflectionPad1d",
+                    (true, _) => "ReflectionPad2d",
+                    (false, 1) => "ZeroPad1d",
+                    (false, _) => "ZeroPad2d",
+                };
+                let _ = kind;
+                self.uses.nn.insert(name);
+                let o = &l.output;
+                if begin.len() == 1 {
+                    format!(
+                        "{name}<{}, {}, {}, {}, {}>",
+                        shape[0], shape[1], begin[0], end[0], o[1]
+                    )
+                } else {
+                    // PyTorch's (left, right, top, bottom).
+                    format!(
+                        "{name}<{}, {}, {}, {}, {}, {}, {}, {}, {}>",
+                        shape[0],
+                        shape[1],
+                        shape[2],
+                        begin[1],
+                        end[1],
+                        begin[0],
+                        end[0],
+                        o[1],
+                        o[2]
+                    )
+                }
+            }
+            Kind::BatchNorm { eps, momentum } => {
+                self.uses.macros.insert("normalize");
+                let name = self.unique_type(&camel(path));
+                let mut attr = format!("batch, dims = {}", shape[0]);
+                match &shape[1..] {
+                    [] => {}
+                    [s] => {
+                        let _ = write!(attr, ", spatial = {s}");
+                    }
+                    s => {
+                        let _ = write!(attr, ", spatial = {}", list(s));
+                    }
+                }
+                if *eps != 1e-5 {
+                    let _ = write!(attr, ", eps = {eps:?}");
+                }
+                if (momentum - 0.1).abs() > 1e-12 {
+                    let _ = write!(attr, ", momentum = {momentum:?}");
+                }
+                self.norms.push((name.clone(), attr, l.nodes.join("`, `")));
+                name
+            }
+            Kind::Linear => {
+                self.uses.nn.insert("Linear");
+                format!("Linear<{}, {}>", shape[0], l.output[0])
+            }
+            Kind::Act(a) => act_type(*a, shape, &mut self.uses),
+            Kind::GlobalAvgPool => {
+                let name = if shape.len() == 2 {
+                    "AdaptiveAvgPool1d"
+                } else {
+                    "AdaptiveAvgPool2d"
+                };
+                self.uses.nn.insert(name);
+                format!(
+                    "{name}<{}>",
+                    shape
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            }
+            Kind::Pool {
+                max,
+                kernel,
+                stride,
+                padding,
+                dilation,
+                ceil,
+                count_include_pad,
+            } => {
+                let mac: &'static str = match (max, kernel.len()) {
+                    (true, 1) => "max_pool1d",
+                    (true, _) => "max_pool2d",
+                    (false, 1) => "avg_pool1d",
+                    (false, _) => "avg_pool2d",
+                };
+                self.uses.macros.insert(mac);
+                let mut s = format!("{mac}!({}", axes(kernel));
+                if stride != kernel {
+                    let _ = write!(s, ", stride = {}", axes(stride));
+                }
+                if padding.iter().any(|&x| x != 0) {
+                    let _ = write!(s, ", padding = {}", axes(padding));
+                    if !max && !count_include_pad {
+                        s.push_str(", count_include_pad = false");
+                    }
+                }
+                if dilation.iter().any(|&x| x != 1) {
+                    let _ = write!(s, ", dilation = {}", axes(dilation));
+                }
+                if *ceil {
+                    s.push_str(", ceil_mode = true");
+                }
+                let _ = write!(s, ", input = {})", list(shape));
+                s
+            }
+            Kind::Flatten => {
+                self.uses.nn.insert("Flatten");
+                format!("Flatten<{}, {}>", row(shape), l.output[0])
+            }
+            Kind::SqueezeExcitation { squeeze, act, gate } => {
+                self.uses.nn.insert("SqueezeExcitation");
+                let a = act_fn(*act, &mut self.uses);
+                let g = act_fn(*gate, &mut self.uses);
+                format!(
+                    "SqueezeExcitation<{}, {squeeze}, {}, {}, f32, {a}, {g}>",
+                    shape[0], shape[1], shape[2]
+                )
+            }
+        }
+    }
+
+    /// The fields of `items` (keys under `prefix`), writing block structs
+    /// as it goes.
+    fn fields(&mut self, items: &[Item], prefix: &str, type_prefix: &str) -> String {
+        let mut out = String::new();
+        for item in items {
+            let key = if prefix.is_empty() {
+                String::new()
+            } else {
+                format!("{prefix}.")
+            };
+            match item {
+                Item::Layer(l) => self.field(&mut out, l, &key, type_prefix, ""),
+                Item::Residual(b) => {
+                    let name = self.block(
+                        b,
+                        &format!("{key}{}", b.field),
+                        &format!("{type_prefix}_{}", b.field),
+                    );
+                    let _ = writeln!(out, "    /// ONNX `{}`: {}.", b.node, describe_block(b));
+                    let _ = writeln!(out, "    #[nested]\n    pub {}: {name},", b.field);
+                }
+            }
+        }
+        out
+    }
+
+    fn field(&mut self, out: &mut String, l: &Layer, key: &str, type_prefix: &str, attr: &str) {
+        let path = format!("{type_prefix}_{}", l.field);
+        let ty = self.layer_type(l, &path);
+        let nodes = l
+            .nodes
+            .iter()
+            .map(|n| format!("`{n}`"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let _ = writeln!(
+            out,
+            "    /// ONNX {nodes}: {} -> {}.",
+            list(&l.input),
+            list(&l.output)
+        );
+        if !attr.is_empty() {
+            let _ = writeln!(out, "    {attr}");
+        }
+        let _ = writeln!(out, "    pub {}: {ty},", l.field);
+        for p in &l.params {
+            self.tensors.push((
+                format!("{key}{}.{}", l.field, p.key),
+                p.tensor.clone(),
+                p.source.clone(),
+            ));
+        }
+    }
+
+    fn block(&mut self, b: &Block, key: &str, type_prefix: &str) -> String {
+        let name = self.unique_type(&camel(type_prefix));
+        let mut body = self.fields(&b.items, key, type_prefix);
+        if let Some(s) = &b.shortcut {
+            self.field(&mut body, s, &format!("{key}."), type_prefix, "#[shortcut]");
+        }
+        let what = describe_block(b);
+        self.uses.macros.insert("network");
+        self.blocks.push(format!(
+            "/// Residual block: {what} (ONNX `{}`).\n#[network(residual)]\n#[derive(Clone, Debug, Default)]\npub struct {name} {{\n{body}}}\n",
+            b.node
+        ));
+        name
+    }
+}
+
+fn describe_block(b: &Block) -> &'static str {
+    if b.shortcut.is_some() {
+        "`shortcut(x) + body(x)`"
+    } else {
+        "`x + body(x)`"
+    }
+}
+
+/// Writes `lib.rs` for `net` (fields already named).
+pub fn source(
+    net: &Net,
+    model: &str,
+    struct_name: &str,
+    batch: usize,
+    graph: &crate::graph::Graph,
+) -> Source {
+    let mut w = Writer {
+        uses: Uses::default(),
+        norms: Vec::new(),
+        blocks: Vec::new(),
+        type_names: BTreeSet::from([struct_name.to_string(), "Input".into(), "Output".into()]),
+        tensors: Vec::new(),
+        _net: net,
+    };
+    w.uses.macros.insert("network");
+    let fields = w.fields(&net.items, "", "");
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "//! `{model}` imported by constnorm-onnx {} (opset {}, written by {}).\n//!\n//! Input `{}`: one example is {}; output `{}`: {}. Every field names\n//! the ONNX nodes it maps; `weights.safetensors` holds the weights under\n//! the fields' keys, with the ONNX names in its metadata.\n",
+        env!("CARGO_PKG_VERSION"),
+        graph.opset,
+        if graph.producer.is_empty() {
+            "an unnamed producer"
+        } else {
+            &graph.producer
+        },
+        net.input_name,
+        list(&net.input),
+        net.output_name,
+        list(&net.output),
+    );
+    let nn: Vec<&str> = w.uses.nn.iter().copied().collect();
+    if !nn.is_empty() {
+        let _ = writeln!(s, "use constnorm::nn::{{{}}};", nn.join(", "));
+    }
+    let macros: Vec<&str> = w.uses.macros.iter().copied().collect();
+    let _ = writeln!(s, "use constnorm::{{{}}};\n", macros.join(", "));
+    let _ = writeln!(
+        s,
+        "/// One example's input shape (`{}`, without the batch dimension).\npub const INPUT_SHAPE: [usize; {}] = {};",
+        net.input_name,
+        net.input.len(),
+        list(&net.input)
+    );
+    let _ = writeln!(
+        s,
+        "/// One example's output shape (`{}`).\npub const OUTPUT_SHAPE: [usize; {}] = {};",
+        net.output_name,
+        net.output.len(),
+        list(&net.output)
+    );
+    let _ = writeln!(
+        s,
+        "/// One example's input.\npub type Input = {};",
+        row(&net.input)
+    );
+    let _ = writeln!(
+        s,
+        "/// One example's output.\npub type Output = {};\n",
+        row(&net.output)
+    );
+    for (name, attr, nodes) in &w.norms {
+        let _ = writeln!(
+            s,
+            "/// Batch norm of ONNX `{nodes}`.\n#[normalize({attr})]\npub struct {name};\n"
+        );
+    }
+    for b in &w.blocks {
+        let _ = writeln!(s, "{b}");
+    }
+    let _ = writeln!(
+        s,
+        "/// The network of `{model}`.\n#[network]\n#[derive(Clone, Debug, Default)]\npub struct {struct_name} {{\n{fields}}}\n"
+    );
+    let _ = write!(
+        s,
+        r#"/// `weights.safetensors`, where the importer wrote it.
+pub const WEIGHTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/weights.safetensors");
+
+/// The network with the weights of a safetensors file's bytes, on the heap.
+/// Every tensor is checked (shape, dtype, finite values) and the file must
+/// hold nothing else.
+///
+/// # Errors
+/// A [`constnorm::safetensors::LoadError`] naming the key at fault.
+pub fn from_bytes(bytes: &[u8]) -> Result<Box<{struct_name}>, constnorm::safetensors::LoadError> {{
+    use constnorm::safetensors::{{LoadOptions, StateDictFile}};
+    let file = StateDictFile::parse(bytes)?;
+    let mut net = {struct_name}::new_boxed();
+    file.load("", &mut *net, LoadOptions::default())?;
+    Ok(net)
+}}
+
+/// The network with the weights of the safetensors file at `path`
+/// ([`WEIGHTS`] for the imported ones), on the heap.
+///
+/// # Errors
+/// The file cannot be read, or [`from_bytes`]'s.
+pub fn load(path: impl AsRef<std::path::Path>) -> Result<Box<{struct_name}>, Box<dyn std::error::Error + Send + Sync>> {{
+    let path = path.as_ref();
+    let bytes = std::fs::read(path).map_err(|e| format!("{{}}: {{e}}", path.display()))?;
+    Ok(from_bytes(&bytes)?)
+}}
+"#
+    );
+    s.push_str(&check_fn(struct_name, batch, &net.input, &net.output));
+    Source {
+        lib: s,
+        tensors: w.tensors,
+    }
+}
+
+/// `src/bin/check.rs`.
+pub fn check_bin(krate: &str) -> String {
+    format!(
+        r#"//! `check INPUT.npy OUTPUT.npy`: the eval forward of the imported network
+//! on every example of `INPUT.npy`, written to `OUTPUT.npy`
+//! ([`{krate}::check`]), to compare with ONNX Runtime.
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {{
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let [input, output] = args.as_slice() else {{
+        eprintln!("usage: check INPUT.npy OUTPUT.npy");
+        return ExitCode::from(2);
+    }};
+    let run = || -> Result<(), Box<dyn std::error::Error + Send + Sync>> {{
+        let x = std::fs::read(input).map_err(|e| format!("{{input}}: {{e}}"))?;
+        let net = {krate}::load({krate}::WEIGHTS)?;
+        let y = {krate}::check(&net, &x).map_err(|e| format!("{{input}}: {{e}}"))?;
+        std::fs::write(output, y).map_err(|e| format!("{{output}}: {{e}}"))?;
+        Ok(())
+    }};
+    match run() {{
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {{
+            eprintln!("check: {{e}}");
+            ExitCode::FAILURE
+        }}
+    }}
+}}
+"#
+    )
+}
+
+/// The generated `check` function (in `lib.rs`): `.npy` in, `.npy` out.
+fn check_fn(struct_name: &str, batch: usize, input: &[usize], output: &[usize]) -> String {
+    format!(
+        r#"
+/// The eval forward of `net` on every example of a `.npy` file's bytes
+/// (`f32`, C order, `[N, {dims}]` for any `N`; run {batch} at a time, the
+/// last chunk partial, nothing allocated per chunk), as the bytes of a
+/// `.npy` file of `[N, {out_dims}]`.
+///
+/// # Errors
+/// A file that is not such an array, or what a layer reports.
+pub fn check(net: &{struct_name}, npy_bytes: &[u8]) -> Result<Vec<u8>, Box<dyn std::error::Error + Send + Sync>> {{
+    use constnorm::runtime::npy;
+    use constnorm::{{Network, Row}};
+    let x = npy::read(npy_bytes)?;
+    if x.shape.len() != INPUT_SHAPE.len() + 1 || x.shape[1..] != INPUT_SHAPE {{
+        return Err(format!("an array of shape {{:?}} where [N, {dims}] is expected", x.shape).into());
+    }}
+    let per: usize = INPUT_SHAPE.iter().product();
+    let mut rows: Vec<Input> = Vec::with_capacity(x.shape[0]);
+    for example in x.data.chunks_exact(per) {{
+        let mut row: Input = {zero_in};
+        row.as_flat_mut().copy_from_slice(example);
+        rows.push(row);
+    }}
+    let mut y: Vec<Output> = vec![{zero_out}; rows.len()];
+    if !rows.is_empty() {{
+        let mut workspace = {struct_name}Workspace::<{batch}>::new_boxed();
+        net.forward_eval_slice(&rows, &mut workspace, &mut y)?;
+    }}
+    let mut shape = vec![rows.len()];
+    shape.extend_from_slice(&OUTPUT_SHAPE);
+    let flat: Vec<f32> = y.iter().flat_map(|r| r.as_flat().iter().copied()).collect();
+    Ok(npy::to_bytes(&shape, &flat))
+}}
+"#,
+        dims = input
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", "),
+        out_dims = output
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", "),
+        zero_in = zero(input),
+        zero_out = zero(output),
+    )
+}
+
+/// A zero literal of `shape`: `[[0.0; W]; H]`.
+pub fn zero(shape: &[usize]) -> String {
+    shape
+        .iter()
+        .rev()
+        .fold("0.0".to_string(), |inner, d| format!("[{inner}; {d}]"))
+}
+
+/// `Cargo.toml` of the generated crate.
+pub fn cargo_toml(krate: &str, constnorm: &str) -> String {
+    let dep = if constnorm.starts_with(|c: char| c.is_ascii_digit()) {
+        format!("version = \"{constnorm}\"")
+    } else {
+        format!("path = {constnorm:?}")
+    };
+    format!(
+        "[package]\nname = \"{krate}\"\nversion = \"0.1.0\"\nedition = \"2024\"\npublish = false\n\n[dependencies]\nconstnorm = {{ {dep}, features = [\"safetensors\"] }}\n\n[profile.dev]\nopt-level = 1\n\n# Its own workspace, wherever it is written.\n[workspace]\n"
+    )
+}
+
+/// The safetensors bytes of `tensors` with their ONNX names as metadata.
+///
+/// # Errors
+/// What `safetensors` reports (it does not for tensors the mapping made).
+pub fn weights(
+    tensors: &[(String, crate::graph::Tensor, String)],
+    model: &str,
+) -> Result<Vec<u8>, String> {
+    use safetensors::tensor::{Dtype, TensorView};
+    let bytes: Vec<(String, Dtype, Vec<usize>, Vec<u8>)> = tensors
+        .iter()
+        .map(|(key, t, _)| match &t.data {
+            Data::F32(v) => (
+                key.clone(),
+                Dtype::F32,
+                t.dims.clone(),
+                v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+            ),
+            Data::I64(v) => (
+                key.clone(),
+                Dtype::I64,
+                t.dims.clone(),
+                v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+            ),
+        })
+        .collect();
+    let views = bytes
+        .iter()
+        .map(|(k, d, s, b)| TensorView::new(*d, s.clone(), b).map(|v| (k.clone(), v)))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| e.to_string())?;
+    let mut meta: BTreeMap<String, String> = BTreeMap::new();
+    meta.insert("format".into(), "pt".into());
+    meta.insert("constnorm-onnx.model".into(), model.into());
+    for (key, _, source) in tensors {
+        meta.insert(format!("onnx:{key}"), source.clone());
+    }
+    safetensors::tensor::serialize(views, Some(meta.into_iter().collect()))
+        .map_err(|e| e.to_string())
+}

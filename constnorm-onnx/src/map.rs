@@ -1,0 +1,1318 @@
+//! From the data path of a [`Graph`] to a network of constnorm layers: a
+//! chain of layers from the input to the output, where a fork that joins
+//! again in an `Add` is a residual block and one that joins in a `Mul` by
+//! per-channel gates is squeeze-and-excitation. Every node the mapping
+//! cannot take is recorded as a [`Refusal`] and the walk goes on, so one
+//! run names them all.
+
+use std::collections::HashMap;
+
+use crate::graph::{Graph, Node, Tensor, axis};
+use crate::{Options, Refusal};
+
+/// The network: its layers and blocks in order, with the shapes of one
+/// example (no batch dimension).
+#[derive(Clone, Debug)]
+pub struct Net {
+    /// The graph input's name.
+    pub input_name: String,
+    /// The graph output's name.
+    pub output_name: String,
+    /// One example's input shape.
+    pub input: Vec<usize>,
+    /// One example's output shape.
+    pub output: Vec<usize>,
+    /// The layers and blocks.
+    pub items: Vec<Item>,
+}
+
+/// A field of a network.
+#[derive(Clone, Debug)]
+pub enum Item {
+    /// One layer.
+    Layer(Layer),
+    /// A residual block: `x + body(x)` or `shortcut(x) + body(x)`.
+    Residual(Block),
+}
+
+/// A residual block.
+#[derive(Clone, Debug)]
+pub struct Block {
+    /// Its field name (set by [`name`]).
+    pub field: String,
+    /// The body's layers and blocks.
+    pub items: Vec<Item>,
+    /// The projection shortcut, if not the identity.
+    pub shortcut: Option<Layer>,
+    /// The `Add` node.
+    pub node: String,
+}
+
+/// One layer: what it is, the nodes it came from, its shapes and its
+/// parameters under their state-dict names.
+#[derive(Clone, Debug)]
+pub struct Layer {
+    /// Its field name (set by [`name`]).
+    pub field: String,
+    /// The ONNX nodes it maps.
+    pub nodes: Vec<String>,
+    /// What it is.
+    pub kind: Kind,
+    /// One example's input shape.
+    pub input: Vec<usize>,
+    /// One example's output shape.
+    pub output: Vec<usize>,
+    /// Its tensors: state-dict suffix (`weight`), values, ONNX name.
+    pub params: Vec<Param>,
+}
+
+/// A tensor of a layer.
+#[derive(Clone, Debug)]
+pub struct Param {
+    /// The state-dict suffix: `weight`, `running_var`, `fc1.bias`.
+    pub key: String,
+    /// PyTorch's shape and the values.
+    pub tensor: Tensor,
+    /// Where it came from in the ONNX file (an initializer's name, or a
+    /// description for a tensor the importer made).
+    pub source: String,
+}
+
+/// The kinds of layers the importer writes.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Kind {
+    /// `Conv1d` / `Conv2d` (spatial rank = `kernel.len()`).
+    Conv {
+        /// Input channels.
+        cin: usize,
+        /// Output channels.
+        cout: usize,
+        /// Kernel size per axis.
+        kernel: Vec<usize>,
+        /// Stride per axis.
+        stride: Vec<usize>,
+        /// Symmetric padding per axis.
+        padding: Vec<usize>,
+        /// Dilation per axis.
+        dilation: Vec<usize>,
+        /// Groups.
+        groups: usize,
+        /// Whether it has a bias.
+        bias: bool,
+    },
+    /// Constant (zero by default) or reflection padding, `(begin, end)`
+    /// per spatial axis.
+    Pad {
+        /// `reflect` or `constant`.
+        reflect: bool,
+        /// The constant.
+        value: f32,
+        /// Padding before each spatial axis.
+        begin: Vec<usize>,
+        /// Padding after each spatial axis.
+        end: Vec<usize>,
+    },
+    /// Batch norm with running statistics (`BatchNorm1d` / `2d`).
+    BatchNorm {
+        /// ONNX's `epsilon`.
+        eps: f32,
+        /// PyTorch's momentum, `1 - ` ONNX's.
+        momentum: f64,
+    },
+    /// `Linear(IN, OUT)`.
+    Linear,
+    /// An elementwise activation or softmax over a flat vector.
+    Act(Act),
+    /// `AdaptiveAvgPool{1,2}d(1)`.
+    GlobalAvgPool,
+    /// `AvgPool` / `MaxPool`.
+    Pool {
+        /// Max (else average).
+        max: bool,
+        /// Kernel per axis.
+        kernel: Vec<usize>,
+        /// Stride per axis.
+        stride: Vec<usize>,
+        /// Padding per axis.
+        padding: Vec<usize>,
+        /// Dilation per axis (max pool).
+        dilation: Vec<usize>,
+        /// `ceil_mode`.
+        ceil: bool,
+        /// `count_include_pad` (average pool).
+        count_include_pad: bool,
+    },
+    /// A flattening to one vector.
+    Flatten,
+    /// `SqueezeExcitation(C, S)` with its activation and gate.
+    SqueezeExcitation {
+        /// Squeeze channels.
+        squeeze: usize,
+        /// The activation between the two 1x1 convolutions.
+        act: Act,
+        /// The gate.
+        gate: Act,
+    },
+}
+
+/// An activation.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Act {
+    /// `ReLU`.
+    Relu,
+    /// `ReLU6` (`Clip(0, 6)`).
+    Relu6,
+    /// `LeakyReLU(NUM / DEN)`.
+    LeakyRelu(u32, u32),
+    /// Sigmoid.
+    Sigmoid,
+    /// Tanh.
+    Tanh,
+    /// `Hardsigmoid` (`alpha = 1/6`), or Paddle's (`alpha = 0.2`) if `true`.
+    Hardsigmoid(bool),
+    /// `Hardswish`.
+    Hardswish,
+    /// `GELU` (erf form).
+    Gelu,
+    /// Softmax over a flat vector.
+    Softmax,
+}
+
+/// Maps `graph` to a [`Net`], or every node it cannot take.
+///
+/// # Errors
+/// The refusals, each naming the node, its operator and the reason.
+pub fn map(graph: &Graph, options: &Options) -> Result<Net, Vec<Refusal>> {
+    let mut m = Mapper {
+        g: graph,
+        consumers: HashMap::new(),
+        shapes: HashMap::new(),
+        refusals: Vec::new(),
+        visited: vec![false; graph.nodes.len()],
+    };
+    for (i, n) in graph.nodes.iter().enumerate() {
+        for input in &n.inputs {
+            if !input.is_empty() && !graph.constants.contains_key(input) {
+                let list = m.consumers.entry(input.as_str()).or_default();
+                if !list.contains(&i) {
+                    list.push(i);
+                }
+            }
+        }
+    }
+    let graph_level = |why: String| Refusal {
+        node: "(graph)".into(),
+        op: String::new(),
+        reason: why,
+    };
+    let [input] = graph.inputs.as_slice() else {
+        let names: Vec<&str> = graph.inputs.iter().map(|i| i.name.as_str()).collect();
+        return Err(vec![graph_level(format!(
+            "the importer maps models with one data input; this one has {}: {names:?}",
+            names.len()
+        ))]);
+    };
+    let [output] = graph.outputs.as_slice() else {
+        return Err(vec![graph_level(format!(
+            "the importer maps models with one output; this one has {}: {:?}",
+            graph.outputs.len(),
+            graph.outputs
+        ))]);
+    };
+    let shape = match options.shape_of(&input.name) {
+        Some(shape) => shape.to_vec(),
+        None => match input_shape(input) {
+            Ok(shape) => shape,
+            Err(why) => return Err(vec![graph_level(why)]),
+        },
+    };
+    m.shapes.insert(input.name.clone(), shape.clone());
+    let items = m.chain(&input.name, None, &[output.as_str()]).0;
+    for (i, node) in graph.nodes.iter().enumerate() {
+        if !m.visited[i] {
+            m.refusals.push(Refusal::new(
+                node,
+                "not on the path from the input to the output (a second output, or a branch that is neither a residual nor a gate)",
+            ));
+        }
+    }
+    if !m.refusals.is_empty() {
+        return Err(m.refusals);
+    }
+    let out_shape = m.shapes.get(output.as_str()).cloned().unwrap_or_default();
+    Ok(Net {
+        input_name: input.name.clone(),
+        output_name: output.clone(),
+        input: shape,
+        output: out_shape,
+        items,
+    })
+}
+
+/// One example's shape from the graph input: every dimension after the
+/// first (the batch) must be fixed.
+fn input_shape(input: &crate::graph::Input) -> Result<Vec<usize>, String> {
+    use crate::graph::Dim;
+    if input.dims.len() < 2 {
+        return Err(format!(
+            "input `{}` has rank {}: a batch dimension and at least one more are expected (give its shape with --input {}=DIMS)",
+            input.name,
+            input.dims.len(),
+            input.name
+        ));
+    }
+    input.dims[1..]
+        .iter()
+        .map(|d| match d {
+            Dim::Fixed(v) => Ok(*v),
+            Dim::Named(n) => Err(format!(
+                "input `{}` has a dimension `{n}` the file leaves open: fix it with --input {}=DIMS (one example's dimensions, without the batch, as 3x48x192)",
+                input.name, input.name
+            )),
+        })
+        .collect()
+}
+
+struct Mapper<'g> {
+    g: &'g Graph,
+    consumers: HashMap<&'g str, Vec<usize>>,
+    shapes: HashMap<String, Vec<usize>>,
+    refusals: Vec<Refusal>,
+    visited: Vec<bool>,
+}
+
+/// What a node (or a short pattern of nodes) maps to.
+enum Step {
+    /// A layer; the walk continues at `out`.
+    Layer(Layer, String),
+    /// No layer (`Identity`, `Dropout` in inference, a reshape to the same
+    /// shape); the walk continues at the output.
+    Skip(String),
+}
+
+impl<'g> Mapper<'g> {
+    fn data_consumers(&self, value: &str) -> Vec<usize> {
+        self.consumers.get(value).cloned().unwrap_or_default()
+    }
+
+    fn data_inputs(&self, node: &Node) -> Vec<String> {
+        node.inputs
+            .iter()
+            .filter(|i| !i.is_empty() && !self.g.constants.contains_key(*i))
+            .cloned()
+            .collect()
+    }
+
+    fn constant(&self, node: &Node, i: usize) -> Option<&'g Tensor> {
+        node.inputs
+            .get(i)
+            .filter(|n| !n.is_empty())
+            .and_then(|n| self.g.constants.get(n))
+    }
+
+    /// Walks from `value` until one of `ends`, starting with node `first`
+    /// if given; returns the items and the end reached.
+    fn chain(&mut self, value: &str, first: Option<usize>, ends: &[&str]) -> (Vec<Item>, String) {
+        let mut items = Vec::new();
+        let mut v = value.to_string();
+        let mut first = first;
+        while first.is_some() || !ends.contains(&v.as_str()) {
+            let consumers = match first.take() {
+                Some(c) => vec![c],
+                None => self.data_consumers(&v),
+            };
+            match consumers.as_slice() {
+                [] => break,
+                &[n] => {
+                    let node = &self.g.nodes[n];
+                    if is_join(node) && self.data_inputs(node).len() == 2 {
+                        // Reached a join from one side only: the other
+                        // input comes from elsewhere (a second input).
+                        break;
+                    }
+                    match self.step(n, &v) {
+                        Ok(Step::Layer(layer, out)) => {
+                            items.push(Item::Layer(layer));
+                            v = out;
+                        }
+                        Ok(Step::Skip(out)) => v = out,
+                        Err(why) => {
+                            self.refusals.push(Refusal::new(node, &why));
+                            self.visited[n] = true;
+                            match node.outputs.first() {
+                                Some(out) => v.clone_from(out),
+                                None => break,
+                            }
+                        }
+                    }
+                }
+                _ => match self.fork(&v, &consumers) {
+                    Some((item, out)) => {
+                        if let Some(item) = item {
+                            items.push(item);
+                        }
+                        v = out;
+                    }
+                    None => break,
+                },
+            }
+        }
+        (items, v)
+    }
+
+    /// A fork at `v`: finds where its branches join, walks each branch and
+    /// makes the join a residual block or a gate.
+    fn fork(&mut self, v: &str, consumers: &[usize]) -> Option<(Option<Item>, String)> {
+        let Some(j) = self.post_dominator(v) else {
+            for &c in consumers {
+                let node = &self.g.nodes[c];
+                self.refusals.push(Refusal::new(
+                    node,
+                    &format!("reads `{v}`, whose branches never join again"),
+                ));
+            }
+            return None;
+        };
+        let join = &self.g.nodes[j];
+        self.visited[j] = true;
+        let out = join.outputs.first().cloned().unwrap_or_default();
+        let inputs = self.data_inputs(join);
+        let ends: Vec<&str> = inputs.iter().map(String::as_str).collect();
+        let mut branches: Vec<(Vec<Item>, String)> = Vec::new();
+        for &c in consumers.iter().filter(|&&c| c != j) {
+            branches.push(self.chain(v, Some(c), &ends));
+        }
+        if consumers.contains(&j) {
+            branches.push((Vec::new(), v.to_string()));
+        }
+        let shape = self.shapes.get(v).cloned();
+        if join.op == "Add" && inputs.len() == 2 && branches.len() == 2 {
+            branches.sort_by_key(|(items, _)| usize::MAX - count(items));
+            let (body, _) = branches.remove(0);
+            let (short, _) = branches.remove(0);
+            let body_out = last_output(&body).or_else(|| shape.clone());
+            let shortcut = match short.as_slice() {
+                [] => None,
+                [Item::Layer(l)] => Some(l.clone()),
+                _ => {
+                    self.refusals.push(Refusal::new(
+                        join,
+                        "a residual whose shortcut is more than one layer (constnorm's residual blocks take the identity or one layer)",
+                    ));
+                    return Some((None, out));
+                }
+            };
+            let short_out = shortcut.as_ref().map(|l| l.output.clone()).or(shape);
+            if body_out != short_out {
+                self.refusals.push(Refusal::new(
+                    join,
+                    &format!("adds shapes {body_out:?} and {short_out:?}"),
+                ));
+                return Some((None, out));
+            }
+            if let Some(s) = body_out {
+                self.shapes.insert(out.clone(), s);
+            }
+            return Some((
+                Some(Item::Residual(Block {
+                    field: String::new(),
+                    items: body,
+                    shortcut,
+                    node: join.name.clone(),
+                })),
+                out,
+            ));
+        }
+        if join.op == "Mul" && inputs.len() == 2 && branches.len() == 2 {
+            branches.sort_by_key(|(items, _)| usize::MAX - count(items));
+            let (gate, _) = branches.remove(0);
+            let identity = branches.remove(0).0.is_empty();
+            if identity && let Some(layer) = self.squeeze_excitation(&gate, join, shape.as_deref())
+            {
+                if let Some(s) = shape {
+                    self.shapes.insert(out.clone(), s);
+                }
+                return Some((Some(Item::Layer(layer)), out));
+            }
+        }
+        self.refusals.push(Refusal::new(
+            join,
+            "joins branches that are neither a residual (x + body(x)) nor a squeeze-and-excitation gate (x * gate(x))",
+        ));
+        Some((None, out))
+    }
+
+    /// The first node every path from `v` to the output goes through.
+    fn post_dominator(&self, v: &str) -> Option<usize> {
+        let reach_all = |skip: Option<usize>| -> bool {
+            // Whether the graph output is reachable from v without `skip`.
+            let mut stack = vec![v.to_string()];
+            let mut seen = std::collections::HashSet::new();
+            while let Some(x) = stack.pop() {
+                if self.g.outputs.contains(&x) {
+                    return true;
+                }
+                for &c in self
+                    .consumers
+                    .get(x.as_str())
+                    .map_or(&[][..], Vec::as_slice)
+                {
+                    if Some(c) != skip && seen.insert(c) {
+                        stack.extend(self.g.nodes[c].outputs.iter().cloned());
+                    }
+                }
+            }
+            false
+        };
+        let start = self
+            .consumers
+            .get(v)
+            .and_then(|c| c.iter().min().copied())?;
+        (start..self.g.nodes.len()).find(|&j| is_join(&self.g.nodes[j]) && !reach_all(Some(j)))
+    }
+
+    fn squeeze_excitation(
+        &mut self,
+        gate: &[Item],
+        join: &Node,
+        shape: Option<&[usize]>,
+    ) -> Option<Layer> {
+        let [
+            Item::Layer(pool),
+            Item::Layer(fc1),
+            Item::Layer(act),
+            Item::Layer(fc2),
+            Item::Layer(g),
+        ] = gate
+        else {
+            return None;
+        };
+        let shape = shape?;
+        let pointwise = |l: &Layer| {
+            matches!(&l.kind, Kind::Conv { kernel, stride, padding, dilation, groups: 1, bias: true, .. }
+                if kernel.len() == 2 && kernel.iter().chain(stride).chain(dilation).all(|&k| k == 1)
+                    && padding.iter().all(|&p| p == 0))
+        };
+        let (Kind::Act(a), Kind::Act(gt)) = (&act.kind, &g.kind) else {
+            return None;
+        };
+        if pool.kind != Kind::GlobalAvgPool
+            || !pointwise(fc1)
+            || !pointwise(fc2)
+            || shape.len() != 3
+            || fc2.output.first() != shape.first()
+            || !matches!(gt, Act::Sigmoid | Act::Hardsigmoid(_))
+            || matches!(a, Act::Softmax)
+        {
+            return None;
+        }
+        let mut params = Vec::new();
+        for (prefix, l) in [("fc1", fc1), ("fc2", fc2)] {
+            for p in &l.params {
+                params.push(Param {
+                    key: format!("{prefix}.{}", p.key),
+                    tensor: p.tensor.clone(),
+                    source: p.source.clone(),
+                });
+            }
+        }
+        let mut nodes: Vec<String> = gate
+            .iter()
+            .flat_map(|i| match i {
+                Item::Layer(l) => l.nodes.clone(),
+                Item::Residual(_) => Vec::new(),
+            })
+            .collect();
+        nodes.push(join.name.clone());
+        Some(Layer {
+            field: String::new(),
+            nodes,
+            kind: Kind::SqueezeExcitation {
+                squeeze: fc1.output[0],
+                act: *a,
+                gate: *gt,
+            },
+            input: shape.to_vec(),
+            output: shape.to_vec(),
+            params,
+        })
+    }
+
+    /// Maps node `n`, which reads the data value `v` (and perhaps the next
+    /// node, for `MatMul` + `Add`).
+    fn step(&mut self, n: usize, v: &str) -> Result<Step, String> {
+        self.visited[n] = true;
+        let node = &self.g.nodes[n];
+        let Some(input) = self.shapes.get(v).cloned() else {
+            return Err(format!(
+                "its input `{v}` has no known shape (an earlier node was refused)"
+            ));
+        };
+        let out = node.outputs.first().cloned().ok_or("it has no output")?;
+        let data = self.data_inputs(node);
+        if data.len() != 1 {
+            return Err(format!(
+                "reads {} data inputs ({data:?}) where one is mapped",
+                data.len()
+            ));
+        }
+        if node.inputs.first().map(String::as_str) != Some(v)
+            && !matches!(node.op.as_str(), "Add" | "Mul")
+        {
+            return Err(format!("reads `{v}` as other than its first input"));
+        }
+        let layer =
+            |kind: Kind, output: Vec<usize>, params: Vec<Param>, nodes: Vec<String>| Layer {
+                field: String::new(),
+                nodes,
+                kind,
+                input: input.clone(),
+                output,
+                params,
+            };
+        let one = vec![node.name.clone()];
+        let act = |a: Act| {
+            Ok::<Step, String>(Step::Layer(
+                layer(Kind::Act(a), input.clone(), Vec::new(), one.clone()),
+                out.clone(),
+            ))
+        };
+        let step = match node.op.as_str() {
+            "Identity" | "Dropout" => {
+                if node
+                    .outputs
+                    .iter()
+                    .skip(1)
+                    .any(|o| !o.is_empty() && self.consumers.contains_key(o.as_str()))
+                {
+                    return Err("its mask output is read".into());
+                }
+                Step::Skip(out.clone())
+            }
+            "Relu" => act(Act::Relu)?,
+            "Sigmoid" => act(Act::Sigmoid)?,
+            "Tanh" => act(Act::Tanh)?,
+            "HardSwish" => act(Act::Hardswish)?,
+            "Gelu" if node.string("approximate", "none") == "none" => act(Act::Gelu)?,
+            "HardSigmoid" => {
+                let (a, b) = (node.float("alpha", 0.2), node.float("beta", 0.5));
+                if (b - 0.5).abs() > 1e-7 {
+                    return Err(format!("hard sigmoid with beta {b}: beta 0.5 is mapped"));
+                }
+                if (a - 1.0 / 6.0).abs() < 1e-7 {
+                    act(Act::Hardsigmoid(false))?
+                } else if (a - 0.2).abs() < 1e-7 {
+                    act(Act::Hardsigmoid(true))?
+                } else {
+                    return Err(format!(
+                        "hard sigmoid with alpha {a}: 1/6 (PyTorch's) and 0.2 (Paddle's) are mapped"
+                    ));
+                }
+            }
+            "LeakyRelu" => {
+                let a = node.float("alpha", 0.01);
+                let ratio = [100u32, 1000, 10_000, 100_000, 1_000_000]
+                    .into_iter()
+                    .find_map(|den| {
+                        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+                        let num = (f64::from(a) * f64::from(den)).round() as u32;
+                        #[allow(clippy::cast_possible_truncation)]
+                        let same = (f64::from(num) / f64::from(den)) as f32 == a;
+                        (a > 0.0 && same).then_some((num, den))
+                    });
+                match ratio {
+                    Some((num, den)) => act(Act::LeakyRelu(num, den))?,
+                    None => {
+                        return Err(format!(
+                            "leaky ReLU with slope {a}: a slope of a ratio NUM / DEN (DEN a power of ten up to 10^6) is mapped"
+                        ));
+                    }
+                }
+            }
+            "Clip" => {
+                let bound = |attr: &str, i: usize| -> Option<f32> {
+                    self.constant(node, i)
+                        .and_then(Tensor::scalar)
+                        .or_else(|| node.attrs.contains_key(attr).then(|| node.float(attr, 0.0)))
+                };
+                match (bound("min", 1), bound("max", 2)) {
+                    (Some(lo), Some(hi)) if lo == 0.0 && hi == 6.0 => act(Act::Relu6)?,
+                    (Some(lo), None) if lo == 0.0 => act(Act::Relu)?,
+                    (Some(lo), Some(hi)) if lo == 0.0 && hi == f32::INFINITY => act(Act::Relu)?,
+                    (lo, hi) => {
+                        return Err(format!(
+                            "a clamp to [{lo:?}, {hi:?}]: Clip(0, 6) (ReLU6) and Clip(0) (ReLU) are mapped"
+                        ));
+                    }
+                }
+            }
+            "Softmax" => {
+                let default = if self.g.opset < 13 { 1 } else { -1 };
+                let a = axis(node.int("axis", default), input.len() + 1);
+                if input.len() != 1 || a != Some(1) {
+                    return Err(format!(
+                        "softmax over axis {} of a {}-dimensional example: softmax over a flat vector is mapped",
+                        node.int("axis", default),
+                        input.len()
+                    ));
+                }
+                act(Act::Softmax)?
+            }
+            "Flatten" => {
+                if node.int("axis", 1) != 1 {
+                    return Err(format!(
+                        "flattens from axis {}: axis 1 (keep the batch) is mapped",
+                        node.int("axis", 1)
+                    ));
+                }
+                self.flatten(&input, &out, one)
+            }
+            "Reshape" => {
+                let shape = self
+                    .constant(node, 1)
+                    .and_then(Tensor::ints)
+                    .ok_or("its shape is not a constant")?;
+                let flat = input.iter().product::<usize>();
+                let to_flat = shape.len() == 2
+                    && matches!(shape[0], 0 | -1 | 1)
+                    && (shape[1] == -1 || usize::try_from(shape[1]).ok() == Some(flat));
+                if !to_flat {
+                    return Err(format!(
+                        "reshapes {input:?} to {shape:?}: only a reshape to one flat vector per example is mapped"
+                    ));
+                }
+                self.flatten(&input, &out, one)
+            }
+            "GlobalAveragePool" => {
+                if !(2..=3).contains(&input.len()) {
+                    return Err(format!(
+                        "global average pool of a {}-dimensional example",
+                        input.len()
+                    ));
+                }
+                let mut output = vec![1; input.len()];
+                output[0] = input[0];
+                Step::Layer(
+                    layer(Kind::GlobalAvgPool, output, Vec::new(), one),
+                    out.clone(),
+                )
+            }
+            "AveragePool" | "MaxPool" => self.pool(node, &input, &out)?,
+            "Conv" => self.conv(node, &input, &out)?,
+            "Pad" => self.pad(node, &input, &out)?,
+            "BatchNormalization" => self.batch_norm(node, &input, &out)?,
+            "Gemm" => self.gemm(node, &input, &out)?,
+            "MatMul" => self.matmul(n, &input)?,
+            op => {
+                return Err(format!(
+                    "operator {op} is not mapped (see the crate docs for the list)"
+                ));
+            }
+        };
+        match &step {
+            Step::Layer(layer, out) => {
+                self.shapes.insert(out.clone(), layer.output.clone());
+            }
+            Step::Skip(out) => {
+                self.shapes.insert(out.clone(), input);
+            }
+        }
+        Ok(step)
+    }
+
+    fn flatten(&self, input: &[usize], out: &str, nodes: Vec<String>) -> Step {
+        if input.len() == 1 {
+            return Step::Skip(out.to_string());
+        }
+        Step::Layer(
+            Layer {
+                field: String::new(),
+                nodes,
+                kind: Kind::Flatten,
+                input: input.to_vec(),
+                output: vec![input.iter().product()],
+                params: Vec::new(),
+            },
+            out.to_string(),
+        )
+    }
+
+    /// The spatial pads of a window node (`[begin..., end...]`), from
+    /// `pads` or `auto_pad`.
+    fn pads(
+        node: &Node,
+        spatial: &[usize],
+        kernel: &[usize],
+        stride: &[usize],
+        dilation: &[usize],
+    ) -> Result<Vec<usize>, String> {
+        let rank = spatial.len();
+        match node.string("auto_pad", "NOTSET") {
+            "NOTSET" => match node.ints("pads") {
+                None => Ok(vec![0; 2 * rank]),
+                Some(p) if p.len() == 2 * rank => p
+                    .iter()
+                    .map(|&x| usize::try_from(x).map_err(|_| format!("negative pad {x}")))
+                    .collect(),
+                Some(p) => Err(format!("pads {p:?} for {rank} spatial axes")),
+            },
+            "VALID" => Ok(vec![0; 2 * rank]),
+            mode @ ("SAME_UPPER" | "SAME_LOWER") => {
+                let mut pads = vec![0; 2 * rank];
+                for a in 0..rank {
+                    let out = spatial[a].div_ceil(stride[a]);
+                    let need = ((out - 1) * stride[a] + (kernel[a] - 1) * dilation[a] + 1)
+                        .saturating_sub(spatial[a]);
+                    let small = need / 2;
+                    let (begin, end) = if mode == "SAME_UPPER" {
+                        (small, need - small)
+                    } else {
+                        (need - small, small)
+                    };
+                    pads[a] = begin;
+                    pads[a + rank] = end;
+                }
+                Ok(pads)
+            }
+            other => Err(format!("auto_pad {other}")),
+        }
+    }
+
+    fn conv(&mut self, node: &Node, input: &[usize], out: &str) -> Result<Step, String> {
+        let w = self
+            .constant(node, 1)
+            .ok_or("its weight is not a constant")?;
+        if !(3..=4).contains(&w.dims.len()) || input.len() + 1 != w.dims.len() {
+            return Err(format!(
+                "a weight of shape {:?} on an example of shape {input:?}: Conv1d and Conv2d are mapped",
+                w.dims
+            ));
+        }
+        let rank = input.len() - 1;
+        let groups = usize::try_from(node.int("group", 1)).map_err(|_| "a negative group count")?;
+        let (cout, cin_g) = (w.dims[0], w.dims[1]);
+        let kernel = w.dims[2..].to_vec();
+        if groups == 0 || cin_g * groups != input[0] || cout % groups != 0 {
+            return Err(format!(
+                "a weight {:?} with {groups} groups on {} channels",
+                w.dims, input[0]
+            ));
+        }
+        let axis_ints = |name: &str| -> Result<Vec<usize>, String> {
+            match node.ints(name) {
+                None => Ok(vec![1; rank]),
+                Some(v) if v.len() == rank => v
+                    .iter()
+                    .map(|&x| {
+                        usize::try_from(x)
+                            .ok()
+                            .filter(|&x| x > 0)
+                            .ok_or(format!("{name} {v:?}"))
+                    })
+                    .collect(),
+                Some(v) => Err(format!("{name} {v:?} for {rank} spatial axes")),
+            }
+        };
+        let stride = axis_ints("strides")?;
+        let dilation = axis_ints("dilations")?;
+        let spatial = &input[1..];
+        let pads = Self::pads(node, spatial, &kernel, &stride, &dilation)?;
+        let bias = self.constant(node, 2);
+        if node.inputs.get(2).is_some_and(|b| !b.is_empty()) && bias.is_none() {
+            return Err("its bias is not a constant".into());
+        }
+        let (begin, end) = pads.split_at(rank);
+        let mut params = vec![Param {
+            key: "weight".into(),
+            tensor: w.clone(),
+            source: node.inputs[1].clone(),
+        }];
+        if let Some(b) = bias {
+            params.push(Param {
+                key: "bias".into(),
+                tensor: Tensor {
+                    dims: vec![cout],
+                    data: b.data.clone(),
+                },
+                source: node.inputs[2].clone(),
+            });
+        }
+        if begin != end {
+            // An asymmetric padding: a padding layer, then the convolution
+            // without. Two layers from one node: the caller gets the conv,
+            // the pad goes first.
+            return Err(format!(
+                "asymmetric pads {pads:?}: give the padding as its own Pad node (not mapped yet inside a Conv)"
+            ));
+        }
+        let mut output = vec![cout];
+        for a in 0..rank {
+            let span = dilation[a] * (kernel[a] - 1) + 1;
+            let padded = spatial[a] + 2 * begin[a];
+            if padded < span {
+                return Err(format!(
+                    "kernel {kernel:?} larger than the padded input {spatial:?}"
+                ));
+            }
+            output.push((padded - span) / stride[a] + 1);
+        }
+        let kind = Kind::Conv {
+            cin: input[0],
+            cout,
+            kernel,
+            stride,
+            padding: begin.to_vec(),
+            dilation,
+            groups,
+            bias: bias.is_some(),
+        };
+        Ok(Step::Layer(
+            Layer {
+                field: String::new(),
+                nodes: vec![node.name.clone()],
+                kind,
+                input: input.to_vec(),
+                output,
+                params,
+            },
+            out.to_string(),
+        ))
+    }
+
+    fn pad(&mut self, node: &Node, input: &[usize], out: &str) -> Result<Step, String> {
+        let mode = node.string("mode", "constant");
+        let reflect = match mode {
+            "constant" => false,
+            "reflect" => true,
+            other => return Err(format!("pad mode {other}: constant and reflect are mapped")),
+        };
+        let pads: Vec<i64> = match self.constant(node, 1) {
+            Some(t) => t.ints().ok_or("its pads are not integers")?.to_vec(),
+            None => node
+                .ints("pads")
+                .ok_or("its pads are not a constant")?
+                .to_vec(),
+        };
+        if node.inputs.get(3).is_some_and(|a| !a.is_empty()) {
+            return Err("an axes input".into());
+        }
+        let value = self
+            .constant(node, 2)
+            .and_then(Tensor::scalar)
+            .unwrap_or_else(|| node.float("value", 0.0));
+        let rank = input.len() + 1;
+        if pads.len() != 2 * rank {
+            return Err(format!("pads {pads:?} for rank {rank}"));
+        }
+        // Batch and channel axes unpadded.
+        if pads[0] != 0 || pads[1] != 0 || pads[rank] != 0 || pads[rank + 1] != 0 {
+            return Err(format!("pads {pads:?} on the batch or channel axis"));
+        }
+        let spatial = rank - 2;
+        if !(1..=2).contains(&spatial) {
+            return Err(format!("padding of a {}-dimensional example", input.len()));
+        }
+        let to_usize = |v: &[i64]| -> Result<Vec<usize>, String> {
+            v.iter()
+                .map(|&x| usize::try_from(x).map_err(|_| format!("negative pad {x} (a crop)")))
+                .collect()
+        };
+        let begin = to_usize(&pads[2..rank])?;
+        let end = to_usize(&pads[rank + 2..])?;
+        let mut output = input.to_vec();
+        for a in 0..spatial {
+            if reflect && (begin[a] >= input[1 + a] || end[a] >= input[1 + a]) {
+                return Err(format!(
+                    "reflection pads {pads:?} as wide as the input {input:?}"
+                ));
+            }
+            output[1 + a] += begin[a] + end[a];
+        }
+        Ok(Step::Layer(
+            Layer {
+                field: String::new(),
+                nodes: vec![node.name.clone()],
+                kind: Kind::Pad {
+                    reflect,
+                    value,
+                    begin,
+                    end,
+                },
+                input: input.to_vec(),
+                output,
+                params: Vec::new(),
+            },
+            out.to_string(),
+        ))
+    }
+
+    fn pool(&mut self, node: &Node, input: &[usize], out: &str) -> Result<Step, String> {
+        let max = node.op == "MaxPool";
+        if node.outputs.len() > 1 && node.outputs[1..].iter().any(|o| !o.is_empty()) {
+            return Err("its indices output".into());
+        }
+        let kernel: Vec<usize> = node
+            .ints("kernel_shape")
+            .ok_or("no kernel_shape")?
+            .iter()
+            .map(|&k| usize::try_from(k).map_err(|_| format!("kernel {k}")))
+            .collect::<Result<_, _>>()?;
+        let rank = kernel.len();
+        if rank + 1 != input.len() || !(1..=2).contains(&rank) {
+            return Err(format!(
+                "a {rank}-dimensional window on an example of shape {input:?}"
+            ));
+        }
+        let ints = |name: &str| -> Vec<usize> {
+            node.ints(name).map_or(vec![1; rank], |v| {
+                v.iter().map(|&x| usize::try_from(x).unwrap_or(1)).collect()
+            })
+        };
+        let stride = ints("strides");
+        let dilation = if max {
+            ints("dilations")
+        } else {
+            vec![1; rank]
+        };
+        let pads = Self::pads(node, &input[1..], &kernel, &stride, &dilation)?;
+        let (begin, end) = pads.split_at(rank);
+        if begin != end {
+            return Err(format!("asymmetric pads {pads:?}"));
+        }
+        let ceil = node.int("ceil_mode", 0) != 0;
+        let count_include_pad = node.int("count_include_pad", 0) != 0;
+        let mut output = vec![input[0]];
+        for a in 0..rank {
+            let span = dilation[a] * (kernel[a] - 1) + 1;
+            let padded = input[1 + a] + 2 * begin[a];
+            if padded < span || 2 * begin[a] > kernel[a] {
+                return Err(format!("window {kernel:?} with pads {pads:?} on {input:?}"));
+            }
+            let steps = if ceil {
+                (padded - span).div_ceil(stride[a])
+            } else {
+                (padded - span) / stride[a]
+            };
+            // PyTorch: the last window must start inside the input or the
+            // left padding.
+            let steps = if ceil && steps * stride[a] >= input[1 + a] + begin[a] {
+                steps - 1
+            } else {
+                steps
+            };
+            output.push(steps + 1);
+        }
+        Ok(Step::Layer(
+            Layer {
+                field: String::new(),
+                nodes: vec![node.name.clone()],
+                kind: Kind::Pool {
+                    max,
+                    kernel,
+                    stride,
+                    padding: begin.to_vec(),
+                    dilation,
+                    ceil,
+                    count_include_pad,
+                },
+                input: input.to_vec(),
+                output,
+                params: Vec::new(),
+            },
+            out.to_string(),
+        ))
+    }
+
+    fn batch_norm(&mut self, node: &Node, input: &[usize], out: &str) -> Result<Step, String> {
+        if node.outputs.iter().skip(1).any(|o| !o.is_empty()) || node.int("training_mode", 0) != 0 {
+            return Err("batch norm in training mode (export the model in eval mode)".into());
+        }
+        let c = input[0];
+        let mut params = Vec::new();
+        for (i, key) in [
+            (1, "weight"),
+            (2, "bias"),
+            (3, "running_mean"),
+            (4, "running_var"),
+        ] {
+            let t = self
+                .constant(node, i)
+                .ok_or(format!("its {key} is not a constant"))?;
+            if t.len() != c {
+                return Err(format!("{key} of {} values for {c} channels", t.len()));
+            }
+            params.push(Param {
+                key: key.into(),
+                tensor: Tensor {
+                    dims: vec![c],
+                    data: crate::graph::Data::F32(t.floats()),
+                },
+                source: node.inputs[i].clone(),
+            });
+        }
+        params.push(Param {
+            key: "num_batches_tracked".into(),
+            tensor: Tensor {
+                dims: vec![],
+                data: crate::graph::Data::I64(vec![0]),
+            },
+            source: "(not in ONNX: 0)".into(),
+        });
+        let eps = node.float("epsilon", 1e-5);
+        let m = f64::from(node.float("momentum", 0.9));
+        // ONNX keeps 1 - PyTorch's momentum in f32: round back to the
+        // decimal PyTorch was given.
+        let momentum = format!("{:.6}", 1.0 - m).parse::<f64>().unwrap_or(0.1);
+        Ok(Step::Layer(
+            Layer {
+                field: String::new(),
+                nodes: vec![node.name.clone()],
+                kind: Kind::BatchNorm { eps, momentum },
+                input: input.to_vec(),
+                output: input.to_vec(),
+                params,
+            },
+            out.to_string(),
+        ))
+    }
+
+    fn linear(
+        &self,
+        nodes: Vec<String>,
+        input: &[usize],
+        weight: Tensor,
+        w_source: String,
+        bias: Option<(Tensor, String)>,
+    ) -> Result<Layer, String> {
+        let [inp] = input else {
+            return Err(format!(
+                "a matrix product on an example of shape {input:?}: a flat vector is mapped (flatten first)"
+            ));
+        };
+        let [out, win] = weight.dims[..] else {
+            return Err(format!("a weight of shape {:?}", weight.dims));
+        };
+        if win != *inp {
+            return Err(format!("a weight {:?} on {inp} values", weight.dims));
+        }
+        let bias = match bias {
+            Some((b, source)) if b.len() == out => Param {
+                key: "bias".into(),
+                tensor: Tensor {
+                    dims: vec![out],
+                    data: crate::graph::Data::F32(b.floats()),
+                },
+                source,
+            },
+            Some((b, _)) => return Err(format!("a bias of shape {:?} for {out} outputs", b.dims)),
+            None => Param {
+                key: "bias".into(),
+                tensor: Tensor {
+                    dims: vec![out],
+                    data: crate::graph::Data::F32(vec![0.0; out]),
+                },
+                source: "(none in ONNX: zeros)".into(),
+            },
+        };
+        Ok(Layer {
+            field: String::new(),
+            nodes,
+            kind: Kind::Linear,
+            input: input.to_vec(),
+            output: vec![out],
+            params: vec![
+                Param {
+                    key: "weight".into(),
+                    tensor: weight,
+                    source: w_source,
+                },
+                bias,
+            ],
+        })
+    }
+
+    fn gemm(&mut self, node: &Node, input: &[usize], out: &str) -> Result<Step, String> {
+        if node.int("transA", 0) != 0
+            || node.float("alpha", 1.0) != 1.0
+            || node.float("beta", 1.0) != 1.0
+        {
+            return Err("Gemm with transA, alpha or beta other than 0, 1, 1".into());
+        }
+        let b = self.constant(node, 1).ok_or("its B is not a constant")?;
+        if b.dims.len() != 2 {
+            return Err(format!("B of shape {:?}", b.dims));
+        }
+        let weight = if node.int("transB", 0) != 0 {
+            b.clone()
+        } else {
+            transpose(b)
+        };
+        let bias = self
+            .constant(node, 2)
+            .map(|t| (t.clone(), node.inputs[2].clone()));
+        let layer = self.linear(
+            vec![node.name.clone()],
+            input,
+            weight,
+            node.inputs[1].clone(),
+            bias,
+        )?;
+        Ok(Step::Layer(layer, out.to_string()))
+    }
+
+    /// `MatMul` by a constant `[IN, OUT]`, and the `Add` of a constant bias
+    /// that follows it if any.
+    fn matmul(&mut self, n: usize, input: &[usize]) -> Result<Step, String> {
+        let node = &self.g.nodes[n];
+        let b = self
+            .constant(node, 1)
+            .ok_or("its second operand is not a constant")?;
+        if b.dims.len() != 2 {
+            return Err(format!("a second operand of shape {:?}", b.dims));
+        }
+        let mut out = node.outputs[0].clone();
+        let mut nodes = vec![node.name.clone()];
+        let mut bias = None;
+        if let [next] = self.data_consumers(&out).as_slice() {
+            let add = &self.g.nodes[*next];
+            if add.op == "Add" && self.data_inputs(add).len() == 1 {
+                let k = usize::from(add.inputs[0] == out);
+                if let Some(t) = self.constant(add, k) {
+                    bias = Some((t.clone(), add.inputs[k].clone()));
+                    nodes.push(add.name.clone());
+                    self.visited[*next] = true;
+                    out.clone_from(&add.outputs[0]);
+                }
+            }
+        }
+        let layer = self.linear(nodes, input, transpose(b), node.inputs[1].clone(), bias)?;
+        Ok(Step::Layer(layer, out))
+    }
+}
+
+fn transpose(t: &Tensor) -> Tensor {
+    let (r, c) = (t.dims[0], t.dims[1]);
+    let v = t.floats();
+    Tensor {
+        dims: vec![c, r],
+        data: crate::graph::Data::F32((0..r * c).map(|i| v[(i % r) * c + i / r]).collect()),
+    }
+}
+
+fn is_join(node: &Node) -> bool {
+    matches!(node.op.as_str(), "Add" | "Mul")
+}
+
+fn count(items: &[Item]) -> usize {
+    items
+        .iter()
+        .map(|i| match i {
+            Item::Layer(_) => 1,
+            Item::Residual(b) => 1 + count(&b.items),
+        })
+        .sum()
+}
+
+fn last_output(items: &[Item]) -> Option<Vec<usize>> {
+    match items.last()? {
+        Item::Layer(l) => Some(l.output.clone()),
+        Item::Residual(b) => last_output(&b.items),
+    }
+}
+
+/// The number of layers in `items`, blocks' included.
+#[must_use]
+pub fn count_layers(items: &[Item]) -> usize {
+    items
+        .iter()
+        .map(|i| match i {
+            Item::Layer(_) => 1,
+            Item::Residual(b) => count_layers(&b.items) + usize::from(b.shortcut.is_some()),
+        })
+        .sum()
+}
+
+/// Folds every batch norm that follows a convolution or a `Linear` in the
+/// same chain into its weights (in `f64`, rounded once):
+/// `w' = w * gamma / sqrt(var + eps)`, `b' = (b - mean) * gamma / sqrt(var + eps) + beta`.
+pub fn fold_batch_norms(items: &mut Vec<Item>) {
+    let mut i = 0;
+    while i < items.len() {
+        if let Item::Residual(b) = &mut items[i] {
+            fold_batch_norms(&mut b.items);
+        }
+        let foldable = i + 1 < items.len()
+            && matches!(&items[i], Item::Layer(l) if matches!(l.kind, Kind::Conv { .. } | Kind::Linear))
+            && matches!(&items[i + 1], Item::Layer(l) if matches!(l.kind, Kind::BatchNorm { .. }));
+        if foldable {
+            let Item::Layer(bn) = items.remove(i + 1) else {
+                unreachable!("checked above")
+            };
+            if let Item::Layer(layer) = &mut items[i] {
+                fold_into(layer, &bn);
+            }
+        }
+        i += 1;
+    }
+}
+
+fn fold_into(layer: &mut Layer, bn: &Layer) {
+    let Kind::BatchNorm { eps, .. } = bn.kind else {
+        return;
+    };
+    let get = |key: &str| -> Vec<f64> {
+        bn.params
+            .iter()
+            .find(|p| p.key == key)
+            .map(|p| p.tensor.floats().iter().map(|&x| f64::from(x)).collect())
+            .unwrap_or_default()
+    };
+    let (gamma, beta, mean, var) = (
+        get("weight"),
+        get("bias"),
+        get("running_mean"),
+        get("running_var"),
+    );
+    let scale: Vec<f64> = gamma
+        .iter()
+        .zip(&var)
+        .map(|(g, v)| g / (v + f64::from(eps)).sqrt())
+        .collect();
+    let out = scale.len();
+    let old_bias: Vec<f64> = layer
+        .params
+        .iter()
+        .find(|p| p.key == "bias")
+        .map_or(vec![0.0; out], |p| {
+            p.tensor.floats().iter().map(|&x| f64::from(x)).collect()
+        });
+    #[allow(clippy::cast_possible_truncation)]
+    let bias: Vec<f32> = (0..out)
+        .map(|o| ((old_bias[o] - mean[o]) * scale[o] + beta[o]) as f32)
+        .collect();
+    if let Some(w) = layer.params.iter_mut().find(|p| p.key == "weight") {
+        let per = w.tensor.len() / out.max(1);
+        let v = w.tensor.floats();
+        #[allow(clippy::cast_possible_truncation)]
+        let folded: Vec<f32> = v
+            .iter()
+            .enumerate()
+            .map(|(i, &x)| (f64::from(x) * scale[i / per]) as f32)
+            .collect();
+        w.tensor.data = crate::graph::Data::F32(folded);
+        w.source = format!("{} folded with {}", w.source, bn.nodes.join(", "));
+    }
+    layer.params.retain(|p| p.key != "bias");
+    layer.params.push(Param {
+        key: "bias".into(),
+        tensor: Tensor {
+            dims: vec![out],
+            data: crate::graph::Data::F32(bias),
+        },
+        source: format!("folded from {}", bn.nodes.join(", ")),
+    });
+    if let Kind::Conv { bias, .. } = &mut layer.kind {
+        *bias = true;
+    }
+    layer.nodes.extend(bn.nodes.iter().cloned());
+}

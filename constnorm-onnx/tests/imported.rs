@@ -1,0 +1,156 @@
+//! The four MLPerf Tiny models, as PyTorch exported them to ONNX
+//! (`benches/data/mlperf_tiny/*.onnx`, from `benches/mlperf_tiny.py`),
+//! imported, compiled and run against ONNX Runtime's outputs on the same
+//! inputs (`tests/data/*.npy`, from `tests/make_reference.py`).
+//!
+//! The generated sources are checked in (`tests/imported/*.rs`) and compiled
+//! here as modules; each test first imports the ONNX file again and
+//! requires the same source, so what runs is what the importer writes
+//! today (`UPDATE_SNAPSHOTS=1` rewrites them after a deliberate change).
+//! The weights come from that same import, in memory.
+
+use std::path::{Path, PathBuf};
+
+use constnorm::runtime::npy;
+use constnorm_onnx::{Imported, Options, import};
+
+#[allow(dead_code)] // `load` and the shapes are for the generated crate's users
+#[path = "imported/ad.rs"]
+mod ad;
+#[allow(dead_code)]
+#[path = "imported/ad_folded.rs"]
+mod ad_folded;
+#[allow(dead_code)]
+#[path = "imported/ic.rs"]
+mod ic;
+#[allow(dead_code)]
+#[path = "imported/kws.rs"]
+mod kws;
+#[allow(dead_code)]
+#[path = "imported/vww.rs"]
+mod vww;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf()
+}
+
+/// Imports `benches/data/mlperf_tiny/{model}.onnx` and requires the
+/// checked-in source `tests/imported/{snapshot}.rs`.
+fn import_model(model: &str, snapshot: &str, fold: bool) -> Imported {
+    let path = root().join(format!("../benches/data/mlperf_tiny/{model}.onnx"));
+    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let options = Options {
+        struct_name: "Net".into(),
+        batch: 4,
+        fold_batch_norm: fold,
+        ..Options::new(model)
+    };
+    let imported = import(&bytes, &options).unwrap_or_else(|e| panic!("{model}: {e}"));
+    let file = root().join(format!("tests/imported/{snapshot}.rs"));
+    if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
+        std::fs::write(&file, &imported.lib).unwrap();
+    }
+    let expected = std::fs::read_to_string(&file).unwrap_or_default();
+    assert!(
+        imported.lib == expected,
+        "the source generated for {model} differs from {} (UPDATE_SNAPSHOTS=1 after a deliberate change):\n{}",
+        file.display(),
+        imported.lib
+    );
+    imported
+}
+
+/// Runs `check` (the generated `.npy` in, `.npy` out) on the model's
+/// inputs and compares with ONNX Runtime's outputs.
+fn against_onnx_runtime(
+    model: &str,
+    check: impl Fn(&[u8]) -> Result<Vec<u8>, Box<dyn std::error::Error + Send + Sync>>,
+) -> f32 {
+    let data = root().join("tests/data");
+    let x = std::fs::read(data.join(format!("{model}.x.npy"))).unwrap();
+    let ort = npy::read(&std::fs::read(data.join(format!("{model}.ort.npy"))).unwrap()).unwrap();
+    let ours = npy::read(&check(&x).unwrap()).unwrap();
+    assert_eq!(ours.shape, ort.shape, "{model}: output shape");
+    let worst = ours
+        .data
+        .iter()
+        .zip(&ort.data)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0f32, f32::max);
+    println!(
+        "{model}: worst |constnorm - ONNX Runtime| = {worst:e} over {} values",
+        ours.data.len()
+    );
+    assert!(worst <= 1e-5, "{model}: {worst:e} from ONNX Runtime");
+    worst
+}
+
+#[test]
+fn ad_keeps_its_batch_norms_and_matches_onnx_runtime() {
+    let imported = import_model("ad", "ad", false);
+    assert!(imported.lib.contains("#[normalize(batch, dims = 128)]"));
+    let net = ad::from_bytes(&imported.weights).unwrap();
+    // The running statistics came in: not the defaults (0 and 1).
+    assert!(net.bn1.running_mean.iter().any(|&m| m != 0.0));
+    against_onnx_runtime("ad", |x| ad::check(&net, x));
+}
+
+#[test]
+fn ad_with_batch_norm_folded_matches_onnx_runtime() {
+    let imported = import_model("ad", "ad_folded", true);
+    assert!(
+        !imported.lib.contains("normalize"),
+        "every batch norm follows a Linear"
+    );
+    let net = ad_folded::from_bytes(&imported.weights).unwrap();
+    against_onnx_runtime("ad", |x| ad_folded::check(&net, x));
+}
+
+#[test]
+fn kws_matches_onnx_runtime() {
+    let imported = import_model("kws", "kws", false);
+    let net = kws::from_bytes(&imported.weights).unwrap();
+    against_onnx_runtime("kws", |x| kws::check(&net, x));
+}
+
+#[test]
+fn ic_residual_blocks_match_onnx_runtime() {
+    let imported = import_model("ic", "ic", false);
+    assert_eq!(imported.lib.matches("#[network(residual)]").count(), 3);
+    assert_eq!(imported.lib.matches("#[shortcut]").count(), 2);
+    let net = ic::from_bytes(&imported.weights).unwrap();
+    against_onnx_runtime("ic", |x| ic::check(&net, x));
+}
+
+#[test]
+fn vww_matches_onnx_runtime() {
+    let imported = import_model("vww", "vww", false);
+    let net = vww::from_bytes(&imported.weights).unwrap();
+    against_onnx_runtime("vww", |x| vww::check(&net, x));
+}
+
+#[test]
+fn weights_record_their_onnx_names() {
+    let imported = import_model("ic", "ic", false);
+    let (_, meta) = safetensors::SafeTensors::read_metadata(&imported.weights).unwrap();
+    let meta = meta.metadata().as_ref().unwrap();
+    assert_eq!(meta["format"], "pt");
+    assert_eq!(
+        meta["onnx:layer2.shortcut.weight"],
+        "layer2.shortcut.weight"
+    );
+    assert_eq!(meta["onnx:fc.bias"], "fc.bias");
+}
+
+#[test]
+fn check_refuses_an_input_of_the_wrong_shape() {
+    let imported = import_model("kws", "kws", false);
+    let net = kws::from_bytes(&imported.weights).unwrap();
+    let wrong = npy::to_bytes(&[2, 49, 10], &[0.0; 980]);
+    let e = kws::check(&net, &wrong).unwrap_err().to_string();
+    assert!(e.contains("[N, 1, 49, 10]"), "{e}");
+    assert!(kws::check(&net, b"not npy").is_err());
+    // No example: an empty output, not an error.
+    let none = npy::read(&kws::check(&net, &npy::to_bytes(&[0, 1, 49, 10], &[])).unwrap()).unwrap();
+    assert_eq!(none.shape, [0, 12]);
+}

@@ -1,0 +1,180 @@
+//! `ad` imported by constnorm-onnx 0.1.0 (opset 17, written by pytorch 2.15.0).
+//!
+//! Input `x`: one example is [640]; output `y`: [640]. Every field names
+//! the ONNX nodes it maps; `weights.safetensors` holds the weights under
+//! the fields' keys, with the ONNX names in its metadata.
+
+use constnorm::nn::{Linear, Relu};
+use constnorm::{network, normalize};
+
+/// One example's input shape (`x`, without the batch dimension).
+pub const INPUT_SHAPE: [usize; 1] = [640];
+/// One example's output shape (`y`).
+pub const OUTPUT_SHAPE: [usize; 1] = [640];
+/// One example's input.
+pub type Input = [f32; 640];
+/// One example's output.
+pub type Output = [f32; 640];
+
+/// Batch norm of ONNX `/bn1/BatchNormalization`.
+#[normalize(batch, dims = 128)]
+pub struct Bn1;
+
+/// Batch norm of ONNX `/bn2/BatchNormalization`.
+#[normalize(batch, dims = 128)]
+pub struct Bn2;
+
+/// Batch norm of ONNX `/bn3/BatchNormalization`.
+#[normalize(batch, dims = 128)]
+pub struct Bn3;
+
+/// Batch norm of ONNX `/bn4/BatchNormalization`.
+#[normalize(batch, dims = 128)]
+pub struct Bn4;
+
+/// Batch norm of ONNX `/bn5/BatchNormalization`.
+#[normalize(batch, dims = 8)]
+pub struct Bn5;
+
+/// Batch norm of ONNX `/bn6/BatchNormalization`.
+#[normalize(batch, dims = 128)]
+pub struct Bn6;
+
+/// Batch norm of ONNX `/bn7/BatchNormalization`.
+#[normalize(batch, dims = 128)]
+pub struct Bn7;
+
+/// Batch norm of ONNX `/bn8/BatchNormalization`.
+#[normalize(batch, dims = 128)]
+pub struct Bn8;
+
+/// Batch norm of ONNX `/bn9/BatchNormalization`.
+#[normalize(batch, dims = 128)]
+pub struct Bn9;
+
+/// The network of `ad`.
+#[network]
+#[derive(Clone, Debug, Default)]
+pub struct Net {
+    /// ONNX `/fc1/Gemm`: [640] -> [128].
+    pub fc1: Linear<640, 128>,
+    /// ONNX `/bn1/BatchNormalization`: [128] -> [128].
+    pub bn1: Bn1,
+    /// ONNX `/relu1/Relu`: [128] -> [128].
+    pub relu1: Relu<128>,
+    /// ONNX `/fc2/Gemm`: [128] -> [128].
+    pub fc2: Linear<128, 128>,
+    /// ONNX `/bn2/BatchNormalization`: [128] -> [128].
+    pub bn2: Bn2,
+    /// ONNX `/relu2/Relu`: [128] -> [128].
+    pub relu2: Relu<128>,
+    /// ONNX `/fc3/Gemm`: [128] -> [128].
+    pub fc3: Linear<128, 128>,
+    /// ONNX `/bn3/BatchNormalization`: [128] -> [128].
+    pub bn3: Bn3,
+    /// ONNX `/relu3/Relu`: [128] -> [128].
+    pub relu3: Relu<128>,
+    /// ONNX `/fc4/Gemm`: [128] -> [128].
+    pub fc4: Linear<128, 128>,
+    /// ONNX `/bn4/BatchNormalization`: [128] -> [128].
+    pub bn4: Bn4,
+    /// ONNX `/relu4/Relu`: [128] -> [128].
+    pub relu4: Relu<128>,
+    /// ONNX `/fc5/Gemm`: [128] -> [8].
+    pub fc5: Linear<128, 8>,
+    /// ONNX `/bn5/BatchNormalization`: [8] -> [8].
+    pub bn5: Bn5,
+    /// ONNX `/relu5/Relu`: [8] -> [8].
+    pub relu5: Relu<8>,
+    /// ONNX `/fc6/Gemm`: [8] -> [128].
+    pub fc6: Linear<8, 128>,
+    /// ONNX `/bn6/BatchNormalization`: [128] -> [128].
+    pub bn6: Bn6,
+    /// ONNX `/relu6/Relu`: [128] -> [128].
+    pub relu6: Relu<128>,
+    /// ONNX `/fc7/Gemm`: [128] -> [128].
+    pub fc7: Linear<128, 128>,
+    /// ONNX `/bn7/BatchNormalization`: [128] -> [128].
+    pub bn7: Bn7,
+    /// ONNX `/relu7/Relu`: [128] -> [128].
+    pub relu7: Relu<128>,
+    /// ONNX `/fc8/Gemm`: [128] -> [128].
+    pub fc8: Linear<128, 128>,
+    /// ONNX `/bn8/BatchNormalization`: [128] -> [128].
+    pub bn8: Bn8,
+    /// ONNX `/relu8/Relu`: [128] -> [128].
+    pub relu8: Relu<128>,
+    /// ONNX `/fc9/Gemm`: [128] -> [128].
+    pub fc9: Linear<128, 128>,
+    /// ONNX `/bn9/BatchNormalization`: [128] -> [128].
+    pub bn9: Bn9,
+    /// ONNX `/relu9/Relu`: [128] -> [128].
+    pub relu9: Relu<128>,
+    /// ONNX `/fc10/Gemm`: [128] -> [640].
+    pub fc10: Linear<128, 640>,
+}
+
+/// `weights.safetensors`, where the importer wrote it.
+pub const WEIGHTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/weights.safetensors");
+
+/// The network with the weights of a safetensors file's bytes, on the heap.
+/// Every tensor is checked (shape, dtype, finite values) and the file must
+/// hold nothing else.
+///
+/// # Errors
+/// A [`constnorm::safetensors::LoadError`] naming the key at fault.
+pub fn from_bytes(bytes: &[u8]) -> Result<Box<Net>, constnorm::safetensors::LoadError> {
+    use constnorm::safetensors::{LoadOptions, StateDictFile};
+    let file = StateDictFile::parse(bytes)?;
+    let mut net = Net::new_boxed();
+    file.load("", &mut *net, LoadOptions::default())?;
+    Ok(net)
+}
+
+/// The network with the weights of the safetensors file at `path`
+/// ([`WEIGHTS`] for the imported ones), on the heap.
+///
+/// # Errors
+/// The file cannot be read, or [`from_bytes`]'s.
+pub fn load(
+    path: impl AsRef<std::path::Path>,
+) -> Result<Box<Net>, Box<dyn std::error::Error + Send + Sync>> {
+    let path = path.as_ref();
+    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(from_bytes(&bytes)?)
+}
+
+/// The eval forward of `net` on every example of a `.npy` file's bytes
+/// (`f32`, C order, `[N, 640]` for any `N`; run 4 at a time, the
+/// last chunk partial, nothing allocated per chunk), as the bytes of a
+/// `.npy` file of `[N, 640]`.
+///
+/// # Errors
+/// A file that is not such an array, or what a layer reports.
+pub fn check(
+    net: &Net,
+    npy_bytes: &[u8],
+) -> Result<Vec<u8>, Box<dyn std::error::Error + Send + Sync>> {
+    use constnorm::runtime::npy;
+    use constnorm::{Network, Row};
+    let x = npy::read(npy_bytes)?;
+    if x.shape.len() != INPUT_SHAPE.len() + 1 || x.shape[1..] != INPUT_SHAPE {
+        return Err(format!("an array of shape {:?} where [N, 640] is expected", x.shape).into());
+    }
+    let per: usize = INPUT_SHAPE.iter().product();
+    let mut rows: Vec<Input> = Vec::with_capacity(x.shape[0]);
+    for example in x.data.chunks_exact(per) {
+        let mut row: Input = [0.0; 640];
+        row.as_flat_mut().copy_from_slice(example);
+        rows.push(row);
+    }
+    let mut y: Vec<Output> = vec![[0.0; 640]; rows.len()];
+    if !rows.is_empty() {
+        let mut workspace = NetWorkspace::<4>::new_boxed();
+        net.forward_eval_slice(&rows, &mut workspace, &mut y)?;
+    }
+    let mut shape = vec![rows.len()];
+    shape.extend_from_slice(&OUTPUT_SHAPE);
+    let flat: Vec<f32> = y.iter().flat_map(|r| r.as_flat().iter().copied()).collect();
+    Ok(npy::to_bytes(&shape, &flat))
+}
