@@ -660,7 +660,9 @@ pub fn from_bytes(bytes: &[u8]) -> Result<Box<{struct_name}>, constnorm::safeten
 ///
 /// # Errors
 /// The file cannot be read, or [`from_bytes`]'s.
-pub fn load(path: impl AsRef<std::path::Path>) -> Result<Box<{struct_name}>, Box<dyn std::error::Error + Send + Sync>> {{
+pub fn load(
+    path: impl AsRef<std::path::Path>,
+) -> Result<Box<{struct_name}>, Box<dyn std::error::Error + Send + Sync>> {{
     let path = path.as_ref();
     let bytes = std::fs::read(path).map_err(|e| format!("{{}}: {{e}}", path.display()))?;
     Ok(from_bytes(&bytes)?)
@@ -719,12 +721,16 @@ fn check_fn(struct_name: &str, batch: usize, input: &[usize], output: &[usize]) 
 ///
 /// # Errors
 /// A file that is not such an array, or what a layer reports.
-pub fn check(net: &{struct_name}, npy_bytes: &[u8]) -> Result<Vec<u8>, Box<dyn std::error::Error + Send + Sync>> {{
+pub fn check(
+    net: &{struct_name},
+    npy_bytes: &[u8],
+) -> Result<Vec<u8>, Box<dyn std::error::Error + Send + Sync>> {{
     use constnorm::runtime::npy;
     use constnorm::{{Network, Row}};
     let x = npy::read(npy_bytes)?;
     if x.shape.len() != INPUT_SHAPE.len() + 1 || x.shape[1..] != INPUT_SHAPE {{
-        return Err(format!("an array of shape {{:?}} where [N, {dims}] is expected", x.shape).into());
+        let why = format!("an array of shape {{:?}} where [N, {dims}] is expected", x.shape);
+        return Err(why.into());
     }}
     let per: usize = INPUT_SHAPE.iter().product();
     let mut rows: Vec<Input> = Vec::with_capacity(x.shape[0]);

@@ -566,10 +566,11 @@ fn evaluate(node: &Node, inputs: &[Option<&Tensor>]) -> Option<Tensor> {
         }
         "Add" | "Sub" | "Mul" | "Div" | "Sqrt" | "Neg" | "Reciprocal" => {
             let a = first.floats();
-            let b = match inputs.get(1).copied().flatten() {
-                Some(t) => Some((t.floats(), t.dims.clone())),
-                None => None,
-            };
+            let b = inputs
+                .get(1)
+                .copied()
+                .flatten()
+                .map(|t| (t.floats(), t.dims.clone()));
             let (dims, b) = match b {
                 None => (first.dims.clone(), vec![0.0; a.len()]),
                 Some((b, bd)) if b.len() == a.len() && bd == first.dims => (first.dims.clone(), b),
@@ -635,7 +636,7 @@ pub fn reshape(dims: &[usize], shape: &[i64]) -> Option<Vec<usize>> {
     }
     let known: usize = out.iter().product();
     if let Some(i) = infer {
-        if known == 0 || total % known != 0 {
+        if known == 0 || !total.is_multiple_of(known) {
             return None;
         }
         out[i] = total / known;

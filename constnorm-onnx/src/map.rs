@@ -281,7 +281,9 @@ struct Mapper<'g> {
     visited: Vec<bool>,
 }
 
-/// What a node (or a short pattern of nodes) maps to.
+/// What a node (or a short pattern of nodes) maps to (one per step of the
+/// walk, moved at once: its size does not matter).
+#[allow(clippy::large_enum_variant)]
 enum Step {
     /// A layer; the walk continues at `out`.
     Layer(Layer, String),
@@ -637,7 +639,7 @@ impl<'g> Mapper<'g> {
                 };
                 match (bound("min", 1), bound("max", 2)) {
                     (Some(lo), Some(hi)) if lo == 0.0 && hi == 6.0 => act(Act::Relu6)?,
-                    (Some(lo), None) if lo == 0.0 => act(Act::Relu)?,
+                    (Some(0.0), None) => act(Act::Relu)?,
                     (Some(lo), Some(hi)) if lo == 0.0 && hi == f32::INFINITY => act(Act::Relu)?,
                     (lo, hi) => {
                         return Err(format!(
@@ -674,7 +676,7 @@ impl<'g> Mapper<'g> {
                     .ok_or("its shape is not a constant")?;
                 let flat = input.iter().product::<usize>();
                 let to_flat = shape.len() == 2
-                    && matches!(shape[0], 0 | -1 | 1)
+                    && matches!(shape[0], -1..=1)
                     && (shape[1] == -1 || usize::try_from(shape[1]).ok() == Some(flat));
                 if !to_flat {
                     return Err(format!(

@@ -14,18 +14,24 @@ use std::path::{Path, PathBuf};
 use constnorm::runtime::npy;
 use constnorm_onnx::{Imported, Options, import};
 
+// The importer's output as it writes it: rustfmt would rewrap long lines.
+#[rustfmt::skip]
 #[allow(dead_code)] // `load` and the shapes are for the generated crate's users
 #[path = "imported/ad.rs"]
 mod ad;
+#[rustfmt::skip]
 #[allow(dead_code)]
 #[path = "imported/ad_folded.rs"]
 mod ad_folded;
+#[rustfmt::skip]
 #[allow(dead_code)]
 #[path = "imported/ic.rs"]
 mod ic;
+#[rustfmt::skip]
 #[allow(dead_code)]
 #[path = "imported/kws.rs"]
 mod kws;
+#[rustfmt::skip]
 #[allow(dead_code)]
 #[path = "imported/vww.rs"]
 mod vww;

@@ -159,7 +159,8 @@ pub fn check(
     use constnorm::{Network, Row};
     let x = npy::read(npy_bytes)?;
     if x.shape.len() != INPUT_SHAPE.len() + 1 || x.shape[1..] != INPUT_SHAPE {
-        return Err(format!("an array of shape {:?} where [N, 640] is expected", x.shape).into());
+        let why = format!("an array of shape {:?} where [N, 640] is expected", x.shape);
+        return Err(why.into());
     }
     let per: usize = INPUT_SHAPE.iter().product();
     let mut rows: Vec<Input> = Vec::with_capacity(x.shape[0]);

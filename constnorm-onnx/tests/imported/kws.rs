@@ -21,14 +21,7 @@ pub type Output = [f32; 12];
 #[derive(Clone, Debug, Default)]
 pub struct Net {
     /// ONNX `/conv/Conv`: [1, 49, 10] -> [64, 25, 5].
-    pub conv: conv2d!(
-        1,
-        64,
-        [10, 4],
-        stride = 2,
-        padding = [5, 1],
-        input = [1, 49, 10]
-    ),
+    pub conv: conv2d!(1, 64, [10, 4], stride = 2, padding = [5, 1], input = [1, 49, 10]),
     /// ONNX `/relu/Relu`: [64, 25, 5] -> [64, 25, 5].
     pub relu: ReluOn<[[[f32; 5]; 25]; 64]>,
     /// ONNX `/block1/dw/Conv`: [64, 25, 5] -> [64, 25, 5].
@@ -116,11 +109,8 @@ pub fn check(
     use constnorm::{Network, Row};
     let x = npy::read(npy_bytes)?;
     if x.shape.len() != INPUT_SHAPE.len() + 1 || x.shape[1..] != INPUT_SHAPE {
-        return Err(format!(
-            "an array of shape {:?} where [N, 1, 49, 10] is expected",
-            x.shape
-        )
-        .into());
+        let why = format!("an array of shape {:?} where [N, 1, 49, 10] is expected", x.shape);
+        return Err(why.into());
     }
     let per: usize = INPUT_SHAPE.iter().product();
     let mut rows: Vec<Input> = Vec::with_capacity(x.shape[0]);

@@ -33,15 +33,7 @@ pub struct Net {
     /// ONNX `/block1/pw_relu/Clip`: [16, 48, 48] -> [16, 48, 48].
     pub block1_pw_relu: Relu6On<[[[f32; 48]; 48]; 16]>,
     /// ONNX `/block2/dw/Conv`: [16, 48, 48] -> [16, 24, 24].
-    pub block2_dw: conv2d!(
-        16,
-        16,
-        3,
-        stride = 2,
-        padding = 1,
-        groups = 16,
-        input = [16, 48, 48]
-    ),
+    pub block2_dw: conv2d!(16, 16, 3, stride = 2, padding = 1, groups = 16, input = [16, 48, 48]),
     /// ONNX `/block2/dw_relu/Clip`: [16, 24, 24] -> [16, 24, 24].
     pub block2_dw_relu: Relu6On<[[[f32; 24]; 24]; 16]>,
     /// ONNX `/block2/pw/Conv`: [16, 24, 24] -> [32, 24, 24].
@@ -57,15 +49,7 @@ pub struct Net {
     /// ONNX `/block3/pw_relu/Clip`: [32, 24, 24] -> [32, 24, 24].
     pub block3_pw_relu: Relu6On<[[[f32; 24]; 24]; 32]>,
     /// ONNX `/block4/dw/Conv`: [32, 24, 24] -> [32, 12, 12].
-    pub block4_dw: conv2d!(
-        32,
-        32,
-        3,
-        stride = 2,
-        padding = 1,
-        groups = 32,
-        input = [32, 24, 24]
-    ),
+    pub block4_dw: conv2d!(32, 32, 3, stride = 2, padding = 1, groups = 32, input = [32, 24, 24]),
     /// ONNX `/block4/dw_relu/Clip`: [32, 12, 12] -> [32, 12, 12].
     pub block4_dw_relu: Relu6On<[[[f32; 12]; 12]; 32]>,
     /// ONNX `/block4/pw/Conv`: [32, 12, 12] -> [64, 12, 12].
@@ -81,15 +65,7 @@ pub struct Net {
     /// ONNX `/block5/pw_relu/Clip`: [64, 12, 12] -> [64, 12, 12].
     pub block5_pw_relu: Relu6On<[[[f32; 12]; 12]; 64]>,
     /// ONNX `/block6/dw/Conv`: [64, 12, 12] -> [64, 6, 6].
-    pub block6_dw: conv2d!(
-        64,
-        64,
-        3,
-        stride = 2,
-        padding = 1,
-        groups = 64,
-        input = [64, 12, 12]
-    ),
+    pub block6_dw: conv2d!(64, 64, 3, stride = 2, padding = 1, groups = 64, input = [64, 12, 12]),
     /// ONNX `/block6/dw_relu/Clip`: [64, 6, 6] -> [64, 6, 6].
     pub block6_dw_relu: Relu6On<[[[f32; 6]; 6]; 64]>,
     /// ONNX `/block6/pw/Conv`: [64, 6, 6] -> [128, 6, 6].
@@ -137,15 +113,7 @@ pub struct Net {
     /// ONNX `/block11/pw_relu/Clip`: [128, 6, 6] -> [128, 6, 6].
     pub block11_pw_relu: Relu6On<[[[f32; 6]; 6]; 128]>,
     /// ONNX `/block12/dw/Conv`: [128, 6, 6] -> [128, 3, 3].
-    pub block12_dw: conv2d!(
-        128,
-        128,
-        3,
-        stride = 2,
-        padding = 1,
-        groups = 128,
-        input = [128, 6, 6]
-    ),
+    pub block12_dw: conv2d!(128, 128, 3, stride = 2, padding = 1, groups = 128, input = [128, 6, 6]),
     /// ONNX `/block12/dw_relu/Clip`: [128, 3, 3] -> [128, 3, 3].
     pub block12_dw_relu: Relu6On<[[[f32; 3]; 3]; 128]>,
     /// ONNX `/block12/pw/Conv`: [128, 3, 3] -> [256, 3, 3].
@@ -213,11 +181,8 @@ pub fn check(
     use constnorm::{Network, Row};
     let x = npy::read(npy_bytes)?;
     if x.shape.len() != INPUT_SHAPE.len() + 1 || x.shape[1..] != INPUT_SHAPE {
-        return Err(format!(
-            "an array of shape {:?} where [N, 3, 96, 96] is expected",
-            x.shape
-        )
-        .into());
+        let why = format!("an array of shape {:?} where [N, 3, 96, 96] is expected", x.shape);
+        return Err(why.into());
     }
     let per: usize = INPUT_SHAPE.iter().product();
     let mut rows: Vec<Input> = Vec::with_capacity(x.shape[0]);
