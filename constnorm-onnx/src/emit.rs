@@ -8,23 +8,100 @@ use std::fmt::Write as _;
 use crate::graph::Data;
 use crate::map::{Act, Block, Item, Kind, Layer, Net};
 
-/// A PyTorch exporter's node name `/layer1/conv1/Conv` is the module path
-/// `layer1.conv1` and the operator; other names are one component.
-fn node_path(name: &str) -> Vec<String> {
-    let mut parts: Vec<&str> = name.split('/').filter(|p| !p.is_empty()).collect();
-    if name.starts_with('/') {
-        parts.pop();
+/// The words of a module path, from a PyTorch exporter's node name
+/// (`/layer1/dw_relu/Relu` is `layer1`, `dw`, `relu` and the operator), or
+/// `None` for a name that is no path (`Conv@3`, `Conv_12`).
+fn node_path(name: &str) -> Option<Vec<String>> {
+    if !name.starts_with('/') {
+        return None;
     }
+    let mut parts: Vec<&str> = name.split('/').filter(|p| !p.is_empty()).collect();
+    parts.pop();
     let mut out: Vec<String> = Vec::new();
+    let mut prev: Option<&str> = None;
     for p in parts {
         // `/features/features.0/Conv`: the component repeats its parent.
-        let p = match out.last() {
-            Some(prev) => p.strip_prefix(&format!("{prev}.")).unwrap_or(p),
-            None => p,
-        };
-        out.push(p.replace('.', "_"));
+        let p = prev
+            .and_then(|prev| p.strip_prefix(prev)?.strip_prefix('.'))
+            .unwrap_or(p);
+        prev = Some(p);
+        out.extend(words(p));
     }
-    out
+    Some(out)
+}
+
+fn words(s: &str) -> Vec<String> {
+    s.split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_ascii_lowercase)
+        .collect()
+}
+
+/// The words of a module path from an initializer's name, without the
+/// tensor's own name (`conv2_expand_bn_variance` is `conv2`, `expand`,
+/// `bn`; `layer1.conv1.weight` is `layer1`, `conv1`; `fc_0.w_0` is `fc`,
+/// `0`); `None` for a generated name (`onnx::Conv_123`).
+fn tensor_path(source: &str) -> Option<Vec<String>> {
+    let name = source.split_whitespace().next()?;
+    if name.contains("::") || name.starts_with('(') {
+        return None;
+    }
+    let mut w = words(name);
+    if w.len() >= 2 && w[w.len() - 1] == "0" && matches!(w[w.len() - 2].as_str(), "w" | "b") {
+        w.truncate(w.len() - 2);
+    }
+    while w.len() > 1
+        && matches!(
+            w[w.len() - 1].as_str(),
+            "weight"
+                | "weights"
+                | "bias"
+                | "biases"
+                | "scale"
+                | "offset"
+                | "mean"
+                | "variance"
+                | "var"
+                | "running"
+                | "gamma"
+                | "beta"
+        )
+    {
+        w.pop();
+    }
+    Some(w)
+}
+
+/// The module path of a layer: its nodes' (PyTorch) or its tensors' common
+/// prefix (Paddle and others), if either is meaningful.
+fn layer_path(l: &Layer) -> Option<Vec<String>> {
+    let from_nodes: Option<Vec<Vec<String>>> = l.nodes.iter().map(|n| node_path(n)).collect();
+    if let Some(paths) = from_nodes {
+        // A layer made of nodes of different modules (a batch norm folded
+        // into a Linear) is named after its first.
+        let common = common_prefix(&paths);
+        return Some(if common.is_empty() {
+            paths[0].clone()
+        } else {
+            common
+        });
+    }
+    // The weights name a layer best (a bias may have been made or renamed).
+    let weights: Vec<Vec<String>> = l
+        .params
+        .iter()
+        .filter(|p| p.key.ends_with("weight"))
+        .filter_map(|p| tensor_path(&p.source))
+        .collect();
+    let from_tensors: Vec<Vec<String>> = if weights.is_empty() {
+        l.params
+            .iter()
+            .filter_map(|p| tensor_path(&p.source))
+            .collect()
+    } else {
+        weights
+    };
+    (!from_tensors.is_empty()).then(|| common_prefix(&from_tensors))
 }
 
 fn common_prefix(paths: &[Vec<String>]) -> Vec<String> {
@@ -90,16 +167,15 @@ fn camel(snake: &str) -> String {
         .collect()
 }
 
-fn item_nodes(item: &Item) -> Vec<String> {
+/// The module paths of an item's layers (and its `Add`'s, for a block).
+fn item_paths(item: &Item) -> Vec<Vec<String>> {
     match item {
-        Item::Layer(l) => l.nodes.clone(),
+        Item::Layer(l) => layer_path(l).into_iter().collect(),
         Item::Residual(b) => {
-            let mut n: Vec<String> = b.items.iter().flat_map(item_nodes).collect();
-            if let Some(s) = &b.shortcut {
-                n.extend(s.nodes.iter().cloned());
-            }
-            n.push(b.node.clone());
-            n
+            let mut paths: Vec<Vec<String>> = b.items.iter().flat_map(item_paths).collect();
+            paths.extend(b.shortcut.as_ref().and_then(layer_path));
+            paths.extend(node_path(&b.node));
+            paths
         }
     }
 }
@@ -110,7 +186,15 @@ fn op_of(kind: &Kind) -> &'static str {
         Kind::Pad { .. } => "pad",
         Kind::BatchNorm { .. } => "bn",
         Kind::Linear => "fc",
-        Kind::Act(_) => "act",
+        Kind::Act(Act::Relu) => "relu",
+        Kind::Act(Act::Relu6) => "relu6",
+        Kind::Act(Act::LeakyRelu(..)) => "leaky_relu",
+        Kind::Act(Act::Sigmoid) => "sigmoid",
+        Kind::Act(Act::Tanh) => "tanh",
+        Kind::Act(Act::Hardswish) => "hardswish",
+        Kind::Act(Act::Hardsigmoid(_)) => "hardsigmoid",
+        Kind::Act(Act::Gelu) => "gelu",
+        Kind::Act(Act::Softmax) => "softmax",
         Kind::GlobalAvgPool => "gap",
         Kind::Pool { max: true, .. } => "max_pool",
         Kind::Pool { .. } => "avg_pool",
@@ -119,24 +203,42 @@ fn op_of(kind: &Kind) -> &'static str {
     }
 }
 
-/// Names every field of `items`, whose nodes' paths start with `prefix`.
+/// Names every field of `items`, whose module paths start with `prefix`:
+/// a layer after the rest of its path, a block after the first word of
+/// its layers' common path; a layer without a path (an activation of a
+/// Paddle export) after the layer before it and its operator
+/// (`expand_bn`, `expand_relu`).
 fn name_items(items: &mut [Item], prefix: &[String]) {
     let mut used: HashMap<String, usize> = HashMap::new();
     let mut blocks = 0;
-    for item in items.iter_mut() {
-        let paths: Vec<Vec<String>> = item_nodes(item).iter().map(|n| node_path(n)).collect();
-        let common = common_prefix(&paths);
-        let rest: Vec<String> = if common.starts_with(prefix) {
-            common[prefix.len()..].to_vec()
+    let mut previous: Option<String> = None;
+    let below = |path: Vec<String>| -> Vec<String> {
+        if path.starts_with(prefix) {
+            path[prefix.len()..].to_vec()
         } else {
-            common.clone()
-        };
+            path
+        }
+    };
+    for item in items.iter_mut() {
+        let paths = item_paths(item);
+        let rest = (!paths.is_empty()).then(|| below(common_prefix(&paths)));
         let (mut field, inner) = match item {
-            Item::Layer(l) => (ident(&rest, op_of(&l.kind)), Vec::new()),
+            Item::Layer(l) => {
+                let op = op_of(&l.kind);
+                let field = match (&rest, &previous) {
+                    (Some(rest), _) if !rest.is_empty() => ident(rest, op),
+                    (_, Some(prev)) => {
+                        let base = prev.strip_suffix("_bn").unwrap_or(prev);
+                        format!("{base}_{op}")
+                    }
+                    _ => op.to_string(),
+                };
+                (field, Vec::new())
+            }
             Item::Residual(_) => {
                 blocks += 1;
-                // The block's own path: its first component below `prefix`.
-                let own: Vec<String> = rest.iter().take(1).cloned().collect();
+                // The block's own path: its first word below `prefix`.
+                let own: Vec<String> = rest.iter().flatten().take(1).cloned().collect();
                 let mut inner = prefix.to_vec();
                 inner.extend(own.iter().cloned());
                 (ident(&own, &format!("block{blocks}")), inner)
@@ -147,20 +249,21 @@ fn name_items(items: &mut [Item], prefix: &[String]) {
         if *n > 1 {
             field = format!("{field}_{n}");
         }
+        previous = Some(field.clone());
         match item {
             Item::Layer(l) => l.field = field,
             Item::Residual(b) => {
                 b.field = field;
                 name_items(&mut b.items, &inner);
                 if let Some(s) = &mut b.shortcut {
-                    let paths: Vec<Vec<String>> = s.nodes.iter().map(|n| node_path(n)).collect();
-                    let common = common_prefix(&paths);
-                    let rest = if common.starts_with(&inner) {
-                        common[inner.len()..].to_vec()
-                    } else {
-                        common
-                    };
-                    let mut f = ident(&rest, "shortcut");
+                    let rest = layer_path(s).map(|p| {
+                        if p.starts_with(&inner) {
+                            p[inner.len()..].to_vec()
+                        } else {
+                            p
+                        }
+                    });
+                    let mut f = ident(&rest.unwrap_or_default(), "shortcut");
                     if b.items.iter().any(|i| {
                         matches!(i, Item::Layer(l) if l.field == f)
                             || matches!(i, Item::Residual(r) if r.field == f)

@@ -175,6 +175,17 @@ pub struct Graph {
     pub nodes: Vec<Node>,
     /// Every constant value by name.
     pub constants: HashMap<String, Tensor>,
+    /// For a constant a folded node computed, the initializer it came from
+    /// (its first constant input's, transitively).
+    pub origin: HashMap<String, String>,
+}
+
+impl Graph {
+    /// The initializer (or `Constant` output) a constant value came from.
+    #[must_use]
+    pub fn origin_of<'a>(&'a self, name: &'a str) -> &'a str {
+        self.origin.get(name).map_or(name, String::as_str)
+    }
 }
 
 /// Decodes an ONNX file.
@@ -259,6 +270,7 @@ pub fn decode(bytes: &[u8]) -> Result<Graph, ImportError> {
         outputs: graph.output.iter().map(|v| v.name.clone()).collect(),
         nodes,
         constants,
+        origin: HashMap::new(),
     };
     fold(&mut graph);
     Ok(graph)
@@ -386,7 +398,49 @@ fn chunks<'a, const N: usize>(
 /// inputs are all constant into constants, removing them.
 fn fold(graph: &mut Graph) {
     let mut kept = Vec::with_capacity(graph.nodes.len());
+    // `Shape` of a data value: only its first entry, the batch, is known
+    // here, as 0 (which `Reshape` reads as "the input's own"). Such a
+    // prefix folds only through Cast, Slice and Gather within the prefix,
+    // and Concat; anything else leaves the node in place.
+    let mut prefixes: HashMap<String, Tensor> = HashMap::new();
     for node in std::mem::take(&mut graph.nodes) {
+        if node.op == "Shape" && node.int("start", 0) == 0 && node.outputs.len() == 1 {
+            prefixes.insert(
+                node.outputs[0].clone(),
+                Tensor {
+                    dims: vec![1],
+                    data: Data::I64(vec![0]),
+                },
+            );
+            kept.push(node);
+            continue;
+        }
+        let from_prefix = node.inputs.first().and_then(|i| prefixes.get(i)).cloned();
+        if let Some(prefix) = from_prefix {
+            let rest: Option<Vec<&Tensor>> = node.inputs[1..]
+                .iter()
+                .map(|i| graph.constants.get(i))
+                .collect();
+            let folded = rest.and_then(|rest| {
+                let mut inputs = vec![Some(&prefix)];
+                inputs.extend(rest.into_iter().map(Some));
+                match node.op.as_str() {
+                    "Cast" => Some((evaluate(&node, &inputs)?, true)),
+                    "Slice" | "Gather" => Some((evaluate(&node, &inputs)?, false)),
+                    _ => None,
+                }
+            });
+            match folded {
+                Some((t, true)) => {
+                    prefixes.insert(node.outputs[0].clone(), t);
+                }
+                Some((t, false)) => {
+                    graph.constants.insert(node.outputs[0].clone(), t);
+                }
+                None => kept.push(node),
+            }
+            continue;
+        }
         let value = if node.op == "Constant" {
             constant(&node)
         } else if node
@@ -403,6 +457,14 @@ fn fold(graph: &mut Graph) {
         };
         match value {
             Some(t) if node.outputs.len() == 1 => {
+                if let Some(first) = node
+                    .inputs
+                    .iter()
+                    .find(|i| graph.constants.contains_key(*i))
+                {
+                    let origin = graph.origin_of(first).to_string();
+                    graph.origin.insert(node.outputs[0].clone(), origin);
+                }
                 graph.constants.insert(node.outputs[0].clone(), t);
             }
             _ => kept.push(node),
@@ -550,6 +612,58 @@ fn evaluate(node: &Node, inputs: &[Option<&Tensor>]) -> Option<Tensor> {
                     data: Data::F32(v),
                 })
             }
+        }
+        "Slice" if first.dims.len() == 1 => {
+            let arg = |i: usize, attr: &str| -> Option<Vec<i64>> {
+                match inputs.get(i).copied().flatten() {
+                    Some(t) => Some(t.ints()?.to_vec()),
+                    None => node.ints(attr).map(<[i64]>::to_vec),
+                }
+            };
+            let (starts, ends) = (arg(1, "starts")?, arg(2, "ends")?);
+            let axes = arg(3, "axes").unwrap_or_else(|| vec![0]);
+            let steps = arg(4, "steps").unwrap_or_else(|| vec![1]);
+            if starts.len() != 1 || axes != [0] && axes != [-1] || steps != [1] {
+                return None;
+            }
+            let len = i64::try_from(first.len()).ok()?;
+            let clamp = |x: i64| if x < 0 { (x + len).max(0) } else { x.min(len) };
+            let (a, b) = (clamp(starts[0]), clamp(*ends.first()?));
+            // A prefix of a shape knows only its own entries: a slice past
+            // them is not folded.
+            if b > len || a > b {
+                return None;
+            }
+            let (a, b) = (usize::try_from(a).ok()?, usize::try_from(b).ok()?);
+            let data = match &first.data {
+                Data::I64(v) => Data::I64(v[a..b].to_vec()),
+                Data::F32(v) => Data::F32(v[a..b].to_vec()),
+            };
+            Some(Tensor {
+                dims: vec![b - a],
+                data,
+            })
+        }
+        "Gather" if first.dims.len() == 1 && node.int("axis", 0) == 0 => {
+            let index = inputs.get(1).copied().flatten()?;
+            let len = i64::try_from(first.len()).ok()?;
+            let picks: Vec<usize> = index
+                .ints()?
+                .iter()
+                .map(|&i| {
+                    usize::try_from(if i < 0 { i + len } else { i })
+                        .ok()
+                        .filter(|&i| i < first.len())
+                })
+                .collect::<Option<_>>()?;
+            let data = match &first.data {
+                Data::I64(v) => Data::I64(picks.iter().map(|&i| v[i]).collect()),
+                Data::F32(v) => Data::F32(picks.iter().map(|&i| v[i]).collect()),
+            };
+            Some(Tensor {
+                dims: index.dims.clone(),
+                data,
+            })
         }
         "Transpose" if first.dims.len() == 2 => {
             let perm = node.ints("perm").unwrap_or(&[1, 0]);

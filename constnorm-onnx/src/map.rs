@@ -189,6 +189,7 @@ pub fn map(graph: &Graph, options: &Options) -> Result<Net, Vec<Refusal>> {
         shapes: HashMap::new(),
         refusals: Vec::new(),
         visited: vec![false; graph.nodes.len()],
+        unexamined: 0,
     };
     for (i, n) in graph.nodes.iter().enumerate() {
         for input in &n.inputs {
@@ -237,6 +238,12 @@ pub fn map(graph: &Graph, options: &Options) -> Result<Net, Vec<Refusal>> {
         }
     }
     if !m.refusals.is_empty() {
+        if m.unexamined > 0 {
+            m.refusals.push(graph_level(format!(
+                "{} node(s) after the refused ones were not examined",
+                m.unexamined
+            )));
+        }
         return Err(m.refusals);
     }
     let out_shape = m.shapes.get(output.as_str()).cloned().unwrap_or_default();
@@ -279,6 +286,8 @@ struct Mapper<'g> {
     shapes: HashMap<String, Vec<usize>>,
     refusals: Vec<Refusal>,
     visited: Vec<bool>,
+    /// Nodes after a refused one, not examined.
+    unexamined: usize,
 }
 
 /// What a node (or a short pattern of nodes) maps to (one per step of the
@@ -325,6 +334,16 @@ impl<'g> Mapper<'g> {
             };
             match consumers.as_slice() {
                 [] => break,
+                &[n] if !self.shapes.contains_key(&v) => {
+                    // After a refused node: not examined (its refusal says
+                    // why), counted.
+                    self.visited[n] = true;
+                    self.unexamined += 1;
+                    match self.g.nodes[n].outputs.first() {
+                        Some(out) => v.clone_from(out),
+                        None => break,
+                    }
+                }
                 &[n] => {
                     let node = &self.g.nodes[n];
                     if is_join(node) && self.data_inputs(node).len() == 2 {
@@ -365,6 +384,25 @@ impl<'g> Mapper<'g> {
     /// A fork at `v`: finds where its branches join, walks each branch and
     /// makes the join a residual block or a gate.
     fn fork(&mut self, v: &str, consumers: &[usize]) -> Option<(Option<Item>, String)> {
+        if let Some((nodes, out)) = self.hardswish_pattern(consumers) {
+            let shape = self.shapes.get(v).cloned()?;
+            for &n in &nodes {
+                self.visited[n] = true;
+            }
+            self.shapes.insert(out.clone(), shape.clone());
+            let layer = Layer {
+                field: String::new(),
+                nodes: nodes
+                    .iter()
+                    .map(|&n| self.g.nodes[n].name.clone())
+                    .collect(),
+                kind: Kind::Act(Act::Hardswish),
+                input: shape.clone(),
+                output: shape,
+                params: Vec::new(),
+            };
+            return Some((Some(Item::Layer(layer)), out));
+        }
         let Some(j) = self.post_dominator(v) else {
             for &c in consumers {
                 let node = &self.g.nodes[c];
@@ -442,6 +480,100 @@ impl<'g> Mapper<'g> {
             "joins branches that are neither a residual (x + body(x)) nor a squeeze-and-excitation gate (x * gate(x))",
         ));
         Some((None, out))
+    }
+
+    /// The single consumer of `value` if it is an `Add` of a constant with
+    /// one value per channel (`[1, C, 1, 1]`, `[C, 1, 1]`), and that
+    /// constant as `[C]`.
+    fn channel_add(&self, value: &str, c: usize, rank: usize) -> Option<(usize, Tensor)> {
+        let &[n] = self.data_consumers(value).as_slice() else {
+            return None;
+        };
+        let add = &self.g.nodes[n];
+        if add.op != "Add" || self.data_inputs(add).len() != 1 {
+            return None;
+        }
+        let k = usize::from(add.inputs.first().map(String::as_str) == Some(value));
+        let t = self.constant(add, k)?;
+        let mut dims = t.dims.clone();
+        // Leading ones (the batch) do not matter; the channel axis is then
+        // the first of `rank + 1`.
+        while dims.len() > rank + 1 && dims[0] == 1 {
+            dims.remove(0);
+        }
+        let per_channel =
+            dims.len() == rank + 1 && dims[0] == c && dims[1..].iter().all(|&d| d == 1);
+        (per_channel && t.len() == c).then(|| {
+            (
+                n,
+                Tensor {
+                    dims: vec![c],
+                    data: crate::graph::Data::F32(t.floats()),
+                },
+            )
+        })
+    }
+
+    /// `x * Clip(x + 3, 0, 6) / 6` (a hard swish written out, as Paddle
+    /// exports it) at the fork of `v`: its nodes and output.
+    fn hardswish_pattern(&self, consumers: &[usize]) -> Option<(Vec<usize>, String)> {
+        let [a, b] = consumers else { return None };
+        let (add, mul) = if self.g.nodes[*a].op == "Add" {
+            (*a, *b)
+        } else {
+            (*b, *a)
+        };
+        let node = |i: usize| &self.g.nodes[i];
+        let scalar = |n: &Node| {
+            self.data_inputs(n).len() == 1
+                && n.inputs
+                    .iter()
+                    .filter_map(|i| self.g.constants.get(i))
+                    .find_map(Tensor::scalar)
+                    .is_some()
+        };
+        let value_of = |n: &Node| {
+            n.inputs
+                .iter()
+                .filter_map(|i| self.g.constants.get(i))
+                .find_map(Tensor::scalar)
+        };
+        if node(add).op != "Add"
+            || !scalar(node(add))
+            || value_of(node(add)) != Some(3.0)
+            || node(mul).op != "Mul"
+        {
+            return None;
+        }
+        let &[clip] = self.data_consumers(&node(add).outputs[0]).as_slice() else {
+            return None;
+        };
+        let c = node(clip);
+        let lo = self
+            .constant(c, 1)
+            .and_then(Tensor::scalar)
+            .or_else(|| c.attrs.contains_key("min").then(|| c.float("min", 0.0)));
+        let hi = self
+            .constant(c, 2)
+            .and_then(Tensor::scalar)
+            .or_else(|| c.attrs.contains_key("max").then(|| c.float("max", 0.0)));
+        if c.op != "Clip"
+            || lo != Some(0.0)
+            || hi != Some(6.0)
+            || self.data_consumers(&c.outputs[0]) != [mul]
+        {
+            return None;
+        }
+        let &[div] = self.data_consumers(&node(mul).outputs[0]).as_slice() else {
+            return None;
+        };
+        let d = node(div);
+        let sixth = match d.op.as_str() {
+            "Div" => value_of(d) == Some(6.0),
+            "Mul" => value_of(d).is_some_and(|k| (k - 1.0 / 6.0).abs() < 1e-7),
+            _ => false,
+        };
+        (sixth && scalar(d)).then(|| (vec![add, clip, mul, div], d.outputs[0].clone()))
     }
 
     /// The first node every path from `v` to the output goes through.
@@ -827,7 +959,7 @@ impl<'g> Mapper<'g> {
         let mut params = vec![Param {
             key: "weight".into(),
             tensor: w.clone(),
-            source: node.inputs[1].clone(),
+            source: self.g.origin_of(&node.inputs[1]).to_string(),
         }];
         if let Some(b) = bias {
             params.push(Param {
@@ -836,16 +968,37 @@ impl<'g> Mapper<'g> {
                     dims: vec![cout],
                     data: b.data.clone(),
                 },
-                source: node.inputs[2].clone(),
+                source: self.g.origin_of(&node.inputs[2]).to_string(),
             });
         }
         if begin != end {
-            // An asymmetric padding: a padding layer, then the convolution
-            // without. Two layers from one node: the caller gets the conv,
-            // the pad goes first.
             return Err(format!(
-                "asymmetric pads {pads:?}: give the padding as its own Pad node (not mapped yet inside a Conv)"
+                "asymmetric pads {pads:?}: only a Pad node before the Conv is mapped to a padding layer"
             ));
+        }
+        // A bias added by its own node (Paddle's export): `Add` of one
+        // value per output channel, folded into the convolution's bias.
+        let mut out = out.to_string();
+        let mut nodes = vec![node.name.clone()];
+        let mut has_bias = bias.is_some();
+        if !has_bias && let Some((add, b)) = self.channel_add(&out, cout, rank) {
+            params.push(Param {
+                key: "bias".into(),
+                tensor: b,
+                source: format!(
+                    "{} (added by `{}`)",
+                    self.g.nodes[add]
+                        .inputs
+                        .iter()
+                        .find(|i| self.g.constants.contains_key(*i))
+                        .map_or("", |i| self.g.origin_of(i)),
+                    self.g.nodes[add].name
+                ),
+            });
+            self.visited[add] = true;
+            nodes.push(self.g.nodes[add].name.clone());
+            out.clone_from(&self.g.nodes[add].outputs[0]);
+            has_bias = true;
         }
         let mut output = vec![cout];
         for a in 0..rank {
@@ -866,18 +1019,18 @@ impl<'g> Mapper<'g> {
             padding: begin.to_vec(),
             dilation,
             groups,
-            bias: bias.is_some(),
+            bias: has_bias,
         };
         Ok(Step::Layer(
             Layer {
                 field: String::new(),
-                nodes: vec![node.name.clone()],
+                nodes,
                 kind,
                 input: input.to_vec(),
                 output,
                 params,
             },
-            out.to_string(),
+            out,
         ))
     }
 
@@ -1151,12 +1304,12 @@ impl<'g> Mapper<'g> {
         };
         let bias = self
             .constant(node, 2)
-            .map(|t| (t.clone(), node.inputs[2].clone()));
+            .map(|t| (t.clone(), self.g.origin_of(&node.inputs[2]).to_string()));
         let layer = self.linear(
             vec![node.name.clone()],
             input,
             weight,
-            node.inputs[1].clone(),
+            self.g.origin_of(&node.inputs[1]).to_string(),
             bias,
         )?;
         Ok(Step::Layer(layer, out.to_string()))
@@ -1180,14 +1333,20 @@ impl<'g> Mapper<'g> {
             if add.op == "Add" && self.data_inputs(add).len() == 1 {
                 let k = usize::from(add.inputs[0] == out);
                 if let Some(t) = self.constant(add, k) {
-                    bias = Some((t.clone(), add.inputs[k].clone()));
+                    bias = Some((t.clone(), self.g.origin_of(&add.inputs[k]).to_string()));
                     nodes.push(add.name.clone());
                     self.visited[*next] = true;
                     out.clone_from(&add.outputs[0]);
                 }
             }
         }
-        let layer = self.linear(nodes, input, transpose(b), node.inputs[1].clone(), bias)?;
+        let layer = self.linear(
+            nodes,
+            input,
+            transpose(b),
+            self.g.origin_of(&node.inputs[1]).to_string(),
+            bias,
+        )?;
         Ok(Step::Layer(layer, out))
     }
 }

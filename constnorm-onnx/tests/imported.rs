@@ -33,6 +33,10 @@ mod ic;
 mod kws;
 #[rustfmt::skip]
 #[allow(dead_code)]
+#[path = "imported/ppocr_cls.rs"]
+mod ppocr_cls;
+#[rustfmt::skip]
+#[allow(dead_code)]
 #[path = "imported/vww.rs"]
 mod vww;
 
@@ -43,15 +47,25 @@ fn root() -> PathBuf {
 /// Imports `benches/data/mlperf_tiny/{model}.onnx` and requires the
 /// checked-in source `tests/imported/{snapshot}.rs`.
 fn import_model(model: &str, snapshot: &str, fold: bool) -> Imported {
-    let path = root().join(format!("../benches/data/mlperf_tiny/{model}.onnx"));
-    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let options = Options {
         struct_name: "Net".into(),
         batch: 4,
         fold_batch_norm: fold,
         ..Options::new(model)
     };
-    let imported = import(&bytes, &options).unwrap_or_else(|e| panic!("{model}: {e}"));
+    import_file(
+        &format!("../benches/data/mlperf_tiny/{model}.onnx"),
+        snapshot,
+        &options,
+    )
+}
+
+/// Imports the ONNX file at `path` (from this crate's directory) and
+/// requires the checked-in source `tests/imported/{snapshot}.rs`.
+fn import_file(path: &str, snapshot: &str, options: &Options) -> Imported {
+    let path = root().join(path);
+    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let imported = import(&bytes, options).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let file = root().join(format!("tests/imported/{snapshot}.rs"));
     if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
         std::fs::write(&file, &imported.lib).unwrap();
@@ -59,7 +73,8 @@ fn import_model(model: &str, snapshot: &str, fold: bool) -> Imported {
     let expected = std::fs::read_to_string(&file).unwrap_or_default();
     assert!(
         imported.lib == expected,
-        "the source generated for {model} differs from {} (UPDATE_SNAPSHOTS=1 after a deliberate change):\n{}",
+        "the source generated for {} differs from {} (UPDATE_SNAPSHOTS=1 after a deliberate change):\n{}",
+        path.display(),
         file.display(),
         imported.lib
     );
@@ -159,4 +174,32 @@ fn check_refuses_an_input_of_the_wrong_shape() {
     // No example: an empty output, not an error.
     let none = npy::read(&kws::check(&net, &npy::to_bytes(&[0, 1, 49, 10], &[])).unwrap()).unwrap();
     assert_eq!(none.shape, [0, 12]);
+}
+
+/// PP-OCR's text-direction classifier as Paddle exported it (operator set
+/// 11): a hard swish written out as `x * Clip(x + 3, 0, 6) / 6`, biases
+/// added by their own nodes, Paddle's hard sigmoid, squeeze-and-excitation,
+/// the batch read back from `Shape` for the final reshape, and an input
+/// whose size the file leaves open.
+#[test]
+fn ppocr_text_direction_classifier_matches_onnx_runtime() {
+    let path = "../models/ppocr_cls/ch_ppocr_mobile_v2.0_cls_infer.onnx";
+    let mut options = Options {
+        struct_name: "TextDirection".into(),
+        batch: 4,
+        ..Options::new("ppocr_cls")
+    };
+    let bytes = std::fs::read(root().join(path)).unwrap();
+    let e = import(&bytes, &options).unwrap_err().to_string();
+    assert!(e.contains("--input x=DIMS"), "{e}");
+    options.inputs.push(("x".into(), vec![3, 48, 192]));
+    let imported = import_file(path, "ppocr_cls", &options);
+    // The hand-written network's structure (constnorm::models): 35 batch
+    // norms, 7 residual blocks, 9 gates.
+    assert_eq!(imported.lib.matches("#[normalize(batch").count(), 35);
+    assert_eq!(imported.lib.matches("#[network(residual)]").count(), 7);
+    assert_eq!(imported.lib.matches("SqueezeExcitation<").count(), 9);
+    assert!(imported.lib.contains("pub expand_hardswish: HardswishOn<"));
+    let net = ppocr_cls::from_bytes(&imported.weights).unwrap();
+    against_onnx_runtime("ppocr_cls", |x| ppocr_cls::check(&net, x));
 }

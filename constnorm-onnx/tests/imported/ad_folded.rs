@@ -21,39 +21,39 @@ pub type Output = [f32; 640];
 #[derive(Clone, Debug, Default)]
 pub struct Net {
     /// ONNX `/fc1/Gemm`, `/bn1/BatchNormalization`: [640] -> [128].
-    pub fc: Linear<640, 128>,
+    pub fc1: Linear<640, 128>,
     /// ONNX `/relu1/Relu`: [128] -> [128].
     pub relu1: Relu<128>,
     /// ONNX `/fc2/Gemm`, `/bn2/BatchNormalization`: [128] -> [128].
-    pub fc_2: Linear<128, 128>,
+    pub fc2: Linear<128, 128>,
     /// ONNX `/relu2/Relu`: [128] -> [128].
     pub relu2: Relu<128>,
     /// ONNX `/fc3/Gemm`, `/bn3/BatchNormalization`: [128] -> [128].
-    pub fc_3: Linear<128, 128>,
+    pub fc3: Linear<128, 128>,
     /// ONNX `/relu3/Relu`: [128] -> [128].
     pub relu3: Relu<128>,
     /// ONNX `/fc4/Gemm`, `/bn4/BatchNormalization`: [128] -> [128].
-    pub fc_4: Linear<128, 128>,
+    pub fc4: Linear<128, 128>,
     /// ONNX `/relu4/Relu`: [128] -> [128].
     pub relu4: Relu<128>,
     /// ONNX `/fc5/Gemm`, `/bn5/BatchNormalization`: [128] -> [8].
-    pub fc_5: Linear<128, 8>,
+    pub fc5: Linear<128, 8>,
     /// ONNX `/relu5/Relu`: [8] -> [8].
     pub relu5: Relu<8>,
     /// ONNX `/fc6/Gemm`, `/bn6/BatchNormalization`: [8] -> [128].
-    pub fc_6: Linear<8, 128>,
+    pub fc6: Linear<8, 128>,
     /// ONNX `/relu6/Relu`: [128] -> [128].
     pub relu6: Relu<128>,
     /// ONNX `/fc7/Gemm`, `/bn7/BatchNormalization`: [128] -> [128].
-    pub fc_7: Linear<128, 128>,
+    pub fc7: Linear<128, 128>,
     /// ONNX `/relu7/Relu`: [128] -> [128].
     pub relu7: Relu<128>,
     /// ONNX `/fc8/Gemm`, `/bn8/BatchNormalization`: [128] -> [128].
-    pub fc_8: Linear<128, 128>,
+    pub fc8: Linear<128, 128>,
     /// ONNX `/relu8/Relu`: [128] -> [128].
     pub relu8: Relu<128>,
     /// ONNX `/fc9/Gemm`, `/bn9/BatchNormalization`: [128] -> [128].
-    pub fc_9: Linear<128, 128>,
+    pub fc9: Linear<128, 128>,
     /// ONNX `/relu9/Relu`: [128] -> [128].
     pub relu9: Relu<128>,
     /// ONNX `/fc10/Gemm`: [128] -> [640].
