@@ -1,0 +1,344 @@
+//! What the importer refuses, it names: every node at once with its
+//! operator and reason, a file that is not ONNX as a decode error naming
+//! the field, and never a panic, also on mutated files (proptest). The
+//! models are built here with the crate's own protobuf messages.
+
+use constnorm_onnx::proto::{
+    AttributeProto, Dimension, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto,
+    TensorShapeProto, TypeProto, TypeProtoTensor, ValueInfoProto,
+};
+use constnorm_onnx::{ImportError, Options, import};
+use proptest::prelude::*;
+use prost::Message;
+
+fn value(name: &str, dims: &[i64]) -> ValueInfoProto {
+    ValueInfoProto {
+        name: name.into(),
+        r#type: Some(TypeProto {
+            tensor_type: Some(TypeProtoTensor {
+                elem_type: 1,
+                shape: Some(TensorShapeProto {
+                    dim: dims
+                        .iter()
+                        .map(|&d| Dimension {
+                            dim_value: (d > 0).then_some(d),
+                            dim_param: (d <= 0).then(|| "batch".to_string()),
+                        })
+                        .collect(),
+                }),
+            }),
+        }),
+    }
+}
+
+fn node(op: &str, name: &str, inputs: &[&str], output: &str) -> NodeProto {
+    NodeProto {
+        input: inputs.iter().map(ToString::to_string).collect(),
+        output: vec![output.into()],
+        name: name.into(),
+        op_type: op.into(),
+        ..NodeProto::default()
+    }
+}
+
+fn floats(name: &str, dims: &[i64], values: Vec<f32>) -> TensorProto {
+    TensorProto {
+        dims: dims.to_vec(),
+        data_type: 1,
+        float_data: values,
+        name: name.into(),
+        ..TensorProto::default()
+    }
+}
+
+fn int_attr(name: &str, i: i64) -> AttributeProto {
+    AttributeProto {
+        name: name.into(),
+        i,
+        r#type: 2,
+        ..AttributeProto::default()
+    }
+}
+
+fn model(
+    nodes: Vec<NodeProto>,
+    initializers: Vec<TensorProto>,
+    input: &[i64],
+    output: &str,
+) -> Vec<u8> {
+    ModelProto {
+        ir_version: 8,
+        opset_import: vec![OperatorSetIdProto {
+            domain: String::new(),
+            version: 17,
+        }],
+        producer_name: "constnorm-onnx tests".into(),
+        graph: Some(GraphProto {
+            node: nodes,
+            name: "g".into(),
+            initializer: initializers,
+            input: vec![value("x", input)],
+            output: vec![value(output, &[])],
+            ..GraphProto::default()
+        }),
+        ..ModelProto::default()
+    }
+    .encode_to_vec()
+}
+
+fn refusals(bytes: &[u8]) -> Vec<(String, String, String)> {
+    match import(bytes, &Options::new("t")) {
+        Err(ImportError::Unsupported(r)) => {
+            r.into_iter().map(|r| (r.node, r.op, r.reason)).collect()
+        }
+        Err(e) => panic!("expected refusals, got {e}"),
+        Ok(_) => panic!("expected refusals, got a network"),
+    }
+}
+
+/// A small MLP that maps: Gemm, Relu, Gemm, Softmax.
+fn mlp() -> Vec<u8> {
+    let mut g1 = node("Gemm", "/fc1/Gemm", &["x", "fc1.weight", "fc1.bias"], "h");
+    g1.attribute.push(int_attr("transB", 1));
+    let mut g2 = node("Gemm", "/fc2/Gemm", &["r", "fc2.weight", "fc2.bias"], "z");
+    g2.attribute.push(int_attr("transB", 1));
+    model(
+        vec![
+            g1,
+            node("Relu", "/relu/Relu", &["h"], "r"),
+            g2,
+            node("Softmax", "/softmax/Softmax", &["z"], "y"),
+        ],
+        vec![
+            floats(
+                "fc1.weight",
+                &[3, 4],
+                (0..12).map(|i| i as f32 / 10.0).collect(),
+            ),
+            floats("fc1.bias", &[3], vec![0.1, -0.2, 0.3]),
+            floats("fc2.weight", &[2, 3], vec![1.0, -1.0, 0.5, 0.25, 2.0, -0.5]),
+            floats("fc2.bias", &[2], vec![0.0, 1.0]),
+        ],
+        &[0, 4],
+        "y",
+    )
+}
+
+#[test]
+fn a_model_that_maps_imports() {
+    let imported = import(&mlp(), &Options::new("mlp")).unwrap();
+    assert_eq!(imported.layers, 4);
+    assert!(
+        imported.lib.contains("pub fc1: Linear<4, 3>,"),
+        "{}",
+        imported.lib
+    );
+    assert!(
+        imported.lib.contains("pub softmax: Softmax<2>,"),
+        "{}",
+        imported.lib
+    );
+}
+
+#[test]
+fn every_unmapped_node_is_named_at_once() {
+    // Two unsupported operators on one path, in different places, and a
+    // clamp that is not ReLU6: all three named, with their reasons.
+    let clip = {
+        let mut n = node("Clip", "clamp", &["a", "lo", "hi"], "b");
+        n.input = vec!["a".into(), "lo".into(), "hi".into()];
+        n
+    };
+    let bytes = model(
+        vec![
+            node("Erf", "erf_node", &["x"], "a"),
+            clip,
+            node("Relu", "relu", &["b"], "c"),
+            node("Celu", "celu_node", &["c"], "y"),
+        ],
+        vec![floats("lo", &[], vec![-1.0]), floats("hi", &[], vec![1.0])],
+        &[0, 4],
+        "y",
+    );
+    let r = refusals(&bytes);
+    assert_eq!(r[0].0, "erf_node");
+    assert_eq!(r[0].1, "Erf");
+    assert!(r[0].2.contains("operator Erf is not mapped"), "{r:?}");
+    // After a refusal the path is not examined further, and says so.
+    assert!(
+        r.iter()
+            .any(|(n, _, why)| n == "(graph)" && why.contains("3 node(s) after")),
+        "{r:?}"
+    );
+}
+
+#[test]
+fn each_refusal_has_its_own_reason() {
+    let cases: Vec<(Vec<NodeProto>, Vec<TensorProto>, &str)> = vec![
+        (
+            vec![{
+                let mut n = node("Clip", "clamp", &["x", "lo", "hi"], "y");
+                n.input = vec!["x".into(), "lo".into(), "hi".into()];
+                n
+            }],
+            vec![floats("lo", &[], vec![-1.0]), floats("hi", &[], vec![1.0])],
+            "a clamp to [Some(-1.0), Some(1.0)]",
+        ),
+        (
+            vec![{
+                let mut n = node("HardSigmoid", "hs", &["x"], "y");
+                n.attribute.push(AttributeProto {
+                    name: "alpha".into(),
+                    f: 0.3,
+                    r#type: 1,
+                    ..AttributeProto::default()
+                });
+                n
+            }],
+            vec![],
+            "hard sigmoid with alpha 0.3",
+        ),
+        (
+            vec![{
+                let mut n = node("Gemm", "gemm", &["x", "w"], "y");
+                n.attribute.push(int_attr("transA", 1));
+                n
+            }],
+            vec![floats("w", &[4, 2], vec![0.0; 8])],
+            "transA",
+        ),
+        (
+            vec![node("MatMul", "mm", &["x", "x"], "y")],
+            vec![],
+            "reads 2 data inputs",
+        ),
+        (vec![node("Softmax", "sm", &["x"], "y")], vec![], ""),
+    ];
+    for (nodes, inits, why) in cases {
+        let name = nodes[0].name.clone();
+        let bytes = model(nodes, inits, &[0, 4], "y");
+        if why.is_empty() {
+            // Softmax over a flat vector maps.
+            import(&bytes, &Options::new("t")).unwrap();
+            continue;
+        }
+        let r = refusals(&bytes);
+        assert_eq!(r[0].0, name);
+        assert!(r[0].2.contains(why), "{name}: {r:?}");
+    }
+}
+
+#[test]
+fn a_branch_that_is_neither_residual_nor_gate_is_refused() {
+    // y = relu(x) - x: a fork joined by Sub.
+    let bytes = model(
+        vec![
+            node("Relu", "r", &["x"], "a"),
+            node("Sub", "sub", &["a", "x"], "y"),
+        ],
+        vec![],
+        &[0, 4],
+        "y",
+    );
+    let r = refusals(&bytes);
+    assert!(
+        r.iter()
+            .any(|(_, op, why)| op == "Relu" && why.contains("never join")),
+        "{r:?}"
+    );
+    // y = x * relu(x): a Mul that is no squeeze-and-excitation gate.
+    let bytes = model(
+        vec![
+            node("Relu", "r", &["x"], "a"),
+            node("Mul", "mul", &["x", "a"], "y"),
+        ],
+        vec![],
+        &[0, 4],
+        "y",
+    );
+    let r = refusals(&bytes);
+    assert!(
+        r.iter()
+            .any(|(n, _, why)| n == "mul" && why.contains("neither a residual")),
+        "{r:?}"
+    );
+}
+
+#[test]
+fn open_dimensions_and_second_inputs_are_named() {
+    let bytes = model(vec![node("Relu", "r", &["x"], "y")], vec![], &[0, 0], "y");
+    let r = refusals(&bytes);
+    assert!(r[0].2.contains("--input x=DIMS"), "{r:?}");
+    let mut two = ModelProto::decode(mlp().as_slice()).unwrap();
+    two.graph
+        .as_mut()
+        .unwrap()
+        .input
+        .push(value("state", &[0, 4]));
+    let r = refusals(&two.encode_to_vec());
+    assert!(
+        r[0].2.contains("one data input") && r[0].2.contains("state"),
+        "{r:?}"
+    );
+}
+
+#[test]
+fn a_file_that_is_not_onnx_is_a_decode_error() {
+    for bytes in [
+        &b"\x08\x96\x01\x12\x07testing"[..],
+        b"PK\x03\x04 not a model",
+        &[0xff; 16],
+    ] {
+        match import(bytes, &Options::new("t")) {
+            Err(ImportError::Decode(_) | ImportError::Model(_)) => {}
+            other => panic!("{:?}", other.map(|i| i.layers)),
+        }
+    }
+    // A tensor whose data does not fill its dimensions names the tensor.
+    let mut m = ModelProto::decode(mlp().as_slice()).unwrap();
+    m.graph.as_mut().unwrap().initializer[0].float_data.pop();
+    let e = import(&m.encode_to_vec(), &Options::new("t"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("fc1.weight") && e.contains("11 values"), "{e}");
+    // No graph.
+    let e = import(
+        &ModelProto {
+            opset_import: vec![OperatorSetIdProto::default()],
+            ..ModelProto::default()
+        }
+        .encode_to_vec(),
+        &Options::new("t"),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("no graph"), "{e}");
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    /// Flipped, cut and inserted bytes of a real model (KWS) and of the
+    /// MLP: an import or an error, never a panic.
+    #[test]
+    fn mutated_files_never_panic(
+        which in 0..2usize,
+        flips in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..8),
+        cut in any::<prop::sample::Index>(),
+        truncate in any::<bool>(),
+    ) {
+        let mut bytes = if which == 0 {
+            std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../benches/data/mlperf_tiny/kws.onnx")).unwrap()
+        } else {
+            mlp()
+        };
+        for (at, byte) in flips {
+            let i = at.index(bytes.len());
+            bytes[i] = byte;
+        }
+        if truncate {
+            bytes.truncate(cut.index(bytes.len()));
+        }
+        let _ = import(&bytes, &Options::new("t"));
+    }
+}
