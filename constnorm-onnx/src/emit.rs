@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Write as _;
 
 use crate::graph::Data;
-use crate::map::{Act, Block, Item, Kind, Layer, Net};
+use crate::map::{Act, Block, Chain, Item, Kind, Layer, Net};
 
 /// The words of a module path, from a PyTorch exporter's node name
 /// (`/layer1/dw_relu/Relu` is `layer1`, `dw`, `relu` and the operator), or
@@ -173,10 +173,11 @@ fn item_paths(item: &Item) -> Vec<Vec<String>> {
         Item::Layer(l) => layer_path(l).into_iter().collect(),
         Item::Residual(b) => {
             let mut paths: Vec<Vec<String>> = b.items.iter().flat_map(item_paths).collect();
-            paths.extend(b.shortcut.as_ref().and_then(layer_path));
+            paths.extend(b.shortcut.as_deref().map(item_paths).unwrap_or_default());
             paths.extend(node_path(&b.node));
             paths
         }
+        Item::Chain(c) => c.items.iter().flat_map(item_paths).collect(),
     }
 }
 
@@ -185,6 +186,9 @@ fn op_of(kind: &Kind) -> &'static str {
         Kind::Conv { .. } => "conv",
         Kind::Pad { .. } => "pad",
         Kind::BatchNorm { .. } => "bn",
+        Kind::LayerNorm { .. } => "ln",
+        Kind::GroupNorm { .. } => "gn",
+        Kind::InstanceNorm { .. } => "norm",
         Kind::Linear => "fc",
         Kind::Act(Act::Relu) => "relu",
         Kind::Act(Act::Relu6) => "relu6",
@@ -226,6 +230,15 @@ fn name_items(items: &mut [Item], prefix: &[String]) {
             Item::Layer(l) => {
                 let op = op_of(&l.kind);
                 let field = match (&rest, &previous) {
+                    // A block's own activation (`/block/Relu` after the
+                    // block `block`): its path and its operator.
+                    (Some(rest), _)
+                        if !rest.is_empty()
+                            && l.params.is_empty()
+                            && used.contains_key(&ident(rest, op)) =>
+                    {
+                        format!("{}_{op}", ident(rest, op))
+                    }
                     (Some(rest), _) if !rest.is_empty() => ident(rest, op),
                     (_, Some(prev)) => {
                         let base = prev.strip_suffix("_bn").unwrap_or(prev);
@@ -235,7 +248,7 @@ fn name_items(items: &mut [Item], prefix: &[String]) {
                 };
                 (field, Vec::new())
             }
-            Item::Residual(_) => {
+            Item::Residual(_) | Item::Chain(_) => {
                 blocks += 1;
                 // The block's own path: its first word below `prefix`.
                 let own: Vec<String> = rest.iter().flatten().take(1).cloned().collect();
@@ -252,28 +265,51 @@ fn name_items(items: &mut [Item], prefix: &[String]) {
         previous = Some(field.clone());
         match item {
             Item::Layer(l) => l.field = field,
+            Item::Chain(c) => {
+                c.field = field;
+                name_items(&mut c.items, &inner);
+            }
             Item::Residual(b) => {
                 b.field = field;
                 name_items(&mut b.items, &inner);
-                if let Some(s) = &mut b.shortcut {
-                    let rest = layer_path(s).map(|p| {
-                        if p.starts_with(&inner) {
-                            p[inner.len()..].to_vec()
-                        } else {
-                            p
-                        }
-                    });
-                    let mut f = ident(&rest.unwrap_or_default(), "shortcut");
-                    if b.items.iter().any(|i| {
-                        matches!(i, Item::Layer(l) if l.field == f)
-                            || matches!(i, Item::Residual(r) if r.field == f)
-                    }) {
+                if let Some(s) = b.shortcut.as_deref_mut() {
+                    let paths = item_paths(s);
+                    let mut rest = if paths.is_empty() {
+                        Vec::new()
+                    } else {
+                        common_prefix(&paths)
+                    };
+                    if rest.starts_with(&inner) {
+                        rest.drain(..inner.len());
+                    }
+                    if matches!(s, Item::Chain(_)) {
+                        rest.truncate(1);
+                    }
+                    let mut f = ident(&rest, "shortcut");
+                    if b.items.iter().any(|i| field_of(i) == f) {
                         f = format!("{f}_shortcut");
                     }
-                    s.field = f;
+                    match s {
+                        Item::Layer(l) => l.field = f,
+                        Item::Chain(c) => {
+                            let mut inner = inner.clone();
+                            inner.extend(rest);
+                            c.field = f;
+                            name_items(&mut c.items, &inner);
+                        }
+                        Item::Residual(r) => r.field = f,
+                    }
                 }
             }
         }
+    }
+}
+
+fn field_of(item: &Item) -> &str {
+    match item {
+        Item::Layer(l) => &l.field,
+        Item::Residual(b) => &b.field,
+        Item::Chain(c) => &c.field,
     }
 }
 
@@ -298,6 +334,11 @@ fn list(v: &[usize]) -> String {
             .collect::<Vec<_>>()
             .join(", ")
     )
+}
+
+/// `L` or `[H, W]`.
+fn axes_list(v: &[usize]) -> String {
+    if let [n] = v { n.to_string() } else { list(v) }
 }
 
 /// A window argument: one number when every axis agrees.
@@ -395,8 +436,8 @@ pub struct Source {
 
 struct Writer<'a> {
     uses: Uses,
-    /// Batch norm marker structs: `(name, attribute, nodes)`.
-    norms: Vec<(String, String, String)>,
+    /// Normalization marker structs: `(name, attribute, nodes, what)`.
+    norms: Vec<(String, String, String, &'static str)>,
     /// Block structs, innermost first.
     blocks: Vec<String>,
     type_names: BTreeSet<String>,
@@ -509,8 +550,46 @@ impl Writer<'_> {
                 if (momentum - 0.1).abs() > 1e-12 {
                     let _ = write!(attr, ", momentum = {momentum:?}");
                 }
-                self.norms.push((name.clone(), attr, l.nodes.join("`, `")));
+                self.norms
+                    .push((name.clone(), attr, l.nodes.join("`, `"), "Batch norm"));
                 name
+            }
+            Kind::LayerNorm { eps, bias } => {
+                let dims = if let [n] = shape.as_slice() {
+                    n.to_string()
+                } else {
+                    list(shape)
+                };
+                let mut attr = format!("layer, dims = {dims}");
+                if *eps != 1e-5 {
+                    let _ = write!(attr, ", eps = {eps:?}");
+                }
+                if !bias {
+                    attr.push_str(", bias = false");
+                }
+                self.norm(l, path, attr)
+            }
+            Kind::GroupNorm { groups, eps } => {
+                let mut attr = format!(
+                    "group, dims = {}, groups = {groups}, spatial = {}",
+                    shape[0],
+                    axes_list(&shape[1..])
+                );
+                if *eps != 1e-5 {
+                    let _ = write!(attr, ", eps = {eps:?}");
+                }
+                self.norm(l, path, attr)
+            }
+            Kind::InstanceNorm { eps } => {
+                let mut attr = format!(
+                    "instance, dims = {}, spatial = {}, affine = true",
+                    shape[0],
+                    axes_list(&shape[1..])
+                );
+                if *eps != 1e-5 {
+                    let _ = write!(attr, ", eps = {eps:?}");
+                }
+                self.norm(l, path, attr)
             }
             Kind::Linear => {
                 self.uses.nn.insert("Linear");
@@ -605,6 +684,19 @@ impl Writer<'_> {
                     let _ = writeln!(out, "    /// ONNX `{}`: {}.", b.node, describe_block(b));
                     let _ = writeln!(out, "    #[nested]\n    pub {}: {name},", b.field);
                 }
+                Item::Chain(c) => {
+                    let name = self.chain(
+                        c,
+                        &format!("{key}{}", c.field),
+                        &format!("{type_prefix}_{}", c.field),
+                    );
+                    let _ = writeln!(
+                        out,
+                        "    /// {} layers.\n    #[nested]\n    pub {}: {name},",
+                        c.items.len(),
+                        c.field
+                    );
+                }
             }
         }
         out
@@ -641,14 +733,58 @@ impl Writer<'_> {
     fn block(&mut self, b: &Block, key: &str, type_prefix: &str) -> String {
         let name = self.unique_type(&camel(type_prefix));
         let mut body = self.fields(&b.items, key, type_prefix);
-        if let Some(s) = &b.shortcut {
-            self.field(&mut body, s, &format!("{key}."), type_prefix, "#[shortcut]");
+        match b.shortcut.as_deref() {
+            Some(Item::Layer(s)) => {
+                self.field(&mut body, s, &format!("{key}."), type_prefix, "#[shortcut]")
+            }
+            Some(Item::Chain(c)) => {
+                let name = self.chain(
+                    c,
+                    &format!("{key}.{}", c.field),
+                    &format!("{type_prefix}_{}", c.field),
+                );
+                let _ = writeln!(
+                    body,
+                    "    /// The shortcut, {} layers.\n    #[shortcut]\n    #[nested]\n    pub {}: {name},",
+                    c.items.len(),
+                    c.field
+                );
+            }
+            Some(Item::Residual(_)) | None => {}
         }
         let what = describe_block(b);
         self.uses.macros.insert("network");
         self.blocks.push(format!(
             "/// Residual block: {what} (ONNX `{}`).\n#[network(residual)]\n#[derive(Clone, Debug, Default)]\npub struct {name} {{\n{body}}}\n",
             b.node
+        ));
+        name
+    }
+}
+
+impl Writer<'_> {
+    /// A `#[normalize(attr)]` marker struct for `l`; its name.
+    fn norm(&mut self, l: &Layer, path: &str, attr: String) -> String {
+        self.uses.macros.insert("normalize");
+        let name = self.unique_type(&camel(path));
+        let what = match attr.split(',').next() {
+            Some("layer") => "Layer norm",
+            Some("group") => "Group norm",
+            Some("instance") => "Instance norm",
+            _ => "Batch norm",
+        };
+        self.norms
+            .push((name.clone(), attr, l.nodes.join("`, `"), what));
+        name
+    }
+
+    /// A chain's `#[network]` struct; its name.
+    fn chain(&mut self, c: &Chain, key: &str, type_prefix: &str) -> String {
+        let name = self.unique_type(&camel(type_prefix));
+        let body = self.fields(&c.items, key, type_prefix);
+        self.uses.macros.insert("network");
+        self.blocks.push(format!(
+            "/// A chain of layers.\n#[network]\n#[derive(Clone, Debug, Default)]\npub struct {name} {{\n{body}}}\n"
         ));
         name
     }
@@ -726,10 +862,10 @@ pub fn source(
         "/// One example's output.\npub type Output = {};\n",
         row(&net.output)
     );
-    for (name, attr, nodes) in &w.norms {
+    for (name, attr, nodes, what) in &w.norms {
         let _ = writeln!(
             s,
-            "/// Batch norm of ONNX `{nodes}`.\n#[normalize({attr})]\npub struct {name};\n"
+            "/// {what} of ONNX `{nodes}`.\n#[normalize({attr})]\npub struct {name};\n"
         );
     }
     for b in &w.blocks {

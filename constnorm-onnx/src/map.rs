@@ -33,6 +33,18 @@ pub enum Item {
     Layer(Layer),
     /// A residual block: `x + body(x)` or `shortcut(x) + body(x)`.
     Residual(Block),
+    /// A plain chain of layers as a nested network (a shortcut of more
+    /// than one layer).
+    Chain(Chain),
+}
+
+/// A chain of layers written as a nested `#[network]`.
+#[derive(Clone, Debug)]
+pub struct Chain {
+    /// Its field name (set by naming).
+    pub field: String,
+    /// Its layers and blocks.
+    pub items: Vec<Item>,
 }
 
 /// A residual block.
@@ -42,8 +54,9 @@ pub struct Block {
     pub field: String,
     /// The body's layers and blocks.
     pub items: Vec<Item>,
-    /// The projection shortcut, if not the identity.
-    pub shortcut: Option<Layer>,
+    /// The projection shortcut, if not the identity: a layer, or a
+    /// [`Chain`] of them.
+    pub shortcut: Option<Box<Item>>,
     /// The `Add` node.
     pub node: String,
 }
@@ -118,6 +131,28 @@ pub enum Kind {
         eps: f32,
         /// PyTorch's momentum, `1 - ` ONNX's.
         momentum: f64,
+    },
+    /// `LayerNorm` over the whole example, with a bias or not.
+    LayerNorm {
+        /// `epsilon`.
+        eps: f32,
+        /// Whether it has a bias.
+        bias: bool,
+    },
+    /// `GroupNorm(G, C)` (the `GroupNormalization` node, or PyTorch's
+    /// opset-17 export of it: a reshape to `G` groups, an
+    /// `InstanceNormalization`, a reshape back, a per-channel `Mul` and
+    /// `Add`).
+    GroupNorm {
+        /// Groups.
+        groups: usize,
+        /// `epsilon`.
+        eps: f32,
+    },
+    /// `InstanceNorm{1,2}d(C, affine=True)`.
+    InstanceNorm {
+        /// `epsilon`.
+        eps: f32,
     },
     /// `Linear(IN, OUT)`.
     Linear,
@@ -384,6 +419,13 @@ impl<'g> Mapper<'g> {
     /// A fork at `v`: finds where its branches join, walks each branch and
     /// makes the join a residual block or a gate.
     fn fork(&mut self, v: &str, consumers: &[usize]) -> Option<(Option<Item>, String)> {
+        if let Some((nodes, layer, out)) = self.group_norm_pattern(v, consumers) {
+            for &n in &nodes {
+                self.visited[n] = true;
+            }
+            self.shapes.insert(out.clone(), layer.output.clone());
+            return Some((Some(Item::Layer(layer)), out));
+        }
         if let Some((nodes, out)) = self.hardswish_pattern(consumers) {
             let shape = self.shapes.get(v).cloned()?;
             for &n in &nodes {
@@ -431,18 +473,15 @@ impl<'g> Mapper<'g> {
             let (body, _) = branches.remove(0);
             let (short, _) = branches.remove(0);
             let body_out = last_output(&body).or_else(|| shape.clone());
-            let shortcut = match short.as_slice() {
-                [] => None,
-                [Item::Layer(l)] => Some(l.clone()),
-                _ => {
-                    self.refusals.push(Refusal::new(
-                        join,
-                        "a residual whose shortcut is more than one layer (constnorm's residual blocks take the identity or one layer)",
-                    ));
-                    return Some((None, out));
-                }
+            let short_out = last_output(&short).or(shape);
+            let shortcut = match short.len() {
+                0 => None,
+                1 => short.into_iter().next().map(Box::new),
+                _ => Some(Box::new(Item::Chain(Chain {
+                    field: String::new(),
+                    items: short,
+                }))),
             };
-            let short_out = shortcut.as_ref().map(|l| l.output.clone()).or(shape);
             if body_out != short_out {
                 self.refusals.push(Refusal::new(
                     join,
@@ -654,7 +693,7 @@ impl<'g> Mapper<'g> {
             .iter()
             .flat_map(|i| match i {
                 Item::Layer(l) => l.nodes.clone(),
-                Item::Residual(_) => Vec::new(),
+                Item::Residual(_) | Item::Chain(_) => Vec::new(),
             })
             .collect();
         nodes.push(join.name.clone());
@@ -835,6 +874,55 @@ impl<'g> Mapper<'g> {
             "Conv" => self.conv(node, &input, &out)?,
             "Pad" => self.pad(node, &input, &out)?,
             "BatchNormalization" => self.batch_norm(node, &input, &out)?,
+            "LayerNormalization" => self.layer_norm(node, &input, &out)?,
+            "InstanceNormalization" => {
+                let (params, eps) = self.channel_affine(node, &input, 1, 2)?;
+                if input.len() < 2 {
+                    return Err("instance norm of an example without spatial axes".into());
+                }
+                let layer = layer(Kind::InstanceNorm { eps }, input.clone(), params, one);
+                Step::Layer(layer, out.clone())
+            }
+            "GroupNormalization" => {
+                let groups = usize::try_from(node.int("num_groups", 0))
+                    .ok()
+                    .filter(|&g| g > 0)
+                    .ok_or("no num_groups")?;
+                let c = input[0];
+                if c % groups != 0 || input.len() < 2 {
+                    return Err(format!("{groups} groups of {c} channels"));
+                }
+                // Opset 18 gives one scale per group, 21 one per channel.
+                let eps = node.float("epsilon", 1e-5);
+                let mut params = Vec::new();
+                for (i, key) in [(1, "weight"), (2, "bias")] {
+                    let t = self
+                        .constant(node, i)
+                        .ok_or(format!("its {key} is not a constant"))?;
+                    let v = t.floats();
+                    let per_channel: Vec<f32> = match v.len() {
+                        n if n == c => v,
+                        n if n == groups => (0..c).map(|k| v[k / (c / groups)]).collect(),
+                        n => {
+                            return Err(format!(
+                                "{key} of {n} values for {c} channels in {groups} groups"
+                            ));
+                        }
+                    };
+                    params.push(Param {
+                        key: key.into(),
+                        tensor: Tensor {
+                            dims: vec![c],
+                            data: crate::graph::Data::F32(per_channel),
+                        },
+                        source: self.g.origin_of(&node.inputs[i]).to_string(),
+                    });
+                }
+                Step::Layer(
+                    layer(Kind::GroupNorm { groups, eps }, input.clone(), params, one),
+                    out.clone(),
+                )
+            }
             "Gemm" => self.gemm(node, &input, &out)?,
             "MatMul" => self.matmul(n, &input)?,
             op => {
@@ -1178,6 +1266,196 @@ impl<'g> Mapper<'g> {
         ))
     }
 
+    /// The per-channel scale (input `scale`) and bias (`bias`) of a
+    /// normalization node as `weight` and `bias`, and its `epsilon`.
+    fn channel_affine(
+        &self,
+        node: &Node,
+        input: &[usize],
+        scale: usize,
+        bias: usize,
+    ) -> Result<(Vec<Param>, f32), String> {
+        let c = input[0];
+        let mut params = Vec::new();
+        for (i, key) in [(scale, "weight"), (bias, "bias")] {
+            let t = self
+                .constant(node, i)
+                .ok_or(format!("its {key} is not a constant"))?;
+            if t.len() != c {
+                return Err(format!("{key} of {} values for {c} channels", t.len()));
+            }
+            params.push(Param {
+                key: key.into(),
+                tensor: Tensor {
+                    dims: vec![c],
+                    data: crate::graph::Data::F32(t.floats()),
+                },
+                source: self.g.origin_of(&node.inputs[i]).to_string(),
+            });
+        }
+        Ok((params, node.float("epsilon", 1e-5)))
+    }
+
+    fn layer_norm(&mut self, node: &Node, input: &[usize], out: &str) -> Result<Step, String> {
+        let rank = input.len() + 1;
+        let a = axis(node.int("axis", -1), rank).ok_or("its axis is out of range")?;
+        if a != 1 {
+            return Err(format!(
+                "layer norm over the last {} of {} axes of the example: over the whole example is mapped",
+                rank - a,
+                input.len()
+            ));
+        }
+        if input.len() > 4 {
+            return Err(format!(
+                "layer norm over {} axes (up to 4 are mapped)",
+                input.len()
+            ));
+        }
+        let n: usize = input.iter().product();
+        let mut params = Vec::new();
+        for (i, key) in [(1, "weight"), (2, "bias")] {
+            let Some(t) = self.constant(node, i) else {
+                if i == 2 && node.inputs.get(2).is_none_or(String::is_empty) {
+                    continue;
+                }
+                return Err(format!("its {key} is not a constant"));
+            };
+            if t.len() != n {
+                return Err(format!("{key} of {} values for {n}", t.len()));
+            }
+            params.push(Param {
+                key: key.into(),
+                tensor: Tensor {
+                    dims: input.to_vec(),
+                    data: crate::graph::Data::F32(t.floats()),
+                },
+                source: self.g.origin_of(&node.inputs[i]).to_string(),
+            });
+        }
+        let bias = params.len() == 2;
+        Ok(Step::Layer(
+            Layer {
+                field: String::new(),
+                nodes: vec![node.name.clone()],
+                kind: Kind::LayerNorm {
+                    eps: node.float("epsilon", 1e-5),
+                    bias,
+                },
+                input: input.to_vec(),
+                output: input.to_vec(),
+                params,
+            },
+            out.to_string(),
+        ))
+    }
+
+    /// PyTorch's opset-17 group norm at the fork of `v`: `Reshape(v, [0,
+    /// G, -1])`, `InstanceNormalization` with unit scale and zero bias,
+    /// `Reshape(_, Shape(v))`, `Mul` and `Add` of one value per channel.
+    fn group_norm_pattern(
+        &self,
+        v: &str,
+        consumers: &[usize],
+    ) -> Option<(Vec<usize>, Layer, String)> {
+        let input = self.shapes.get(v)?;
+        let [a, b] = consumers else { return None };
+        let node = |i: usize| &self.g.nodes[i];
+        let (reshape, shape) = if node(*a).op == "Reshape" {
+            (*a, *b)
+        } else {
+            (*b, *a)
+        };
+        if node(reshape).op != "Reshape" || node(shape).op != "Shape" || input.len() < 2 {
+            return None;
+        }
+        let target = self.constant(node(reshape), 1)?.ints()?;
+        let groups = usize::try_from(*target.get(1)?).ok().filter(|&g| g > 0)?;
+        let c = input[0];
+        if target.len() != 3 || target[0] != 0 || target[2] != -1 || c % groups != 0 {
+            return None;
+        }
+        let single = |value: &str| -> Option<usize> {
+            match self.data_consumers(value).as_slice() {
+                &[n] => Some(n),
+                _ => None,
+            }
+        };
+        let inorm = single(&node(reshape).outputs[0])?;
+        let n = node(inorm);
+        let unit = self.constant(n, 1)?.floats().iter().all(|&x| x == 1.0)
+            && self.constant(n, 2)?.floats().iter().all(|&x| x == 0.0);
+        if n.op != "InstanceNormalization" || !unit {
+            return None;
+        }
+        let back = single(&n.outputs[0])?;
+        if node(back).op != "Reshape"
+            || node(back).inputs.get(1) != node(shape).outputs.first()
+            || self.data_consumers(&node(shape).outputs[0]) != [back]
+        {
+            return None;
+        }
+        let mul = single(&node(back).outputs[0])?;
+        let (gamma, mul_node) = self.per_channel(mul, &node(back).outputs[0], "Mul", c)?;
+        let add = single(&mul_node.outputs[0])?;
+        let (beta, add_node) = self.per_channel(add, &mul_node.outputs[0], "Add", c)?;
+        let nodes = vec![reshape, shape, inorm, back, mul, add];
+        let layer = Layer {
+            field: String::new(),
+            nodes: nodes.iter().map(|&i| node(i).name.clone()).collect(),
+            kind: Kind::GroupNorm {
+                groups,
+                eps: n.float("epsilon", 1e-5),
+            },
+            input: input.clone(),
+            output: input.clone(),
+            params: vec![
+                Param {
+                    key: "weight".into(),
+                    tensor: gamma.0,
+                    source: gamma.1,
+                },
+                Param {
+                    key: "bias".into(),
+                    tensor: beta.0,
+                    source: beta.1,
+                },
+            ],
+        };
+        Some((nodes, layer, add_node.outputs[0].clone()))
+    }
+
+    /// Node `n`, an `op` of `value` and a constant of one value per
+    /// channel: that constant as `[c]` with its origin, and the node.
+    fn per_channel(
+        &self,
+        n: usize,
+        value: &str,
+        op: &str,
+        c: usize,
+    ) -> Option<((Tensor, String), &'g Node)> {
+        let node = &self.g.nodes[n];
+        if node.op != op || self.data_inputs(node).len() != 1 {
+            return None;
+        }
+        let k = usize::from(node.inputs.first().map(String::as_str) == Some(value));
+        let t = self.constant(node, k)?;
+        let leading_ones = t.dims.iter().take_while(|&&d| d == 1).count();
+        let ok = t.len() == c && t.dims.get(leading_ones).is_none_or(|&d| d == c);
+        ok.then(|| {
+            (
+                (
+                    Tensor {
+                        dims: vec![c],
+                        data: crate::graph::Data::F32(t.floats()),
+                    },
+                    self.g.origin_of(&node.inputs[k]).to_string(),
+                ),
+                node,
+            )
+        })
+    }
+
     fn batch_norm(&mut self, node: &Node, input: &[usize], out: &str) -> Result<Step, String> {
         if node.outputs.iter().skip(1).any(|o| !o.is_empty()) || node.int("training_mode", 0) != 0 {
             return Err("batch norm in training mode (export the model in eval mode)".into());
@@ -1370,6 +1648,7 @@ fn count(items: &[Item]) -> usize {
         .map(|i| match i {
             Item::Layer(_) => 1,
             Item::Residual(b) => 1 + count(&b.items),
+            Item::Chain(c) => count(&c.items),
         })
         .sum()
 }
@@ -1378,6 +1657,7 @@ fn last_output(items: &[Item]) -> Option<Vec<usize>> {
     match items.last()? {
         Item::Layer(l) => Some(l.output.clone()),
         Item::Residual(b) => last_output(&b.items),
+        Item::Chain(c) => last_output(&c.items),
     }
 }
 
@@ -1388,7 +1668,13 @@ pub fn count_layers(items: &[Item]) -> usize {
         .iter()
         .map(|i| match i {
             Item::Layer(_) => 1,
-            Item::Residual(b) => count_layers(&b.items) + usize::from(b.shortcut.is_some()),
+            Item::Residual(b) => {
+                count_layers(&b.items)
+                    + b.shortcut
+                        .as_deref()
+                        .map_or(0, |s| count_layers(std::slice::from_ref(s)))
+            }
+            Item::Chain(c) => count_layers(&c.items),
         })
         .sum()
 }
@@ -1399,8 +1685,35 @@ pub fn count_layers(items: &[Item]) -> usize {
 pub fn fold_batch_norms(items: &mut Vec<Item>) {
     let mut i = 0;
     while i < items.len() {
-        if let Item::Residual(b) = &mut items[i] {
-            fold_batch_norms(&mut b.items);
+        match &mut items[i] {
+            Item::Residual(b) => {
+                fold_batch_norms(&mut b.items);
+                if let Some(s) = b.shortcut.as_deref_mut() {
+                    let mut one = vec![std::mem::replace(
+                        s,
+                        Item::Chain(Chain {
+                            field: String::new(),
+                            items: Vec::new(),
+                        }),
+                    )];
+                    fold_batch_norms(&mut one);
+                    *s = match one.len() {
+                        1 => one.remove(0),
+                        _ => Item::Chain(Chain {
+                            field: String::new(),
+                            items: one,
+                        }),
+                    };
+                }
+            }
+            Item::Chain(c) => {
+                fold_batch_norms(&mut c.items);
+                // A chain folded down to one layer is that layer.
+                if let [Item::Layer(_)] = c.items.as_slice() {
+                    items[i] = c.items.remove(0);
+                }
+            }
+            Item::Layer(_) => {}
         }
         let foldable = i + 1 < items.len()
             && matches!(&items[i], Item::Layer(l) if matches!(l.kind, Kind::Conv { .. } | Kind::Linear))
