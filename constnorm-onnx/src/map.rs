@@ -281,6 +281,11 @@ pub fn map(graph: &Graph, options: &Options) -> Result<Net, Vec<Refusal>> {
         }
         return Err(m.refusals);
     }
+    if count_layers(&items) == 0 {
+        return Err(vec![graph_level(
+            "the model maps to no layer at all (only identities and inference-time dropouts): nothing to write".into(),
+        )]);
+    }
     let out_shape = m.shapes.get(output.as_str()).cloned().unwrap_or_default();
     Ok(Net {
         input_name: input.name.clone(),
@@ -751,6 +756,14 @@ impl<'g> Mapper<'g> {
             ))
         };
         let step = match node.op.as_str() {
+            "Dropout"
+                if self
+                    .constant(node, 2)
+                    .and_then(Tensor::scalar)
+                    .is_some_and(|t| t != 0.0) =>
+            {
+                return Err("dropout in training mode (training_mode = true): export the model in eval mode".into());
+            }
             "Identity" | "Dropout" => {
                 if node
                     .outputs
@@ -832,7 +845,7 @@ impl<'g> Mapper<'g> {
                 act(Act::Softmax)?
             }
             "Flatten" => {
-                if node.int("axis", 1) != 1 {
+                if axis(node.int("axis", 1), input.len() + 1) != Some(1) {
                     return Err(format!(
                         "flattens from axis {}: axis 1 (keep the batch) is mapped",
                         node.int("axis", 1)
@@ -1143,6 +1156,11 @@ impl<'g> Mapper<'g> {
             .constant(node, 2)
             .and_then(Tensor::scalar)
             .unwrap_or_else(|| node.float("value", 0.0));
+        if !reflect && value != 0.0 {
+            return Err(format!(
+                "a constant pad of {value}: padding with zeros is mapped"
+            ));
+        }
         let rank = input.len() + 1;
         if pads.len() != 2 * rank {
             return Err(format!("pads {pads:?} for rank {rank}"));
@@ -1191,8 +1209,8 @@ impl<'g> Mapper<'g> {
 
     fn pool(&mut self, node: &Node, input: &[usize], out: &str) -> Result<Step, String> {
         let max = node.op == "MaxPool";
-        if node.outputs.len() > 1 && node.outputs[1..].iter().any(|o| !o.is_empty()) {
-            return Err("its indices output".into());
+        if self.reads_extra_outputs(node) {
+            return Err("its indices output is read".into());
         }
         let kernel: Vec<usize> = node
             .ints("kernel_shape")
@@ -1212,11 +1230,12 @@ impl<'g> Mapper<'g> {
             })
         };
         let stride = ints("strides");
-        let dilation = if max {
-            ints("dilations")
-        } else {
-            vec![1; rank]
-        };
+        let dilation = ints("dilations");
+        if !max && dilation.iter().any(|&d| d != 1) {
+            return Err(format!(
+                "an average pool with dilations {dilation:?} (PyTorch's has none)"
+            ));
+        }
         let pads = Self::pads(node, &input[1..], &kernel, &stride, &dilation)?;
         let (begin, end) = pads.split_at(rank);
         if begin != end {
@@ -1229,7 +1248,9 @@ impl<'g> Mapper<'g> {
             let span = dilation[a] * (kernel[a] - 1) + 1;
             let padded = input[1 + a] + 2 * begin[a];
             if padded < span || 2 * begin[a] > kernel[a] {
-                return Err(format!("window {kernel:?} with pads {pads:?} on {input:?}"));
+                return Err(format!(
+                    "window {kernel:?} with pads {pads:?} on {input:?}: PyTorch's pools take pads of at most half the window"
+                ));
             }
             let steps = if ceil {
                 (padded - span).div_ceil(stride[a])
@@ -1457,7 +1478,7 @@ impl<'g> Mapper<'g> {
     }
 
     fn batch_norm(&mut self, node: &Node, input: &[usize], out: &str) -> Result<Step, String> {
-        if node.outputs.iter().skip(1).any(|o| !o.is_empty()) || node.int("training_mode", 0) != 0 {
+        if self.reads_extra_outputs(node) || node.int("training_mode", 0) != 0 {
             return Err("batch norm in training mode (export the model in eval mode)".into());
         }
         let c = input[0];
@@ -1564,13 +1585,23 @@ impl<'g> Mapper<'g> {
         })
     }
 
+    /// Whether anything reads a node's outputs after the first (a batch
+    /// norm's batch statistics, a max pool's indices).
+    fn reads_extra_outputs(&self, node: &Node) -> bool {
+        node.outputs.iter().skip(1).any(|o| {
+            !o.is_empty() && (self.consumers.contains_key(o.as_str()) || self.g.outputs.contains(o))
+        })
+    }
+
+    /// `Gemm` of the example by a constant: `Linear`, with `alpha` and
+    /// `beta` folded into the weight and the bias (`alpha * (x W)` becomes
+    /// `x (alpha W)`: the same up to the rounding of the product), a bias
+    /// of one value spread over the outputs.
     fn gemm(&mut self, node: &Node, input: &[usize], out: &str) -> Result<Step, String> {
-        if node.int("transA", 0) != 0
-            || node.float("alpha", 1.0) != 1.0
-            || node.float("beta", 1.0) != 1.0
-        {
-            return Err("Gemm with transA, alpha or beta other than 0, 1, 1".into());
+        if node.int("transA", 0) != 0 {
+            return Err("Gemm with transA (it would transpose the batch)".into());
         }
+        let (alpha, beta) = (node.float("alpha", 1.0), node.float("beta", 1.0));
         let b = self.constant(node, 1).ok_or("its B is not a constant")?;
         if b.dims.len() != 2 {
             return Err(format!("B of shape {:?}", b.dims));
@@ -1580,9 +1611,30 @@ impl<'g> Mapper<'g> {
         } else {
             transpose(b)
         };
-        let bias = self
-            .constant(node, 2)
-            .map(|t| (t.clone(), self.g.origin_of(&node.inputs[2]).to_string()));
+        let mut weight = weight;
+        if alpha != 1.0 {
+            weight.data =
+                crate::graph::Data::F32(weight.floats().iter().map(|w| w * alpha).collect());
+        }
+        let outputs = weight.dims[0];
+        let bias = self.constant(node, 2).map(|t| {
+            let v = t.floats();
+            // One value for every output, or one row of them ([OUT],
+            // [1, OUT]); a bias per example ([B, OUT]) stays as it is and is
+            // refused below.
+            let per_output = v.len() == 1
+                || (v.len() == outputs && t.dims.iter().rev().skip(1).all(|&d| d == 1));
+            let v = if v.len() == 1 { vec![v[0]; outputs] } else { v };
+            let tensor = Tensor {
+                dims: if per_output {
+                    vec![outputs]
+                } else {
+                    t.dims.clone()
+                },
+                data: crate::graph::Data::F32(v.iter().map(|b| b * beta).collect()),
+            };
+            (tensor, self.g.origin_of(&node.inputs[2]).to_string())
+        });
         let layer = self.linear(
             vec![node.name.clone()],
             input,
