@@ -4,7 +4,7 @@
 //! constant subgraphs, and maps its data path to constnorm layers: a chain
 //! from the input to the output, where a fork that joins again in an `Add`
 //! becomes a `#[network(residual)]` block and one that joins in a `Mul` by
-//! per-channel gates becomes [`SqueezeExcitation`](constnorm::nn). The
+//! per-channel gates becomes `constnorm::nn::SqueezeExcitation`. The
 //! result is the Rust source a person would have written (`#[network]`
 //! structs, window macros, `#[normalize]` batch norms with their running
 //! statistics, the ONNX node names as comments) and the weights as a

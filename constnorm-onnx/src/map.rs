@@ -50,7 +50,7 @@ pub struct Chain {
 /// A residual block.
 #[derive(Clone, Debug)]
 pub struct Block {
-    /// Its field name (set by [`name`]).
+    /// Its field name (set when the fields are named).
     pub field: String,
     /// The body's layers and blocks.
     pub items: Vec<Item>,
@@ -65,7 +65,7 @@ pub struct Block {
 /// parameters under their state-dict names.
 #[derive(Clone, Debug)]
 pub struct Layer {
-    /// Its field name (set by [`name`]).
+    /// Its field name (set when the fields are named).
     pub field: String,
     /// The ONNX nodes it maps.
     pub nodes: Vec<String>,
