@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Write as _;
 
 use crate::graph::Data;
-use crate::map::{Act, Block, Chain, Item, Kind, Layer, Net};
+use crate::map::{Act, Block, Cell, Chain, Item, Kind, Layer, Net};
 
 /// The words of a module path, from a PyTorch exporter's node name
 /// (`/layer1/dw_relu/Relu` is `layer1`, `dw`, `relu` and the operator), or
@@ -190,6 +190,14 @@ fn op_of(kind: &Kind) -> &'static str {
         Kind::GroupNorm { .. } => "gn",
         Kind::InstanceNorm { .. } => "norm",
         Kind::Linear => "fc",
+        Kind::Recurrent {
+            cell: Cell::Gru, ..
+        } => "gru",
+        Kind::Recurrent {
+            cell: Cell::Lstm, ..
+        } => "lstm",
+        Kind::Recurrent { .. } => "rnn",
+        Kind::LastStep => "last_step",
         Kind::Act(Act::Relu) => "relu",
         Kind::Act(Act::Relu6) => "relu6",
         Kind::Act(Act::LeakyRelu(..)) => "leaky_relu",
@@ -590,6 +598,36 @@ impl Writer<'_> {
                     let _ = write!(attr, ", eps = {eps:?}");
                 }
                 self.norm(l, path, attr)
+            }
+            Kind::Recurrent {
+                cell,
+                steps,
+                input,
+                hidden,
+                bidirectional,
+            } => {
+                let (layer, cell_type, extra) = match cell {
+                    Cell::Gru => ("Gru", "GruCell", ""),
+                    Cell::Lstm => ("Lstm", "LstmCell", ""),
+                    Cell::Rnn => ("Rnn", "RnnCell", ""),
+                    Cell::RnnRelu => ("Rnn", "RnnCell", ", f32, true, ReluFn"),
+                };
+                if !extra.is_empty() {
+                    self.uses.nn.insert("ReluFn");
+                }
+                if *bidirectional {
+                    self.uses.nn.insert(cell_type);
+                    format!(
+                        "constnorm::stacked!({cell_type}<{input}, {hidden}{extra}>, steps = {steps}, layers = 1, bidirectional = true)"
+                    )
+                } else {
+                    self.uses.nn.insert(layer);
+                    format!("{layer}<{input}, {hidden}, {steps}{extra}>")
+                }
+            }
+            Kind::LastStep => {
+                self.uses.nn.insert("LastStep");
+                format!("LastStep<{}, {}>", row(&shape[1..]), shape[0])
             }
             Kind::Linear => {
                 self.uses.nn.insert("Linear");

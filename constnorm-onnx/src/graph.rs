@@ -85,6 +85,8 @@ pub enum Attr {
     Floats(Vec<f32>),
     /// `INTS`.
     Ints(Vec<i64>),
+    /// `STRINGS`, as UTF-8 (lossy).
+    Strs(Vec<String>),
     /// A graph or a type the importer does not read.
     Other,
 }
@@ -286,6 +288,8 @@ fn attr(a: &proto::AttributeProto, node: &str) -> Result<Attr, ImportError> {
         attribute_type::INTS
     } else if !a.floats.is_empty() {
         attribute_type::FLOATS
+    } else if !a.strings.is_empty() {
+        attribute_type::STRINGS
     } else if !a.s.is_empty() {
         attribute_type::STRING
     } else if a.f != 0.0 {
@@ -303,6 +307,12 @@ fn attr(a: &proto::AttributeProto, node: &str) -> Result<Attr, ImportError> {
         },
         attribute_type::FLOATS => Attr::Floats(a.floats.clone()),
         attribute_type::INTS => Attr::Ints(a.ints.clone()),
+        attribute_type::STRINGS => Attr::Strs(
+            a.strings
+                .iter()
+                .map(|s| String::from_utf8_lossy(s).into_owned())
+                .collect(),
+        ),
         _ => Attr::Other,
     })
 }
@@ -426,7 +436,35 @@ fn fold(graph: &mut Graph) {
                 inputs.extend(rest.into_iter().map(Some));
                 match node.op.as_str() {
                     "Cast" => Some((evaluate(&node, &inputs)?, true)),
-                    "Slice" | "Gather" => Some((evaluate(&node, &inputs)?, false)),
+                    // Only within the known entries: a slice that ends
+                    // past them, or a gather of a later entry, is not
+                    // folded.
+                    "Slice" => {
+                        let known = i64::try_from(prefix.len()).ok()?;
+                        let bound = |i: usize| {
+                            inputs
+                                .get(i)
+                                .copied()
+                                .flatten()
+                                .and_then(Tensor::ints)
+                                .map(<[i64]>::to_vec)
+                        };
+                        let inside = bound(1)?.iter().all(|&a| (0..=known).contains(&a))
+                            && bound(2)?.iter().all(|&b| (0..=known).contains(&b));
+                        inside
+                            .then(|| evaluate(&node, &inputs))
+                            .flatten()
+                            .map(|t| (t, false))
+                    }
+                    "Gather" => {
+                        let known = i64::try_from(prefix.len()).ok()?;
+                        let index = inputs.get(1).copied().flatten().and_then(Tensor::ints)?;
+                        let inside = index.iter().all(|&i| (0..known).contains(&i));
+                        inside
+                            .then(|| evaluate(&node, &inputs))
+                            .flatten()
+                            .map(|t| (t, false))
+                    }
                     _ => None,
                 }
             });
@@ -591,29 +629,47 @@ fn evaluate(node: &Node, inputs: &[Option<&Tensor>]) -> Option<Tensor> {
             })
         }
         "Concat" => {
-            // One-dimensional (shape arithmetic) only.
             let all: Vec<&Tensor> = inputs.iter().copied().collect::<Option<_>>()?;
-            if all.iter().any(|t| t.dims.len() != 1) {
+            let rank = first.dims.len();
+            let a = axis(node.int("axis", 0), rank.max(1))?;
+            // Every dimension but the axis agrees.
+            if all.iter().any(|t| {
+                t.dims.len() != rank || (0..rank).any(|k| k != a && t.dims[k] != first.dims[k])
+            }) {
                 return None;
             }
+            let outer: usize = first.dims[..a].iter().product();
+            let mut dims = first.dims.clone();
+            dims[a] = all.iter().map(|t| t.dims[a]).sum();
+            // Each input contributes a block of dims[a..] per outer index.
+            let block = |t: &Tensor| t.dims[a..].iter().product::<usize>();
             if all.iter().all(|t| t.ints().is_some()) {
-                let v: Vec<i64> = all
-                    .iter()
-                    .flat_map(|t| t.ints().unwrap_or(&[]).iter().copied())
-                    .collect();
+                let mut v = Vec::with_capacity(dims.iter().product());
+                for o in 0..outer {
+                    for t in &all {
+                        let b = block(t);
+                        v.extend_from_slice(&t.ints().unwrap_or(&[])[o * b..(o + 1) * b]);
+                    }
+                }
                 Some(Tensor {
-                    dims: vec![v.len()],
+                    dims,
                     data: Data::I64(v),
                 })
             } else {
-                let v: Vec<f32> = all.iter().flat_map(|t| t.floats()).collect();
+                let mut v = Vec::with_capacity(dims.iter().product());
+                for o in 0..outer {
+                    for t in &all {
+                        let b = block(t);
+                        v.extend_from_slice(&t.floats()[o * b..(o + 1) * b]);
+                    }
+                }
                 Some(Tensor {
-                    dims: vec![v.len()],
+                    dims,
                     data: Data::F32(v),
                 })
             }
         }
-        "Slice" if first.dims.len() == 1 => {
+        "Slice" => {
             let arg = |i: usize, attr: &str| -> Option<Vec<i64>> {
                 match inputs.get(i).copied().flatten() {
                     Some(t) => Some(t.ints()?.to_vec()),
@@ -621,28 +677,71 @@ fn evaluate(node: &Node, inputs: &[Option<&Tensor>]) -> Option<Tensor> {
                 }
             };
             let (starts, ends) = (arg(1, "starts")?, arg(2, "ends")?);
-            let axes = arg(3, "axes").unwrap_or_else(|| vec![0]);
-            let steps = arg(4, "steps").unwrap_or_else(|| vec![1]);
-            if starts.len() != 1 || axes != [0] && axes != [-1] || steps != [1] {
-                return None;
-            }
-            let len = i64::try_from(first.len()).ok()?;
-            let clamp = |x: i64| if x < 0 { (x + len).max(0) } else { x.min(len) };
-            let (a, b) = (clamp(starts[0]), clamp(*ends.first()?));
-            // A prefix of a shape knows only its own entries: a slice past
-            // them is not folded.
-            if b > len || a > b {
-                return None;
-            }
-            let (a, b) = (usize::try_from(a).ok()?, usize::try_from(b).ok()?);
-            let data = match &first.data {
-                Data::I64(v) => Data::I64(v[a..b].to_vec()),
-                Data::F32(v) => Data::F32(v[a..b].to_vec()),
+            let rank = first.dims.len();
+            let axes: Vec<usize> = match arg(3, "axes") {
+                Some(a) => a.iter().map(|&a| axis(a, rank)).collect::<Option<_>>()?,
+                None => (0..starts.len()).collect(),
             };
-            Some(Tensor {
-                dims: vec![b - a],
-                data,
-            })
+            let steps = arg(4, "steps").unwrap_or_else(|| vec![1; starts.len()]);
+            if starts.len() != axes.len()
+                || ends.len() != axes.len()
+                || steps.iter().any(|&s| s != 1)
+            {
+                return None;
+            }
+            // The range kept on every axis.
+            let mut ranges: Vec<(usize, usize)> = first.dims.iter().map(|&d| (0, d)).collect();
+            for (k, &a) in axes.iter().enumerate() {
+                let len = i64::try_from(first.dims[a]).ok()?;
+                let clamp = |x: i64| if x < 0 { (x + len).max(0) } else { x.min(len) };
+                let (lo, hi) = (clamp(starts[k]), clamp(ends[k]));
+                ranges[a] = (usize::try_from(lo).ok()?, usize::try_from(hi.max(lo)).ok()?);
+            }
+            let dims: Vec<usize> = ranges.iter().map(|(lo, hi)| hi - lo).collect();
+            let count: usize = dims.iter().product();
+            let mut picks = Vec::with_capacity(count);
+            for flat in 0..count {
+                // The source index of output element `flat`, C order.
+                let (mut rest, mut src, mut stride) = (flat, 0, 1);
+                for a in (0..rank).rev() {
+                    let i = rest % dims[a];
+                    rest /= dims[a];
+                    src += (ranges[a].0 + i) * stride;
+                    stride *= first.dims[a];
+                }
+                picks.push(src);
+            }
+            let data = match &first.data {
+                Data::I64(v) => Data::I64(picks.iter().map(|&i| v[i]).collect()),
+                Data::F32(v) => Data::F32(picks.iter().map(|&i| v[i]).collect()),
+            };
+            Some(Tensor { dims, data })
+        }
+        "ConstantOfShape" => {
+            let dims: Vec<usize> = first
+                .ints()?
+                .iter()
+                .map(|&d| usize::try_from(d).ok())
+                .collect::<Option<_>>()?;
+            let value = match node.attrs.get("value") {
+                Some(Attr::Tensor(t)) => t.clone(),
+                _ => Tensor {
+                    dims: vec![1],
+                    data: Data::F32(vec![0.0]),
+                },
+            };
+            let count: usize = dims.iter().product();
+            // A dimension of 0 here is the batch (see `fold`): the values
+            // are not known, only that they are all `value`. Folded only for
+            // zeros (an initial state), whose emptiness then reads as zeros.
+            if count == 0 && value.floats().iter().any(|&v| v != 0.0) {
+                return None;
+            }
+            let data = match value.data {
+                Data::I64(v) => Data::I64(vec![*v.first()?; count]),
+                Data::F32(v) => Data::F32(vec![*v.first()?; count]),
+            };
+            Some(Tensor { dims, data })
         }
         "Gather" if first.dims.len() == 1 && node.int("axis", 0) == 0 => {
             let index = inputs.get(1).copied().flatten()?;

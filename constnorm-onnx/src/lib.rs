@@ -31,8 +31,9 @@
 //! `HardSigmoid` (PyTorch's and Paddle's slopes), `HardSwish`, `Gelu`,
 //! `Softmax` over a flat vector, `GlobalAveragePool`, `AveragePool`,
 //! `MaxPool`, `Flatten` / `Reshape` to one flat vector, `Pad` (constant 0 and
-//! reflect), `Identity` and `Dropout` (dropped), the `Add` of a residual
-//! block and the `Mul` of a squeeze-and-excitation gate.
+//! reflect), `Identity` and `Dropout` (dropped), `RNN`, `GRU` and `LSTM`
+//! (one direction or both, as PyTorch exports `batch_first` layers), the
+//! `Add` of a residual block and the `Mul` of a squeeze-and-excitation gate.
 
 #![warn(missing_docs)]
 

@@ -156,6 +156,22 @@ pub enum Kind {
     },
     /// `Linear(IN, OUT)`.
     Linear,
+    /// `torch.nn.RNN` / `GRU` / `LSTM` (one layer, batch first), one
+    /// direction or both: input `[S, I]`, output `[S, D * H]`.
+    Recurrent {
+        /// Which cell.
+        cell: Cell,
+        /// Steps.
+        steps: usize,
+        /// Input features.
+        input: usize,
+        /// Hidden size.
+        hidden: usize,
+        /// Both directions.
+        bidirectional: bool,
+    },
+    /// The last step of a sequence (`x[:, -1]`): `[S, F]` in, `[F]` out.
+    LastStep,
     /// An elementwise activation or softmax over a flat vector.
     Act(Act),
     /// `AdaptiveAvgPool{1,2}d(1)`.
@@ -188,6 +204,19 @@ pub enum Kind {
         /// The gate.
         gate: Act,
     },
+}
+
+/// A recurrent cell.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cell {
+    /// Elman RNN with tanh.
+    Rnn,
+    /// Elman RNN with ReLU.
+    RnnRelu,
+    /// GRU (`linear_before_reset = 1`, PyTorch's).
+    Gru,
+    /// LSTM.
+    Lstm,
 }
 
 /// An activation.
@@ -225,6 +254,7 @@ pub fn map(graph: &Graph, options: &Options) -> Result<Net, Vec<Refusal>> {
         refusals: Vec::new(),
         visited: vec![false; graph.nodes.len()],
         unexamined: 0,
+        batch_axis: HashMap::new(),
     };
     for (i, n) in graph.nodes.iter().enumerate() {
         for input in &n.inputs {
@@ -328,6 +358,9 @@ struct Mapper<'g> {
     visited: Vec<bool>,
     /// Nodes after a refused one, not examined.
     unexamined: usize,
+    /// The axis of the full ONNX tensor the batch is on, for values where
+    /// it is not 0 (a time-first sequence `[S, B, F]`).
+    batch_axis: HashMap<String, usize>,
 }
 
 /// What a node (or a short pattern of nodes) maps to (one per step of the
@@ -339,6 +372,12 @@ enum Step {
     /// No layer (`Identity`, `Dropout` in inference, a reshape to the same
     /// shape); the walk continues at the output.
     Skip(String),
+    /// Layers in a row (a recurrent layer and the last step of it).
+    Layers(Vec<Layer>, String),
+    /// No layer, but the value is seen another way: its per-example shape
+    /// and the axis its batch is on (a transpose of a sequence between
+    /// batch-first and time-first).
+    Relayout(String, Vec<usize>, usize),
 }
 
 impl<'g> Mapper<'g> {
@@ -396,7 +435,11 @@ impl<'g> Mapper<'g> {
                             items.push(Item::Layer(layer));
                             v = out;
                         }
-                        Ok(Step::Skip(out)) => v = out,
+                        Ok(Step::Skip(out) | Step::Relayout(out, ..)) => v = out,
+                        Ok(Step::Layers(layers, out)) => {
+                            items.extend(layers.into_iter().map(Item::Layer));
+                            v = out;
+                        }
                         Err(why) => {
                             self.refusals.push(Refusal::new(node, &why));
                             self.visited[n] = true;
@@ -739,6 +782,17 @@ impl<'g> Mapper<'g> {
         {
             return Err(format!("reads `{v}` as other than its first input"));
         }
+        let batch = self.batch_axis.get(v).copied().unwrap_or(0);
+        if batch != 0
+            && !matches!(
+                node.op.as_str(),
+                "Transpose" | "Gather" | "RNN" | "GRU" | "LSTM"
+            )
+        {
+            return Err(format!(
+                "reads `{v}`, whose batch is on axis {batch} (a time-first sequence): only a transpose back to batch first, the last step or a recurrent node is mapped on it"
+            ));
+        }
         let layer =
             |kind: Kind, output: Vec<usize>, params: Vec<Param>, nodes: Vec<String>| Layer {
                 field: String::new(),
@@ -937,6 +991,9 @@ impl<'g> Mapper<'g> {
                 )
             }
             "Gemm" => self.gemm(node, &input, &out)?,
+            "Transpose" => self.transpose(node, &input, batch, &out)?,
+            "Gather" => self.last_step(node, &input, batch, &out)?,
+            "RNN" | "GRU" | "LSTM" => self.recurrent(n, &input, batch)?,
             "MatMul" => self.matmul(n, &input)?,
             op => {
                 return Err(format!(
@@ -948,8 +1005,17 @@ impl<'g> Mapper<'g> {
             Step::Layer(layer, out) => {
                 self.shapes.insert(out.clone(), layer.output.clone());
             }
+            Step::Layers(layers, out) => {
+                if let Some(last) = layers.last() {
+                    self.shapes.insert(out.clone(), last.output.clone());
+                }
+            }
             Step::Skip(out) => {
                 self.shapes.insert(out.clone(), input);
+            }
+            Step::Relayout(out, shape, batch) => {
+                self.shapes.insert(out.clone(), shape.clone());
+                self.batch_axis.insert(out.clone(), *batch);
             }
         }
         Ok(step)
@@ -1591,6 +1657,376 @@ impl<'g> Mapper<'g> {
         node.outputs.iter().skip(1).any(|o| {
             !o.is_empty() && (self.consumers.contains_key(o.as_str()) || self.g.outputs.contains(o))
         })
+    }
+
+    /// A `Transpose` that moves only the batch axis (a sequence between
+    /// batch first and time first): no layer, the value seen another way.
+    fn transpose(
+        &self,
+        node: &Node,
+        input: &[usize],
+        batch: usize,
+        out: &str,
+    ) -> Result<Step, String> {
+        let rank = input.len() + 1;
+        let perm: Vec<usize> = match node.ints("perm") {
+            Some(p) => p
+                .iter()
+                .map(|&a| axis(a, rank).ok_or(format!("perm {p:?}")))
+                .collect::<Result<_, _>>()?,
+            None => (0..rank).rev().collect(),
+        };
+        if perm.len() != rank {
+            return Err(format!("perm {perm:?} for rank {rank}"));
+        }
+        let new_batch = perm
+            .iter()
+            .position(|&a| a == batch)
+            .ok_or(format!("perm {perm:?}"))?;
+        let rest: Vec<usize> = perm.iter().copied().filter(|&a| a != batch).collect();
+        if rest.windows(2).any(|w| w[0] > w[1]) {
+            return Err(format!(
+                "a transpose {perm:?} within the example (only moving the batch axis is mapped)"
+            ));
+        }
+        Ok(Step::Relayout(out.to_string(), input.to_vec(), new_batch))
+    }
+
+    /// `Gather` of the last step of a sequence (`x[:, -1]`, or `x[-1]` of a
+    /// time-first one): [`Kind::LastStep`].
+    fn last_step(
+        &self,
+        node: &Node,
+        input: &[usize],
+        batch: usize,
+        out: &str,
+    ) -> Result<Step, String> {
+        let rank = input.len() + 1;
+        let a = axis(node.int("axis", 0), rank).ok_or("its axis is out of range")?;
+        let index = self
+            .constant(node, 1)
+            .and_then(Tensor::ints)
+            .ok_or("its index is not a constant")?;
+        // The time axis: right after the batch (batch first), or before it.
+        let time = if batch == 0 { 1 } else { 0 };
+        let steps = input.first().copied().unwrap_or(0);
+        let last = matches!(index, [i] if *i == -1 || usize::try_from(*i).ok() == Some(steps.wrapping_sub(1)));
+        if input.len() != 2 || a != time || !last || (batch != 0 && batch != 1) {
+            return Err(format!(
+                "a gather of {index:?} on axis {a} of a [{}] sequence: only the last step of a sequence is mapped",
+                input
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        Ok(Step::Layer(
+            Layer {
+                field: String::new(),
+                nodes: vec![node.name.clone()],
+                kind: Kind::LastStep,
+                input: input.to_vec(),
+                output: vec![input[1]],
+                params: Vec::new(),
+            },
+            out.to_string(),
+        ))
+    }
+
+    /// An `RNN`, `GRU` or `LSTM` node and how its output is read: `Y`
+    /// squeezed (one direction) or its directions joined (`Transpose` +
+    /// `Reshape`, PyTorch's export of a bidirectional layer), or the final
+    /// state `Y_h` of one direction (then the layer and its last step).
+    fn recurrent(&mut self, n: usize, input: &[usize], batch: usize) -> Result<Step, String> {
+        let node = &self.g.nodes[n];
+        let (cell, gates) = match node.op.as_str() {
+            "GRU" => (Cell::Gru, 3),
+            "LSTM" => (Cell::Lstm, 4),
+            _ => (Cell::Rnn, 1),
+        };
+        let layout = node.int("layout", 0);
+        let [steps, features] = input[..] else {
+            return Err(format!(
+                "a sequence of shape {input:?}: [steps, features] per example is mapped"
+            ));
+        };
+        match (layout, batch) {
+            (0, 1) | (1, 0) => {}
+            (0, _) => return Err("a time-first sequence (layout 0) whose batch is not its second axis: the graph input's first axis is the batch".into()),
+            _ => return Err(format!("layout {layout} on a value whose batch is on axis {batch}")),
+        }
+        let hidden = usize::try_from(node.int("hidden_size", 0))
+            .ok()
+            .filter(|&h| h > 0)
+            .ok_or("no hidden_size")?;
+        let bidirectional = match node.string("direction", "forward") {
+            "forward" => false,
+            "bidirectional" => true,
+            other => {
+                return Err(format!(
+                    "direction {other}: forward and bidirectional are mapped (PyTorch has no reverse-only layer)"
+                ));
+            }
+        };
+        let d = 1 + usize::from(bidirectional);
+        if node.attrs.contains_key("clip") {
+            return Err("a cell clip (PyTorch has none)".into());
+        }
+        if node.int("input_forget", 0) != 0 {
+            return Err("input_forget (PyTorch has none)".into());
+        }
+        let mut cell = cell;
+        if let Some(crate::graph::Attr::Str(_)) = node.attrs.get("activations") {
+            return Err("activations given as one string".into());
+        }
+        let activations: Vec<String> = match node.attrs.get("activations") {
+            None => Vec::new(),
+            Some(_) => self.g_strings(node, "activations"),
+        };
+        let defaults: &[&str] = match cell {
+            Cell::Gru => &["Sigmoid", "Tanh"],
+            Cell::Lstm => &["Sigmoid", "Tanh", "Tanh"],
+            _ => &["Tanh"],
+        };
+        if !activations.is_empty() {
+            let per = defaults.len();
+            let same = |want: &[&str]| {
+                activations.len() == per * d
+                    && activations
+                        .chunks(per)
+                        .all(|c| c.iter().zip(want).all(|(a, b)| a.eq_ignore_ascii_case(b)))
+            };
+            if cell == Cell::Rnn && same(&["Relu"]) {
+                cell = Cell::RnnRelu;
+            } else if !same(defaults) {
+                return Err(format!(
+                    "activations {activations:?}: PyTorch's ({defaults:?}, or Relu for an RNN) are mapped"
+                ));
+            }
+        }
+        if cell == Cell::Gru && node.int("linear_before_reset", 0) != 1 {
+            return Err("a GRU with linear_before_reset = 0 (ONNX's default): PyTorch's GRU is linear_before_reset = 1".into());
+        }
+        for (i, what) in [(4, "sequence_lens"), (7, "peepholes (P)")] {
+            if node.inputs.get(i).is_some_and(|x| !x.is_empty()) {
+                return Err(format!("a {what} input"));
+            }
+        }
+        for (i, what) in [(5, "initial_h"), (6, "initial_c")] {
+            if let Some(name) = node.inputs.get(i).filter(|x| !x.is_empty()) {
+                let zero = self
+                    .g
+                    .constants
+                    .get(name)
+                    .is_some_and(|t| t.floats().iter().all(|&v| v == 0.0));
+                if !zero {
+                    return Err(format!("an {what} that is not constant zeros"));
+                }
+            }
+        }
+        let g = gates * hidden;
+        let w = self.constant(node, 1).ok_or("W is not a constant")?;
+        let r = self.constant(node, 2).ok_or("R is not a constant")?;
+        if w.dims != [d, g, features] || r.dims != [d, g, hidden] {
+            return Err(format!(
+                "W {:?} and R {:?} for {d} direction(s) of {gates} gates of {hidden} on {features} features",
+                w.dims, r.dims
+            ));
+        }
+        let b = self.constant(node, 3);
+        if b.is_some_and(|b| b.dims != [d, 2 * g]) {
+            return Err(format!(
+                "B of shape {:?}",
+                b.map(|b| b.dims.clone()).unwrap_or_default()
+            ));
+        }
+        // ONNX's gate order to PyTorch's: GRU z, r, h -> r, z, n; LSTM
+        // i, o, f, c -> i, f, g, o.
+        let order: &[usize] = match cell {
+            Cell::Gru => &[1, 0, 2],
+            Cell::Lstm => &[0, 2, 3, 1],
+            _ => &[0],
+        };
+        let reorder = |v: &[f32], per_gate: usize| -> Vec<f32> {
+            order
+                .iter()
+                .flat_map(|&k| v[k * per_gate..(k + 1) * per_gate].iter().copied())
+                .collect()
+        };
+        let (wv, rv) = (w.floats(), r.floats());
+        let bv = b.map(Tensor::floats);
+        let mut params = Vec::new();
+        for dir in 0..d {
+            let suffix = if dir == 0 { "" } else { "_reverse" };
+            let wi = &wv[dir * g * features..(dir + 1) * g * features];
+            let wh = &rv[dir * g * hidden..(dir + 1) * g * hidden];
+            let (bi, bh) = match &bv {
+                Some(bv) => (
+                    bv[dir * 2 * g..dir * 2 * g + g].to_vec(),
+                    bv[dir * 2 * g + g..(dir + 1) * 2 * g].to_vec(),
+                ),
+                None => (vec![0.0; g], vec![0.0; g]),
+            };
+            let origin = |i: usize| self.g.origin_of(&node.inputs[i]).to_string();
+            let f32s = |dims: Vec<usize>, v: Vec<f32>| Tensor {
+                dims,
+                data: crate::graph::Data::F32(v),
+            };
+            params.push(Param {
+                key: format!("weight_ih_l0{suffix}"),
+                tensor: f32s(vec![g, features], reorder(wi, hidden * features)),
+                source: origin(1),
+            });
+            params.push(Param {
+                key: format!("weight_hh_l0{suffix}"),
+                tensor: f32s(vec![g, hidden], reorder(wh, hidden * hidden)),
+                source: origin(2),
+            });
+            let bsource = if b.is_some() {
+                origin(3)
+            } else {
+                "(none in ONNX: zeros)".into()
+            };
+            params.push(Param {
+                key: format!("bias_ih_l0{suffix}"),
+                tensor: f32s(vec![g], reorder(&bi, hidden)),
+                source: bsource.clone(),
+            });
+            params.push(Param {
+                key: format!("bias_hh_l0{suffix}"),
+                tensor: f32s(vec![g], reorder(&bh, hidden)),
+                source: bsource,
+            });
+        }
+        let layer = Layer {
+            field: String::new(),
+            nodes: vec![node.name.clone()],
+            kind: Kind::Recurrent {
+                cell,
+                steps,
+                input: features,
+                hidden,
+                bidirectional,
+            },
+            input: input.to_vec(),
+            output: vec![steps, d * hidden],
+            params,
+        };
+        // How the outputs are read.
+        let used = |o: Option<&String>| {
+            o.is_some_and(|o| {
+                !o.is_empty()
+                    && (self.consumers.contains_key(o.as_str()) || self.g.outputs.contains(o))
+            })
+        };
+        let (y, yh) = (node.outputs.first(), node.outputs.get(1));
+        if used(node.outputs.get(2)) {
+            return Err("its final cell state Y_c is read".into());
+        }
+        let single = |value: &str| -> Option<usize> {
+            match self.consumers.get(value).map(Vec::as_slice) {
+                Some(&[c]) => Some(c),
+                _ => None,
+            }
+        };
+        let squeezes = |c: usize, want: i64| -> bool {
+            let s = &self.g.nodes[c];
+            let axes = self
+                .constant(s, 1)
+                .and_then(Tensor::ints)
+                .map(<[i64]>::to_vec)
+                .or_else(|| s.ints("axes").map(<[i64]>::to_vec));
+            s.op == "Squeeze" && axes.as_deref() == Some(&[want])
+        };
+        let mut nodes = Vec::new();
+        let (out, out_batch) = match (used(y), used(yh)) {
+            (true, false) => {
+                let y = y.map(String::as_str).unwrap_or_default();
+                if self.g.outputs.iter().any(|o| o == y) {
+                    if layout == 0 {
+                        return Err("its time-first output Y is the graph's output".into());
+                    }
+                    (y.to_string(), 0)
+                } else {
+                    let c = single(y).ok_or("its output Y is read by more than one node")?;
+                    // Y is [S, D, B, H] (layout 0) or [B, S, D, H].
+                    let dir_axis = if layout == 0 { 1 } else { 2 };
+                    if d == 1 && squeezes(c, dir_axis) {
+                        nodes.push(c);
+                        (self.g.nodes[c].outputs[0].clone(), 1 - usize::try_from(layout).unwrap_or(1))
+                    } else {
+                        // The directions joined: Transpose [0, 2, 1, 3] then
+                        // Reshape [0, 0, -1] (layout 0), or the Reshape alone.
+                        let mut value = y.to_string();
+                        if layout == 0 {
+                            let t = &self.g.nodes[c];
+                            if t.op != "Transpose" || t.ints("perm") != Some(&[0, 2, 1, 3][..]) {
+                                return Err(format!("its output Y is read by {} `{}`, not a squeeze of the direction axis or a join of the directions", t.op, t.name));
+                            }
+                            nodes.push(c);
+                            value.clone_from(&t.outputs[0]);
+                        }
+                        let c = single(&value).ok_or("its output Y is read by more than one node")?;
+                        let reshape = &self.g.nodes[c];
+                        let target = self.constant(reshape, 1).and_then(Tensor::ints);
+                        let joined = matches!(target, Some([0, 0, -1]))
+                            || target.is_some_and(|t| t.len() == 3 && usize::try_from(t[2]).ok() == Some(d * hidden) && t[0] <= 0);
+                        if reshape.op != "Reshape" || !joined {
+                            return Err(format!("its output Y is read by {} `{}`, not a join of the directions", reshape.op, reshape.name));
+                        }
+                        nodes.push(c);
+                        (reshape.outputs[0].clone(), 1 - usize::try_from(layout).unwrap_or(1))
+                    }
+                }
+            }
+            (false, true) if d == 1 => {
+                let yh = yh.map(String::as_str).unwrap_or_default();
+                let c = single(yh).ok_or("its final state Y_h is read by more than one node")?;
+                let s = &self.g.nodes[c];
+                let dir_axis = if layout == 0 { 0 } else { 1 };
+                let gather_last = s.op == "Gather"
+                    && s.int("axis", 0) == dir_axis
+                    && matches!(self.constant(s, 1).and_then(Tensor::ints), Some([0 | -1]));
+                if !(squeezes(c, dir_axis) || gather_last) {
+                    return Err(format!("its final state Y_h is read by {} `{}`, not a squeeze or gather of its one direction", s.op, s.name));
+                }
+                let mut last = layer.clone();
+                last.kind = Kind::LastStep;
+                last.nodes = vec![s.name.clone()];
+                last.input = layer.output.clone();
+                last.output = vec![hidden];
+                last.params = Vec::new();
+                self.visited[c] = true;
+                let out = s.outputs[0].clone();
+                let step = Step::Layers(vec![layer, last], out);
+                return Ok(step);
+            }
+            (false, true) => return Err("the final states Y_h of both directions are read (PyTorch's h_n of a bidirectional layer)".into()),
+            (true, true) => return Err("both its outputs Y and Y_h are read".into()),
+            (false, false) => return Err("none of its outputs is read".into()),
+        };
+        for c in nodes {
+            self.visited[c] = true;
+        }
+        if out_batch == 0 {
+            Ok(Step::Layer(layer, out))
+        } else {
+            // A time-first result, seen batch first by the transposes
+            // that follow.
+            let shape = layer.output.clone();
+            self.shapes.insert(out.clone(), shape.clone());
+            self.batch_axis.insert(out.clone(), out_batch);
+            Ok(Step::Layers(vec![layer], out))
+        }
+    }
+
+    fn g_strings(&self, node: &Node, name: &str) -> Vec<String> {
+        let _ = self;
+        match node.attrs.get(name) {
+            Some(crate::graph::Attr::Strs(v)) => v.clone(),
+            _ => Vec::new(),
+        }
     }
 
     /// `Gemm` of the example by a constant: `Linear`, with `alpha` and

@@ -117,6 +117,47 @@ class Separable(nn.Module):
         return self.fc(self.flatten(self.pool(x)))
 
 
+class GruClassifier(nn.Module):
+    """A GRU over 10 steps of 12 features (batch first), its last step's
+    output through a Linear: the recurrent line people write."""
+
+    def __init__(self):
+        super().__init__()
+        self.gru = nn.GRU(12, 32, batch_first=True)
+        self.fc = nn.Linear(32, 9)
+
+    def forward(self, x):
+        out, _ = self.gru(x)
+        return self.fc(out[:, -1])
+
+
+class BiLstm(nn.Module):
+    """Two bidirectional LSTM layers (PyTorch's num_layers=2), the last
+    step of the second, a Linear."""
+
+    def __init__(self):
+        super().__init__()
+        self.lstm = nn.LSTM(6, 8, num_layers=2, batch_first=True, bidirectional=True)
+        self.fc = nn.Linear(16, 3)
+
+    def forward(self, x):
+        out, _ = self.lstm(x)
+        return self.fc(out[:, -1])
+
+
+class RnnFinalState(nn.Module):
+    """An Elman RNN with ReLU whose final state h_n goes to the head."""
+
+    def __init__(self):
+        super().__init__()
+        self.rnn = nn.RNN(5, 7, batch_first=True, nonlinearity="relu")
+        self.fc = nn.Linear(7, 2)
+
+    def forward(self, x):
+        _, h = self.rnn(x)
+        return self.fc(h[-1])
+
+
 def randomize_batch_norms(model, gen):
     """Running statistics and affine parameters that are not the defaults,
     so that a batch norm mapped wrongly shows."""
@@ -184,6 +225,9 @@ def main():
         ("mlp", Mlp(), (4,)),
         ("resnet_block", ResNet(), (3, 16, 16)),
         ("separable", Separable(), (6, 16, 16)),
+        ("gru", GruClassifier(), (10, 12)),
+        ("bilstm", BiLstm(), (10, 6)),
+        ("rnn", RnnFinalState(), (10, 5)),
     ]:
         randomize_batch_norms(model, gen)
         export(model, shape, name, gen)

@@ -22,8 +22,20 @@ use safetensors::SafeTensors;
 mod torch_cnn;
 #[rustfmt::skip]
 #[allow(dead_code)]
+#[path = "imported/torch_bilstm.rs"]
+mod torch_bilstm;
+#[rustfmt::skip]
+#[allow(dead_code)]
+#[path = "imported/torch_gru.rs"]
+mod torch_gru;
+#[rustfmt::skip]
+#[allow(dead_code)]
 #[path = "imported/torch_mlp.rs"]
 mod torch_mlp;
+#[rustfmt::skip]
+#[allow(dead_code)]
+#[path = "imported/torch_rnn.rs"]
+mod torch_rnn;
 #[rustfmt::skip]
 #[allow(dead_code)]
 #[path = "imported/torch_resnet_block.rs"]
@@ -214,4 +226,52 @@ fn imported_cnn_trains_one_sgd_step_as_pytorch_does() {
     // Conv, BN (with both running statistics), conv, GN, Linear.
     assert_eq!(compared, 12, "{meta:?}");
     assert_eq!(net.layer_1.num_batches_tracked, 1);
+}
+
+/// `nn.GRU(12, 32, batch_first=True)` and `fc(out[:, -1])`: PyTorch's
+/// export transposes to time first, runs the GRU node from a zero state it
+/// builds from the input's shape, squeezes the direction axis, transposes
+/// back and gathers the last step. It comes back as `Gru`, `LastStep`,
+/// `Linear`, the gates reordered from ONNX's (z, r, h) to PyTorch's.
+#[test]
+fn gru_classifier_matches_onnx_runtime() {
+    let imported = import_both("gru");
+    assert!(imported.lib.contains("Gru<12, 32, 10>"), "{}", imported.lib);
+    assert!(
+        imported.lib.contains("LastStep<[f32; 32], 10>"),
+        "{}",
+        imported.lib
+    );
+    let net = torch_gru::from_bytes(&imported.weights).unwrap();
+    against_onnx_runtime("gru", &|x| torch_gru::check(&net, x));
+}
+
+/// `nn.LSTM(6, 8, num_layers=2, bidirectional=True, batch_first=True)`:
+/// two bidirectional LSTM nodes (ONNX's gate order i, o, f, c reordered to
+/// PyTorch's i, f, g, o), each a one-layer stack.
+#[test]
+fn two_layer_bidirectional_lstm_matches_onnx_runtime() {
+    let imported = import_both("bilstm");
+    assert_eq!(
+        imported.lib.matches("bidirectional = true").count(),
+        2,
+        "{}",
+        imported.lib
+    );
+    let net = torch_bilstm::from_bytes(&imported.weights).unwrap();
+    against_onnx_runtime("bilstm", &|x| torch_bilstm::check(&net, x));
+}
+
+/// `nn.RNN(5, 7, nonlinearity="relu")` whose final state `h_n[-1]` is
+/// read: the layer and its last step.
+#[test]
+fn relu_rnn_final_state_matches_onnx_runtime() {
+    let imported = import_both("rnn");
+    assert!(
+        imported.lib.contains("Rnn<5, 7, 10, f32, true, ReluFn>"),
+        "{}",
+        imported.lib
+    );
+    let net = torch_rnn::from_bytes(&imported.weights).unwrap();
+    against_onnx_runtime("rnn", &|x| torch_rnn::check(&net, x));
 }

@@ -190,6 +190,10 @@ pub mod test_leakyrelu;
 pub mod test_leakyrelu_default;
 #[rustfmt::skip]
 #[allow(dead_code)]
+#[path = "test_lstm_batchwise.rs"]
+pub mod test_lstm_batchwise;
+#[rustfmt::skip]
+#[allow(dead_code)]
 #[path = "test_matmul_2d.rs"]
 pub mod test_matmul_2d;
 #[rustfmt::skip]
@@ -244,6 +248,10 @@ pub mod test_relu;
 #[allow(dead_code)]
 #[path = "test_sigmoid.rs"]
 pub mod test_sigmoid;
+#[rustfmt::skip]
+#[allow(dead_code)]
+#[path = "test_simple_rnn_batchwise.rs"]
+pub mod test_simple_rnn_batchwise;
 #[rustfmt::skip]
 #[allow(dead_code)]
 #[path = "test_softmax_example.rs"]
@@ -305,6 +313,7 @@ pub const CASES: &[(&str, Runner)] = &[
     ("test_layer_normalization_4d_axis_negative_3", |w, x| test_layer_normalization_4d_axis_negative_3::check(&*test_layer_normalization_4d_axis_negative_3::from_bytes(w)?, x)),
     ("test_leakyrelu", |w, x| test_leakyrelu::check(&*test_leakyrelu::from_bytes(w)?, x)),
     ("test_leakyrelu_default", |w, x| test_leakyrelu_default::check(&*test_leakyrelu_default::from_bytes(w)?, x)),
+    ("test_lstm_batchwise", |w, x| test_lstm_batchwise::check(&*test_lstm_batchwise::from_bytes(w)?, x)),
     ("test_matmul_2d", |w, x| test_matmul_2d::check(&*test_matmul_2d::from_bytes(w)?, x)),
     ("test_maxpool_1d_default", |w, x| test_maxpool_1d_default::check(&*test_maxpool_1d_default::from_bytes(w)?, x)),
     ("test_maxpool_2d_ceil", |w, x| test_maxpool_2d_ceil::check(&*test_maxpool_2d_ceil::from_bytes(w)?, x)),
@@ -319,6 +328,7 @@ pub const CASES: &[(&str, Runner)] = &[
     ("test_maxpool_with_argmax_2d_precomputed_strides", |w, x| test_maxpool_with_argmax_2d_precomputed_strides::check(&*test_maxpool_with_argmax_2d_precomputed_strides::from_bytes(w)?, x)),
     ("test_relu", |w, x| test_relu::check(&*test_relu::from_bytes(w)?, x)),
     ("test_sigmoid", |w, x| test_sigmoid::check(&*test_sigmoid::from_bytes(w)?, x)),
+    ("test_simple_rnn_batchwise", |w, x| test_simple_rnn_batchwise::check(&*test_simple_rnn_batchwise::from_bytes(w)?, x)),
     ("test_softmax_example", |w, x| test_softmax_example::check(&*test_softmax_example::from_bytes(w)?, x)),
     ("test_softmax_large_number", |w, x| test_softmax_large_number::check(&*test_softmax_large_number::from_bytes(w)?, x)),
     ("test_tanh", |w, x| test_tanh::check(&*test_tanh::from_bytes(w)?, x)),
