@@ -467,7 +467,10 @@ impl<'g> Mapper<'g> {
     /// A fork at `v`: finds where its branches join, walks each branch and
     /// makes the join a residual block or a gate.
     fn fork(&mut self, v: &str, consumers: &[usize]) -> Option<(Option<Item>, String)> {
-        if let Some((nodes, layer, out)) = self.group_norm_pattern(v, consumers) {
+        let pattern = self
+            .group_norm_pattern(v, consumers)
+            .or_else(|| self.layer_norm_pattern(v, consumers));
+        if let Some((nodes, layer, out)) = pattern {
             for &n in &nodes {
                 self.visited[n] = true;
             }
@@ -1435,6 +1438,157 @@ impl<'g> Mapper<'g> {
             },
             out.to_string(),
         ))
+    }
+
+    /// A layer norm written out over the last axis (PyTorch's export
+    /// before opset 17): `m = ReduceMean(x)`, `d = x - m`,
+    /// `v = ReduceMean(d ^ 2)`, `d / Sqrt(v + eps)`, then `* gamma + beta`
+    /// (each optional), at the fork of `x`.
+    fn layer_norm_pattern(
+        &self,
+        v: &str,
+        consumers: &[usize],
+    ) -> Option<(Vec<usize>, Layer, String)> {
+        let input = self.shapes.get(v)?;
+        let [a, b] = consumers else { return None };
+        let node = |i: usize| &self.g.nodes[i];
+        let (mean, sub) = if node(*a).op == "ReduceMean" {
+            (*a, *b)
+        } else {
+            (*b, *a)
+        };
+        let last_axis = |n: &Node| -> bool {
+            let axes = self
+                .constant(n, 1)
+                .and_then(Tensor::ints)
+                .map(<[i64]>::to_vec)
+                .or_else(|| n.ints("axes").map(<[i64]>::to_vec));
+            let rank = input.len() + 1;
+            n.op == "ReduceMean"
+                && n.int("keepdims", 1) == 1
+                && axes.is_some_and(|ax| ax.len() == 1 && axis(ax[0], rank) == Some(rank - 1))
+        };
+        let single = |value: &str| -> Option<usize> {
+            match self.data_consumers(value).as_slice() {
+                &[n] => Some(n),
+                _ => None,
+            }
+        };
+        let scalar_of = |n: &Node| {
+            n.inputs
+                .iter()
+                .filter_map(|i| self.g.constants.get(i))
+                .find_map(Tensor::scalar)
+        };
+        let sub_node = node(sub);
+        if !last_axis(node(mean))
+            || sub_node.op != "Sub"
+            || sub_node.inputs.first().map(String::as_str) != Some(v)
+            || sub_node.inputs.get(1) != node(mean).outputs.first()
+            || self.data_consumers(&node(mean).outputs[0]) != [sub]
+        {
+            return None;
+        }
+        let d = &sub_node.outputs[0];
+        let [p, q] = self.data_consumers(d)[..] else {
+            return None;
+        };
+        let (pow, div) = if node(p).op == "Pow" { (p, q) } else { (q, p) };
+        if node(pow).op != "Pow"
+            || scalar_of(node(pow)) != Some(2.0)
+            || node(div).op != "Div"
+            || node(div).inputs.first() != Some(d)
+        {
+            return None;
+        }
+        let var = single(&node(pow).outputs[0])?;
+        let add = single(&node(var).outputs[0])?;
+        let sqrt = single(&node(add).outputs[0])?;
+        if !last_axis(node(var))
+            || node(add).op != "Add"
+            || node(sqrt).op != "Sqrt"
+            || single(&node(sqrt).outputs[0]) != Some(div)
+        {
+            return None;
+        }
+        let eps = scalar_of(node(add))?;
+        let mut nodes = vec![mean, sub, pow, var, add, sqrt, div];
+        let mut out = node(div).outputs[0].clone();
+        let n = *input.last()?;
+        let mut params = Vec::new();
+        for (op, key) in [("Mul", "weight"), ("Add", "bias")] {
+            let Some(c) = single(&out) else { break };
+            let Some(((t, source), cn)) = self.per_channel_last(c, &out, op, n) else {
+                break;
+            };
+            params.push(Param {
+                key: key.into(),
+                tensor: Tensor {
+                    dims: input.clone(),
+                    data: t.data,
+                },
+                source,
+            });
+            nodes.push(c);
+            out.clone_from(&cn.outputs[0]);
+        }
+        if input.len() != 1 {
+            return None;
+        }
+        let bias = params.iter().any(|p| p.key == "bias");
+        if !params.iter().any(|p| p.key == "weight") {
+            // A layer norm without a scale: constnorm's has one; a scale of
+            // ones is the same.
+            params.insert(
+                0,
+                Param {
+                    key: "weight".into(),
+                    tensor: Tensor {
+                        dims: input.clone(),
+                        data: crate::graph::Data::F32(vec![1.0; n]),
+                    },
+                    source: "(none in ONNX: ones)".into(),
+                },
+            );
+        }
+        let layer = Layer {
+            field: String::new(),
+            nodes: nodes.iter().map(|&i| node(i).name.clone()).collect(),
+            kind: Kind::LayerNorm { eps, bias },
+            input: input.clone(),
+            output: input.clone(),
+            params,
+        };
+        Some((nodes, layer, out))
+    }
+
+    /// Node `n`, an `op` of `value` and a constant of `n` values along the
+    /// last axis: that constant with its origin, and the node.
+    fn per_channel_last(
+        &self,
+        n: usize,
+        value: &str,
+        op: &str,
+        len: usize,
+    ) -> Option<((Tensor, String), &'g Node)> {
+        let node = &self.g.nodes[n];
+        if node.op != op || self.data_inputs(node).len() != 1 {
+            return None;
+        }
+        let k = usize::from(node.inputs.first().map(String::as_str) == Some(value));
+        let t = self.constant(node, k)?;
+        (t.len() == len && t.dims.last() == Some(&len)).then(|| {
+            (
+                (
+                    Tensor {
+                        dims: vec![len],
+                        data: crate::graph::Data::F32(t.floats()),
+                    },
+                    self.g.origin_of(&node.inputs[k]).to_string(),
+                ),
+                node,
+            )
+        })
     }
 
     /// PyTorch's opset-17 group norm at the fork of `v`: `Reshape(v, [0,

@@ -2,7 +2,8 @@
 
 Each model is built in PyTorch with seeded weights (and, for batch norms,
 running statistics that are not the defaults), put in eval mode and
-exported with `torch.onnx.export` (the TorchScript exporter, opset 17),
+exported with `torch.onnx.export` (the TorchScript exporter, opset 17; the
+MLP also at opset 16, where the layer norm is written out),
 with and without constant folding. ONNX Runtime's outputs on seeded inputs
 are saved beside them:
 
@@ -170,13 +171,13 @@ def randomize_batch_norms(model, gen):
                 m.bias.copy_(torch.randn(m.num_features, generator=gen) * 0.2)
 
 
-def export(model, shape, name, gen):
+def export(model, shape, name, gen, opset=17):
     model.eval()
     x = torch.randn((6,) + shape, generator=gen)
     for suffix, fold in [("", True), (".nofold", False)]:
         path = os.path.join(OUT, f"{name}{suffix}.onnx")
         torch.onnx.export(
-            model, (x[:1],), path, dynamo=False, opset_version=17,
+            model, (x[:1],), path, dynamo=False, opset_version=opset,
             input_names=["x"], output_names=["y"],
             dynamic_axes={"x": {0: "batch"}, "y": {0: "batch"}},
             do_constant_folding=fold,
@@ -232,6 +233,14 @@ def main():
         randomize_batch_norms(model, gen)
         export(model, shape, name, gen)
         print(name)
+    # Before opset 17 a layer norm is written out (ReduceMean, Sub, Pow,
+    # ReduceMean, Add, Sqrt, Div, Mul, Add).
+    model = Mlp()
+    randomize_batch_norms(model, gen)
+    with torch.no_grad():
+        model.ln2.weight.copy_(torch.rand(16, generator=gen) + 0.5)
+        model.ln2.bias.copy_(torch.randn(16, generator=gen) * 0.2)
+    export(model, (4,), "mlp_opset16", gen, opset=16)
 
 
 if __name__ == "__main__":

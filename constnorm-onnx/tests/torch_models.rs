@@ -34,6 +34,10 @@ mod torch_gru;
 mod torch_mlp;
 #[rustfmt::skip]
 #[allow(dead_code)]
+#[path = "imported/torch_mlp_opset16.rs"]
+mod torch_mlp_opset16;
+#[rustfmt::skip]
+#[allow(dead_code)]
 #[path = "imported/torch_rnn.rs"]
 mod torch_rnn;
 #[rustfmt::skip]
@@ -274,4 +278,20 @@ fn relu_rnn_final_state_matches_onnx_runtime() {
     );
     let net = torch_rnn::from_bytes(&imported.weights).unwrap();
     against_onnx_runtime("rnn", &|x| torch_rnn::check(&net, x));
+}
+
+/// Before opset 17 PyTorch writes a layer norm out: `ReduceMean`, `Sub`,
+/// `Pow`, `ReduceMean`, `Add`, `Sqrt`, `Div`, `Mul`, `Add`. It comes back
+/// as the one layer norm it was.
+#[test]
+fn written_out_layer_norm_is_one_layer_norm() {
+    let imported = import_both("mlp_opset16");
+    assert!(
+        imported.lib.contains("#[normalize(layer, dims = 16)]"),
+        "{}",
+        imported.lib
+    );
+    assert!(imported.lib.contains("`/ln2/Pow`"), "{}", imported.lib);
+    let net = torch_mlp_opset16::from_bytes(&imported.weights).unwrap();
+    against_onnx_runtime("mlp_opset16", &|x| torch_mlp_opset16::check(&net, x));
 }
