@@ -87,6 +87,8 @@ pub enum Attr {
     Ints(Vec<i64>),
     /// `STRINGS`, as UTF-8 (lossy).
     Strs(Vec<String>),
+    /// `GRAPH` (an `If`'s branch), decoded when it is inlined.
+    Graph(Box<proto::GraphProto>),
     /// A graph or a type the importer does not read.
     Other,
 }
@@ -198,6 +200,17 @@ impl Graph {
 /// a graph, with tensors whose size disagrees with their dimensions, or with
 /// external data.
 pub fn decode(bytes: &[u8]) -> Result<Graph, ImportError> {
+    decode_with(bytes, &[])
+}
+
+/// [`decode`], with scalar graph inputs bound to values first: each
+/// `(name, [value])` of `given` that names an input of rank 0 makes that
+/// input a constant (`("sr", [16000])`), so that what depends on it folds,
+/// an `If` on it included. Other entries (shapes) are left to the mapping.
+///
+/// # Errors
+/// Those of [`decode`].
+pub fn decode_with(bytes: &[u8], given: &[(String, Vec<usize>)]) -> Result<Graph, ImportError> {
     let model = proto::ModelProto::decode(bytes).map_err(|e| ImportError::Decode(e.to_string()))?;
     let opset = model
         .opset_import
@@ -213,6 +226,24 @@ pub fn decode(bytes: &[u8]) -> Result<Graph, ImportError> {
     let mut constants = HashMap::new();
     for t in &graph.initializer {
         constants.insert(t.name.clone(), tensor(t, &t.name)?);
+    }
+    for (name, value) in given {
+        let Some(info) = graph.input.iter().find(|v| &v.name == name) else {
+            continue;
+        };
+        let tensor_type = info.r#type.as_ref().and_then(|t| t.tensor_type.as_ref());
+        let rank = tensor_type
+            .and_then(|t| t.shape.as_ref())
+            .map(|s| s.dim.len());
+        let (Some(0), [value]) = (rank, value.as_slice()) else {
+            continue;
+        };
+        #[allow(clippy::cast_precision_loss)]
+        let data = match tensor_type.map_or(data_type::FLOAT, |t| t.elem_type) {
+            data_type::FLOAT | data_type::DOUBLE => Data::F32(vec![*value as f32]),
+            _ => Data::I64(vec![i64::try_from(*value).unwrap_or(i64::MAX)]),
+        };
+        constants.insert(name.clone(), Tensor { dims: vec![], data });
     }
     let inputs = graph
         .input
@@ -238,31 +269,7 @@ pub fn decode(bytes: &[u8]) -> Result<Graph, ImportError> {
                 .unwrap_or_default(),
         })
         .collect();
-    let mut nodes = Vec::with_capacity(graph.node.len());
-    for (i, n) in graph.node.iter().enumerate() {
-        if !(n.domain.is_empty() || n.domain == "ai.onnx") {
-            return Err(ImportError::Model(format!(
-                "node `{}` ({}) is in domain `{}`: only the default ONNX domain is read",
-                n.name, n.op_type, n.domain
-            )));
-        }
-        let name = if n.name.is_empty() {
-            format!("{}_{i}", n.op_type)
-        } else {
-            n.name.clone()
-        };
-        let mut attrs = HashMap::new();
-        for a in &n.attribute {
-            attrs.insert(a.name.clone(), attr(a, &name)?);
-        }
-        nodes.push(Node {
-            name,
-            op: n.op_type.clone(),
-            inputs: n.input.clone(),
-            outputs: n.output.clone(),
-            attrs,
-        });
-    }
+    let nodes = nodes_of(&graph.node, "")?;
     let mut graph = Graph {
         opset,
         producer: format!("{} {}", model.producer_name, model.producer_version)
@@ -278,12 +285,44 @@ pub fn decode(bytes: &[u8]) -> Result<Graph, ImportError> {
     Ok(graph)
 }
 
+/// A graph's nodes (`prefix` before generated names, for a branch).
+fn nodes_of(protos: &[proto::NodeProto], prefix: &str) -> Result<Vec<Node>, ImportError> {
+    let mut nodes = Vec::with_capacity(protos.len());
+    for (i, n) in protos.iter().enumerate() {
+        if !(n.domain.is_empty() || n.domain == "ai.onnx") {
+            return Err(ImportError::Model(format!(
+                "node `{}` ({}) is in domain `{}`: only the default ONNX domain is read",
+                n.name, n.op_type, n.domain
+            )));
+        }
+        let name = if n.name.is_empty() {
+            format!("{prefix}{}_{i}", n.op_type)
+        } else {
+            n.name.clone()
+        };
+        let mut attrs = HashMap::new();
+        for a in &n.attribute {
+            attrs.insert(a.name.clone(), attr(a, &name)?);
+        }
+        nodes.push(Node {
+            name,
+            op: n.op_type.clone(),
+            inputs: n.input.clone(),
+            outputs: n.output.clone(),
+            attrs,
+        });
+    }
+    Ok(nodes)
+}
+
 fn attr(a: &proto::AttributeProto, node: &str) -> Result<Attr, ImportError> {
     // Files from before IR version 3 leave `type` unset: infer it.
     let kind = if a.r#type != 0 {
         a.r#type
     } else if a.t.is_some() {
         attribute_type::TENSOR
+    } else if a.g.is_some() {
+        attribute_type::GRAPH
     } else if !a.ints.is_empty() {
         attribute_type::INTS
     } else if !a.floats.is_empty() {
@@ -307,6 +346,10 @@ fn attr(a: &proto::AttributeProto, node: &str) -> Result<Attr, ImportError> {
         },
         attribute_type::FLOATS => Attr::Floats(a.floats.clone()),
         attribute_type::INTS => Attr::Ints(a.ints.clone()),
+        attribute_type::GRAPH => match &a.g {
+            Some(g) => Attr::Graph(Box::new(g.clone())),
+            None => Attr::Other,
+        },
         attribute_type::STRINGS => Attr::Strs(
             a.strings
                 .iter()
@@ -413,7 +456,32 @@ fn fold(graph: &mut Graph) {
     // prefix folds only through Cast, Slice and Gather within the prefix,
     // and Concat; anything else leaves the node in place.
     let mut prefixes: HashMap<String, Tensor> = HashMap::new();
-    for node in std::mem::take(&mut graph.nodes) {
+    let mut queue: std::collections::VecDeque<Node> = std::mem::take(&mut graph.nodes).into();
+    while let Some(node) = queue.pop_front() {
+        // An `If` whose condition is known: its branch in its place, the
+        // branch's outputs renamed to the `If`'s.
+        if node.op == "If"
+            && let Some(cond) = node
+                .inputs
+                .first()
+                .and_then(|c| graph.constants.get(c))
+                .and_then(Tensor::scalar)
+        {
+            let which = if cond != 0.0 {
+                "then_branch"
+            } else {
+                "else_branch"
+            };
+            if let Some(Attr::Graph(branch)) = node.attrs.get(which) {
+                let inlined = inline(branch, &node, graph);
+                if let Ok(nodes) = inlined {
+                    for n in nodes.into_iter().rev() {
+                        queue.push_front(n);
+                    }
+                    continue;
+                }
+            }
+        }
         if node.op == "Shape" && node.int("start", 0) == 0 && node.outputs.len() == 1 {
             prefixes.insert(
                 node.outputs[0].clone(),
@@ -527,6 +595,29 @@ fn fold(graph: &mut Graph) {
         .zip(live)
         .filter_map(|(n, l)| l.then_some(n))
         .collect();
+}
+
+/// The nodes of `branch` (an `If`'s) with its initializers added to the
+/// constants, and an `Identity` from each branch output to the `If`'s.
+fn inline(
+    branch: &proto::GraphProto,
+    node: &Node,
+    graph: &mut Graph,
+) -> Result<Vec<Node>, ImportError> {
+    for t in &branch.initializer {
+        graph.constants.insert(t.name.clone(), tensor(t, &t.name)?);
+    }
+    let mut nodes = nodes_of(&branch.node, &format!("{}/", node.name))?;
+    for (from, to) in branch.output.iter().zip(&node.outputs) {
+        nodes.push(Node {
+            name: format!("{}/{}", node.name, to),
+            op: "Identity".into(),
+            inputs: vec![from.name.clone()],
+            outputs: vec![to.clone()],
+            attrs: HashMap::new(),
+        });
+    }
+    Ok(nodes)
 }
 
 fn constant(node: &Node) -> Option<Tensor> {
@@ -775,6 +866,22 @@ fn evaluate(node: &Node, inputs: &[Option<&Tensor>]) -> Option<Tensor> {
             Some(Tensor {
                 dims: vec![c, r],
                 data: Data::F32(t),
+            })
+        }
+        "Equal" => {
+            let b = inputs.get(1).copied().flatten()?;
+            let (a, b) = (first.floats(), b.floats());
+            if a.len() != b.len() && b.len() != 1 {
+                return None;
+            }
+            let v = a
+                .iter()
+                .enumerate()
+                .map(|(i, &x)| i64::from(x == b[if b.len() == 1 { 0 } else { i }]))
+                .collect();
+            Some(Tensor {
+                dims: first.dims.clone(),
+                data: Data::I64(v),
             })
         }
         "Add" | "Sub" | "Mul" | "Div" | "Sqrt" | "Neg" | "Reciprocal" => {

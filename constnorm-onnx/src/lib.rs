@@ -53,7 +53,9 @@ pub struct Options {
     /// The network struct's name.
     pub struct_name: String,
     /// One example's shape (without the batch dimension) for inputs whose
-    /// shape the file leaves open.
+    /// shape the file leaves open; for a scalar input (rank 0), its value
+    /// (`("sr", vec![16000])`): the input becomes a constant, and an `If` on
+    /// it is resolved.
     pub inputs: Vec<(String, Vec<usize>)>,
     /// Fold every batch norm that follows a convolution or a `Linear` into
     /// its weights (what ONNX Runtime does in inference); the network
@@ -179,7 +181,7 @@ pub struct Imported {
 /// [`ImportError::Decode`] or [`ImportError::Model`] for a file it cannot
 /// read, [`ImportError::Unsupported`] with every node it cannot map.
 pub fn import(bytes: &[u8], options: &Options) -> Result<Imported, ImportError> {
-    let graph = graph::decode(bytes)?;
+    let graph = graph::decode_with(bytes, &options.inputs)?;
     let mut net = map::map(&graph, options).map_err(ImportError::Unsupported)?;
     if options.fold_batch_norm {
         map::fold_batch_norms(&mut net.items);

@@ -12,7 +12,8 @@ const USAGE: &str = "usage: constnorm-onnx import MODEL.onnx --out DIR [--name N
   --out DIR            where to write the crate (Cargo.toml, src/lib.rs, src/bin/check.rs, weights.safetensors)
   --name NAME          the crate's name (default: the model file's stem)
   --struct NAME        the network struct's name (default: Model)
-  --input NAME=DIMS    one example's shape for an input the file leaves open, without the batch: x=3x48x192
+  --input NAME=DIMS    one example's shape for an input the file leaves open, without the batch: x=3x48x192;
+                       for a scalar input, its value, which becomes a constant: sr=16000
   --fold-batch-norm    fold each batch norm into the convolution or Linear before it (inference only)
   --batch B            how many examples the generated `check` runs at a time (default 8)
   --constnorm DEP      the constnorm dependency: a path, or a version (default: this repository)";

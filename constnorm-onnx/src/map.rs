@@ -274,7 +274,7 @@ pub fn map(graph: &Graph, options: &Options) -> Result<Net, Vec<Refusal>> {
     let [input] = graph.inputs.as_slice() else {
         let names: Vec<&str> = graph.inputs.iter().map(|i| i.name.as_str()).collect();
         return Err(vec![graph_level(format!(
-            "the importer maps models with one data input; this one has {}: {names:?}",
+            "the importer maps models with one data input; this one has {}: {names:?} (a scalar input such as a sample rate can be fixed with --input NAME=VALUE; a model that carries a state between calls is a streaming step to write by hand, as constnorm::models::silero_vad is)",
             names.len()
         ))]);
     };

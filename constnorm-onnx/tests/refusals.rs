@@ -315,6 +315,75 @@ fn a_file_that_is_not_onnx_is_a_decode_error() {
     assert!(e.contains("no graph"), "{e}");
 }
 
+/// `y = If(sr == 16000, relu(x), sigmoid(x))` with `sr` a scalar input:
+/// refused as a second input until `--input sr=VALUE` fixes it; then the
+/// `If` is resolved to the branch that value takes.
+#[test]
+fn an_if_on_a_scalar_input_is_resolved_by_its_value() {
+    let branch = |op: &str, out: &str| GraphProto {
+        node: vec![node(op, &format!("{op}_in_branch"), &["x"], out)],
+        name: op.into(),
+        output: vec![value(out, &[])],
+        ..GraphProto::default()
+    };
+    let graph_attr = |name: &str, g: GraphProto| AttributeProto {
+        name: name.into(),
+        g: Some(g),
+        r#type: 5,
+        ..AttributeProto::default()
+    };
+    let mut iff = node("If", "if", &["is16k"], "y");
+    iff.attribute
+        .push(graph_attr("then_branch", branch("Relu", "a")));
+    iff.attribute
+        .push(graph_attr("else_branch", branch("Sigmoid", "b")));
+    let mut m = ModelProto::decode(
+        model(
+            vec![node("Equal", "eq", &["sr", "k16000"], "is16k"), iff],
+            vec![TensorProto {
+                dims: vec![],
+                data_type: 7,
+                int64_data: vec![16000],
+                name: "k16000".into(),
+                ..TensorProto::default()
+            }],
+            &[0, 4],
+            "y",
+        )
+        .as_slice(),
+    )
+    .unwrap();
+    let mut sr = value("sr", &[]);
+    sr.r#type
+        .as_mut()
+        .unwrap()
+        .tensor_type
+        .as_mut()
+        .unwrap()
+        .elem_type = 7;
+    sr.r#type
+        .as_mut()
+        .unwrap()
+        .tensor_type
+        .as_mut()
+        .unwrap()
+        .shape = Some(TensorShapeProto::default());
+    m.graph.as_mut().unwrap().input.push(sr);
+    let bytes = m.encode_to_vec();
+    let r = refusals(&bytes);
+    assert!(
+        r[0].2.contains("\"sr\"") && r[0].2.contains("--input NAME=VALUE"),
+        "{r:?}"
+    );
+    let with = |rate: usize| {
+        let mut options = Options::new("t");
+        options.inputs.push(("sr".into(), vec![rate]));
+        import(&bytes, &options).unwrap().lib
+    };
+    assert!(with(16000).contains("Relu<4>"), "{}", with(16000));
+    assert!(with(8000).contains("Sigmoid<4>"), "{}", with(8000));
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 
