@@ -231,13 +231,23 @@ fn name_items(items: &mut [Item], prefix: &[String]) {
             path
         }
     };
-    for item in items.iter_mut() {
+    // A padding layer made from the node of the convolution after it (an
+    // asymmetric pad) is named after that convolution, `_pad`.
+    let pads_for: Vec<bool> = items
+        .windows(2)
+        .map(|w| matches!((&w[0], &w[1]), (Item::Layer(p), Item::Layer(c)) if matches!(p.kind, Kind::Pad { .. }) && c.nodes.first() == p.nodes.first()))
+        .chain(std::iter::once(false))
+        .collect();
+    for (k, item) in items.iter_mut().enumerate() {
         let paths = item_paths(item);
         let rest = (!paths.is_empty()).then(|| below(common_prefix(&paths)));
         let (mut field, inner) = match item {
             Item::Layer(l) => {
                 let op = op_of(&l.kind);
                 let field = match (&rest, &previous) {
+                    (rest, _) if pads_for[k] => {
+                        format!("{}_pad", ident(rest.as_deref().unwrap_or_default(), "conv"))
+                    }
                     // A block's own activation (`/block/Relu` after the
                     // block `block`): its path and its operator.
                     (Some(rest), _)

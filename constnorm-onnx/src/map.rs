@@ -1141,11 +1141,32 @@ impl<'g> Mapper<'g> {
                 source: self.g.origin_of(&node.inputs[2]).to_string(),
             });
         }
-        if begin != end {
-            return Err(format!(
-                "asymmetric pads {pads:?}: only a Pad node before the Conv is mapped to a padding layer"
-            ));
-        }
+        // Asymmetric pads (`auto_pad = SAME_UPPER`, TensorFlow's exports):
+        // a zero-padding layer first, then the convolution without padding.
+        let pad = (begin != end).then(|| {
+            let mut padded = input.to_vec();
+            for a in 0..rank {
+                padded[1 + a] += begin[a] + end[a];
+            }
+            Layer {
+                field: String::new(),
+                nodes: vec![node.name.clone()],
+                kind: Kind::Pad {
+                    reflect: false,
+                    value: 0.0,
+                    begin: begin.to_vec(),
+                    end: end.to_vec(),
+                },
+                input: input.to_vec(),
+                output: padded,
+                params: Vec::new(),
+            }
+        });
+        let (conv_input, begin): (Vec<usize>, Vec<usize>) = match &pad {
+            Some(p) => (p.output.clone(), vec![0; rank]),
+            None => (input.to_vec(), begin.to_vec()),
+        };
+        let spatial = &conv_input[1..];
         // A bias added by its own node (Paddle's export): `Add` of one
         // value per output channel, folded into the convolution's bias.
         let mut out = out.to_string();
@@ -1186,22 +1207,23 @@ impl<'g> Mapper<'g> {
             cout,
             kernel,
             stride,
-            padding: begin.to_vec(),
+            padding: begin.clone(),
             dilation,
             groups,
             bias: has_bias,
         };
-        Ok(Step::Layer(
-            Layer {
-                field: String::new(),
-                nodes,
-                kind,
-                input: input.to_vec(),
-                output,
-                params,
-            },
-            out,
-        ))
+        let conv = Layer {
+            field: String::new(),
+            nodes,
+            kind,
+            input: conv_input,
+            output,
+            params,
+        };
+        Ok(match pad {
+            Some(pad) => Step::Layers(vec![pad, conv], out),
+            None => Step::Layer(conv, out),
+        })
     }
 
     fn pad(&mut self, node: &Node, input: &[usize], out: &str) -> Result<Step, String> {

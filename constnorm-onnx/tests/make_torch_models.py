@@ -196,6 +196,45 @@ def export(model, shape, name, gen, opset=17):
     return x
 
 
+def same_upper(gen):
+    """Not PyTorch's: a Conv with `auto_pad = SAME_UPPER` and stride 2 (as
+    TensorFlow's converters write it), whose pads are asymmetric (0 before,
+    1 after), then ReLU, global average pool, Flatten, Gemm; built with
+    onnx.helper."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    weights = {
+        "conv.weight": rng.standard_normal((4, 3, 3, 3)).astype(np.float32),
+        "conv.bias": rng.standard_normal(4).astype(np.float32),
+        "fc.weight": rng.standard_normal((2, 4)).astype(np.float32),
+        "fc.bias": rng.standard_normal(2).astype(np.float32),
+    }
+    nodes = [
+        helper.make_node("Conv", ["x", "conv.weight", "conv.bias"], ["c"], name="/conv/Conv",
+                         kernel_shape=[3, 3], strides=[2, 2], auto_pad="SAME_UPPER"),
+        helper.make_node("Relu", ["c"], ["r"], name="/relu/Relu"),
+        helper.make_node("GlobalAveragePool", ["r"], ["p"], name="/pool/GlobalAveragePool"),
+        helper.make_node("Flatten", ["p"], ["f"], name="/flatten/Flatten"),
+        helper.make_node("Gemm", ["f", "fc.weight", "fc.bias"], ["y"], name="/fc/Gemm", transB=1),
+    ]
+    graph = helper.make_graph(
+        nodes, "same_upper",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 3, 8, 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 2])],
+        [numpy_helper.from_array(v, k) for k, v in weights.items()],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    path = os.path.join(OUT, "conv_same_upper.onnx")
+    onnx.save(model, path)
+    x = torch.randn((6, 3, 8, 8), generator=gen).numpy()
+    session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    np.save(os.path.join(OUT, "conv_same_upper.x.npy"), x)
+    np.save(os.path.join(OUT, "conv_same_upper.ort.npy"), session.run(None, {"x": x})[0])
+
+
 def cnn_step(model):
     """One SGD step (lr 0.1, momentum 0.9) in train mode on 8 seeded
     images, cross-entropy; the state dict after it."""
@@ -241,6 +280,7 @@ def main():
         model.ln2.weight.copy_(torch.rand(16, generator=gen) + 0.5)
         model.ln2.bias.copy_(torch.randn(16, generator=gen) * 0.2)
     export(model, (4,), "mlp_opset16", gen, opset=16)
+    same_upper(gen)
 
 
 if __name__ == "__main__":

@@ -26,6 +26,10 @@ mod torch_cnn;
 mod torch_bilstm;
 #[rustfmt::skip]
 #[allow(dead_code)]
+#[path = "imported/conv_same_upper.rs"]
+mod conv_same_upper;
+#[rustfmt::skip]
+#[allow(dead_code)]
 #[path = "imported/torch_gru.rs"]
 mod torch_gru;
 #[rustfmt::skip]
@@ -294,4 +298,42 @@ fn written_out_layer_norm_is_one_layer_norm() {
     assert!(imported.lib.contains("`/ln2/Pow`"), "{}", imported.lib);
     let net = torch_mlp_opset16::from_bytes(&imported.weights).unwrap();
     against_onnx_runtime("mlp_opset16", &|x| torch_mlp_opset16::check(&net, x));
+}
+
+/// A convolution with `auto_pad = SAME_UPPER` and stride 2 (pads 0 before,
+/// 1 after: asymmetric, which PyTorch's `Conv2d` cannot express) becomes a
+/// zero-padding layer and the convolution without padding.
+#[test]
+fn asymmetric_conv_pads_become_a_padding_layer() {
+    let options = Options {
+        struct_name: "Net".into(),
+        batch: 4,
+        ..Options::new("conv_same_upper")
+    };
+    let bytes = std::fs::read(data().join("conv_same_upper.onnx")).unwrap();
+    let imported = import(&bytes, &options).unwrap();
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/imported/conv_same_upper.rs");
+    if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
+        std::fs::write(&file, &imported.lib).unwrap();
+    }
+    assert_eq!(
+        imported.lib,
+        std::fs::read_to_string(&file).unwrap_or_default()
+    );
+    assert!(
+        imported
+            .lib
+            .contains("pub conv_pad: ZeroPad2d<3, 8, 8, 0, 1, 0, 1, 9, 9>,"),
+        "{}",
+        imported.lib
+    );
+    assert!(
+        imported
+            .lib
+            .contains("pub conv: conv2d!(3, 4, 3, stride = 2, input = [3, 9, 9]),"),
+        "{}",
+        imported.lib
+    );
+    let net = conv_same_upper::from_bytes(&imported.weights).unwrap();
+    against_onnx_runtime("conv_same_upper", &|x| conv_same_upper::check(&net, x));
 }

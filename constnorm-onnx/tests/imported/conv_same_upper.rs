@@ -1,0 +1,101 @@
+//! `conv_same_upper` imported by constnorm-onnx 0.1.0 (opset 17, written by an unnamed producer).
+//!
+//! Input `x`: one example is [3, 8, 8]; output `y`: [2]. Every field names
+//! the ONNX nodes it maps; `weights.safetensors` holds the weights under
+//! the fields' keys, with the ONNX names in its metadata.
+
+use constnorm::nn::{AdaptiveAvgPool2d, Flatten, Linear, ReluOn, ZeroPad2d};
+use constnorm::{conv2d, network};
+
+/// One example's input shape (`x`, without the batch dimension).
+pub const INPUT_SHAPE: [usize; 3] = [3, 8, 8];
+/// One example's output shape (`y`).
+pub const OUTPUT_SHAPE: [usize; 1] = [2];
+/// One example's input.
+pub type Input = [[[f32; 8]; 8]; 3];
+/// One example's output.
+pub type Output = [f32; 2];
+
+/// The network of `conv_same_upper`.
+#[network]
+#[derive(Clone, Debug, Default)]
+pub struct Net {
+    /// ONNX `/conv/Conv`: [3, 8, 8] -> [3, 9, 9].
+    pub conv_pad: ZeroPad2d<3, 8, 8, 0, 1, 0, 1, 9, 9>,
+    /// ONNX `/conv/Conv`: [3, 9, 9] -> [4, 4, 4].
+    pub conv: conv2d!(3, 4, 3, stride = 2, input = [3, 9, 9]),
+    /// ONNX `/relu/Relu`: [4, 4, 4] -> [4, 4, 4].
+    pub relu: ReluOn<[[[f32; 4]; 4]; 4]>,
+    /// ONNX `/pool/GlobalAveragePool`: [4, 4, 4] -> [4, 1, 1].
+    pub pool: AdaptiveAvgPool2d<4, 4, 4>,
+    /// ONNX `/flatten/Flatten`: [4, 1, 1] -> [4].
+    pub flatten: Flatten<[[[f32; 1]; 1]; 4], 4>,
+    /// ONNX `/fc/Gemm`: [4] -> [2].
+    pub fc: Linear<4, 2>,
+}
+
+/// `weights.safetensors`, where the importer wrote it.
+pub const WEIGHTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/weights.safetensors");
+
+/// The network with the weights of a safetensors file's bytes, on the heap.
+/// Every tensor is checked (shape, dtype, finite values) and the file must
+/// hold nothing else.
+///
+/// # Errors
+/// A [`constnorm::safetensors::LoadError`] naming the key at fault.
+pub fn from_bytes(bytes: &[u8]) -> Result<Box<Net>, constnorm::safetensors::LoadError> {
+    use constnorm::safetensors::{LoadOptions, StateDictFile};
+    let file = StateDictFile::parse(bytes)?;
+    let mut net = Net::new_boxed();
+    file.load("", &mut *net, LoadOptions::default())?;
+    Ok(net)
+}
+
+/// The network with the weights of the safetensors file at `path`
+/// ([`WEIGHTS`] for the imported ones), on the heap.
+///
+/// # Errors
+/// The file cannot be read, or [`from_bytes`]'s.
+pub fn load(
+    path: impl AsRef<std::path::Path>,
+) -> Result<Box<Net>, Box<dyn std::error::Error + Send + Sync>> {
+    let path = path.as_ref();
+    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(from_bytes(&bytes)?)
+}
+
+/// The eval forward of `net` on every example of a `.npy` file's bytes
+/// (`f32`, C order, `[N, 3, 8, 8]` for any `N`; run 4 at a time, the
+/// last chunk partial, nothing allocated per chunk), as the bytes of a
+/// `.npy` file of `[N, 2]`.
+///
+/// # Errors
+/// A file that is not such an array, or what a layer reports.
+pub fn check(
+    net: &Net,
+    npy_bytes: &[u8],
+) -> Result<Vec<u8>, Box<dyn std::error::Error + Send + Sync>> {
+    use constnorm::runtime::npy;
+    use constnorm::{Network, Row};
+    let x = npy::read(npy_bytes)?;
+    if x.shape.len() != INPUT_SHAPE.len() + 1 || x.shape[1..] != INPUT_SHAPE {
+        let why = format!("an array of shape {:?} where [N, 3, 8, 8] is expected", x.shape);
+        return Err(why.into());
+    }
+    let per: usize = INPUT_SHAPE.iter().product();
+    let mut rows: Vec<Input> = Vec::with_capacity(x.shape[0]);
+    for example in x.data.chunks_exact(per) {
+        let mut row: Input = [[[0.0; 8]; 8]; 3];
+        row.as_flat_mut().copy_from_slice(example);
+        rows.push(row);
+    }
+    let mut y: Vec<Output> = vec![[0.0; 2]; rows.len()];
+    if !rows.is_empty() {
+        let mut workspace = NetWorkspace::<4>::new_boxed();
+        net.forward_eval_slice(&rows, &mut workspace, &mut y)?;
+    }
+    let mut shape = vec![rows.len()];
+    shape.extend_from_slice(&OUTPUT_SHAPE);
+    let flat: Vec<f32> = y.iter().flat_map(|r| r.as_flat().iter().copied()).collect();
+    Ok(npy::to_bytes(&shape, &flat))
+}
