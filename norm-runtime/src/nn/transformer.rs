@@ -63,19 +63,21 @@ impl<const N: usize, T: Float> TokenNorm<N, T> {
         }
     }
 
-    /// The normalized tokens of one example into `y`, and what backward
-    /// needs.
+    /// The normalized tokens of one example into `y` (PyTorch's `eps`),
+    /// and what backward needs.
     fn apply<const L: usize>(
         &self,
+        eps: f64,
         x: &[[T; N]; L],
         y: &mut [[T; N]; L],
     ) -> Result<RowSaved, NormError> {
-        layer_norm_forward(self.affine(), Self::EPS, Mode::Train, x, y)
+        layer_norm_forward(self.affine(), eps, Mode::Train, x, y)
     }
 
     /// The input gradient of [`apply`](Self::apply); adds to `grads`.
     fn backward<const L: usize>(
         &self,
+        eps: f64,
         x: &[[T; N]; L],
         saved: &RowSaved,
         dy: &[[T; N]; L],
@@ -86,7 +88,7 @@ impl<const N: usize, T: Float> TokenNorm<N, T> {
             weight: Some(&mut grads.weight),
             bias: Some(&mut grads.bias),
         };
-        layer_norm_backward(self.affine(), Self::EPS, x, saved, dy, &mut dx, sums)?;
+        layer_norm_backward(self.affine(), eps, x, saved, dy, &mut dx, sums)?;
         Ok(dx)
     }
 }
@@ -99,8 +101,8 @@ impl<const N: usize, T: Float> Default for TokenNorm<N, T> {
 
 /// A transformer encoder block, PyTorch's
 /// `torch.nn.TransformerEncoderLayer(D, HEADS, FF, dropout = 0, activation,
-/// layer_norm_eps = 1e-5, batch_first = True, norm_first = NORM_FIRST, bias =
-/// True)`: self-attention and a feed-forward network `linear2(A(linear1(x)))`,
+/// layer_norm_eps, batch_first = True, norm_first = NORM_FIRST, bias =
+/// True)` (`layer_norm_eps` the field of that name, `1e-5` unless set): self-attention and a feed-forward network `linear2(A(linear1(x)))`,
 /// each with a residual connection and a layer norm. One example is a
 /// sequence of `L` tokens of `D` features, `[[T; D]; L]`.
 ///
@@ -164,6 +166,10 @@ pub struct TransformerEncoderLayer<
     pub norm1: TokenNorm<D, T>,
     /// The norm after the feed-forward's residual (before it, pre-norm).
     pub norm2: TokenNorm<D, T>,
+    /// PyTorch's `layer_norm_eps`, the `eps` of `norm1` and `norm2`:
+    /// [`TokenNorm::EPS`] (`1e-5`) unless set. Like PyTorch's, it is not in
+    /// the state dict.
+    pub layer_norm_eps: f64,
     activation: PhantomData<A>,
 }
 
@@ -264,8 +270,17 @@ impl<
             linear2: Linear::new(),
             norm1: TokenNorm::new(),
             norm2: TokenNorm::new(),
+            layer_norm_eps: TokenNorm::<D, T>::EPS,
             activation: PhantomData,
         }
+    }
+
+    /// The layer with PyTorch's `layer_norm_eps` set to `eps`
+    /// (`nn.TransformerEncoderLayer(..., layer_norm_eps=eps)`).
+    #[must_use]
+    pub const fn with_layer_norm_eps(mut self, eps: f64) -> Self {
+        self.layer_norm_eps = eps;
+        self
     }
 
     /// One example's forward pass into `t` (every field overwritten; filled
@@ -277,7 +292,7 @@ impl<
         t: &mut Trace<D, HEADS, FF, L, T>,
     ) -> Result<(), NormError> {
         if NORM_FIRST {
-            self.norm1.apply(x, &mut t.sa_in)?;
+            self.norm1.apply(self.layer_norm_eps, x, &mut t.sa_in)?;
         } else {
             t.sa_in = *x;
         }
@@ -285,7 +300,7 @@ impl<
         self.self_attn.output(&t.attended, &mut t.h)?;
         add_assign(&mut t.h, x);
         let norm = if NORM_FIRST { &self.norm2 } else { &self.norm1 };
-        t.rows = norm.apply(&t.h, &mut t.ff_in)?;
+        t.rows = norm.apply(self.layer_norm_eps, &t.h, &mut t.ff_in)?;
         self.linear1.forward_eval(&t.ff_in, &mut t.hidden)?;
         for (act, hidden) in t.act.iter_mut().zip(&t.hidden) {
             for (a, h) in act.iter_mut().zip(hidden) {
@@ -344,21 +359,31 @@ impl<
         if NORM_FIRST {
             // y = h + ff(norm2(h)), h = x + sa(norm1(x)).
             let dff_in = self.ff_backward(t, dy, grads)?;
-            let dh_norm = self
-                .norm2
-                .backward(&t.h, &t.rows, &dff_in, &mut grads.norm2)?;
+            let dh_norm = self.norm2.backward(
+                self.layer_norm_eps,
+                &t.h,
+                &t.rows,
+                &dff_in,
+                &mut grads.norm2,
+            )?;
             let mut dh = *dy;
             add_assign(&mut dh, &dh_norm);
             let dsa_in = self.sa_backward(t, &dh, grads)?;
-            let dx_norm = self.norm1.backward(x, &t.rows, &dsa_in, &mut grads.norm1)?;
+            let dx_norm =
+                self.norm1
+                    .backward(self.layer_norm_eps, x, &t.rows, &dsa_in, &mut grads.norm1)?;
             *dx = dh;
             add_assign(dx, &dx_norm);
         } else {
             // y = norm2(z), z = u + ff(u), u = norm1(h), h = x + sa(x).
-            let dz = self.norm2.backward(&t.z, &t.rows, dy, &mut grads.norm2)?;
+            let dz =
+                self.norm2
+                    .backward(self.layer_norm_eps, &t.z, &t.rows, dy, &mut grads.norm2)?;
             let mut du = dz;
             add_assign(&mut du, &self.ff_backward(t, &dz, grads)?);
-            *dx = self.norm1.backward(&t.h, &t.rows, &du, &mut grads.norm1)?;
+            *dx = self
+                .norm1
+                .backward(self.layer_norm_eps, &t.h, &t.rows, &du, &mut grads.norm1)?;
             let dsa_in = self.sa_backward(t, dx, grads)?;
             add_assign(dx, &dsa_in);
         }
@@ -376,7 +401,7 @@ impl<
         if NORM_FIRST {
             *y = t.z;
         } else {
-            self.norm2.apply(&t.z, y)?;
+            self.norm2.apply(self.layer_norm_eps, &t.z, y)?;
         }
         Ok(())
     }
@@ -427,6 +452,7 @@ zeroed_in_place! {
         const CAUSAL: bool,
     ] TransformerEncoderLayer<D, HEADS, FF, L, T, A, NORM_FIRST, CAUSAL> {
         nested: self_attn, linear1, linear2, norm1, norm2;
+        set: layer_norm_eps = 1e-5;
         marker: activation;
     }
 }
