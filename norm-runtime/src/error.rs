@@ -100,6 +100,11 @@ pub enum NormError {
         /// The first query position with every key masked.
         query: usize,
     },
+    /// A float attention mask holds a NaN or `+inf` (`-inf` masks a key).
+    NonFiniteMask {
+        /// The flat index of the first such value.
+        index: usize,
+    },
     /// A sequence length is past the sequence's steps, or 0 where a
     /// sequence must have a step (a recurrent layer's lengths are in
     /// `1..=steps`, as PyTorch's `pack_padded_sequence` takes them; a masked
@@ -245,9 +250,14 @@ impl fmt::Display for NormError {
             ),
             Self::FullyMaskedQuery { row, query } => write!(
                 f,
-                "query {query} of row {row} may attend to no key: the key padding mask (with the causal mask) \
-                 masks every key it could see, and a softmax over no keys is NaN; \
+                "query {query} of row {row} may attend to no key: the masks (key padding, causal, attn_mask) \
+                 mask every key it could see, and a softmax over no keys is NaN; \
                  leave at least one key unmasked for every query (the first key, under a causal mask)"
+            ),
+            Self::NonFiniteMask { index } => write!(
+                f,
+                "attn_mask holds NaN or +inf at flat index {index}: a float mask is added to the scores \
+                 (use -inf to mask a key)"
             ),
         }
     }

@@ -66,6 +66,7 @@ fn numbers_or_bools<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<f64>, 
 /// The reference files in tests/golden_layers, by stem.
 pub const FILES: &[&str] = &[
     "attention",
+    "attention_masks",
     "conv",
     "ln_rnn",
     "masked_batch_norm",

@@ -157,17 +157,21 @@ impl<const E: usize, const HEADS: usize, const L: usize, T: Float> Attended<E, H
         T::ONE / T::from_usize(Self::HEAD_DIM).sqrt()
     }
 
-    /// The heads' attention from the projections already in `qkv`.
-    fn attend(&mut self, masked: impl Fn(usize, usize) -> bool) {
+    /// The heads' attention from the projections already in `qkv`;
+    /// `score(head, query, key)` masks a score or adds to it.
+    fn attend(&mut self, score: impl Fn(usize, usize, usize) -> Score<T>) {
         let (d, scale) = (Self::HEAD_DIM, Self::scale());
         let [q, k, v] = &self.qkv;
         for (h, probs) in self.probs.iter_mut().enumerate() {
             let cols = h * d..(h + 1) * d;
             for (i, p) in probs.iter_mut().enumerate() {
-                for (s, k) in p.iter_mut().zip(k) {
+                for (j, (s, k)) in p.iter_mut().zip(k).enumerate() {
                     *s = dot(&q[i][cols.clone()], &k[cols.clone()]) * scale;
+                    if let Score::Add(b) = score(h, i, j) {
+                        *s += b;
+                    }
                 }
-                softmax_unmasked(p, |j| !masked(i, j));
+                softmax_unmasked(p, |j| !matches!(score(h, i, j), Score::Masked));
                 for (o, c) in self.heads[i][cols.clone()].iter_mut().zip(cols.clone()) {
                     *o = p.iter().zip(v).fold(T::ZERO, |s, (p, v)| s + *p * v[c]);
                 }
@@ -175,8 +179,14 @@ impl<const E: usize, const HEADS: usize, const L: usize, T: Float> Attended<E, H
         }
     }
 
-    /// The gradients of `q`, `k` and `v` from that of the heads' outputs.
-    fn backward(&self, dheads: &[[T; E]; L]) -> [[[T; E]; L]; 3] {
+    /// The gradients of `q`, `k` and `v` from that of the heads' outputs;
+    /// `dscore(head, query, key, g)` is given the gradient of every score
+    /// (that of an additive mask's entry).
+    fn backward(
+        &self,
+        dheads: &[[T; E]; L],
+        mut dscore: impl FnMut(usize, usize, usize, T),
+    ) -> [[[T; E]; L]; 3] {
         let (d, scale) = (Self::HEAD_DIM, Self::scale());
         let mut dqkv = [[[T::ZERO; E]; L]; 3];
         let [q, k, v] = &self.qkv;
@@ -193,13 +203,88 @@ impl<const E: usize, const HEADS: usize, const L: usize, T: Float> Attended<E, H
                 // Softmax backward: ds = p (dp - sum(p dp)).
                 let mean = dot(p, &dp);
                 for (j, (p, dp)) in p.iter().zip(&dp).enumerate() {
-                    let ds = *p * (*dp - mean) * scale;
+                    let raw = *p * (*dp - mean);
+                    dscore(h, i, j, raw);
+                    let ds = raw * scale;
                     axpy(ds, &k[j][cols.clone()], &mut dq[i][cols.clone()]);
                     axpy(ds, &q[i][cols.clone()], &mut dk[j][cols.clone()]);
                 }
             }
         }
         dqkv
+    }
+}
+
+/// What a mask does to one score.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum Score<T> {
+    /// Left out of the softmax (a `true` of a bool mask, a padded key).
+    Masked,
+    /// Left as it is.
+    Plain,
+    /// Added to (an entry of a float mask).
+    Add(T),
+}
+
+/// PyTorch's general `attn_mask` for
+/// [`MultiheadAttention::forward_attn_mask`]: bool (`true` = may not
+/// attend) or float (added to the scaled scores,
+/// `softmax(q k^T / sqrt(d) + attn_mask)`), one `(L, L)` matrix for every
+/// example and head or one per example and head (`(N * HEADS, L, L)`,
+/// example-major: slice `n * HEADS + h` is example `n`'s head `h`, as
+/// PyTorch's 3-d masks).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum AttnMask<'a, T, const L: usize> {
+    /// `(L, L)`, `true` = query `i` may not attend to key `j`.
+    Bool(&'a [[bool; L]; L]),
+    /// `(L, L)`, added to the scores (`-inf` masks).
+    Float(&'a [[T; L]; L]),
+    /// `(N * HEADS, L, L)` bool.
+    HeadBool(&'a [[[bool; L]; L]]),
+    /// `(N * HEADS, L, L)` float.
+    HeadFloat(&'a [[[T; L]; L]]),
+}
+
+impl<T: Float, const L: usize> AttnMask<'_, T, L> {
+    /// What the mask does to example `n`'s head `h`'s score of query `i`
+    /// for key `j`.
+    fn score(&self, heads: usize, n: usize, h: usize, i: usize, j: usize) -> Score<T> {
+        let bool_score = |masked: bool| if masked { Score::Masked } else { Score::Plain };
+        let float_score = |b: T| {
+            if b.to_f64() == f64::NEG_INFINITY {
+                Score::Masked
+            } else {
+                Score::Add(b)
+            }
+        };
+        match self {
+            Self::Bool(m) => bool_score(m[i][j]),
+            Self::Float(m) => float_score(m[i][j]),
+            Self::HeadBool(m) => bool_score(m[n * heads + h][i][j]),
+            Self::HeadFloat(m) => float_score(m[n * heads + h][i][j]),
+        }
+    }
+
+    /// The number of values of the mask (and of its gradient).
+    fn len(&self) -> usize {
+        match self {
+            Self::Bool(_) | Self::Float(_) => L * L,
+            Self::HeadBool(m) => m.len() * L * L,
+            Self::HeadFloat(m) => m.len() * L * L,
+        }
+    }
+
+    /// Whether it is a float mask (which has a gradient).
+    fn is_float(&self) -> bool {
+        matches!(self, Self::Float(_) | Self::HeadFloat(_))
+    }
+
+    /// The mask's gradient index of a score.
+    fn index(&self, heads: usize, n: usize, h: usize, i: usize, j: usize) -> usize {
+        match self {
+            Self::Bool(_) | Self::Float(_) => i * L + j,
+            Self::HeadBool(_) | Self::HeadFloat(_) => ((n * heads + h) * L + i) * L + j,
+        }
     }
 }
 
@@ -360,12 +445,186 @@ impl<
         padding: Option<&[bool; L]>,
         a: &mut Attended<E, HEADS, L, T>,
     ) {
+        self.attend_scored(x, a, |_, query, key| {
+            if Self::masked(query, key, padding) {
+                Score::Masked
+            } else {
+                Score::Plain
+            }
+        });
+    }
+
+    /// [`attend`](Self::attend) with what the masks do to each score of
+    /// each head.
+    fn attend_scored(
+        &self,
+        x: &[[T; E]; L],
+        a: &mut Attended<E, HEADS, L, T>,
+        score: impl Fn(usize, usize, usize) -> Score<T>,
+    ) {
         let _: usize = Self::HEAD_DIM;
         let projections = self.in_proj_weight.iter().zip(&self.in_proj_bias);
         for ((w, b), out) in projections.zip(&mut a.qkv) {
             project(w, b, x, out);
         }
-        a.attend(|query, key| Self::masked(query, key, padding));
+        a.attend(score);
+    }
+
+    /// Example `n`'s score function under a general mask, the key padding
+    /// mask and the causal mask.
+    fn general_score<'m>(
+        attn_mask: &'m AttnMask<'_, T, L>,
+        padding: Option<&'m [bool; L]>,
+        n: usize,
+    ) -> impl Fn(usize, usize, usize) -> Score<T> + 'm {
+        move |h, i, j| {
+            if Self::masked(i, j, padding) {
+                Score::Masked
+            } else {
+                attn_mask.score(HEADS, n, h, i, j)
+            }
+        }
+    }
+
+    /// The checks of the general-mask passes, before any write.
+    fn check_attn_mask(
+        rows: usize,
+        attn_mask: &AttnMask<'_, T, L>,
+        padding: Option<&[[bool; L]]>,
+    ) -> Result<(), NormError> {
+        check_padding(false, rows, padding)?;
+        let matrices = match attn_mask {
+            AttnMask::HeadBool(m) => Some(m.len()),
+            AttnMask::HeadFloat(m) => Some(m.len()),
+            AttnMask::Bool(_) | AttnMask::Float(_) => None,
+        };
+        if let Some(found) = matrices.filter(|&m| m != rows * HEADS) {
+            return Err(NormError::RowCountMismatch {
+                argument: "attn_mask",
+                expected: rows * HEADS,
+                found,
+            });
+        }
+        let values: &[T] = match attn_mask {
+            AttnMask::Float(m) => m.as_flattened(),
+            AttnMask::HeadFloat(m) => m.as_flattened().as_flattened(),
+            AttnMask::Bool(_) | AttnMask::HeadBool(_) => &[],
+        };
+        if let Some(index) = values
+            .iter()
+            .position(|v| v.to_f64().is_nan() || v.to_f64() == f64::INFINITY)
+        {
+            return Err(NormError::NonFiniteMask { index });
+        }
+        for n in 0..rows {
+            let score = Self::general_score(attn_mask, padding.map(|p| &p[n]), n);
+            for h in 0..HEADS {
+                if let Some(query) =
+                    (0..L).find(|&i| (0..L).all(|j| score(h, i, j) == Score::Masked))
+                {
+                    return Err(NormError::FullyMaskedQuery { row: n, query });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Self-attention under PyTorch's general `attn_mask` (bool or float,
+    /// one `(L, L)` matrix or one per example and head; see [`AttnMask`]),
+    /// with a `key_padding_mask` if given (OR-ed with a bool mask, `-inf`
+    /// added to a float one, as PyTorch does) and the causal mask under
+    /// `CAUSAL`: `nn.MultiheadAttention(x, x, x, attn_mask=...,
+    /// key_padding_mask=...)`.
+    ///
+    /// # Errors
+    /// As [`forward_eval`](Layer::forward_eval);
+    /// [`NormError::RowCountMismatch`] for a `key_padding_mask` without a
+    /// row per example or a per-head mask without `N * HEADS` matrices;
+    /// [`NormError::NonFiniteMask`] for a NaN or `+inf` in a float mask;
+    /// [`NormError::FullyMaskedQuery`] where some query of some head may
+    /// attend to no key. `y` is not written then.
+    pub fn forward_attn_mask(
+        &self,
+        x: &[[[T; E]; L]],
+        attn_mask: AttnMask<'_, T, L>,
+        key_padding_mask: Option<&[[bool; L]]>,
+        y: &mut [[[T; E]; L]],
+    ) -> Result<SavedRows, NormError> {
+        let saved = super::check_forward(x.len(), y.len())?;
+        Self::check_attn_mask(x.len(), &attn_mask, key_padding_mask)?;
+        for (n, (x, y)) in x.iter().zip(y).enumerate() {
+            let mut a = Attended::new();
+            let padding = key_padding_mask.map(|p| &p[n]);
+            self.attend_scored(x, &mut a, Self::general_score(&attn_mask, padding, n));
+            self.output(&a, y)?;
+        }
+        Ok(saved)
+    }
+
+    /// [`backward`](Layer::backward) of
+    /// [`forward_attn_mask`](Self::forward_attn_mask) given the same `x` and
+    /// masks; for a float mask, adds `dL/d attn_mask` to `attn_mask_grad`
+    /// if given (the mask's shape, flat: for an `(L, L)` mask the sum over
+    /// examples and heads, as PyTorch's).
+    ///
+    /// # Errors
+    /// As [`forward_attn_mask`](Self::forward_attn_mask) and
+    /// [`backward`](Layer::backward), and
+    /// [`NormError::RowCountMismatch`] (argument `"attn_mask_grad"`) for a
+    /// gradient buffer of another size than the float mask; nothing is
+    /// written then.
+    #[allow(clippy::too_many_arguments)]
+    pub fn backward_attn_mask(
+        &self,
+        x: &[[[T; E]; L]],
+        attn_mask: AttnMask<'_, T, L>,
+        key_padding_mask: Option<&[[bool; L]]>,
+        saved: &SavedRows,
+        dy: &[[[T; E]; L]],
+        dx: &mut [[[T; E]; L]],
+        grads: &mut MultiheadAttentionGrads<E, T, BIAS>,
+        mut attn_mask_grad: Option<&mut [T]>,
+    ) -> Result<(), NormError> {
+        super::check_backward(*saved, x.len(), dy.len(), dx.len())?;
+        Self::check_attn_mask(x.len(), &attn_mask, key_padding_mask)?;
+        if let Some(g) = &attn_mask_grad
+            && attn_mask.is_float()
+            && g.len() != attn_mask.len()
+        {
+            return Err(NormError::RowCountMismatch {
+                argument: "attn_mask_grad",
+                expected: attn_mask.len(),
+                found: g.len(),
+            });
+        }
+        for (n, ((x, dy), dx)) in x.iter().zip(dy).zip(dx.iter_mut()).enumerate() {
+            let mut a = Attended::new();
+            let padding = key_padding_mask.map(|p| &p[n]);
+            self.attend_scored(x, &mut a, Self::general_score(&attn_mask, padding, n));
+            let mut dheads = [[T::ZERO; E]; L];
+            let rows = SavedRows { rows: L };
+            self.out_proj
+                .backward(&a.heads, &rows, dy, &mut dheads, &mut grads.out_proj)?;
+            if !BIAS {
+                grads.out_proj.bias = [T::ZERO; E];
+            }
+            let dqkv = a.backward(&dheads, |h, i, j, g| {
+                if let Some(out) = attn_mask_grad
+                    .as_deref_mut()
+                    .filter(|_| attn_mask.is_float())
+                {
+                    out[attn_mask.index(HEADS, n, h, i, j)] += g;
+                }
+            });
+            *dx = [[T::ZERO; E]; L];
+            let bias_grads = grads.in_proj_bias.iter_mut().map(|db| BIAS.then_some(db));
+            let projections = self.in_proj_weight.iter().zip(&dqkv);
+            for (((w, dout), dw), db) in projections.zip(&mut grads.in_proj_weight).zip(bias_grads)
+            {
+                project_backward(w, x, dout, dx, dw, db);
+            }
+        }
+        Ok(())
     }
 
     /// The output of one example's attention.
@@ -394,7 +653,7 @@ impl<
         if !BIAS {
             grads.out_proj.bias = [T::ZERO; E];
         }
-        let dqkv = a.backward(&dheads);
+        let dqkv = a.backward(&dheads, |_, _, _, _| {});
         *dx = [[T::ZERO; E]; L];
         let bias_grads = grads.in_proj_bias.iter_mut().map(|db| BIAS.then_some(db));
         let projections = self.in_proj_weight.iter().zip(&dqkv);

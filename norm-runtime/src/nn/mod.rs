@@ -69,7 +69,7 @@ pub use activation::{
     LeakyReluOn, PaddleGate, Relu, Relu1d, Relu2d, Relu6, Relu6Fn, Relu6On, ReluFn, ReluOn,
     Sigmoid, SigmoidFn, SigmoidOn, Silu, SiluFn, SiluOn, Tanh, TanhFn, TanhOn, TorchGate, VectorFn,
 };
-pub use attention::{MultiheadAttention, MultiheadAttentionGrads};
+pub use attention::{AttnMask, MultiheadAttention, MultiheadAttentionGrads};
 pub use conv::{Conv1d, Conv2d, ConvGrads};
 pub use dropout::{Dropout, DropoutSaved};
 pub use embedding::{Embedding, EmbeddingGrads};

@@ -1,0 +1,193 @@
+//! `MultiheadAttention::forward_attn_mask` / `backward_attn_mask`, PyTorch's
+//! general `attn_mask` (bool or float, `(L, L)` or one per example and
+//! head), with and without a key padding mask, against every case of
+//! `tests/golden_layers/attention_masks.json`: the output, the input and
+//! parameter gradients, and a float mask's own gradient.
+
+mod common;
+
+use common::golden_layers::{Case, case, check_table, flat, grads_by_key};
+use constnorm::nn::{AttnMask, MultiheadAttention};
+use constnorm::{Float, Layer, NormError, Parameters, Row};
+
+/// The case's `(L, L)` or `(N * HEADS, L, L)` mask, as bools or floats.
+enum Mask<T, const L: usize> {
+    Bool(Vec<[[bool; L]; L]>),
+    Float(Vec<[[T; L]; L]>),
+}
+
+fn mask<T: Float, const L: usize>(case: &Case) -> (Mask<T, L>, bool) {
+    let t = &case.inputs["attn_mask"];
+    let per_head = t.shape.len() == 3;
+    let is_bool = !case.grads.contains_key("attn_mask");
+    let matrices = t.values.len() / (L * L);
+    let mask = if is_bool {
+        let mut m = vec![[[false; L]; L]; matrices];
+        for (k, v) in t.values.iter().enumerate() {
+            m[k / (L * L)][(k / L) % L][k % L] = *v != 0.0;
+        }
+        Mask::Bool(m)
+    } else {
+        let mut m = vec![[[T::ZERO; L]; L]; matrices];
+        for (k, v) in t.values.iter().enumerate() {
+            m[k / (L * L)][(k / L) % L][k % L] = T::from_f64(*v);
+        }
+        Mask::Float(m)
+    };
+    (mask, per_head)
+}
+
+fn view<T, const L: usize>(mask: &Mask<T, L>, per_head: bool) -> AttnMask<'_, T, L> {
+    match (mask, per_head) {
+        (Mask::Bool(m), false) => AttnMask::Bool(&m[0]),
+        (Mask::Bool(m), true) => AttnMask::HeadBool(m),
+        (Mask::Float(m), false) => AttnMask::Float(&m[0]),
+        (Mask::Float(m), true) => AttnMask::HeadFloat(m),
+    }
+}
+
+fn run<const E: usize, const H: usize, const L: usize, T: Float, const BIAS: bool>(name: &str) {
+    let case = case("attention_masks", name);
+    case.expect_dtype::<T>();
+    assert_eq!(case.options["num_heads"], H, "{name}");
+    let mut layer = MultiheadAttention::<E, H, L, T, BIAS, false>::new();
+    case.load(&mut layer);
+    let (mask, per_head) = mask::<T, L>(case);
+    let attn_mask = view(&mask, per_head);
+    let padding: Option<Vec<[bool; L]>> = case.bools("key_padding_mask").map(|b| {
+        b.chunks_exact(L)
+            .map(|c| core::array::from_fn(|j| c[j]))
+            .collect()
+    });
+    let x: Vec<[[T; E]; L]> = case.input("x");
+    let mut y = vec![<[[T; E]; L]>::ZERO; x.len()];
+    let saved = layer
+        .forward_attn_mask(&x, attn_mask, padding.as_deref(), &mut y)
+        .unwrap();
+    let dy: Vec<[[T; E]; L]> = case.dy("y");
+    let mut dx = vec![<[[T; E]; L]>::ZERO; x.len()];
+    let mut grads = <MultiheadAttention<E, H, L, T, BIAS, false> as Parameters>::Grads::default();
+    let mut dmask = vec![T::ZERO; L * L * if per_head { x.len() * H } else { 1 }];
+    layer
+        .backward_attn_mask(
+            &x,
+            attn_mask,
+            padding.as_deref(),
+            &saved,
+            &dy,
+            &mut dx,
+            &mut grads,
+            Some(&mut dmask),
+        )
+        .unwrap();
+    let mut named = vec![("x".to_owned(), flat(&dx))];
+    if matches!(mask, Mask::Float(_)) {
+        named.push((
+            "attn_mask".to_owned(),
+            dmask.iter().map(|g| g.to_f64()).collect(),
+        ));
+    } else {
+        assert!(
+            dmask.iter().all(|&g| g == T::ZERO),
+            "{name}: a bool mask has no gradient"
+        );
+    }
+    named.extend(grads_by_key(&layer, &grads));
+    let grads: Vec<(&str, Vec<f64>)> = named.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+    case.compare(&[("y", flat(&y))], &grads).finish(name);
+}
+
+macro_rules! mask_cases {
+    ($($test:ident: $e:literal, $h:literal, $l:literal, $t:ty, $bias:literal;)*) => {
+        $(
+            #[test]
+            fn $test() {
+                run::<$e, $h, $l, $t, $bias>(stringify!($test));
+            }
+        )*
+
+        #[test]
+        fn every_reference_case_is_run() {
+            check_table("attention_masks", &[$(stringify!($test)),*]);
+        }
+    };
+}
+
+mask_cases! {
+    mha_f64_e8_h2_boolmask_n2_l5: 8, 2, 5, f64, true;
+    mha_f64_e8_h2_boolmask_kpm_n2_l5: 8, 2, 5, f64, true;
+    mha_f64_e12_h3_nobias_floatmask_n2_l4: 12, 3, 4, f64, false;
+    mha_f64_e8_h2_floatmask_kpm_n3_l5: 8, 2, 5, f64, true;
+    mha_f64_e8_h2_headfloatmask_n2_l4: 8, 2, 4, f64, true;
+    mha_f64_e12_h4_headfloatmask_kpm_n2_l6: 12, 4, 6, f64, true;
+    mha_f64_e6_h1_floatmask_neg1e4_n2_l5: 6, 1, 5, f64, true;
+    mha_f64_e16_h4_nobias_headboolmask_kpm_n3_l3: 16, 4, 3, f64, false;
+    mha_f32_e8_h2_boolmask_kpm_n2_l5: 8, 2, 5, f32, true;
+    mha_f32_e8_h2_floatmask_kpm_n3_l5: 8, 2, 5, f32, true;
+    mha_f32_e12_h4_headfloatmask_kpm_n2_l6: 12, 4, 6, f32, true;
+}
+
+/// With no mask at all (an all-false bool mask, an all-zero float mask) the
+/// general pass is the plain one, bit for bit; and the checks refuse before
+/// writing anything.
+#[test]
+fn an_empty_mask_is_no_mask_and_bad_masks_are_refused() {
+    let name = "mha_f64_e8_h2_boolmask_n2_l5";
+    let case = case("attention_masks", name);
+    let mut layer = MultiheadAttention::<8, 2, 5, f64, true, false>::new();
+    case.load(&mut layer);
+    let x: Vec<[[f64; 8]; 5]> = case.input("x");
+    let mut plain = vec![<[[f64; 8]; 5]>::ZERO; 2];
+    layer.forward_eval(&x, &mut plain).unwrap();
+    for m in [
+        AttnMask::Bool(&[[false; 5]; 5]),
+        AttnMask::Float(&[[0.0; 5]; 5]),
+    ] {
+        let mut y = vec![<[[f64; 8]; 5]>::ZERO; 2];
+        layer.forward_attn_mask(&x, m, None, &mut y).unwrap();
+        assert_eq!(y, plain);
+    }
+    let mut y = vec![[[7.0; 8]; 5]; 2];
+    let mut full = [[false; 5]; 5];
+    full[3] = [true; 5];
+    let e = layer.forward_attn_mask(&x, AttnMask::Bool(&full), None, &mut y);
+    assert_eq!(e, Err(NormError::FullyMaskedQuery { row: 0, query: 3 }));
+    let mut nan = [[0.0; 5]; 5];
+    nan[1][2] = f64::NAN;
+    let e = layer.forward_attn_mask(&x, AttnMask::Float(&nan), None, &mut y);
+    assert_eq!(e, Err(NormError::NonFiniteMask { index: 7 }));
+    let heads = [[[false; 5]; 5]; 3];
+    let e = layer.forward_attn_mask(&x, AttnMask::HeadBool(&heads), None, &mut y);
+    assert!(
+        matches!(
+            e,
+            Err(NormError::RowCountMismatch {
+                argument: "attn_mask",
+                expected: 4,
+                found: 3
+            })
+        ),
+        "{e:?}"
+    );
+    // -inf masks a key as a bool does.
+    let mut ninf = [[0.0; 5]; 5];
+    let mut as_bool = [[false; 5]; 5];
+    ninf[0][1] = f64::NEG_INFINITY;
+    as_bool[0][1] = true;
+    let (mut a, mut b) = (
+        vec![<[[f64; 8]; 5]>::ZERO; 2],
+        vec![<[[f64; 8]; 5]>::ZERO; 2],
+    );
+    layer
+        .forward_attn_mask(&x, AttnMask::Float(&ninf), None, &mut a)
+        .unwrap();
+    layer
+        .forward_attn_mask(&x, AttnMask::Bool(&as_bool), None, &mut b)
+        .unwrap();
+    assert_eq!(a, b);
+    assert!(
+        y.iter()
+            .all(|r| r.iter().all(|t| t.iter().all(|&v| v == 7.0))),
+        "nothing written on refusal"
+    );
+}
