@@ -19,6 +19,8 @@
 //! re-exported here too, where they were first.
 
 use super::dispatch::{BATCH_DISPATCH_MIN_VALUES, STRAIGHT_DISPATCH_MIN_VALUES, dispatched};
+pub use super::layout::BatchSaved;
+pub(super) use super::layout::spatial;
 use super::parallel::for_row_chunks;
 use super::reduce::{fast_two_sum, madd, sums};
 use super::stats::{check_finite, update_running, wide_mean_var};
@@ -70,45 +72,7 @@ impl<T: Float, const C: usize> Running<'_, T, C> {
 /// A layer's running mean and variance, read-only.
 pub type RunningRef<'a, T, const C: usize> = (&'a [T; C], &'a [T; C]);
 
-/// The statistics a batch-norm forward pass used, kept for backward: the
-/// per-channel mean (as `hi + lo`) and `rstd = 1 / sqrt(var + eps)`, the
-/// batch size and the mode.
-#[derive(Clone, Debug, PartialEq)]
-pub struct BatchSaved<T: Float, const C: usize> {
-    pub(super) hi: [T; C],
-    pub(super) lo: [T; C],
-    pub(super) rstd: [T; C],
-    /// `rstd`'s rounding error: `rstd + rstd_lo` is `rstd` in the wider type.
-    pub(super) rstd_lo: [T; C],
-    /// What a training pass moves the running statistics towards: the batch
-    /// mean and unbiased variance, in the wider type (in inference, the
-    /// running statistics used). Kept so the update can wait for
-    /// [`commit_train`] (a network commits only when every layer succeeded).
-    pub(super) target_mean: [T::Acc; C],
-    pub(super) target_var: [T::Acc; C],
-    pub(super) rows: usize,
-    /// Values per channel the statistics came from: rows x spatial positions,
-    /// or the whole batch's count when they were merged across workers.
-    pub(super) count: usize,
-    pub(super) mode: Mode,
-}
-
 impl<T: Float, const C: usize> BatchSaved<T, C> {
-    /// The per-channel mean used: the batch's, or the running mean.
-    #[inline]
-    #[must_use]
-    pub fn mean(&self) -> [T::Acc; C] {
-        core::array::from_fn(|c| self.hi[c].to_acc() + self.lo[c].to_acc())
-    }
-
-    /// The per-channel `rstd = 1 / sqrt(var + eps)` used (the name PyTorch's
-    /// layer norm gives it; its batch norm saves it as `invstd`).
-    #[inline]
-    #[must_use]
-    pub const fn rstd(&self) -> &[T; C] {
-        &self.rstd
-    }
-
     /// Sets `rstd = 1 / sqrt(var + eps)` from the biased variance, computed in
     /// the wider type and kept as `rstd + rstd_lo`.
     ///
@@ -141,46 +105,6 @@ impl<T: Float, const C: usize> BatchSaved<T, C> {
             self.rstd_lo[c] = T::from_acc(wide[c] - self.rstd[c].to_acc());
         }
     }
-
-    /// The mean and `rstd`, each to the wider type's precision.
-    #[inline(always)]
-    pub(super) fn wide(&self) -> ([T::Acc; C], [T::Acc; C]) {
-        let mut mean = [T::Acc::ZERO; C];
-        let mut rstd = [T::Acc::ZERO; C];
-        for c in 0..C {
-            mean[c] = self.hi[c].to_acc() + self.lo[c].to_acc();
-            rstd[c] = self.rstd[c].to_acc() + self.rstd_lo[c].to_acc();
-        }
-        (mean, rstd)
-    }
-
-    /// Same as [`rstd`](Self::rstd); kept for compatibility.
-    #[inline]
-    #[must_use]
-    pub const fn inv_std(&self) -> &[T; C] {
-        &self.rstd
-    }
-
-    /// The number of rows of the forward pass.
-    #[inline]
-    #[must_use]
-    pub const fn rows(&self) -> usize {
-        self.rows
-    }
-
-    /// Which statistics were used: the batch's ([`Mode::Train`]; also in
-    /// inference for a layer that does not track running statistics), or the
-    /// fixed running statistics ([`Mode::Eval`]).
-    #[inline]
-    #[must_use]
-    pub const fn mode(&self) -> Mode {
-        self.mode
-    }
-}
-
-/// Values per channel in one row.
-pub(super) const fn spatial<R: Row, const C: usize>() -> usize {
-    R::LEN / C
 }
 
 /// Adds `f(c, values of channel c)` for every row into per-channel sums.

@@ -48,6 +48,7 @@ pub(crate) mod dispatch;
 pub mod fold;
 mod gemm;
 pub mod instance;
+mod layout;
 pub mod matvec;
 mod parallel;
 pub mod pool;

@@ -29,6 +29,7 @@
 //! falls back to the same algorithm in `f64`.
 
 use super::dispatch::{ROWS_DISPATCH_MIN_VALUES, dispatched};
+pub(super) use super::layout::{backward_segments, segments};
 use super::parallel::for_row_chunks;
 use super::reduce::{LANES, fast_two_sum, madd, pairwise, sums};
 use super::stats::wide_mean_var;
@@ -176,46 +177,6 @@ fn segment_stats_with<T: Float, const CENTER: bool, const FMA: bool>(
     let r = rough_mean::<T, CENTER, FMA>(xs);
     let [s1, s2] = deviation_sums::<T, FMA>(xs, r);
     finish::<_, CENTER>(xs, r, s1, s2, eps)
-}
-
-/// The `COUNT` segments of one row `xr` and of its output row `yr`, in
-/// step, each with the index of its first parameter (`PP` values per
-/// parameter).
-#[inline(always)]
-pub(super) fn segments<'a, R: Row, const COUNT: usize, const PP: usize>(
-    xr: &'a R,
-    yr: &'a mut R,
-) -> impl Iterator<Item = (usize, &'a [R::Scalar], &'a mut [R::Scalar])> {
-    let m = R::LEN / COUNT;
-    let pairs = xr
-        .as_flat()
-        .chunks_exact(m)
-        .zip(yr.as_flat_mut().chunks_exact_mut(m));
-    pairs
-        .enumerate()
-        .map(move |(s, (xs, ys))| (s * m / PP, xs, ys))
-}
-
-/// One segment of a backward pass: its first parameter, and its values of
-/// `x`, `dy` and `dx`.
-pub(super) type BackwardSegment<'a, T> = (usize, &'a [T], &'a [T], &'a mut [T]);
-
-/// [`segments`] of a backward pass: of `xr`, `dyr` and `dxr` in step.
-#[inline(always)]
-pub(super) fn backward_segments<'a, R: Row, const COUNT: usize, const PP: usize>(
-    xr: &'a R,
-    dyr: &'a R,
-    dxr: &'a mut R,
-) -> impl Iterator<Item = BackwardSegment<'a, R::Scalar>> {
-    let m = R::LEN / COUNT;
-    let rows = xr
-        .as_flat()
-        .chunks_exact(m)
-        .zip(dyr.as_flat().chunks_exact(m));
-    let triples = rows.zip(dxr.as_flat_mut().chunks_exact_mut(m));
-    triples
-        .enumerate()
-        .map(move |(s, ((xs, dys), dxs))| (s * m / PP, xs, dys, dxs))
 }
 
 #[inline(always)]

@@ -21,9 +21,7 @@
 //! [`ROWS_DISPATCH_MIN_VALUES`]: super::dispatch::ROWS_DISPATCH_MIN_VALUES
 //! [`BATCH_DISPATCH_MIN_VALUES`]: super::dispatch::BATCH_DISPATCH_MIN_VALUES
 
-use super::batch::{BatchSaved, spatial};
-use super::rows::{backward_segments, segments};
-use super::sync::GradSums;
+use super::layout::{BatchSaved, GradSums, backward_segments, segments, spatial};
 use super::{Acc, Affine};
 use crate::{Float, Mode, Row};
 

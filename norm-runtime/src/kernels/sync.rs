@@ -16,6 +16,7 @@
 use super::batch::{
     BatchSaved, Running, backward_inner, channel_wide_mean_var, grad_sums, normalize, spatial,
 };
+pub use super::layout::GradSums;
 use super::{Acc, Affine, GradsMut, check_backward, check_forward};
 use crate::{Float, Mode, NormError, Row};
 
@@ -66,27 +67,6 @@ impl<const C: usize> ChannelStats<C> {
         #[allow(clippy::cast_precision_loss)]
         let n = self.count as f64;
         self.m2.map(|m2| m2 / n)
-    }
-}
-
-/// Per-channel gradient sums of one shard, `sum(dy)` and `sum(dy * xhat)`,
-/// which add up across workers.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct GradSums<const C: usize> {
-    /// `sum(dy)` per channel.
-    pub sum_dy: [f64; C],
-    /// `sum(dy * xhat)` per channel.
-    pub sum_dy_xhat: [f64; C],
-}
-
-impl<const C: usize> GradSums<C> {
-    /// The sums of two shards together.
-    #[must_use]
-    pub fn merge(&self, other: &Self) -> Self {
-        Self {
-            sum_dy: core::array::from_fn(|c| self.sum_dy[c] + other.sum_dy[c]),
-            sum_dy_xhat: core::array::from_fn(|c| self.sum_dy_xhat[c] + other.sum_dy_xhat[c]),
-        }
     }
 }
 
