@@ -191,3 +191,60 @@ fn an_empty_mask_is_no_mask_and_bad_masks_are_refused() {
         "nothing written on refusal"
     );
 }
+
+/// Under the causal mask an `attn_mask` adds to it: masking key 0 for
+/// query 0 leaves that query no key at all (the causal mask hides the
+/// rest), which is refused; elsewhere the pass is the causal one with the
+/// mask on top. A refused backward writes nothing.
+#[test]
+fn with_the_causal_mask_and_refused_backward() {
+    let name = "mha_f64_e8_h2_boolmask_n2_l5";
+    let case = case("attention_masks", name);
+    let mut causal = MultiheadAttention::<8, 2, 5, f64, true, true>::new();
+    case.load(&mut causal);
+    let x: Vec<[[f64; 8]; 5]> = case.input("x");
+    let mut m = [[false; 5]; 5];
+    m[0][0] = true;
+    let mut y = vec![<[[f64; 8]; 5]>::ZERO; 2];
+    let e = causal.forward_attn_mask(&x, AttnMask::Bool(&m), None, &mut y);
+    assert_eq!(e, Err(NormError::FullyMaskedQuery { row: 0, query: 0 }));
+    // The causal layer with an empty mask is the causal layer.
+    let mut plain = vec![<[[f64; 8]; 5]>::ZERO; 2];
+    causal.forward_eval(&x, &mut plain).unwrap();
+    let saved = causal
+        .forward_attn_mask(&x, AttnMask::Float(&[[0.0; 5]; 5]), None, &mut y)
+        .unwrap();
+    assert_eq!(y, plain);
+    // A gradient buffer of the wrong size: refused, nothing written.
+    let mut dx = vec![[[3.0; 8]; 5]; 2];
+    let mut grads = <MultiheadAttention<8, 2, 5, f64, true, true> as Parameters>::Grads::default();
+    let before = grads.clone();
+    let mut short = vec![0.0; 24];
+    let e = causal.backward_attn_mask(
+        &x,
+        AttnMask::Float(&[[0.0; 5]; 5]),
+        None,
+        &saved,
+        &y,
+        &mut dx,
+        &mut grads,
+        Some(&mut short),
+    );
+    assert!(
+        matches!(
+            e,
+            Err(NormError::RowCountMismatch {
+                argument: "attn_mask_grad",
+                expected: 25,
+                found: 24
+            })
+        ),
+        "{e:?}"
+    );
+    assert!(
+        dx.iter()
+            .all(|r| r.iter().all(|t| t.iter().all(|&v| v == 3.0)))
+    );
+    assert_eq!(grads, before);
+    assert!(short.iter().all(|&g| g == 0.0));
+}

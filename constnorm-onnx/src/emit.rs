@@ -798,6 +798,7 @@ impl Writer<'_> {
                     c.field
                 );
             }
+            // `map` nests a residual shortcut in a chain.
             Some(Item::Residual(_)) | None => {}
         }
         let what = describe_block(b);

@@ -453,9 +453,15 @@ fn fold(graph: &mut Graph) {
     let mut kept = Vec::with_capacity(graph.nodes.len());
     // `Shape` of a data value: only its first entry, the batch, is known
     // here, as 0 (which `Reshape` reads as "the input's own"). Such a
-    // prefix folds only through Cast, Slice and Gather within the prefix,
-    // and Concat; anything else leaves the node in place.
+    // prefix folds only through Cast, and Slice and Gather within the
+    // prefix. A constant made from the batch entry is `batch_derived`: it
+    // folds on only through what moves values without computing with them
+    // (Cast, Unsqueeze, Squeeze, Concat, Identity) and into a zero
+    // `ConstantOfShape` (an initial state); anything else that reads it
+    // (`Equal`, arithmetic) stays a node, never computed with 0 for the
+    // batch.
     let mut prefixes: HashMap<String, Tensor> = HashMap::new();
+    let mut batch_derived: HashSet<String> = HashSet::new();
     let mut queue: std::collections::VecDeque<Node> = std::mem::take(&mut graph.nodes).into();
     while let Some(node) = queue.pop_front() {
         // An `If` whose condition is known: its branch in its place, the
@@ -482,7 +488,40 @@ fn fold(graph: &mut Graph) {
                 }
             }
         }
-        if node.op == "Shape" && node.int("start", 0) == 0 && node.outputs.len() == 1 {
+        if node.outputs.len() != 1 {
+            kept.push(node);
+            continue;
+        }
+        // The shape of a constant is known whole.
+        if node.op == "Shape"
+            && let Some(t) = node.inputs.first().and_then(|i| graph.constants.get(i))
+        {
+            let dims = t
+                .dims
+                .iter()
+                .map(|&d| i64::try_from(d).unwrap_or(i64::MAX))
+                .collect::<Vec<_>>();
+            let (start, end) = (node.int("start", 0), node.int("end", i64::MAX));
+            let rank = i64::try_from(dims.len()).unwrap_or(0);
+            let clamp = |x: i64| {
+                usize::try_from(if x < 0 {
+                    (x + rank).max(0)
+                } else {
+                    x.min(rank)
+                })
+                .unwrap_or(0)
+            };
+            let v: Vec<i64> = dims[clamp(start)..clamp(end).max(clamp(start))].to_vec();
+            graph.constants.insert(
+                node.outputs[0].clone(),
+                Tensor {
+                    dims: vec![v.len()],
+                    data: Data::I64(v),
+                },
+            );
+            continue;
+        }
+        if node.op == "Shape" && node.int("start", 0) == 0 {
             prefixes.insert(
                 node.outputs[0].clone(),
                 Tensor {
@@ -541,11 +580,37 @@ fn fold(graph: &mut Graph) {
                     prefixes.insert(node.outputs[0].clone(), t);
                 }
                 Some((t, false)) => {
+                    // A slice or gather that took the batch entry.
+                    let index = |i: usize| {
+                        node.inputs
+                            .get(i)
+                            .and_then(|n| graph.constants.get(n))
+                            .and_then(Tensor::ints)
+                    };
+                    let took_batch = match node.op.as_str() {
+                        "Gather" => index(1).is_some_and(|ix| ix.contains(&0)),
+                        _ => index(1).is_some_and(|st| st.first() == Some(&0)),
+                    };
+                    if took_batch {
+                        batch_derived.insert(node.outputs[0].clone());
+                    }
                     graph.constants.insert(node.outputs[0].clone(), t);
                 }
                 None => kept.push(node),
             }
             continue;
+        }
+        let reads_batch = node.inputs.iter().any(|i| batch_derived.contains(i));
+        let moves_values = matches!(
+            node.op.as_str(),
+            "Cast" | "Unsqueeze" | "Squeeze" | "Concat" | "Identity" | "ConstantOfShape"
+        );
+        if reads_batch && !moves_values {
+            kept.push(node);
+            continue;
+        }
+        if reads_batch {
+            batch_derived.insert(node.outputs[0].clone());
         }
         let value = if node.op == "Constant" {
             constant(&node)
@@ -722,7 +787,10 @@ fn evaluate(node: &Node, inputs: &[Option<&Tensor>]) -> Option<Tensor> {
         "Concat" => {
             let all: Vec<&Tensor> = inputs.iter().copied().collect::<Option<_>>()?;
             let rank = first.dims.len();
-            let a = axis(node.int("axis", 0), rank.max(1))?;
+            if rank == 0 {
+                return None;
+            }
+            let a = axis(node.int("axis", 0), rank)?;
             // Every dimension but the axis agrees.
             if all.iter().any(|t| {
                 t.dims.len() != rank || (0..rank).any(|k| k != a && t.dims[k] != first.dims[k])
@@ -773,6 +841,9 @@ fn evaluate(node: &Node, inputs: &[Option<&Tensor>]) -> Option<Tensor> {
                 Some(a) => a.iter().map(|&a| axis(a, rank)).collect::<Option<_>>()?,
                 None => (0..starts.len()).collect(),
             };
+            if axes.iter().any(|&a| a >= rank) {
+                return None;
+            }
             let steps = arg(4, "steps").unwrap_or_else(|| vec![1; starts.len()]);
             if starts.len() != axes.len()
                 || ends.len() != axes.len()
@@ -821,7 +892,12 @@ fn evaluate(node: &Node, inputs: &[Option<&Tensor>]) -> Option<Tensor> {
                     data: Data::F32(vec![0.0]),
                 },
             };
-            let count: usize = dims.iter().product();
+            // Folded only up to 2^24 values (an initial state, a mask);
+            // a larger one stays a node, refused by the mapping.
+            let count = dims
+                .iter()
+                .try_fold(1usize, |n, &d| n.checked_mul(d))
+                .filter(|&n| n <= 1 << 24)?;
             // A dimension of 0 here is the batch (see `fold`): the values
             // are not known, only that they are all `value`. Folded only for
             // zeros (an initial state), whose emptiness then reads as zeros.

@@ -292,6 +292,15 @@ pub fn map(graph: &Graph, options: &Options) -> Result<Net, Vec<Refusal>> {
             Err(why) => return Err(vec![graph_level(why)]),
         },
     };
+    // Sizes far past any model's keep the shape arithmetic from
+    // overflowing.
+    let values = shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
+    if shape.iter().any(|&d| d == 0 || d > MAX_EXTENT) || values.is_none_or(|v| v > 1 << 31) {
+        return Err(vec![graph_level(format!(
+            "input `{}` of shape {shape:?} per example: every dimension from 1 to 2^20, at most 2^31 values",
+            input.name
+        ))]);
+    }
     m.shapes.insert(input.name.clone(), shape.clone());
     let items = m.chain(&input.name, None, &[output.as_str()]).0;
     for (i, node) in graph.nodes.iter().enumerate() {
@@ -527,7 +536,9 @@ impl<'g> Mapper<'g> {
             let short_out = last_output(&short).or(shape);
             let shortcut = match short.len() {
                 0 => None,
-                1 => short.into_iter().next().map(Box::new),
+                // One layer is the shortcut field itself; a residual block
+                // as the shortcut is nested in a chain of its own.
+                1 if matches!(short[0], Item::Layer(_)) => short.into_iter().next().map(Box::new),
                 _ => Some(Box::new(Item::Chain(Chain {
                     field: String::new(),
                     items: short,
@@ -659,7 +670,8 @@ impl<'g> Mapper<'g> {
         };
         let d = node(div);
         let sixth = match d.op.as_str() {
-            "Div" => value_of(d) == Some(6.0),
+            // x / 6, not 6 / x.
+            "Div" => d.inputs.first() == node(mul).outputs.first() && value_of(d) == Some(6.0),
             "Mul" => value_of(d).is_some_and(|k| (k - 1.0 / 6.0).abs() < 1e-7),
             _ => false,
         };
@@ -917,7 +929,9 @@ impl<'g> Mapper<'g> {
                     .ok_or("its shape is not a constant")?;
                 let flat = input.iter().product::<usize>();
                 let to_flat = shape.len() == 2
-                    && matches!(shape[0], -1..=1)
+                    // 0 keeps the batch, -1 infers it; a literal 1 would
+                    // fold the batch into one row.
+                    && matches!(shape[0], -1 | 0)
                     && (shape[1] == -1 || usize::try_from(shape[1]).ok() == Some(flat));
                 if !to_flat {
                     return Err(format!(
@@ -1056,7 +1070,12 @@ impl<'g> Mapper<'g> {
                 None => Ok(vec![0; 2 * rank]),
                 Some(p) if p.len() == 2 * rank => p
                     .iter()
-                    .map(|&x| usize::try_from(x).map_err(|_| format!("negative pad {x}")))
+                    .map(|&x| {
+                        usize::try_from(x)
+                            .ok()
+                            .filter(|&x| x <= MAX_EXTENT)
+                            .ok_or_else(|| format!("pad {x}"))
+                    })
                     .collect(),
                 Some(p) => Err(format!("pads {p:?} for {rank} spatial axes")),
             },
@@ -1096,29 +1115,17 @@ impl<'g> Mapper<'g> {
         let groups = usize::try_from(node.int("group", 1)).map_err(|_| "a negative group count")?;
         let (cout, cin_g) = (w.dims[0], w.dims[1]);
         let kernel = w.dims[2..].to_vec();
-        if groups == 0 || cin_g * groups != input[0] || cout % groups != 0 {
+        if kernel.iter().any(|&k| k == 0 || k > MAX_EXTENT) || cout == 0 {
+            return Err(format!("a weight of shape {:?}", w.dims));
+        }
+        if groups == 0 || cin_g.checked_mul(groups) != Some(input[0]) || cout % groups != 0 {
             return Err(format!(
                 "a weight {:?} with {groups} groups on {} channels",
                 w.dims, input[0]
             ));
         }
-        let axis_ints = |name: &str| -> Result<Vec<usize>, String> {
-            match node.ints(name) {
-                None => Ok(vec![1; rank]),
-                Some(v) if v.len() == rank => v
-                    .iter()
-                    .map(|&x| {
-                        usize::try_from(x)
-                            .ok()
-                            .filter(|&x| x > 0)
-                            .ok_or(format!("{name} {v:?}"))
-                    })
-                    .collect(),
-                Some(v) => Err(format!("{name} {v:?} for {rank} spatial axes")),
-            }
-        };
-        let stride = axis_ints("strides")?;
-        let dilation = axis_ints("dilations")?;
+        let stride = axis_ints(node, "strides", rank)?;
+        let dilation = axis_ints(node, "dilations", rank)?;
         let spatial = &input[1..];
         let pads = Self::pads(node, spatial, &kernel, &stride, &dilation)?;
         let bias = self.constant(node, 2);
@@ -1266,7 +1273,11 @@ impl<'g> Mapper<'g> {
         }
         let to_usize = |v: &[i64]| -> Result<Vec<usize>, String> {
             v.iter()
-                .map(|&x| usize::try_from(x).map_err(|_| format!("negative pad {x} (a crop)")))
+                .map(|&x| match usize::try_from(x) {
+                    Ok(x) if x <= MAX_EXTENT => Ok(x),
+                    Ok(_) => Err(format!("pad {x}")),
+                    Err(_) => Err(format!("negative pad {x} (a crop)")),
+                })
                 .collect()
         };
         let begin = to_usize(&pads[2..rank])?;
@@ -1315,13 +1326,11 @@ impl<'g> Mapper<'g> {
                 "a {rank}-dimensional window on an example of shape {input:?}"
             ));
         }
-        let ints = |name: &str| -> Vec<usize> {
-            node.ints(name).map_or(vec![1; rank], |v| {
-                v.iter().map(|&x| usize::try_from(x).unwrap_or(1)).collect()
-            })
-        };
-        let stride = ints("strides");
-        let dilation = ints("dilations");
+        if kernel.iter().any(|&k| k == 0 || k > MAX_EXTENT) {
+            return Err(format!("kernel_shape {kernel:?}"));
+        }
+        let stride = axis_ints(node, "strides", rank)?;
+        let dilation = axis_ints(node, "dilations", rank)?;
         if !max && dilation.iter().any(|&d| d != 1) {
             return Err(format!(
                 "an average pool with dilations {dilation:?} (PyTorch's has none)"
@@ -1518,6 +1527,7 @@ impl<'g> Mapper<'g> {
         let (pow, div) = if node(p).op == "Pow" { (p, q) } else { (q, p) };
         if node(pow).op != "Pow"
             || scalar_of(node(pow)) != Some(2.0)
+            || node(pow).inputs.first() != Some(d)
             || node(div).op != "Div"
             || node(div).inputs.first() != Some(d)
         {
@@ -1697,14 +1707,24 @@ impl<'g> Mapper<'g> {
         op: &str,
         c: usize,
     ) -> Option<((Tensor, String), &'g Node)> {
+        let rank = self.shapes.get(value).map_or(0, Vec::len);
         let node = &self.g.nodes[n];
         if node.op != op || self.data_inputs(node).len() != 1 {
             return None;
         }
         let k = usize::from(node.inputs.first().map(String::as_str) == Some(value));
         let t = self.constant(node, k)?;
-        let leading_ones = t.dims.iter().take_while(|&&d| d == 1).count();
-        let ok = t.len() == c && t.dims.get(leading_ones).is_none_or(|&d| d == c);
+        // ONNX broadcasts from the right: one value per channel is
+        // `[C, 1, ..., 1]` with a 1 for every spatial axis (leading ones,
+        // the batch, allowed).
+        let mut dims = t.dims.clone();
+        while dims.len() > rank && dims[0] == 1 {
+            dims.remove(0);
+        }
+        let ok = t.len() == c
+            && dims.len() == rank
+            && dims.first() == Some(&c)
+            && dims[1..].iter().all(|&d| d == 1);
         ok.then(|| {
             (
                 (
@@ -1792,14 +1812,22 @@ impl<'g> Mapper<'g> {
             return Err(format!("a weight {:?} on {inp} values", weight.dims));
         }
         let bias = match bias {
-            Some((b, source)) if b.len() == out => Param {
-                key: "bias".into(),
-                tensor: Tensor {
-                    dims: vec![out],
-                    data: crate::graph::Data::F32(b.floats()),
-                },
-                source,
-            },
+            // One value per output: [OUT], or [1, ..., 1, OUT] (ONNX
+            // broadcasts from the right; [OUT, 1] would be one per example).
+            Some((b, source))
+                if b.len() == out
+                    && b.dims.last() == Some(&out)
+                    && b.dims.iter().rev().skip(1).all(|&d| d == 1) =>
+            {
+                Param {
+                    key: "bias".into(),
+                    tensor: Tensor {
+                        dims: vec![out],
+                        data: crate::graph::Data::F32(b.floats()),
+                    },
+                    source,
+                }
+            }
             Some((b, _)) => return Err(format!("a bias of shape {:?} for {out} outputs", b.dims)),
             None => Param {
                 key: "bias".into(),
@@ -1886,7 +1914,10 @@ impl<'g> Mapper<'g> {
         // The time axis: right after the batch (batch first), or before it.
         let time = if batch == 0 { 1 } else { 0 };
         let steps = input.first().copied().unwrap_or(0);
-        let last = matches!(index, [i] if *i == -1 || usize::try_from(*i).ok() == Some(steps.wrapping_sub(1)));
+        // A scalar index drops the axis; an index of shape [1] keeps it.
+        let scalar = self.constant(node, 1).is_some_and(|t| t.dims.is_empty());
+        let last = scalar
+            && matches!(index, [i] if *i == -1 || usize::try_from(*i).ok() == Some(steps.wrapping_sub(1)));
         if input.len() != 2 || a != time || !last || (batch != 0 && batch != 1) {
             return Err(format!(
                 "a gather of {index:?} on axis {a} of a [{}] sequence: only the last step of a sequence is mapped",
@@ -2163,6 +2194,7 @@ impl<'g> Mapper<'g> {
                 let dir_axis = if layout == 0 { 0 } else { 1 };
                 let gather_last = s.op == "Gather"
                     && s.int("axis", 0) == dir_axis
+                    && self.constant(s, 1).is_some_and(|t| t.dims.is_empty())
                     && matches!(self.constant(s, 1).and_then(Tensor::ints), Some([0 | -1]));
                 if !(squeezes(c, dir_axis) || gather_last) {
                     return Err(format!("its final state Y_h is read by {} `{}`, not a squeeze or gather of its one direction", s.op, s.name));
@@ -2453,4 +2485,26 @@ fn fold_into(layer: &mut Layer, bn: &Layer) {
         *bias = true;
     }
     layer.nodes.extend(bn.nodes.iter().cloned());
+}
+
+/// The largest kernel, pad or stride the mapping accepts (far past any real
+/// model; it keeps the shape arithmetic from overflowing).
+const MAX_EXTENT: usize = 1 << 20;
+
+/// A per-axis attribute (`strides`, `dilations`): one positive value per
+/// spatial axis, 1 when absent.
+fn axis_ints(node: &Node, name: &str, rank: usize) -> Result<Vec<usize>, String> {
+    match node.ints(name) {
+        None => Ok(vec![1; rank]),
+        Some(v) if v.len() == rank => v
+            .iter()
+            .map(|&x| {
+                usize::try_from(x)
+                    .ok()
+                    .filter(|&x| (1..=MAX_EXTENT).contains(&x))
+                    .ok_or_else(|| format!("{name} {v:?}"))
+            })
+            .collect(),
+        Some(v) => Err(format!("{name} {v:?} for {rank} spatial axes")),
+    }
 }

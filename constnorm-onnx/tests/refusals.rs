@@ -384,6 +384,164 @@ fn an_if_on_a_scalar_input_is_resolved_by_its_value() {
     assert!(with(8000).contains("Sigmoid<4>"), "{}", with(8000));
 }
 
+fn ints_attr(name: &str, v: &[i64]) -> AttributeProto {
+    AttributeProto {
+        name: name.into(),
+        ints: v.to_vec(),
+        r#type: 7,
+        ..AttributeProto::default()
+    }
+}
+
+fn int64s(name: &str, dims: &[i64], values: Vec<i64>) -> TensorProto {
+    TensorProto {
+        dims: dims.to_vec(),
+        data_type: 7,
+        int64_data: values,
+        name: name.into(),
+        ..TensorProto::default()
+    }
+}
+
+/// The batch read back through `Shape` is only ever a placeholder: an `If`
+/// on whether the batch is 1 is not resolved with it (that would pick a
+/// branch for every batch), and stays, refused.
+#[test]
+fn the_batch_is_never_computed_with() {
+    let branch = |op: &str, out: &str| GraphProto {
+        node: vec![node(op, &format!("{op}_in_branch"), &["x"], out)],
+        name: op.into(),
+        output: vec![value(out, &[])],
+        ..GraphProto::default()
+    };
+    let mut gather = node("Gather", "batch", &["shape", "zero"], "n");
+    gather.attribute.push(int_attr("axis", 0));
+    let mut iff = node("If", "if", &["is1"], "y");
+    for (name, g) in [
+        ("then_branch", branch("Relu", "a")),
+        ("else_branch", branch("Sigmoid", "b")),
+    ] {
+        iff.attribute.push(AttributeProto {
+            name: name.into(),
+            g: Some(g),
+            r#type: 5,
+            ..AttributeProto::default()
+        });
+    }
+    let bytes = model(
+        vec![
+            node("Shape", "shape", &["x"], "shape"),
+            gather,
+            node("Equal", "eq", &["n", "one"], "is1"),
+            iff,
+        ],
+        vec![int64s("zero", &[], vec![0]), int64s("one", &[], vec![1])],
+        &[0, 4],
+        "y",
+    );
+    let r = refusals(&bytes);
+    assert!(
+        r.iter()
+            .any(|(n, op, _)| n == "if" || op == "Equal" || op == "If"),
+        "{r:?}"
+    );
+}
+
+/// `x[:, [-1]]` (an index of shape [1]) keeps the time axis: not the last
+/// step (which `x[:, -1]`, a scalar index, is).
+#[test]
+fn a_gather_that_keeps_its_axis_is_not_the_last_step() {
+    let mut g = node("Gather", "gather", &["x", "last"], "y");
+    g.attribute.push(int_attr("axis", 1));
+    let kept = model(
+        vec![g.clone()],
+        vec![int64s("last", &[1], vec![-1])],
+        &[0, 6, 4],
+        "y",
+    );
+    let r = refusals(&kept);
+    assert!(r[0].2.contains("only the last step"), "{r:?}");
+    let scalar = model(
+        vec![g],
+        vec![int64s("last", &[], vec![-1])],
+        &[0, 6, 4],
+        "y",
+    );
+    let imported = import(&scalar, &Options::new("t")).unwrap();
+    assert!(
+        imported.lib.contains("LastStep<[f32; 4], 6>"),
+        "{}",
+        imported.lib
+    );
+}
+
+/// A residual block whose shortcut is itself a residual block keeps it
+/// (nested in a chain under `#[shortcut]`), where it was once dropped.
+#[test]
+fn a_residual_shortcut_is_kept() {
+    let gemm = |name: &str, inp: &str, w: &str, out: &str| {
+        let mut n = node("Gemm", name, &[inp, w, &format!("{w}_b")], out);
+        n.attribute.push(int_attr("transB", 1));
+        n
+    };
+    let nodes = vec![
+        node("Identity", "id", &["x"], "r"),
+        gemm("/inner/fc/Gemm", "r", "w1", "g"),
+        node("Add", "/inner/Add", &["r", "g"], "t"),
+        gemm("/body/fc1/Gemm", "x", "w2", "u1"),
+        node("Relu", "/body/relu/Relu", &["u1"], "u2"),
+        gemm("/body/fc2/Gemm", "u2", "w3", "u3"),
+        node("Add", "/outer/Add", &["u3", "t"], "y"),
+    ];
+    let mut inits = Vec::new();
+    for w in ["w1", "w2", "w3"] {
+        inits.push(floats(w, &[4, 4], vec![0.1; 16]));
+        inits.push(floats(&format!("{w}_b"), &[4], vec![0.0; 4]));
+    }
+    let imported = import(&model(nodes, inits, &[0, 4], "y"), &Options::new("t")).unwrap();
+    assert!(
+        imported.lib.contains("#[shortcut]\n    #[nested]"),
+        "{}",
+        imported.lib
+    );
+    assert!(
+        imported.lib.matches("#[network(residual)]").count() == 2,
+        "{}",
+        imported.lib
+    );
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    /// One node of a shape-sensitive operator with arbitrary attributes and
+    /// weight shapes (zeros, negatives, lengths that do not match the
+    /// rank): an import or an error, never a panic.
+    #[test]
+    fn odd_attributes_never_panic(
+        op in prop::sample::select(vec!["Conv", "MaxPool", "AveragePool", "Pad", "Slice", "Concat", "ConstantOfShape", "Gemm", "Reshape", "Flatten", "Softmax", "GlobalAveragePool", "Gather", "Transpose", "LSTM", "GRU"]),
+        dims in prop::collection::vec(1i64..5, 1..4),
+        attr in prop::collection::vec(-2i64..6, 0..5),
+        which in 0usize..6,
+        wdims in prop::collection::vec(0i64..4, 0..5),
+        consts in prop::collection::vec(-3i64..6, 0..5),
+    ) {
+        let names = ["kernel_shape", "strides", "pads", "dilations", "perm", "axes"];
+        let mut n = node(op, "n", &["x", "w", "c"], "y");
+        n.attribute.push(ints_attr(names[which], &attr));
+        n.attribute.push(ints_attr("kernel_shape", &attr.iter().map(|a| a.abs()).collect::<Vec<_>>()));
+        n.attribute.push(int_attr("group", attr.first().copied().unwrap_or(1)));
+        n.attribute.push(int_attr("hidden_size", attr.last().copied().unwrap_or(1)));
+        n.attribute.push(int_attr("axis", attr.get(1).copied().unwrap_or(1)));
+        let count: i64 = wdims.iter().product();
+        let w = floats("w", &wdims, vec![0.5; usize::try_from(count).unwrap_or(0)]);
+        let c = int64s("c", &[i64::try_from(consts.len()).unwrap_or(0)], consts);
+        let mut input = vec![0];
+        input.extend(dims);
+        let _ = import(&model(vec![n], vec![w, c], &input, "y"), &Options::new("t"));
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 
