@@ -456,8 +456,9 @@ fn fold(graph: &mut Graph) {
     // prefix folds only through Cast, and Slice and Gather within the
     // prefix. A constant made from the batch entry is `batch_derived`: it
     // folds on only through what moves values without computing with them
-    // (Cast, Unsqueeze, Squeeze, Concat, Identity) and into a zero
-    // `ConstantOfShape` (an initial state); anything else that reads it
+    // (Cast, Unsqueeze, Squeeze, Concat, Identity, Slice, Gather,
+    // Transpose, Reshape) and into a zero `ConstantOfShape` (an initial
+    // state, then sliced per layer); anything else that reads it
     // (`Equal`, arithmetic) stays a node, never computed with 0 for the
     // batch.
     let mut prefixes: HashMap<String, Tensor> = HashMap::new();
@@ -603,7 +604,16 @@ fn fold(graph: &mut Graph) {
         let reads_batch = node.inputs.iter().any(|i| batch_derived.contains(i));
         let moves_values = matches!(
             node.op.as_str(),
-            "Cast" | "Unsqueeze" | "Squeeze" | "Concat" | "Identity" | "ConstantOfShape"
+            "Cast"
+                | "Unsqueeze"
+                | "Squeeze"
+                | "Concat"
+                | "Identity"
+                | "ConstantOfShape"
+                | "Slice"
+                | "Gather"
+                | "Transpose"
+                | "Reshape"
         );
         if reads_batch && !moves_values {
             kept.push(node);

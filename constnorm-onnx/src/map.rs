@@ -1669,9 +1669,11 @@ impl<'g> Mapper<'g> {
             return None;
         }
         let mul = single(&node(back).outputs[0])?;
-        let (gamma, mul_node) = self.per_channel(mul, &node(back).outputs[0], "Mul", c)?;
+        let (gamma, mul_node) =
+            self.per_channel(mul, &node(back).outputs[0], "Mul", c, input.len())?;
         let add = single(&mul_node.outputs[0])?;
-        let (beta, add_node) = self.per_channel(add, &mul_node.outputs[0], "Add", c)?;
+        let (beta, add_node) =
+            self.per_channel(add, &mul_node.outputs[0], "Add", c, input.len())?;
         let nodes = vec![reshape, shape, inorm, back, mul, add];
         let layer = Layer {
             field: String::new(),
@@ -1706,8 +1708,8 @@ impl<'g> Mapper<'g> {
         value: &str,
         op: &str,
         c: usize,
+        rank: usize,
     ) -> Option<((Tensor, String), &'g Node)> {
-        let rank = self.shapes.get(value).map_or(0, Vec::len);
         let node = &self.g.nodes[n];
         if node.op != op || self.data_inputs(node).len() != 1 {
             return None;
