@@ -248,3 +248,63 @@ fn with_the_causal_mask_and_refused_backward() {
     assert_eq!(grads, before);
     assert!(short.iter().all(|&g| g == 0.0));
 }
+
+/// The encoder block under a general `src_mask`: a bool mask that is the
+/// causal one, with a key padding mask, gives bit for bit what the causal
+/// block gives (which `attention_golden.rs` checks against PyTorch's on
+/// this very case), forward and backward.
+#[test]
+fn encoder_block_with_a_general_mask() {
+    use constnorm::nn::{ReluFn, TransformerEncoderLayer};
+    type Open = TransformerEncoderLayer<8, 2, 16, 5, f64, ReluFn, true, false>;
+    type Causal = TransformerEncoderLayer<8, 2, 16, 5, f64, ReluFn, true, true>;
+    let case = case("attention", "tel_f64_d8_h2_ff16_pre_relu_causal_kpm_n2_l5");
+    let (mut open, mut causal) = (Open::new(), Causal::new());
+    case.load(&mut open);
+    case.load(&mut causal);
+    let x: Vec<[[f64; 8]; 5]> = case.input("x");
+    let padding: Vec<[bool; 5]> = case
+        .bools("src_key_padding_mask")
+        .unwrap()
+        .chunks_exact(5)
+        .map(|c| core::array::from_fn(|j| c[j]))
+        .collect();
+    let mask: [[bool; 5]; 5] = core::array::from_fn(|i| core::array::from_fn(|j| j > i));
+    let (mut y1, mut y2) = (
+        vec![<[[f64; 8]; 5]>::ZERO; 2],
+        vec![<[[f64; 8]; 5]>::ZERO; 2],
+    );
+    let s1 = open
+        .forward_attn_mask(&x, AttnMask::Bool(&mask), Some(&padding), &mut y1)
+        .unwrap();
+    let s2 = causal.forward_masked(&x, &padding, &mut y2).unwrap();
+    assert_eq!(y1, y2);
+    let dy: Vec<[[f64; 8]; 5]> = case.dy("y");
+    let (mut dx1, mut dx2) = (
+        vec![<[[f64; 8]; 5]>::ZERO; 2],
+        vec![<[[f64; 8]; 5]>::ZERO; 2],
+    );
+    let mut g1 = <Open as Parameters>::Grads::default();
+    let mut g2 = <Causal as Parameters>::Grads::default();
+    open.backward_attn_mask(
+        &x,
+        AttnMask::Bool(&mask),
+        Some(&padding),
+        &s1,
+        &dy,
+        &mut dx1,
+        &mut g1,
+    )
+    .unwrap();
+    causal
+        .backward_masked(&x, &padding, &s2, &dy, &mut dx2, &mut g2)
+        .unwrap();
+    assert_eq!(dx1, dx2);
+    assert_eq!(grads_by_key(&open, &g1), grads_by_key(&causal, &g2));
+    // And a float mask moves the output.
+    let soft: [[f64; 5]; 5] =
+        core::array::from_fn(|i| core::array::from_fn(|j| if j > i { -2.0 } else { 0.0 }));
+    open.forward_attn_mask(&x, AttnMask::Float(&soft), Some(&padding), &mut y1)
+        .unwrap();
+    assert_ne!(y1, y2);
+}

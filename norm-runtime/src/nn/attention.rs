@@ -456,7 +456,7 @@ impl<
 
     /// [`attend`](Self::attend) with what the masks do to each score of
     /// each head.
-    fn attend_scored(
+    pub(crate) fn attend_scored(
         &self,
         x: &[[T; E]; L],
         a: &mut Attended<E, HEADS, L, T>,
@@ -472,7 +472,7 @@ impl<
 
     /// Example `n`'s score function under a general mask, the key padding
     /// mask and the causal mask.
-    fn general_score<'m>(
+    pub(crate) fn general_score<'m>(
         attn_mask: &'m AttnMask<'_, T, L>,
         padding: Option<&'m [bool; L]>,
         n: usize,
@@ -487,7 +487,7 @@ impl<
     }
 
     /// The checks of the general-mask passes, before any write.
-    fn check_attn_mask(
+    pub(crate) fn check_attn_mask(
         rows: usize,
         attn_mask: &AttnMask<'_, T, L>,
         padding: Option<&[[bool; L]]>,

@@ -1,6 +1,6 @@
 //! The transformer encoder block, and the layer norm of its tokens.
 
-use super::attention::{Attended, sequence_layer};
+use super::attention::{Attended, AttnMask, sequence_layer};
 use super::params::{parameter_arrays, zeroed_in_place};
 use super::{
     Elementwise, Linear, LinearGrads, MultiheadAttention, MultiheadAttentionGrads, ReluFn,
@@ -291,12 +291,25 @@ impl<
         padding: Option<&[bool; L]>,
         t: &mut Trace<D, HEADS, FF, L, T>,
     ) -> Result<(), NormError> {
+        self.trace_scored(x, t, |sa_in, attended| {
+            self.self_attn.attend(sa_in, padding, attended)
+        })
+    }
+
+    /// [`trace`](Self::trace) with the attention step given: `attend(sa_in,
+    /// attended)` under whatever masks the caller applies.
+    fn trace_scored(
+        &self,
+        x: &[[T; D]; L],
+        t: &mut Trace<D, HEADS, FF, L, T>,
+        attend: impl FnOnce(&[[T; D]; L], &mut Attended<D, HEADS, L, T>),
+    ) -> Result<(), NormError> {
         if NORM_FIRST {
             self.norm1.apply(self.layer_norm_eps, x, &mut t.sa_in)?;
         } else {
             t.sa_in = *x;
         }
-        self.self_attn.attend(&t.sa_in, padding, &mut t.attended);
+        attend(&t.sa_in, &mut t.attended);
         self.self_attn.output(&t.attended, &mut t.h)?;
         add_assign(&mut t.h, x);
         let norm = if NORM_FIRST { &self.norm2 } else { &self.norm1 };
@@ -417,6 +430,96 @@ impl<
         let mut t = Trace::new();
         self.trace(x, padding, &mut t)?;
         self.backward_trace(x, &t, dy, dx, grads)
+    }
+}
+
+impl<
+    const D: usize,
+    const HEADS: usize,
+    const FF: usize,
+    const L: usize,
+    T: Float,
+    A: Elementwise,
+    const NORM_FIRST: bool,
+    const CAUSAL: bool,
+> TransformerEncoderLayer<D, HEADS, FF, L, T, A, NORM_FIRST, CAUSAL>
+{
+    /// [`forward_eval`](Layer::forward_eval) with PyTorch's general
+    /// `src_mask` (see [`MultiheadAttention::forward_attn_mask`] for the
+    /// forms of [`AttnMask`]) and `src_key_padding_mask` if given.
+    ///
+    /// # Errors
+    /// As [`MultiheadAttention::forward_attn_mask`]; `y` is not written
+    /// then.
+    pub fn forward_attn_mask(
+        &self,
+        x: &[[[T; D]; L]],
+        src_mask: AttnMask<'_, T, L>,
+        src_key_padding_mask: Option<&[[bool; L]]>,
+        y: &mut [[[T; D]; L]],
+    ) -> Result<SavedRows, NormError> {
+        let saved = super::check_forward(x.len(), y.len())?;
+        MultiheadAttention::<D, HEADS, L, T, true, CAUSAL>::check_attn_mask(
+            x.len(),
+            &src_mask,
+            src_key_padding_mask,
+        )?;
+        for (n, (x, y)) in x.iter().zip(y).enumerate() {
+            let mut t = Trace::new();
+            let score = MultiheadAttention::<D, HEADS, L, T, true, CAUSAL>::general_score(
+                &src_mask,
+                src_key_padding_mask.map(|p| &p[n]),
+                n,
+            );
+            self.trace_scored(x, &mut t, |sa_in, attended| {
+                self.self_attn.attend_scored(sa_in, attended, score)
+            })?;
+            if NORM_FIRST {
+                *y = t.z;
+            } else {
+                self.norm2.apply(self.layer_norm_eps, &t.z, y)?;
+            }
+        }
+        Ok(saved)
+    }
+
+    /// [`backward`](Layer::backward) of
+    /// [`forward_attn_mask`](Self::forward_attn_mask), given the same `x`
+    /// and masks (a float `src_mask`'s own gradient is not computed).
+    ///
+    /// # Errors
+    /// As [`forward_attn_mask`](Self::forward_attn_mask) and
+    /// [`backward`](Layer::backward); nothing is written then.
+    #[allow(clippy::too_many_arguments)]
+    pub fn backward_attn_mask(
+        &self,
+        x: &[[[T; D]; L]],
+        src_mask: AttnMask<'_, T, L>,
+        src_key_padding_mask: Option<&[[bool; L]]>,
+        saved: &SavedRows,
+        dy: &[[[T; D]; L]],
+        dx: &mut [[[T; D]; L]],
+        grads: &mut TransformerEncoderLayerGrads<D, FF, T>,
+    ) -> Result<(), NormError> {
+        super::check_backward(*saved, x.len(), dy.len(), dx.len())?;
+        MultiheadAttention::<D, HEADS, L, T, true, CAUSAL>::check_attn_mask(
+            x.len(),
+            &src_mask,
+            src_key_padding_mask,
+        )?;
+        for (n, ((x, dy), dx)) in x.iter().zip(dy).zip(dx.iter_mut()).enumerate() {
+            let mut t = Trace::new();
+            let score = MultiheadAttention::<D, HEADS, L, T, true, CAUSAL>::general_score(
+                &src_mask,
+                src_key_padding_mask.map(|p| &p[n]),
+                n,
+            );
+            self.trace_scored(x, &mut t, |sa_in, attended| {
+                self.self_attn.attend_scored(sa_in, attended, score)
+            })?;
+            self.backward_trace(x, &t, dy, dx, grads)?;
+        }
+        Ok(())
     }
 }
 
