@@ -583,38 +583,6 @@ impl<'g> Mapper<'g> {
         Some((None, out))
     }
 
-    /// The single consumer of `value` if it is an `Add` of a constant with
-    /// one value per channel (`[1, C, 1, 1]`, `[C, 1, 1]`), and that
-    /// constant as `[C]`.
-    fn channel_add(&self, value: &str, c: usize, rank: usize) -> Option<(usize, Tensor)> {
-        let &[n] = self.data_consumers(value).as_slice() else {
-            return None;
-        };
-        let add = &self.g.nodes[n];
-        if add.op != "Add" || self.data_inputs(add).len() != 1 {
-            return None;
-        }
-        let k = usize::from(add.inputs.first().map(String::as_str) == Some(value));
-        let t = self.constant(add, k)?;
-        let mut dims = t.dims.clone();
-        // Leading ones (the batch) do not matter; the channel axis is then
-        // the first of `rank + 1`.
-        while dims.len() > rank + 1 && dims[0] == 1 {
-            dims.remove(0);
-        }
-        let per_channel =
-            dims.len() == rank + 1 && dims[0] == c && dims[1..].iter().all(|&d| d == 1);
-        (per_channel && t.len() == c).then(|| {
-            (
-                n,
-                Tensor {
-                    dims: vec![c],
-                    data: crate::graph::Data::F32(t.floats()),
-                },
-            )
-        })
-    }
-
     /// `x * Clip(x + 3, 0, 6) / 6` (a hard swish written out, as Paddle
     /// exports it) at the fork of `v`: its nodes and output.
     fn hardswish_pattern(&self, consumers: &[usize]) -> Option<(Vec<usize>, String)> {
@@ -1179,19 +1147,20 @@ impl<'g> Mapper<'g> {
         let mut out = out.to_string();
         let mut nodes = vec![node.name.clone()];
         let mut has_bias = bias.is_some();
-        if !has_bias && let Some((add, b)) = self.channel_add(&out, cout, rank) {
+        // (`Add` of one value per output channel, `[1, C, 1, 1]`, as the
+        // group norm's scale and shift are matched.)
+        let add_node = match self.data_consumers(&out).as_slice() {
+            &[n] => Some(n),
+            _ => None,
+        };
+        if !has_bias
+            && let Some(add) = add_node
+            && let Some(((b, origin), _)) = self.per_channel(add, &out, "Add", cout, rank + 1)
+        {
             params.push(Param {
                 key: "bias".into(),
                 tensor: b,
-                source: format!(
-                    "{} (added by `{}`)",
-                    self.g.nodes[add]
-                        .inputs
-                        .iter()
-                        .find(|i| self.g.constants.contains_key(*i))
-                        .map_or("", |i| self.g.origin_of(i)),
-                    self.g.nodes[add].name
-                ),
+                source: format!("{origin} (added by `{}`)", self.g.nodes[add].name),
             });
             self.visited[add] = true;
             nodes.push(self.g.nodes[add].name.clone());
