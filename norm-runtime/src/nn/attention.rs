@@ -601,28 +601,14 @@ impl<
             let mut a = Attended::new();
             let padding = key_padding_mask.map(|p| &p[n]);
             self.attend_scored(x, &mut a, Self::general_score(&attn_mask, padding, n));
-            let mut dheads = [[T::ZERO; E]; L];
-            let rows = SavedRows { rows: L };
-            self.out_proj
-                .backward(&a.heads, &rows, dy, &mut dheads, &mut grads.out_proj)?;
-            if !BIAS {
-                grads.out_proj.bias = [T::ZERO; E];
-            }
-            let dqkv = a.backward(&dheads, |h, i, j, g| {
+            self.backward_scored(x, &a, dy, dx, grads, |h, i, j, g| {
                 if let Some(out) = attn_mask_grad
                     .as_deref_mut()
                     .filter(|_| attn_mask.is_float())
                 {
                     out[attn_mask.index(HEADS, n, h, i, j)] += g;
                 }
-            });
-            *dx = [[T::ZERO; E]; L];
-            let bias_grads = grads.in_proj_bias.iter_mut().map(|db| BIAS.then_some(db));
-            let projections = self.in_proj_weight.iter().zip(&dqkv);
-            for (((w, dout), dw), db) in projections.zip(&mut grads.in_proj_weight).zip(bias_grads)
-            {
-                project_backward(w, x, dout, dx, dw, db);
-            }
+            })?;
         }
         Ok(())
     }
@@ -646,6 +632,20 @@ impl<
         dx: &mut [[T; E]; L],
         grads: &mut MultiheadAttentionGrads<E, T, BIAS>,
     ) -> Result<(), NormError> {
+        self.backward_scored(x, a, dy, dx, grads, |_, _, _, _| {})
+    }
+
+    /// [`backward_attended`](Self::backward_attended) that also gives
+    /// `dscore(head, query, key, g)` the gradient of every score.
+    fn backward_scored(
+        &self,
+        x: &[[T; E]; L],
+        a: &Attended<E, HEADS, L, T>,
+        dy: &[[T; E]; L],
+        dx: &mut [[T; E]; L],
+        grads: &mut MultiheadAttentionGrads<E, T, BIAS>,
+        dscore: impl FnMut(usize, usize, usize, T),
+    ) -> Result<(), NormError> {
         let mut dheads = [[T::ZERO; E]; L];
         let rows = SavedRows { rows: L };
         self.out_proj
@@ -653,7 +653,7 @@ impl<
         if !BIAS {
             grads.out_proj.bias = [T::ZERO; E];
         }
-        let dqkv = a.backward(&dheads, |_, _, _, _| {});
+        let dqkv = a.backward(&dheads, dscore);
         *dx = [[T::ZERO; E]; L];
         let bias_grads = grads.in_proj_bias.iter_mut().map(|db| BIAS.then_some(db));
         let projections = self.in_proj_weight.iter().zip(&dqkv);
