@@ -411,6 +411,11 @@ impl<
     ) -> Result<(), NormError> {
         let mut t = Trace::new();
         self.trace(x, padding, &mut t)?;
+        self.output(&t, y)
+    }
+
+    /// The block's output from its trace: `z` (pre-norm) or `norm2(z)`.
+    fn output(&self, t: &Trace<D, HEADS, FF, L, T>, y: &mut [[T; D]; L]) -> Result<(), NormError> {
         if NORM_FIRST {
             *y = t.z;
         } else {
@@ -474,11 +479,7 @@ impl<
             self.trace_scored(x, &mut t, |sa_in, attended| {
                 self.self_attn.attend_scored(sa_in, attended, score)
             })?;
-            if NORM_FIRST {
-                *y = t.z;
-            } else {
-                self.norm2.apply(self.layer_norm_eps, &t.z, y)?;
-            }
+            self.output(&t, y)?;
         }
         Ok(saved)
     }
