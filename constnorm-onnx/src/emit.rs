@@ -444,6 +444,61 @@ fn act_type(a: Act, shape: &[usize], uses: &mut Uses) -> String {
     }
 }
 
+/// Every name the generated source may import from `constnorm` or the
+/// prelude: a marker or block struct named after a field (`linear` ->
+/// `Linear`) must not take one of them.
+const IMPORTED: &[&str] = &[
+    "ActivationOn",
+    "AdaptiveAvgPool1d",
+    "AdaptiveAvgPool2d",
+    "Flatten",
+    "Gelu",
+    "GeluFn",
+    "GeluOn",
+    "Gru",
+    "GruCell",
+    "Hardsigmoid",
+    "HardsigmoidFn",
+    "HardsigmoidOn",
+    "Hardswish",
+    "HardswishFn",
+    "HardswishOn",
+    "LastStep",
+    "LeakyRelu",
+    "LeakyReluFn",
+    "LeakyReluOn",
+    "Linear",
+    "Lstm",
+    "LstmCell",
+    "Network",
+    "PaddleGate",
+    "ReflectionPad1d",
+    "ReflectionPad2d",
+    "Relu",
+    "Relu6",
+    "Relu6Fn",
+    "Relu6On",
+    "ReluFn",
+    "ReluOn",
+    "Result",
+    "Rnn",
+    "RnnCell",
+    "Row",
+    "Sigmoid",
+    "SigmoidFn",
+    "SigmoidOn",
+    "Softmax",
+    "SoftmaxFn",
+    "SoftmaxOn",
+    "SqueezeExcitation",
+    "Tanh",
+    "TanhFn",
+    "TanhOn",
+    "Vec",
+    "ZeroPad1d",
+    "ZeroPad2d",
+];
+
 /// The generated source of `lib.rs` and the weights' tensors by key.
 pub struct Source {
     /// `src/lib.rs`.
@@ -859,7 +914,11 @@ pub fn source(
         uses: Uses::default(),
         norms: Vec::new(),
         blocks: Vec::new(),
-        type_names: BTreeSet::from([struct_name.to_string(), "Input".into(), "Output".into()]),
+        type_names: [struct_name, "Input", "Output", "Box"]
+            .iter()
+            .chain(IMPORTED)
+            .map(ToString::to_string)
+            .collect(),
         tensors: Vec::new(),
         _net: net,
     };

@@ -511,6 +511,46 @@ fn a_residual_shortcut_is_kept() {
     );
 }
 
+/// A batch norm whose module is called `linear` is a struct that must not
+/// be named `Linear`, the layer the source imports.
+#[test]
+fn generated_type_names_never_shadow_imports() {
+    let mut bn = node(
+        "BatchNormalization",
+        "/linear/BatchNormalization",
+        &["h", "s", "b", "m", "v"],
+        "y",
+    );
+    bn.attribute.push(AttributeProto {
+        name: "epsilon".into(),
+        f: 1e-5,
+        r#type: 1,
+        ..AttributeProto::default()
+    });
+    let mut fc = node("Gemm", "/fc/Gemm", &["x", "w", "wb"], "h");
+    fc.attribute.push(int_attr("transB", 1));
+    let c4 = |name: &str, v: f32| floats(name, &[4], vec![v; 4]);
+    let bytes = model(
+        vec![fc, bn],
+        vec![
+            floats("w", &[4, 4], vec![0.5; 16]),
+            c4("wb", 0.0),
+            c4("s", 1.0),
+            c4("b", 0.0),
+            c4("m", 0.0),
+            c4("v", 1.0),
+        ],
+        &[0, 4],
+        "y",
+    );
+    let lib = import(&bytes, &Options::new("t")).unwrap().lib;
+    assert!(lib.contains("pub fc: Linear<4, 4>,"), "{lib}");
+    assert!(
+        lib.contains("pub struct Linear2;") && lib.contains("pub linear: Linear2,"),
+        "{lib}"
+    );
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
 
