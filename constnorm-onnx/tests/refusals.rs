@@ -315,28 +315,36 @@ fn a_file_that_is_not_onnx_is_a_decode_error() {
     assert!(e.contains("no graph"), "{e}");
 }
 
-/// `y = If(sr == 16000, relu(x), sigmoid(x))` with `sr` a scalar input:
-/// refused as a second input until `--input sr=VALUE` fixes it; then the
-/// `If` is resolved to the branch that value takes.
-#[test]
-fn an_if_on_a_scalar_input_is_resolved_by_its_value() {
+/// `y = If(cond, relu(x), sigmoid(x))`: an `If` node whose branches are
+/// one node each.
+fn relu_or_sigmoid(cond: &str) -> NodeProto {
     let branch = |op: &str, out: &str| GraphProto {
         node: vec![node(op, &format!("{op}_in_branch"), &["x"], out)],
         name: op.into(),
         output: vec![value(out, &[])],
         ..GraphProto::default()
     };
-    let graph_attr = |name: &str, g: GraphProto| AttributeProto {
-        name: name.into(),
-        g: Some(g),
-        r#type: 5,
-        ..AttributeProto::default()
-    };
-    let mut iff = node("If", "if", &["is16k"], "y");
-    iff.attribute
-        .push(graph_attr("then_branch", branch("Relu", "a")));
-    iff.attribute
-        .push(graph_attr("else_branch", branch("Sigmoid", "b")));
+    let mut iff = node("If", "if", &[cond], "y");
+    for (name, g) in [
+        ("then_branch", branch("Relu", "a")),
+        ("else_branch", branch("Sigmoid", "b")),
+    ] {
+        iff.attribute.push(AttributeProto {
+            name: name.into(),
+            g: Some(g),
+            r#type: 5,
+            ..AttributeProto::default()
+        });
+    }
+    iff
+}
+
+/// `y = If(sr == 16000, relu(x), sigmoid(x))` with `sr` a scalar input:
+/// refused as a second input until `--input sr=VALUE` fixes it; then the
+/// `If` is resolved to the branch that value takes.
+#[test]
+fn an_if_on_a_scalar_input_is_resolved_by_its_value() {
+    let iff = relu_or_sigmoid("is16k");
     let mut m = ModelProto::decode(
         model(
             vec![node("Equal", "eq", &["sr", "k16000"], "is16k"), iff],
@@ -408,26 +416,9 @@ fn int64s(name: &str, dims: &[i64], values: Vec<i64>) -> TensorProto {
 /// branch for every batch), and stays, refused.
 #[test]
 fn the_batch_is_never_computed_with() {
-    let branch = |op: &str, out: &str| GraphProto {
-        node: vec![node(op, &format!("{op}_in_branch"), &["x"], out)],
-        name: op.into(),
-        output: vec![value(out, &[])],
-        ..GraphProto::default()
-    };
     let mut gather = node("Gather", "batch", &["shape", "zero"], "n");
     gather.attribute.push(int_attr("axis", 0));
-    let mut iff = node("If", "if", &["is1"], "y");
-    for (name, g) in [
-        ("then_branch", branch("Relu", "a")),
-        ("else_branch", branch("Sigmoid", "b")),
-    ] {
-        iff.attribute.push(AttributeProto {
-            name: name.into(),
-            g: Some(g),
-            r#type: 5,
-            ..AttributeProto::default()
-        });
-    }
+    let iff = relu_or_sigmoid("is1");
     let bytes = model(
         vec![
             node("Shape", "shape", &["x"], "shape"),
