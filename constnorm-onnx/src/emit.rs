@@ -1059,12 +1059,18 @@ fn main() -> ExitCode {{
 
 /// The generated `check` function (in `lib.rs`): `.npy` in, `.npy` out.
 fn check_fn(struct_name: &str, batch: usize, input: &[usize], output: &[usize]) -> String {
+    let dims = |d: &[usize]| {
+        d.iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     format!(
         r#"
 /// The eval forward of `net` on every example of a `.npy` file's bytes
 /// (`f32`, C order, `[N, {dims}]` for any `N`; run {batch} at a time, the
 /// last chunk partial, nothing allocated per chunk), as the bytes of a
-/// `.npy` file of `[N, {out_dims}]`.
+/// `.npy` file of `[N, {out_dims}]` (`constnorm::runtime::npy::forward_eval`).
 ///
 /// # Errors
 /// A file that is not such an array, or what a layer reports.
@@ -1072,52 +1078,13 @@ pub fn check(
     net: &{struct_name},
     npy_bytes: &[u8],
 ) -> Result<Vec<u8>, Box<dyn std::error::Error + Send + Sync>> {{
-    use constnorm::runtime::npy;
-    use constnorm::{{Network, Row}};
-    let x = npy::read(npy_bytes)?;
-    if x.shape.len() != INPUT_SHAPE.len() + 1 || x.shape[1..] != INPUT_SHAPE {{
-        let why = format!("an array of shape {{:?}} where [N, {dims}] is expected", x.shape);
-        return Err(why.into());
-    }}
-    let per: usize = INPUT_SHAPE.iter().product();
-    let mut rows: Vec<Input> = Vec::with_capacity(x.shape[0]);
-    for example in x.data.chunks_exact(per) {{
-        let mut row: Input = {zero_in};
-        row.as_flat_mut().copy_from_slice(example);
-        rows.push(row);
-    }}
-    let mut y: Vec<Output> = vec![{zero_out}; rows.len()];
-    if !rows.is_empty() {{
-        let mut workspace = {struct_name}Workspace::<{batch}>::new_boxed();
-        net.forward_eval_slice(&rows, &mut workspace, &mut y)?;
-    }}
-    let mut shape = vec![rows.len()];
-    shape.extend_from_slice(&OUTPUT_SHAPE);
-    let flat: Vec<f32> = y.iter().flat_map(|r| r.as_flat().iter().copied()).collect();
-    Ok(npy::to_bytes(&shape, &flat))
+    let mut workspace = {struct_name}Workspace::<{batch}>::new_boxed();
+    constnorm::runtime::npy::forward_eval(net, &mut *workspace, npy_bytes)
 }}
 "#,
-        dims = input
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join(", "),
-        out_dims = output
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join(", "),
-        zero_in = zero(input),
-        zero_out = zero(output),
+        dims = dims(input),
+        out_dims = dims(output),
     )
-}
-
-/// A zero literal of `shape`: `[[0.0; W]; H]`.
-pub fn zero(shape: &[usize]) -> String {
-    shape
-        .iter()
-        .rev()
-        .fold("0.0".to_string(), |inner, d| format!("[{inner}; {d}]"))
 }
 
 /// `Cargo.toml` of the generated crate.

@@ -15,9 +15,12 @@
 //! # Ok::<(), npy::NpyError>(())
 //! ```
 
+use std::boxed::Box;
 use std::fmt;
 use std::string::{String, ToString};
 use std::vec::Vec;
+
+use crate::{Network, Parameters, Row};
 
 const MAGIC: &[u8] = b"\x93NUMPY";
 
@@ -147,6 +150,50 @@ pub fn to_bytes(shape: &[usize], data: &[f32]) -> Vec<u8> {
         out.extend_from_slice(&v.to_le_bytes());
     }
     out
+}
+
+/// The eval forward of `net` on every example of a `.npy` file's bytes
+/// (`f32`, C order, `[N, ...]` with one example's shape after `N`, any
+/// `N`), run through `workspace` in chunks of `B` (the last partial), as
+/// the bytes of a `.npy` file of `[N, ...]` outputs: what the generated
+/// `check` of an imported network runs, to compare with ONNX Runtime.
+///
+/// # Errors
+/// A file that is not such an array (the message gives the shape
+/// expected), or what a layer reports.
+pub fn forward_eval<N, const B: usize>(
+    net: &N,
+    workspace: &mut N::Workspace<B>,
+    npy_bytes: &[u8],
+) -> Result<Vec<u8>, Box<dyn std::error::Error + Send + Sync>>
+where
+    N: Network + Parameters<Scalar = f32>,
+{
+    let x = read(npy_bytes)?;
+    let example = <N::Input as Row>::SHAPE;
+    if x.shape.len() != example.len() + 1 || x.shape[1..] != *example {
+        let dims: Vec<String> = example.iter().map(ToString::to_string).collect();
+        let why = format!(
+            "an array of shape {:?} where [N, {}] is expected",
+            x.shape,
+            dims.join(", ")
+        );
+        return Err(why.into());
+    }
+    let mut rows: Vec<N::Input> = Vec::with_capacity(x.shape[0]);
+    for values in x.data.chunks_exact(<N::Input as Row>::LEN) {
+        let mut row = <N::Input as Row>::ZERO;
+        row.as_flat_mut().copy_from_slice(values);
+        rows.push(row);
+    }
+    let mut y = vec![<N::Output as Row>::ZERO; rows.len()];
+    if !rows.is_empty() {
+        net.forward_eval_slice(&rows, workspace, &mut y)?;
+    }
+    let mut shape = vec![rows.len()];
+    shape.extend_from_slice(<N::Output as Row>::SHAPE);
+    let flat: Vec<f32> = y.iter().flat_map(|r| r.as_flat().iter().copied()).collect();
+    Ok(to_bytes(&shape, &flat))
 }
 
 #[cfg(test)]

@@ -57,7 +57,7 @@ pub fn load(
 /// The eval forward of `net` on every example of a `.npy` file's bytes
 /// (`f32`, C order, `[N, 4, 5]` for any `N`; run 2 at a time, the
 /// last chunk partial, nothing allocated per chunk), as the bytes of a
-/// `.npy` file of `[N, 4, 5]`.
+/// `.npy` file of `[N, 4, 5]` (`constnorm::runtime::npy::forward_eval`).
 ///
 /// # Errors
 /// A file that is not such an array, or what a layer reports.
@@ -65,27 +65,6 @@ pub fn check(
     net: &Net,
     npy_bytes: &[u8],
 ) -> Result<Vec<u8>, Box<dyn std::error::Error + Send + Sync>> {
-    use constnorm::runtime::npy;
-    use constnorm::{Network, Row};
-    let x = npy::read(npy_bytes)?;
-    if x.shape.len() != INPUT_SHAPE.len() + 1 || x.shape[1..] != INPUT_SHAPE {
-        let why = format!("an array of shape {:?} where [N, 4, 5] is expected", x.shape);
-        return Err(why.into());
-    }
-    let per: usize = INPUT_SHAPE.iter().product();
-    let mut rows: Vec<Input> = Vec::with_capacity(x.shape[0]);
-    for example in x.data.chunks_exact(per) {
-        let mut row: Input = [[0.0; 5]; 4];
-        row.as_flat_mut().copy_from_slice(example);
-        rows.push(row);
-    }
-    let mut y: Vec<Output> = vec![[[0.0; 5]; 4]; rows.len()];
-    if !rows.is_empty() {
-        let mut workspace = NetWorkspace::<2>::new_boxed();
-        net.forward_eval_slice(&rows, &mut workspace, &mut y)?;
-    }
-    let mut shape = vec![rows.len()];
-    shape.extend_from_slice(&OUTPUT_SHAPE);
-    let flat: Vec<f32> = y.iter().flat_map(|r| r.as_flat().iter().copied()).collect();
-    Ok(npy::to_bytes(&shape, &flat))
+    let mut workspace = NetWorkspace::<2>::new_boxed();
+    constnorm::runtime::npy::forward_eval(net, &mut *workspace, npy_bytes)
 }
