@@ -28,6 +28,16 @@ pub enum Data {
     I64(Vec<i64>),
 }
 
+impl Data {
+    /// The values at `indices`, in that order.
+    fn pick(&self, indices: &[usize]) -> Self {
+        match self {
+            Self::I64(v) => Self::I64(indices.iter().map(|&i| v[i]).collect()),
+            Self::F32(v) => Self::F32(indices.iter().map(|&i| v[i]).collect()),
+        }
+    }
+}
+
 impl Tensor {
     /// The number of values.
     #[must_use]
@@ -883,10 +893,7 @@ fn evaluate(node: &Node, inputs: &[Option<&Tensor>]) -> Option<Tensor> {
                 }
                 picks.push(src);
             }
-            let data = match &first.data {
-                Data::I64(v) => Data::I64(picks.iter().map(|&i| v[i]).collect()),
-                Data::F32(v) => Data::F32(picks.iter().map(|&i| v[i]).collect()),
-            };
+            let data = first.data.pick(&picks);
             Some(Tensor { dims, data })
         }
         "ConstantOfShape" => {
@@ -932,10 +939,7 @@ fn evaluate(node: &Node, inputs: &[Option<&Tensor>]) -> Option<Tensor> {
                         .filter(|&i| i < first.len())
                 })
                 .collect::<Option<_>>()?;
-            let data = match &first.data {
-                Data::I64(v) => Data::I64(picks.iter().map(|&i| v[i]).collect()),
-                Data::F32(v) => Data::F32(picks.iter().map(|&i| v[i]).collect()),
-            };
+            let data = first.data.pick(&picks);
             Some(Tensor {
                 dims: index.dims.clone(),
                 data,
