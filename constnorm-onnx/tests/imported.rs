@@ -9,8 +9,9 @@
 //! today (`UPDATE_SNAPSHOTS=1` rewrites them after a deliberate change).
 //! The weights come from that same import, in memory.
 
-use std::path::{Path, PathBuf};
+mod common;
 
+use common::root;
 use constnorm::runtime::npy;
 use constnorm_onnx::{Imported, Options, import};
 
@@ -40,9 +41,6 @@ mod ppocr_cls;
 #[path = "imported/vww.rs"]
 mod vww;
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf()
-}
 
 /// Imports `benches/data/mlperf_tiny/{model}.onnx` and requires the
 /// checked-in source `tests/imported/{snapshot}.rs`.
@@ -66,44 +64,13 @@ fn import_file(path: &str, snapshot: &str, options: &Options) -> Imported {
     let path = root().join(path);
     let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let imported = import(&bytes, options).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let file = root().join(format!("tests/imported/{snapshot}.rs"));
-    if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
-        std::fs::write(&file, &imported.lib).unwrap();
-    }
-    let expected = std::fs::read_to_string(&file).unwrap_or_default();
-    assert!(
-        imported.lib == expected,
-        "the source generated for {} differs from {} (UPDATE_SNAPSHOTS=1 after a deliberate change):\n{}",
-        path.display(),
-        file.display(),
-        imported.lib
-    );
+    common::snapshot(snapshot, &imported.lib, &path.display().to_string());
     imported
 }
 
-/// Runs `check` (the generated `.npy` in, `.npy` out) on the model's
-/// inputs and compares with ONNX Runtime's outputs.
-fn against_onnx_runtime(
-    model: &str,
-    check: impl Fn(&[u8]) -> Result<Vec<u8>, Box<dyn std::error::Error + Send + Sync>>,
-) -> f32 {
-    let data = root().join("tests/data");
-    let x = std::fs::read(data.join(format!("{model}.x.npy"))).unwrap();
-    let ort = npy::read(&std::fs::read(data.join(format!("{model}.ort.npy"))).unwrap()).unwrap();
-    let ours = npy::read(&check(&x).unwrap()).unwrap();
-    assert_eq!(ours.shape, ort.shape, "{model}: output shape");
-    let worst = ours
-        .data
-        .iter()
-        .zip(&ort.data)
-        .map(|(a, b)| (a - b).abs())
-        .fold(0.0f32, f32::max);
-    println!(
-        "{model}: worst |constnorm - ONNX Runtime| = {worst:e} over {} values",
-        ours.data.len()
-    );
-    assert!(worst <= 1e-5, "{model}: {worst:e} from ONNX Runtime");
-    worst
+/// [`common::against_onnx_runtime`] on `tests/data`.
+fn against_onnx_runtime(model: &str, check: common::Check<'_>) -> f32 {
+    common::against_onnx_runtime(&root().join("tests/data"), model, check)
 }
 
 #[test]
@@ -113,7 +80,7 @@ fn ad_keeps_its_batch_norms_and_matches_onnx_runtime() {
     let net = ad::from_bytes(&imported.weights).unwrap();
     // The running statistics came in: not the defaults (0 and 1).
     assert!(net.bn1.running_mean.iter().any(|&m| m != 0.0));
-    against_onnx_runtime("ad", |x| ad::check(&net, x));
+    against_onnx_runtime("ad", &|x| ad::check(&net, x));
 }
 
 #[test]
@@ -124,14 +91,14 @@ fn ad_with_batch_norm_folded_matches_onnx_runtime() {
         "every batch norm follows a Linear"
     );
     let net = ad_folded::from_bytes(&imported.weights).unwrap();
-    against_onnx_runtime("ad", |x| ad_folded::check(&net, x));
+    against_onnx_runtime("ad", &|x| ad_folded::check(&net, x));
 }
 
 #[test]
 fn kws_matches_onnx_runtime() {
     let imported = import_model("kws", "kws", false);
     let net = kws::from_bytes(&imported.weights).unwrap();
-    against_onnx_runtime("kws", |x| kws::check(&net, x));
+    against_onnx_runtime("kws", &|x| kws::check(&net, x));
 }
 
 #[test]
@@ -140,14 +107,14 @@ fn ic_residual_blocks_match_onnx_runtime() {
     assert_eq!(imported.lib.matches("#[network(residual)]").count(), 3);
     assert_eq!(imported.lib.matches("#[shortcut]").count(), 2);
     let net = ic::from_bytes(&imported.weights).unwrap();
-    against_onnx_runtime("ic", |x| ic::check(&net, x));
+    against_onnx_runtime("ic", &|x| ic::check(&net, x));
 }
 
 #[test]
 fn vww_matches_onnx_runtime() {
     let imported = import_model("vww", "vww", false);
     let net = vww::from_bytes(&imported.weights).unwrap();
-    against_onnx_runtime("vww", |x| vww::check(&net, x));
+    against_onnx_runtime("vww", &|x| vww::check(&net, x));
 }
 
 #[test]
@@ -201,5 +168,5 @@ fn ppocr_text_direction_classifier_matches_onnx_runtime() {
     assert_eq!(imported.lib.matches("SqueezeExcitation<").count(), 9);
     assert!(imported.lib.contains("pub expand_hardswish: HardswishOn<"));
     let net = ppocr_cls::from_bytes(&imported.weights).unwrap();
-    against_onnx_runtime("ppocr_cls", |x| ppocr_cls::check(&net, x));
+    against_onnx_runtime("ppocr_cls", &|x| ppocr_cls::check(&net, x));
 }

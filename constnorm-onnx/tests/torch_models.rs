@@ -9,8 +9,9 @@
 
 use std::path::{Path, PathBuf};
 
+mod common;
+
 use constnorm::nn::{Sgd, cross_entropy};
-use constnorm::runtime::npy;
 use constnorm::safetensors::StateDictWriter;
 use constnorm::{Gradients, Network};
 use constnorm_onnx::{Imported, Options, import};
@@ -76,36 +77,13 @@ fn import_both(model: &str) -> Imported {
         folded.lib, unfolded.lib,
         "{model}: with and without constant folding"
     );
-    let file =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/imported/torch_{model}.rs"));
-    if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
-        std::fs::write(&file, &unfolded.lib).unwrap();
-    }
-    let expected = std::fs::read_to_string(&file).unwrap_or_default();
-    assert!(
-        unfolded.lib == expected,
-        "the source generated for {model} differs from {} (UPDATE_SNAPSHOTS=1 after a deliberate change):\n{}",
-        file.display(),
-        unfolded.lib
-    );
+    common::snapshot(&format!("torch_{model}"), &unfolded.lib, model);
     unfolded
 }
 
-type Check<'a> = &'a dyn Fn(&[u8]) -> Result<Vec<u8>, Box<dyn std::error::Error + Send + Sync>>;
-
-fn against_onnx_runtime(model: &str, check: Check<'_>) {
-    let x = std::fs::read(data().join(format!("{model}.x.npy"))).unwrap();
-    let ort = npy::read(&std::fs::read(data().join(format!("{model}.ort.npy"))).unwrap()).unwrap();
-    let ours = npy::read(&check(&x).unwrap()).unwrap();
-    assert_eq!(ours.shape, ort.shape);
-    let worst = ours
-        .data
-        .iter()
-        .zip(&ort.data)
-        .map(|(a, b)| (a - b).abs())
-        .fold(0.0f32, f32::max);
-    println!("{model}: worst |constnorm - ONNX Runtime| = {worst:e}");
-    assert!(worst <= 1e-5, "{model}: {worst:e} from ONNX Runtime");
+/// [`common::against_onnx_runtime`] on `tests/data/torch`.
+fn against_onnx_runtime(model: &str, check: common::Check<'_>) {
+    common::against_onnx_runtime(&data(), model, check);
 }
 
 #[test]
@@ -312,14 +290,7 @@ fn asymmetric_conv_pads_become_a_padding_layer() {
     };
     let bytes = std::fs::read(data().join("conv_same_upper.onnx")).unwrap();
     let imported = import(&bytes, &options).unwrap();
-    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/imported/conv_same_upper.rs");
-    if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
-        std::fs::write(&file, &imported.lib).unwrap();
-    }
-    assert_eq!(
-        imported.lib,
-        std::fs::read_to_string(&file).unwrap_or_default()
-    );
+    common::snapshot("conv_same_upper", &imported.lib, "conv_same_upper");
     assert!(
         imported
             .lib
