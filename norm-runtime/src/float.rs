@@ -81,6 +81,13 @@ pub trait Float:
     /// As `dot8_fma`.
     #[doc(hidden)]
     unsafe fn dot8x4_fma(w: [&[Self]; 4], x: &[Self]) -> [Self; 4];
+    /// `m` transposed (`[j][l] = m[l][j]`), with AVX2 shuffles for `f32`.
+    /// Not a public API.
+    ///
+    /// # Safety
+    /// On x86-64 the CPU has AVX2 (elsewhere any CPU).
+    #[doc(hidden)]
+    unsafe fn transpose8_avx2(m: &[[Self; 8]; 8]) -> [[Self; 8]; 8];
     /// `e^self`.
     fn exp(self) -> Self;
     /// The natural logarithm.
@@ -107,7 +114,7 @@ macro_rules! std_or_libm {
 }
 
 macro_rules! impl_float {
-    ($t:ident, $libm_sqrt:ident, $libm_fma:ident, $exp:ident, $ln:ident, $tanh:ident, $erf:ident, $dot:ident, $dot4:ident) => {
+    ($t:ident, $libm_sqrt:ident, $libm_fma:ident, $exp:ident, $ln:ident, $tanh:ident, $erf:ident, $dot:ident, $dot4:ident, $transpose:ident) => {
         impl Float for $t {
             type Acc = f64;
             const ZERO: Self = 0.0;
@@ -163,6 +170,11 @@ macro_rules! impl_float {
                 // SAFETY: the caller's contract is the callee's.
                 unsafe { crate::kernels::simd::$dot4(w, x) }
             }
+            #[inline(always)]
+            unsafe fn transpose8_avx2(m: &[[Self; 8]; 8]) -> [[Self; 8]; 8] {
+                // SAFETY: the caller's contract is the callee's.
+                unsafe { crate::kernels::simd::$transpose(m) }
+            }
             #[inline]
             fn exp(self) -> Self {
                 std_or_libm!($t, exp, $exp, self)
@@ -184,10 +196,28 @@ macro_rules! impl_float {
 }
 
 impl_float!(
-    f32, sqrtf, fmaf, expf, logf, tanh_f32, erff, dot8_f32, dot8x4_f32
+    f32,
+    sqrtf,
+    fmaf,
+    expf,
+    logf,
+    tanh_f32,
+    erff,
+    dot8_f32,
+    dot8x4_f32,
+    transpose8_f32
 );
 impl_float!(
-    f64, sqrt, fma, exp, log, tanh_f64, erf, dot8_f64, dot8x4_f64
+    f64,
+    sqrt,
+    fma,
+    exp,
+    log,
+    tanh_f64,
+    erf,
+    dot8_f64,
+    dot8x4_f64,
+    transpose8_f64
 );
 
 /// `tanh` of an `f32`, evaluated in `f64` as `(e^2x - 1) / (e^2x + 1)` and

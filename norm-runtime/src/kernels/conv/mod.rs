@@ -20,9 +20,12 @@
 //! How it runs (the geometry decides, never the batch, so an example gets
 //! the same bits alone or in a batch of any size):
 //!
-//! - `stencil`: output channels that each read one input channel
-//!   (depthwise, with a channel multiplier under 4) as per-channel stencils
-//!   over a zero-padded copy of the plane;
+//! - `lanes` (forward passes of those of eight channels or more whose
+//!   padded plane fits its buffer) and `stencil` (their backward passes, and
+//!   the rest): output channels that each read one input channel
+//!   (depthwise, with a channel multiplier under 4), eight channels to a
+//!   vector over an interleaved, zero-padded copy of their planes, or as
+//!   per-channel stencils over a zero-padded copy of the plane;
 //! - `wide` (kxk forward passes, and the input gradients of stride-1 ones
 //!   as the forward pass of `dy` with transposed, flipped weights): the
 //!   register-blocked micro-kernel reading straight from a zero-padded copy
@@ -44,6 +47,7 @@
 
 mod dots;
 mod gemm;
+mod lanes;
 mod stencil;
 mod wide;
 
@@ -287,7 +291,9 @@ fn forward_flat<T: Float, const FMA: bool>(
     x: &[T],
     y: &mut [T],
 ) {
-    if stencil::takes(conv) {
+    if lanes::takes(conv) {
+        lanes::forward::<T, FMA>(conv, weight, bias, x, y);
+    } else if stencil::takes(conv) {
         stencil::forward::<T, FMA>(conv, weight, bias, x, y);
     } else if dots::takes(conv) {
         dots::forward::<T, FMA>(conv, weight, bias, x, y);

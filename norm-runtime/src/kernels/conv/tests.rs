@@ -3,7 +3,7 @@
 //! examples, tap chunks and output-channel chunks past the buffers, planes
 //! too large for the stencils, strides, dilations, groups and padding.
 
-use super::{Conv, backward_flat, dots, forward_flat, gemm, stencil, wide};
+use super::{Conv, backward_flat, dots, forward_flat, gemm, lanes, stencil, wide};
 use crate::kernels::window::Axis;
 
 /// The formula: `y[n][o][r][s] = b[o] + Σ w[o][c][i][j] x[n][g*cpg + c][r*sh + i*dh - ph][s*sw + j*dw - pw]`,
@@ -144,7 +144,43 @@ const CASES: &[Case] = &[
     (3, 3, 3, [2, 5, 1, 2, 1], [20, 5, 1, 2, 1]),
     (4, 4, 4, [3, 5, 2, 2, 1], [18, 5, 1, 2, 1]),
     (2, 2, 2, [3, 3, 1, 2, 2], [17, 3, 1, 1, 1]),
+    // Eight channels or more to a vector: KWS's 25x5 (shortened), a
+    // partial last block, stride 2 and (2, 1) 5x5, a multiplier of 2 over
+    // 10 outputs, a dilation, a 1-d row, a 3x3 map down to 2x2, and a
+    // padding past the kernel's reach.
+    (16, 16, 16, [7, 3, 1, 1, 1], [5, 3, 1, 1, 1]),
+    (11, 11, 11, [6, 3, 1, 1, 1], [7, 3, 1, 1, 1]),
+    (9, 9, 9, [11, 5, 2, 2, 1], [12, 5, 2, 2, 1]),
+    (8, 8, 8, [9, 5, 2, 2, 1], [10, 5, 1, 2, 1]),
+    (5, 10, 5, [6, 3, 1, 1, 1], [7, 3, 1, 1, 1]),
+    (8, 8, 8, [7, 3, 1, 2, 2], [7, 3, 1, 2, 2]),
+    (12, 12, 12, ONE, [21, 3, 2, 1, 1]),
+    (8, 8, 8, [3, 3, 2, 1, 1], [3, 3, 2, 1, 1]),
+    (8, 8, 8, [4, 3, 1, 3, 1], [3, 3, 1, 3, 1]),
 ];
+
+/// [`forward_flat`] in `f64`, in a frame of its own, as the library calls
+/// it (through its dispatched entry point): inlined, every path's stack
+/// buffers would add up in the caller's frame with the backward pass's,
+/// past a test thread's 2 MiB in a debug build.
+#[inline(never)]
+fn forward<const FMA: bool>(conv: &Conv, w: &[f64], b: Option<&[f64]>, x: &[f64], y: &mut [f64]) {
+    forward_flat::<f64, FMA>(conv, w, b, x, y);
+}
+
+/// [`backward_flat`] in `f64`, in a frame of its own (see [`forward`]).
+#[inline(never)]
+fn backward<const FMA: bool>(
+    conv: &Conv,
+    w: &[f64],
+    x: &[f64],
+    dy: &[f64],
+    dx: &mut [f64],
+    dw: &mut [f64],
+    db: Option<&mut [f64]>,
+) {
+    backward_flat::<f64, FMA>(conv, w, x, dy, dx, dw, db);
+}
 
 fn check<const FMA: bool>(case: Case, batch: usize) {
     let conv = geometry(case);
@@ -155,11 +191,11 @@ fn check<const FMA: bool>(case: Case, batch: usize) {
     let want = reference(&conv, &w, &b, &x, &dy);
 
     let mut y = vec![f64::NAN; want.y.len()];
-    forward_flat::<f64, FMA>(&conv, &w, Some(&b), &x, &mut y);
+    forward::<FMA>(&conv, &w, Some(&b), &x, &mut y);
     let mut dx = vec![f64::NAN; x.len()];
     let mut dw = vec![0.5; w.len()];
     let mut db = vec![0.25; b.len()];
-    backward_flat::<f64, FMA>(&conv, &w, &x, &dy, &mut dx, &mut dw, Some(&mut db));
+    backward::<FMA>(&conv, &w, &x, &dy, &mut dx, &mut dw, Some(&mut db));
 
     let close = |name: &str, got: &[f64], want: &[f64], offset: f64| {
         for (i, (g, w)) in got.iter().zip(want).enumerate() {
@@ -178,7 +214,7 @@ fn check<const FMA: bool>(case: Case, batch: usize) {
     // Alone, each example gets the bits it got in the batch.
     for n in 0..batch {
         let mut alone = vec![0.0; conv.y_row()];
-        forward_flat::<f64, FMA>(
+        forward::<FMA>(
             &conv,
             &w,
             Some(&b),
@@ -210,7 +246,7 @@ fn without_bias_the_forward_starts_from_zero() {
     let w = values(6, conv.c_out * conv.k_per_group());
     let want = reference(&conv, &w, &[0.0; 4], &x, &vec![0.0; conv.y_row()]);
     let mut y = vec![0.0; conv.y_row()];
-    forward_flat::<f64, true>(&conv, &w, None, &x, &mut y);
+    forward::<true>(&conv, &w, None, &x, &mut y);
     for (g, w) in y.iter().zip(&want.y) {
         assert!((g - w).abs() <= 1e-12);
     }
@@ -238,6 +274,67 @@ fn the_cases_reach_both_paths() {
         1,
         [13, 10, 2, 5, 1],
         [6, 4, 2, 1, 1]
+    ))));
+}
+
+#[test]
+fn the_lanes_path_gives_the_stencils_bits() {
+    let mut taken = 0;
+    for &case in CASES {
+        let conv = geometry(case);
+        if !lanes::takes(&conv) {
+            continue;
+        }
+        taken += 1;
+        // The stencils' row-by-row layout skips the taps on padding rows,
+        // which may turn a -0 into +0: compared through `==` there.
+        let skips = stencil::rows_worth_skipping(&conv);
+        let x = values(10, 3 * conv.x_row());
+        let w = values(11, conv.c_out * conv.k_per_group());
+        let b = values(12, conv.c_out);
+        for bias in [None, Some(b.as_slice())] {
+            let mut lanes_y = vec![0.0; 3 * conv.y_row()];
+            let mut stencil_y = vec![1.0; 3 * conv.y_row()];
+            lanes::forward::<f64, true>(&conv, &w, bias, &x, &mut lanes_y);
+            stencil::forward::<f64, true>(&conv, &w, bias, &x, &mut stencil_y);
+            if skips {
+                assert_eq!(lanes_y, stencil_y, "{case:?}");
+            } else {
+                let bits = |v: &[f64]| v.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&lanes_y), bits(&stencil_y), "{case:?}");
+            }
+        }
+    }
+    assert!(taken >= 9, "{taken} cases take the lanes path");
+    // Not fewer than eight channels, nor a multiplier of 4, nor stride-1
+    // rows of eight outputs or more (the stencils' vectors).
+    assert!(!lanes::takes(&geometry((
+        5,
+        5,
+        5,
+        [7, 3, 1, 1, 1],
+        [5, 3, 1, 1, 1]
+    ))));
+    assert!(!lanes::takes(&geometry((
+        2,
+        8,
+        2,
+        [7, 3, 1, 1, 1],
+        [5, 3, 1, 1, 1]
+    ))));
+    assert!(!lanes::takes(&geometry((
+        8,
+        8,
+        8,
+        [7, 3, 1, 1, 1],
+        [8, 3, 1, 1, 1]
+    ))));
+    assert!(lanes::takes(&geometry((
+        8,
+        8,
+        8,
+        [7, 3, 1, 1, 1],
+        [7, 3, 1, 1, 1]
     ))));
 }
 
