@@ -38,13 +38,16 @@ const MAX_TAPS: usize = 64;
 /// Whether this path takes the forward pass: one input channel per group,
 /// fewer than four output channels per group, at least one full block of
 /// channels, a kernel of at most [`MAX_TAPS`] taps, a padded plane that
-/// fits the buffer, and a stride or output rows short enough that the
-/// stencils lose. Measured on MobileNetV1's and KWS's depthwise layers
-/// (`benches/mlperf_tiny.rs`, eval at batch 1, before -> after): stride 2
-/// on 24x24, 12x12 and 6x6 planes 11.1 -> 9.0, 10.8 -> 4.7 and 12.5 -> 3.7
-/// us; stride 1 on 25x5, 6x6 and 3x3 11.8 -> 10.1, 8.3 -> 5.8 and 10.4 ->
-/// 5.1 us; but stride 1 on 24x24 and 12x12, whose rows fill the stencils'
-/// vectors, 12.7 -> 23.2 and 8.7 -> 11.3 us, so those stay there.
+/// fits the buffer, and output rows short enough that the stencils lose:
+/// under 8 outputs, or under 16 for a strided layer. Measured on
+/// MobileNetV1's and KWS's depthwise layers (`benches/mlperf_tiny.rs`,
+/// eval at batch 1, before -> after): stride 2 on 24x24, 12x12 and 6x6
+/// planes 11.1 -> 9.0, 10.8 -> 4.7 and 12.5 -> 3.7 us; stride 1 on 25x5,
+/// 6x6 and 3x3 11.8 -> 10.1, 8.3 -> 5.8 and 10.4 -> 5.1 us; but stride 1
+/// on 24x24 and 12x12, whose rows fill the stencils' vectors, 12.7 -> 23.2
+/// and 8.7 -> 11.3 us, and the PP-OCR classifier's stride-(2, 1) layers
+/// with rows of 96 outputs made it 7% slower (`benches/real_models.rs`,
+/// six images one at a time, 4.69 -> 5.01 ms), so those stay there.
 pub(super) fn takes(conv: &Conv) -> bool {
     let taps = conv.h.kernel * conv.w.kernel;
     let padded = reads(conv.h).0 * reads(conv.w).0;
@@ -54,7 +57,7 @@ pub(super) fn takes(conv: &Conv) -> bool {
         && conv.c_out >= LANES
         && taps <= MAX_TAPS
         && padded * LANES <= BUF
-        && (strided || conv.w.out < LANES)
+        && (conv.w.out < LANES || strided && conv.w.out < 2 * LANES)
 }
 
 /// `src` transposed: `[j][l] = src[l][j]`, by AVX2 shuffles in the code
