@@ -224,7 +224,7 @@ unsafe fn dot8_f64_avx2(w: &[f64], x: &[f64]) -> f64 {
 /// `m` transposed (`[j][l] = m[l][j]`), portably: exact whatever the code,
 /// since nothing is computed.
 #[inline(always)]
-fn transpose8_portable<T: Copy>(m: &[[T; 8]; 8]) -> [[T; 8]; 8] {
+pub(crate) fn transpose8_portable<T: Copy>(m: &[[T; 8]; 8]) -> [[T; 8]; 8] {
     core::array::from_fn(|j| core::array::from_fn(|l| m[l][j]))
 }
 

@@ -71,7 +71,7 @@ fn transpose<T: Float, const FMA: bool>(src: &[[T; LANES]; LANES]) -> [[T; LANES
         // themselves run `f64`, whose transpose is the portable one.
         unsafe { T::transpose8_avx2(src) }
     } else {
-        core::array::from_fn(|j| core::array::from_fn(|l| src[l][j]))
+        crate::kernels::simd::transpose8_portable(src)
     }
 }
 
@@ -182,12 +182,7 @@ pub(super) fn forward<T: Float, const FMA: bool>(
                 }
                 let out = transpose::<T, FMA>(&acc);
                 for (l, out) in out[..n].iter().enumerate() {
-                    let dst = &mut y[(block + l) * out_plane + p..][..k];
-                    if k == LANES {
-                        dst.copy_from_slice(out);
-                    } else {
-                        super::copy_run(dst, &out[..k]);
-                    }
+                    super::copy_run(&mut y[(block + l) * out_plane + p..][..k], &out[..k]);
                 }
                 p += k;
             }
