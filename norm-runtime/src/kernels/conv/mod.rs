@@ -401,6 +401,58 @@ dispatched! {
     ) = backward_flat::<T>, portable below CONV_DISPATCH_MIN_VALUES;
 }
 
+/// The backward pass over a flat batch: [`lanes::backward`] where it takes
+/// the geometry, else [`backward_flat`], each dispatched in a function of
+/// its own. Inlined into one, the paths' stack buffers add up in a debug
+/// build's frame (the lanes' take 170 KiB of `f32`): past a 2 MiB test
+/// thread in `tests/cnn_fixture.rs`.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn backward_any<T: Float>(
+    values: usize,
+    conv: &Conv,
+    weight: &[T],
+    x: &[T],
+    dy: &[T],
+    dx: &mut [T],
+    dweight: &mut [T],
+    dbias: Option<&mut [T]>,
+) {
+    if lanes::takes_backward(conv) {
+        lanes_backward_dispatched::<T>(values, conv, weight, x, dy, dx, dweight, dbias);
+    } else {
+        backward_dispatched::<T>(values, conv, weight, x, dy, dx, dweight, dbias);
+    }
+}
+
+/// [`lanes::backward`], under a name the dispatch can call.
+#[inline(always)]
+fn lanes_backward<T: Float, const FMA: bool>(
+    conv: &Conv,
+    weight: &[T],
+    x: &[T],
+    dy: &[T],
+    dx: &mut [T],
+    dweight: &mut [T],
+    dbias: Option<&mut [T]>,
+) {
+    lanes::backward::<T, FMA>(conv, weight, x, dy, dx, dweight, dbias);
+}
+
+dispatched! {
+    /// [`lanes::backward`], compiled for AVX2 + FMA where the CPU has them.
+    #[allow(clippy::too_many_arguments)]
+    fn lanes_backward_dispatched[T: Float](
+        conv: &Conv,
+        weight: &[T],
+        x: &[T],
+        dy: &[T],
+        dx: &mut [T],
+        dweight: &mut [T],
+        dbias: Option<&mut [T]>,
+    ) = lanes_backward::<T>, portable below CONV_DISPATCH_MIN_VALUES;
+}
+
 /// Every convolution is dispatched: the choice must not depend on the batch
 /// size, or an example would get other bits in a batch than alone.
 const CONV_DISPATCH_MIN_VALUES: usize = 0;
@@ -480,7 +532,7 @@ macro_rules! conv_entry_points {
         ) -> Result<(), NormError> {
             let conv = const { $geometry };
             check_backward(x.len(), x.len(), dy.len(), dx.len())?;
-            backward_dispatched::<T>(
+            backward_any::<T>(
                 x.len(),
                 &conv,
                 weight.as_flat(),

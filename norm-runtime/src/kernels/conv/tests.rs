@@ -157,6 +157,9 @@ const CASES: &[Case] = &[
     (12, 12, 12, ONE, [21, 3, 2, 1, 1]),
     (8, 8, 8, [3, 3, 2, 1, 1], [3, 3, 2, 1, 1]),
     (8, 8, 8, [4, 3, 1, 3, 1], [3, 3, 1, 3, 1]),
+    // Rows too long for the lanes' forward pass but not for their backward
+    // pass, a partial last block.
+    (10, 10, 10, [12, 3, 1, 1, 1], [20, 3, 1, 1, 1]),
 ];
 
 /// [`forward_flat`] in `f64`, in a frame of its own, as the library calls
@@ -168,9 +171,40 @@ fn forward<const FMA: bool>(conv: &Conv, w: &[f64], b: Option<&[f64]>, x: &[f64]
     forward_flat::<f64, FMA>(conv, w, b, x, y);
 }
 
-/// [`backward_flat`] in `f64`, in a frame of its own (see [`forward`]).
-#[inline(never)]
+/// The backward pass in `f64` by the path the library takes
+/// ([`backward_any`](super::backward_any)): [`lanes::backward`] or
+/// [`backward_flat`], each in a frame of its own (see [`forward`]).
 fn backward<const FMA: bool>(
+    conv: &Conv,
+    w: &[f64],
+    x: &[f64],
+    dy: &[f64],
+    dx: &mut [f64],
+    dw: &mut [f64],
+    db: Option<&mut [f64]>,
+) {
+    if lanes::takes_backward(conv) {
+        lanes_backward::<FMA>(conv, w, x, dy, dx, dw, db);
+    } else {
+        flat_backward::<FMA>(conv, w, x, dy, dx, dw, db);
+    }
+}
+
+#[inline(never)]
+fn lanes_backward<const FMA: bool>(
+    conv: &Conv,
+    w: &[f64],
+    x: &[f64],
+    dy: &[f64],
+    dx: &mut [f64],
+    dw: &mut [f64],
+    db: Option<&mut [f64]>,
+) {
+    lanes::backward::<f64, FMA>(conv, w, x, dy, dx, dw, db);
+}
+
+#[inline(never)]
+fn flat_backward<const FMA: bool>(
     conv: &Conv,
     w: &[f64],
     x: &[f64],
@@ -335,6 +369,84 @@ fn the_lanes_path_gives_the_stencils_bits() {
         8,
         [7, 3, 1, 1, 1],
         [7, 3, 1, 1, 1]
+    ))));
+}
+
+/// [`stencil::backward`] in a frame of its own.
+#[inline(never)]
+fn stencil_backward(
+    conv: &Conv,
+    w: &[f64],
+    x: &[f64],
+    dy: &[f64],
+    dx: &mut [f64],
+    dw: &mut [f64],
+    db: Option<&mut [f64]>,
+) {
+    stencil::backward::<f64, true>(conv, w, x, dy, dx, dw, db);
+}
+
+#[test]
+fn the_lanes_backward_gives_the_stencils_input_gradient() {
+    let (mut gathered, mut scattered) = (0, 0);
+    for &case in CASES {
+        let conv = geometry(case);
+        if !lanes::takes_backward(&conv) {
+            continue;
+        }
+        if conv.h.stride == 1 && conv.w.stride == 1 {
+            gathered += 1;
+        } else {
+            scattered += 1;
+        }
+        let x = values(13, 3 * conv.x_row());
+        let w = values(14, conv.c_out * conv.k_per_group());
+        let dy = values(15, 3 * conv.y_row());
+        let run = |lanes_path: bool| {
+            let mut dx = vec![f64::NAN; x.len()];
+            let mut dw = vec![0.5; w.len()];
+            let mut db = vec![0.25; conv.c_out];
+            if lanes_path {
+                lanes_backward::<true>(&conv, &w, &x, &dy, &mut dx, &mut dw, Some(&mut db));
+            } else {
+                stencil_backward(&conv, &w, &x, &dy, &mut dx, &mut dw, Some(&mut db));
+            }
+            (dx, dw, db)
+        };
+        let (lanes_dx, lanes_dw, lanes_db) = run(true);
+        let (stencil_dx, stencil_dw, stencil_db) = run(false);
+        // The input gradient sums the taps in order from zero on both
+        // paths: the same bits.
+        let bits = |v: &[f64]| v.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&lanes_dx), bits(&stencil_dx), "{case:?}");
+        // The weight and bias gradients sum in another order.
+        for (got, want) in lanes_dw
+            .iter()
+            .chain(&lanes_db)
+            .zip(stencil_dw.iter().chain(&stencil_db))
+        {
+            assert!((got - want).abs() <= 1e-12 * (1.0 + want.abs()), "{case:?}");
+        }
+    }
+    assert!(
+        gathered >= 4 && scattered >= 4,
+        "{gathered} stride-1 and {scattered} strided cases"
+    );
+    // A multiplier sums lanes into one input gradient: not taken; long rows
+    // are.
+    assert!(!lanes::takes_backward(&geometry((
+        5,
+        10,
+        5,
+        [6, 3, 1, 1, 1],
+        [7, 3, 1, 1, 1]
+    ))));
+    assert!(lanes::takes_backward(&geometry((
+        10,
+        10,
+        10,
+        [12, 3, 1, 1, 1],
+        [20, 3, 1, 1, 1]
     ))));
 }
 
