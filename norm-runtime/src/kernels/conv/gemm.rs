@@ -115,17 +115,6 @@ fn tile_rows<T: Float, const R: usize, const FMA: bool>(
     *acc = c;
 }
 
-/// `out[r][..R] = rows[..][r]`: `R` rows of length `out.len()` side by side,
-/// the left operand of [`tile`].
-#[inline(always)]
-fn interleave<T: Float, const R: usize>(rows: [&[T]; R], out: &mut [[T; R]]) {
-    for (r, o) in out.iter_mut().enumerate() {
-        for m in 0..R {
-            o[m] = rows[m][r];
-        }
-    }
-}
-
 /// A run of a strip's consecutive positions on one output line: example
 /// `ex`, output row `oh`, output columns `ow..ow + len`, from strip lane
 /// `lane` on.
@@ -607,8 +596,10 @@ pub(super) fn backward_weight<T: Float, const FMA: bool>(
             let len = s.strip.len;
             for m0 in (0..m_n).step_by(NC) {
                 let mc = NC.min(m_n - m0);
-                // dyt[n][j]: output channel m0 + j at the strip's position n.
-                for j in 0..NC {
+                // dyt[n][j]: output channel m0 + j at the strip's position
+                // n, for the panels the tiles read (zero past `mc`): a
+                // layer of 16 output channels transposes 16 columns, not 64.
+                for j in 0..mc.div_ceil(NR) * NR {
                     if j < mc {
                         s.strip.gather(conv, dy, g * m_n + m0 + j, &mut row);
                     } else {
@@ -637,7 +628,7 @@ pub(super) fn backward_weight<T: Float, const FMA: bool>(
                         super::with_block!(
                             rows_n,
                             s.blocks,
-                            |R, a, _out| weight_block::<T, R, FMA>(cols, dyt, at, a, dweight)
+                            |R, _a, _out| weight_block::<T, R, FMA>(cols, dyt, at, dweight)
                         );
                         k += rows_n;
                     }
@@ -659,21 +650,22 @@ struct Grad {
     k: usize,
 }
 
-/// `dweight[o][k + i] += Σ_n cols[i][n] * dyt[n][o]` for the block's taps.
+/// `dweight[o][k + i] += Σ_n cols[i][n] * dyt[n][o]` for the block's taps,
+/// each tap's value broadcast from its im2col row ([`tile_rows`]): an
+/// interleaved copy of the rows per strip cost as many stores as the block
+/// had multiply-adds' cycles.
 #[inline(always)]
 fn weight_block<T: Float, const R: usize, const FMA: bool>(
     cols: &[[T; NC]],
     dyt: &[[T; NC]],
     at: Grad,
-    a: &mut [[T; R]; KC],
     dweight: &mut [T],
 ) {
     let len = dyt.len();
-    let a = &mut a[..len];
-    interleave(core::array::from_fn(|i| &cols[i][..len]), a);
+    let rows: [&[T]; R] = core::array::from_fn(|i| &cols[i][..len]);
     for p in 0..at.mc.div_ceil(NR) {
         let mut acc = [[T::ZERO; NR]; R];
-        tile::<T, R, FMA>(a, dyt, p, &mut acc);
+        tile_rows::<T, R, FMA>(rows, (dyt.as_flattened(), NC), p, &mut acc);
         for j in 0..NR.min(at.mc - p * NR) {
             let o = at.g * at.m_n + at.m0 + p * NR + j;
             for i in 0..R {
