@@ -94,7 +94,7 @@ fn tile<T: Float, const R: usize, const FMA: bool>(
 /// is either the packed strip (`step = NC`) or, for a pointwise
 /// convolution, the input planes themselves (`step` one plane).
 #[inline(always)]
-fn tile_rows<T: Float, const R: usize, const FMA: bool>(
+pub(super) fn tile_rows<T: Float, const R: usize, const FMA: bool>(
     rows: [&[T]; R],
     (b, step): (&[T], usize),
     panel: usize,

@@ -328,7 +328,11 @@ fn backward_flat<T: Float, const FMA: bool>(
     } else {
         gemm::backward_input::<T, FMA>(conv, weight, dy, dx, dbias);
     }
-    gemm::backward_weight::<T, FMA>(conv, x, dy, dweight);
+    if wide::takes_weight(conv) {
+        wide::backward_weight::<T, FMA>(conv, x, dy, dweight);
+    } else {
+        gemm::backward_weight::<T, FMA>(conv, x, dy, dweight);
+    }
 }
 
 /// `dbias[o] += Σ dy[n][o][..]`, example by example.

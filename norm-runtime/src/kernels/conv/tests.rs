@@ -157,6 +157,14 @@ const CASES: &[Case] = &[
     (12, 12, 12, ONE, [21, 3, 2, 1, 1]),
     (8, 8, 8, [3, 3, 2, 1, 1], [3, 3, 2, 1, 1]),
     (8, 8, 8, [4, 3, 1, 3, 1], [3, 3, 1, 3, 1]),
+    // Weight gradients read from the padded copy (two strips of wide
+    // positions or more): a 3x3 over three strips, the last partial;
+    // stride 2; output channels past one panel in groups of 10; a 5x3
+    // kernel with dilation.
+    (4, 8, 1, [12, 3, 1, 1, 1], [12, 3, 1, 1, 1]),
+    (4, 6, 1, [24, 3, 2, 1, 1], [20, 3, 2, 1, 1]),
+    (6, 20, 2, [12, 3, 1, 1, 1], [11, 3, 1, 1, 1]),
+    (3, 5, 1, [14, 5, 1, 2, 2], [13, 3, 1, 0, 1]),
     // Rows too long for the lanes' forward pass but not for their backward
     // pass, a partial last block.
     (10, 10, 10, [12, 3, 1, 1, 1], [20, 3, 1, 1, 1]),
@@ -447,6 +455,25 @@ fn the_lanes_backward_gives_the_stencils_input_gradient() {
         10,
         [12, 3, 1, 1, 1],
         [20, 3, 1, 1, 1]
+    ))));
+}
+
+#[test]
+fn the_cases_reach_the_padded_weight_gradient() {
+    // Checked against the formula by `both_paths_follow_the_formula`.
+    let taken = CASES
+        .iter()
+        .filter(|&&c| wide::takes_weight(&geometry(c)))
+        .count();
+    assert!(taken >= 4, "{taken} cases");
+    // An 8x8 map is under two strips: its strips cross examples on the
+    // im2col path instead.
+    assert!(!wide::takes_weight(&geometry((
+        16,
+        16,
+        1,
+        [8, 3, 1, 1, 1],
+        [8, 3, 1, 1, 1]
     ))));
 }
 

@@ -146,17 +146,37 @@ enum Weights<'a, T> {
 }
 
 impl<T: Float> Weights<'_, T> {
-    /// Weight `k` of output channel `o` (of the convolution run).
+    /// `a[k][m]` = weight `k` of output channel `o0 + m` (of the
+    /// convolution run), for every `k` of `a`.
     #[inline(always)]
-    fn at(&self, o: usize, k: usize, k_n: usize) -> T {
+    fn gather<const R: usize>(&self, o0: usize, a: &mut [[T; R]]) {
+        let k_n = a.len();
         match *self {
-            Self::Plain(w) => w[o * k_n + k],
+            Self::Plain(w) => {
+                let rows: [&[T]; R] = core::array::from_fn(|m| &w[(o0 + m) * k_n..][..k_n]);
+                for (k, a) in a.iter_mut().enumerate() {
+                    for m in 0..R {
+                        a[m] = rows[m][k];
+                    }
+                }
+            }
             Self::Transposed { weight, of } => {
+                // Weight k = (mm, tap) of output channel o = (g, ci) is
+                // `of`'s output channel g * m_n + mm, input channel ci,
+                // tap reversed: no division per weight (one per weight,
+                // per example, was most of a 64-channel 8x8 layer's input
+                // gradient).
                 let (cpg, taps) = (of.c_in_per_group, of.h.kernel * of.w.kernel);
-                let (g, ci) = (o / cpg, o % cpg);
-                let (m, tap) = (k / taps, k % taps);
-                let o_of = g * of.m_per_group() + m;
-                weight[(o_of * cpg + ci) * taps + (taps - 1 - tap)]
+                for m in 0..R {
+                    let (g, ci) = ((o0 + m) / cpg, (o0 + m) % cpg);
+                    for (mm, a) in a.chunks_exact_mut(taps).enumerate() {
+                        let o_of = g * of.m_per_group() + mm;
+                        let row = &weight[(o_of * cpg + ci) * taps..][..taps];
+                        for (a, w) in a.iter_mut().zip(row.iter().rev()) {
+                            a[m] = *w;
+                        }
+                    }
+                }
             }
         }
     }
@@ -261,11 +281,7 @@ fn run<T: Float, const FMA: bool>(
                 let o0 = g * m_n + m0;
                 super::with_block!(rows, blocks, |R, _a, out| {
                     let a = &mut a[..R * k_n].as_chunks_mut::<R>().0;
-                    for (k, a) in a.iter_mut().enumerate() {
-                        for m in 0..R {
-                            a[m] = weight.at(o0 + m, k, k_n);
-                        }
-                    }
+                    weight.gather::<R>(o0, a);
                     for i0 in (0..plan.positions).step_by(NC) {
                         let at = Strip {
                             o0,
@@ -329,5 +345,147 @@ fn block<T: Float, const R: usize, const FMA: bool>(
             }
         }
         i = end;
+    }
+}
+
+/// Whether this path takes `conv`'s weight gradient: what [`takes`] takes,
+/// with at least two strips of wide positions per example (the strips of a
+/// padded copy cannot cross examples; the im2col path's do, which keeps
+/// small maps' strips full).
+pub(super) fn takes_weight(conv: &Conv) -> bool {
+    takes(conv) && Plan::new(conv).positions >= 2 * NC
+}
+
+/// Adds the weight gradient of a batch to `dweight`, read from the padded
+/// copy of each example: `dweight[o][k] += Σ_i dy[o][i] * xw[offsets[k] +
+/// i]` over the wide positions `i`, where tap `k`'s reads of a strip of
+/// positions are one contiguous run of the copy, so no im2col matrix is
+/// built (its copy was a fifth of a ResNet 3x3's forward and backward
+/// pass, perf). The output gradients are transposed a strip at a time,
+/// zero at the positions past each output row, whose products add zeros
+/// (an infinite or NaN input there would make them NaN: the training
+/// forward passes of a network refuse such batches at their batch norms).
+/// Sums: each strip's positions in order, then strip by strip and example
+/// by example.
+#[inline(always)]
+pub(super) fn backward_weight<T: Float, const FMA: bool>(
+    conv: &Conv,
+    x: &[T],
+    dy: &[T],
+    dweight: &mut [T],
+) {
+    let plan = Plan::new(conv);
+    let mut offsets = [0; MAX_K];
+    let mut k = 0;
+    for ci in 0..conv.c_in_per_group {
+        for kh in 0..conv.h.kernel {
+            for kw in 0..conv.w.kernel {
+                offsets[k] = plan.at(conv, ci, kh * conv.h.dilation, kw * conv.w.dilation);
+                k += 1;
+            }
+        }
+    }
+    let offsets = &offsets[..k];
+    let (m_n, k_n) = (conv.m_per_group(), conv.k_per_group());
+    let (width, out_w, out_plane) = (plan.width, conv.w.out, conv.out_plane());
+    let mut xw = [T::ZERO; BUFFER];
+    let mut dyt = [[T::ZERO; NC]; NC];
+    for (x, dy) in x
+        .chunks_exact(conv.x_row())
+        .zip(dy.chunks_exact(conv.y_row()))
+    {
+        pad_example(conv, &plan, x, &mut xw);
+        for g in 0..conv.groups {
+            let base = g * conv.c_in_per_group * plan.phases * plan.plane;
+            for i0 in (0..plan.positions).step_by(NC) {
+                let len = NC.min(plan.positions - i0);
+                let dyt = &mut dyt[..len];
+                for m0 in (0..m_n).step_by(NC) {
+                    let mc = NC.min(m_n - m0);
+                    // dyt[n][j]: output channel m0 + j at wide position
+                    // i0 + n, for the panels the tiles read.
+                    for j in 0..mc.div_ceil(NR) * NR {
+                        if j >= mc {
+                            dyt.iter_mut().for_each(|d| d[j] = T::ZERO);
+                            continue;
+                        }
+                        let plane = &dy[(g * m_n + m0 + j) * out_plane..][..out_plane];
+                        let (mut oh, mut ow) = (i0 / width, i0 % width);
+                        for d in dyt.iter_mut() {
+                            d[j] = if ow < out_w {
+                                plane[oh * out_w + ow]
+                            } else {
+                                T::ZERO
+                            };
+                            ow += 1;
+                            if ow == width {
+                                (oh, ow) = (oh + 1, 0);
+                            }
+                        }
+                    }
+                    let mut k = 0;
+                    while k < k_n {
+                        let rows_n = super::gemm::block_rows(k_n - k);
+                        let at = (g * m_n + m0, mc, k);
+                        match rows_n {
+                            6 => weight_block::<T, 6, FMA>(
+                                &xw,
+                                base + i0,
+                                offsets,
+                                dyt,
+                                at,
+                                k_n,
+                                dweight,
+                            ),
+                            4 => weight_block::<T, 4, FMA>(
+                                &xw,
+                                base + i0,
+                                offsets,
+                                dyt,
+                                at,
+                                k_n,
+                                dweight,
+                            ),
+                            _ => weight_block::<T, 1, FMA>(
+                                &xw,
+                                base + i0,
+                                offsets,
+                                dyt,
+                                at,
+                                k_n,
+                                dweight,
+                            ),
+                        }
+                        k += rows_n;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `dweight[o0 + j][k + i] += Σ_n xw[start + offsets[k + i] + n] *
+/// dyt[n][j]` for `R` taps from `k` and output channels `o0..o0 + mc`.
+#[inline(always)]
+fn weight_block<T: Float, const R: usize, const FMA: bool>(
+    xw: &[T],
+    start: usize,
+    offsets: &[usize],
+    dyt: &[[T; NC]],
+    (o0, mc, k): (usize, usize, usize),
+    k_n: usize,
+    dweight: &mut [T],
+) {
+    let len = dyt.len();
+    let rows: [&[T]; R] = core::array::from_fn(|i| &xw[start + offsets[k + i]..][..len]);
+    for p in 0..mc.div_ceil(NR) {
+        let mut acc = [[T::ZERO; NR]; R];
+        super::gemm::tile_rows::<T, R, FMA>(rows, (dyt.as_flattened(), NC), p, &mut acc);
+        for j in 0..NR.min(mc - p * NR) {
+            let o = o0 + p * NR + j;
+            for (i, acc) in acc.iter().enumerate() {
+                dweight[o * k_n + k + i] += acc[j];
+            }
+        }
     }
 }
