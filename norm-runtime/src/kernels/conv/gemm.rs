@@ -94,7 +94,7 @@ fn tile<T: Float, const R: usize, const FMA: bool>(
 /// is either the packed strip (`step = NC`) or, for a pointwise
 /// convolution, the input planes themselves (`step` one plane).
 #[inline(always)]
-pub(super) fn tile_rows<T: Float, const R: usize, const FMA: bool>(
+fn tile_rows<T: Float, const R: usize, const FMA: bool>(
     rows: [&[T]; R],
     (b, step): (&[T], usize),
     panel: usize,
@@ -663,13 +663,28 @@ fn weight_block<T: Float, const R: usize, const FMA: bool>(
 ) {
     let len = dyt.len();
     let rows: [&[T]; R] = core::array::from_fn(|i| &cols[i][..len]);
-    for p in 0..at.mc.div_ceil(NR) {
+    let o0 = at.g * at.m_n + at.m0;
+    add_weight_block::<T, R, FMA>(rows, dyt, (o0, at.mc, at.k), at.k_n, dweight);
+}
+
+/// `dweight[o0 + j][k + i] += Σ_n rows[i][n] * dyt[n][j]` for output
+/// channels `o0..o0 + mc` (of `k_n` weights each), each tap's value
+/// broadcast from its row ([`tile_rows`]), the positions in order.
+#[inline(always)]
+pub(super) fn add_weight_block<T: Float, const R: usize, const FMA: bool>(
+    rows: [&[T]; R],
+    dyt: &[[T; NC]],
+    (o0, mc, k): (usize, usize, usize),
+    k_n: usize,
+    dweight: &mut [T],
+) {
+    for p in 0..mc.div_ceil(NR) {
         let mut acc = [[T::ZERO; NR]; R];
         tile_rows::<T, R, FMA>(rows, (dyt.as_flattened(), NC), p, &mut acc);
-        for j in 0..NR.min(at.mc - p * NR) {
-            let o = at.g * at.m_n + at.m0 + p * NR + j;
-            for i in 0..R {
-                dweight[o * at.k_n + at.k + i] += acc[i][j];
+        for j in 0..NR.min(mc - p * NR) {
+            let o = o0 + p * NR + j;
+            for (i, acc) in acc.iter().enumerate() {
+                dweight[o * k_n + k + i] += acc[j];
             }
         }
     }

@@ -179,9 +179,13 @@ fn forward<const FMA: bool>(conv: &Conv, w: &[f64], b: Option<&[f64]>, x: &[f64]
     forward_flat::<f64, FMA>(conv, w, b, x, y);
 }
 
+/// A backward pass in `f64`.
+type Backward = fn(&Conv, &[f64], &[f64], &[f64], &mut [f64], &mut [f64], Option<&mut [f64]>);
+
 /// The backward pass in `f64` by the path the library takes
 /// ([`backward_any`](super::backward_any)): [`lanes::backward`] or
-/// [`backward_flat`], each in a frame of its own (see [`forward`]).
+/// [`backward_flat`], called through a pointer so that each runs in a
+/// frame of its own (see [`forward`]).
 fn backward<const FMA: bool>(
     conv: &Conv,
     w: &[f64],
@@ -191,37 +195,12 @@ fn backward<const FMA: bool>(
     dw: &mut [f64],
     db: Option<&mut [f64]>,
 ) {
-    if lanes::takes_backward(conv) {
-        lanes_backward::<FMA>(conv, w, x, dy, dx, dw, db);
+    let path: Backward = if lanes::takes_backward(conv) {
+        lanes::backward::<f64, FMA>
     } else {
-        flat_backward::<FMA>(conv, w, x, dy, dx, dw, db);
-    }
-}
-
-#[inline(never)]
-fn lanes_backward<const FMA: bool>(
-    conv: &Conv,
-    w: &[f64],
-    x: &[f64],
-    dy: &[f64],
-    dx: &mut [f64],
-    dw: &mut [f64],
-    db: Option<&mut [f64]>,
-) {
-    lanes::backward::<f64, FMA>(conv, w, x, dy, dx, dw, db);
-}
-
-#[inline(never)]
-fn flat_backward<const FMA: bool>(
-    conv: &Conv,
-    w: &[f64],
-    x: &[f64],
-    dy: &[f64],
-    dx: &mut [f64],
-    dw: &mut [f64],
-    db: Option<&mut [f64]>,
-) {
-    backward_flat::<f64, FMA>(conv, w, x, dy, dx, dw, db);
+        backward_flat::<f64, FMA>
+    };
+    path(conv, w, x, dy, dx, dw, db);
 }
 
 fn check<const FMA: bool>(case: Case, batch: usize) {
@@ -380,20 +359,6 @@ fn the_lanes_path_gives_the_stencils_bits() {
     ))));
 }
 
-/// [`stencil::backward`] in a frame of its own.
-#[inline(never)]
-fn stencil_backward(
-    conv: &Conv,
-    w: &[f64],
-    x: &[f64],
-    dy: &[f64],
-    dx: &mut [f64],
-    dw: &mut [f64],
-    db: Option<&mut [f64]>,
-) {
-    stencil::backward::<f64, true>(conv, w, x, dy, dx, dw, db);
-}
-
 #[test]
 fn the_lanes_backward_gives_the_stencils_input_gradient() {
     let (mut gathered, mut scattered) = (0, 0);
@@ -414,11 +379,12 @@ fn the_lanes_backward_gives_the_stencils_input_gradient() {
             let mut dx = vec![f64::NAN; x.len()];
             let mut dw = vec![0.5; w.len()];
             let mut db = vec![0.25; conv.c_out];
-            if lanes_path {
-                lanes_backward::<true>(&conv, &w, &x, &dy, &mut dx, &mut dw, Some(&mut db));
+            let path: Backward = if lanes_path {
+                lanes::backward::<f64, true>
             } else {
-                stencil_backward(&conv, &w, &x, &dy, &mut dx, &mut dw, Some(&mut db));
-            }
+                stencil::backward::<f64, true>
+            };
+            path(&conv, &w, &x, &dy, &mut dx, &mut dw, Some(&mut db));
             (dx, dw, db)
         };
         let (lanes_dx, lanes_dw, lanes_db) = run(true);

@@ -77,6 +77,22 @@ impl Plan {
         conv.groups * conv.c_in_per_group * self.phases * self.plane + NR
     }
 
+    /// Where each tap of group 0 reads, from a wide position: the first
+    /// `k_per_group` values (input channel, kernel row, kernel column).
+    fn offsets(&self, conv: &Conv) -> [usize; MAX_K] {
+        let mut offsets = [0; MAX_K];
+        let mut k = 0;
+        for ci in 0..conv.c_in_per_group {
+            for kh in 0..conv.h.kernel {
+                for kw in 0..conv.w.kernel {
+                    offsets[k] = self.at(conv, ci, kh * conv.h.dilation, kw * conv.w.dilation);
+                    k += 1;
+                }
+            }
+        }
+        offsets
+    }
+
     /// Where padded value `(r, c)` of channel `ci` is.
     fn at(&self, conv: &Conv, ci: usize, r: usize, c: usize) -> usize {
         let (sh, sw) = (conv.h.stride, conv.w.stride);
@@ -253,18 +269,8 @@ fn run<T: Float, const FMA: bool>(
     y: &mut [T],
 ) {
     let plan = Plan::new(conv);
-    // Where each tap of group 0 reads, from a wide position.
-    let mut offsets = [0; MAX_K];
-    let mut k = 0;
-    for ci in 0..conv.c_in_per_group {
-        for kh in 0..conv.h.kernel {
-            for kw in 0..conv.w.kernel {
-                offsets[k] = plan.at(conv, ci, kh * conv.h.dilation, kw * conv.w.dilation);
-                k += 1;
-            }
-        }
-    }
-    let offsets = &offsets[..k];
+    let offsets = &plan.offsets(conv);
+    let offsets = &offsets[..conv.k_per_group()];
     let mut xw = [T::ZERO; BUFFER];
     let mut a = [T::ZERO; 6 * MAX_K];
     let mut blocks = super::gemm::Blocks::<T>::new();
@@ -375,17 +381,8 @@ pub(super) fn backward_weight<T: Float, const FMA: bool>(
     dweight: &mut [T],
 ) {
     let plan = Plan::new(conv);
-    let mut offsets = [0; MAX_K];
-    let mut k = 0;
-    for ci in 0..conv.c_in_per_group {
-        for kh in 0..conv.h.kernel {
-            for kw in 0..conv.w.kernel {
-                offsets[k] = plan.at(conv, ci, kh * conv.h.dilation, kw * conv.w.dilation);
-                k += 1;
-            }
-        }
-    }
-    let offsets = &offsets[..k];
+    let offsets = &plan.offsets(conv);
+    let offsets = &offsets[..conv.k_per_group()];
     let (m_n, k_n) = (conv.m_per_group(), conv.k_per_group());
     let (width, out_w, out_plane) = (plan.width, conv.w.out, conv.out_plane());
     let mut xw = [T::ZERO; BUFFER];
@@ -478,14 +475,5 @@ fn weight_block<T: Float, const R: usize, const FMA: bool>(
 ) {
     let len = dyt.len();
     let rows: [&[T]; R] = core::array::from_fn(|i| &xw[start + offsets[k + i]..][..len]);
-    for p in 0..mc.div_ceil(NR) {
-        let mut acc = [[T::ZERO; NR]; R];
-        super::gemm::tile_rows::<T, R, FMA>(rows, (dyt.as_flattened(), NC), p, &mut acc);
-        for j in 0..NR.min(mc - p * NR) {
-            let o = o0 + p * NR + j;
-            for (i, acc) in acc.iter().enumerate() {
-                dweight[o * k_n + k + i] += acc[j];
-            }
-        }
-    }
+    super::gemm::add_weight_block::<T, R, FMA>(rows, dyt, (o0, mc, k), k_n, dweight);
 }
