@@ -424,34 +424,23 @@ pub(super) fn backward_weight<T: Float, const FMA: bool>(
                     while k < k_n {
                         let rows_n = super::gemm::block_rows(k_n - k);
                         let at = (g * m_n + m0, mc, k);
+                        macro_rules! block {
+                            ($r:literal) => {
+                                weight_block::<T, $r, FMA>(
+                                    &xw,
+                                    base + i0,
+                                    offsets,
+                                    dyt,
+                                    at,
+                                    k_n,
+                                    dweight,
+                                )
+                            };
+                        }
                         match rows_n {
-                            6 => weight_block::<T, 6, FMA>(
-                                &xw,
-                                base + i0,
-                                offsets,
-                                dyt,
-                                at,
-                                k_n,
-                                dweight,
-                            ),
-                            4 => weight_block::<T, 4, FMA>(
-                                &xw,
-                                base + i0,
-                                offsets,
-                                dyt,
-                                at,
-                                k_n,
-                                dweight,
-                            ),
-                            _ => weight_block::<T, 1, FMA>(
-                                &xw,
-                                base + i0,
-                                offsets,
-                                dyt,
-                                at,
-                                k_n,
-                                dweight,
-                            ),
+                            6 => block!(6),
+                            4 => block!(4),
+                            _ => block!(1),
                         }
                         k += rows_n;
                     }
