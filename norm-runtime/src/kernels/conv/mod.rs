@@ -20,17 +20,19 @@
 //! How it runs (the geometry decides, never the batch, so an example gets
 //! the same bits alone or in a batch of any size):
 //!
-//! - `lanes` (forward passes of those of eight channels or more whose
-//!   padded plane fits its buffer) and `stencil` (their backward passes, and
-//!   the rest): output channels that each read one input channel
+//! - `lanes` (those of eight channels or more whose padded plane fits its
+//!   buffer: forward passes of strided or short-row layers, backward passes
+//!   without a channel multiplier) and `stencil` (the rest): output
+//!   channels that each read one input channel
 //!   (depthwise, with a channel multiplier under 4), eight channels to a
 //!   vector over an interleaved, zero-padded copy of their planes, or as
 //!   per-channel stencils over a zero-padded copy of the plane;
-//! - `wide` (kxk forward passes, and the input gradients of stride-1 ones
-//!   as the forward pass of `dy` with transposed, flipped weights): the
+//! - `wide` (kxk forward passes, the input gradients of stride-1 ones
+//!   as the forward pass of `dy` with transposed, flipped weights, and the
+//!   weight gradients of maps of two strips of positions or more): the
 //!   register-blocked micro-kernel reading straight from a zero-padded copy
 //!   of the example, every tap a fixed offset from a position;
-//! - `gemm`: everything else (weight gradients, 1x1 convolutions, strided
+//! - `gemm`: everything else (other weight gradients, 1x1 convolutions, strided
 //!   input gradients, inputs too large for the copy) as a matrix
 //!   product over the im2col matrix, built a strip of positions at a time on
 //!   the stack, through the same micro-kernel.
@@ -40,9 +42,10 @@
 //! bias, then every tap in order (input channel, kernel row, kernel column),
 //! one multiply-add each; the gradients sum over output channels, taps and
 //! positions in an order the modules give. Nothing is allocated: the
-//! buffers are on the stack, about 125 KiB of `f32` at most (250 KiB of
-//! `f64`; the wide path's padded copy and gathered weights), whatever the
-//! layer. The unit tests check every path, portable
+//! buffers are on the stack, about 170 KiB of `f32` at most (340 KiB of
+//! `f64`: the lanes' backward pass, dispatched in a function of its own;
+//! the wide path's padded copy and gathered weights take 125 KiB),
+//! whatever the layer. The unit tests check every path, portable
 //! and fused, against the convolution written as its formula.
 
 mod dots;

@@ -1,5 +1,6 @@
 //! The forward pass of kxk convolutions (and the input gradient of
-//! stride-1 ones) read straight from a
+//! stride-1 ones, and the weight gradient of maps of two strips of
+//! positions or more, [`backward_weight`]) read straight from a
 //! zero-padded copy of each example, without an im2col matrix.
 //!
 //! The example's input channels are copied once into a stack buffer with
