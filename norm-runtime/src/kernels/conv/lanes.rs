@@ -118,6 +118,38 @@ fn interleave<T: Float, const FMA: bool>(
     }
 }
 
+/// Where tap `t` reads, in padded positions from an output position's
+/// first tap (`wp` padded columns a row).
+fn tap_offsets(conv: &Conv, wp: usize) -> [usize; MAX_TAPS] {
+    let (h, w) = (conv.h, conv.w);
+    core::array::from_fn(|t| {
+        let (kh, kw) = (t / w.kernel, t % w.kernel);
+        kh * h.dilation * wp + kw * w.dilation
+    })
+}
+
+/// The block of output channels from `block`: how many are real (`n`),
+/// the channel of each lane (the spare lanes of a last, partial block
+/// repeat its last channel), and each tap's weights of those channels,
+/// written into `weights`.
+#[inline(always)]
+fn block_of<T: Float>(
+    conv: &Conv,
+    weight: &[T],
+    block: usize,
+    weights: &mut [[T; LANES]; MAX_TAPS],
+) -> (usize, [usize; LANES]) {
+    let taps = conv.h.kernel * conv.w.kernel;
+    let n = (conv.c_out - block).min(LANES);
+    let channel: [usize; LANES] = core::array::from_fn(|l| block + l.min(n - 1));
+    for (t, wt) in weights[..taps].iter_mut().enumerate() {
+        for (w, c) in wt.iter_mut().zip(&channel) {
+            *w = weight[c * taps + t];
+        }
+    }
+    (n, channel)
+}
+
 /// The forward pass over a batch.
 #[inline(always)]
 pub(super) fn forward<T: Float, const FMA: bool>(
@@ -132,11 +164,7 @@ pub(super) fn forward<T: Float, const FMA: bool>(
     let taps = h.kernel * w.kernel;
     let m_n = conv.m_per_group();
     let (in_plane, out_plane) = (conv.in_plane(), conv.out_plane());
-    // Where tap t reads, in positions from the output's first tap.
-    let offsets: [usize; MAX_TAPS] = core::array::from_fn(|t| {
-        let (kh, kw) = (t / w.kernel, t % w.kernel);
-        kh * h.dilation * wp + kw * w.dilation
-    });
+    let offsets = tap_offsets(conv, wp);
     // Where each output position's first tap reads.
     let origin = |oh: usize, ow: usize| oh * h.stride * wp + ow * w.stride;
     let mut buf = [T::ZERO; BUF];
@@ -148,16 +176,10 @@ pub(super) fn forward<T: Float, const FMA: bool>(
         .zip(y.chunks_exact_mut(conv.y_row()))
     {
         for block in (0..conv.c_out).step_by(LANES) {
-            let n = (conv.c_out - block).min(LANES);
-            let channel: [usize; LANES] = core::array::from_fn(|l| block + l.min(n - 1));
+            let (n, channel) = block_of(conv, weight, block, &mut weights);
             let planes: [&[T]; LANES] =
                 core::array::from_fn(|l| &x[channel[l] / m_n * in_plane..][..in_plane]);
             interleave::<T, FMA>(conv, &planes, buf, wp);
-            for (t, wt) in weights[..taps].iter_mut().enumerate() {
-                for (w, c) in wt.iter_mut().zip(&channel) {
-                    *w = weight[c * taps + t];
-                }
-            }
             let start: [T; LANES] =
                 core::array::from_fn(|l| bias.map_or(T::ZERO, |b| b[channel[l]]));
             let (mut oh, mut ow) = (0, 0);
@@ -339,10 +361,7 @@ pub(super) fn backward<T: Float, const FMA: bool>(
     let padded = reads(h).0 * wp;
     let taps = h.kernel * w.kernel;
     let (in_plane, out_plane) = (conv.in_plane(), conv.out_plane());
-    let offsets: [usize; MAX_TAPS] = core::array::from_fn(|t| {
-        let (kh, kw) = (t / w.kernel, t % w.kernel);
-        kh * h.dilation * wp + kw * w.dilation
-    });
+    let offsets = tap_offsets(conv, wp);
     // Where each output position's first tap reads.
     let mut from = [0; BUF / LANES];
     let from = &mut from[..out_plane];
@@ -367,13 +386,7 @@ pub(super) fn backward<T: Float, const FMA: bool>(
         .chunks_exact(conv.x_row())
         .zip(dy.chunks_exact(conv.y_row()));
     for block in (0..conv.c_out).step_by(LANES) {
-        let n = (conv.c_out - block).min(LANES);
-        let channel: [usize; LANES] = core::array::from_fn(|l| block + l.min(n - 1));
-        for (t, wt) in weights[..taps].iter_mut().enumerate() {
-            for (w, c) in wt.iter_mut().zip(&channel) {
-                *w = weight[c * taps + t];
-            }
-        }
+        let (n, channel) = block_of(conv, weight, block, &mut weights);
         let mut dw = [[T::ZERO; LANES]; MAX_TAPS];
         let mut db = [T::ZERO; LANES];
         for ((x, dy), dx) in rows.clone().zip(dx.chunks_exact_mut(conv.x_row())) {

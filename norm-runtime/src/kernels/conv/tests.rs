@@ -80,6 +80,11 @@ fn axis([len, kernel, stride, pad, dilation]: [usize; 5]) -> Axis {
     Axis::new(len, out, kernel, stride, pad, dilation)
 }
 
+/// The bits of each value, for comparisons that tell -0 from +0.
+fn bits(v: &[f64]) -> Vec<u64> {
+    v.iter().map(|v| v.to_bits()).collect()
+}
+
 fn geometry((c_in, c_out, groups, h, w): Case) -> Conv {
     Conv::new(c_in, c_out, groups, c_in / groups, axis(h), axis(w))
 }
@@ -321,7 +326,6 @@ fn the_lanes_path_gives_the_stencils_bits() {
             if skips {
                 assert_eq!(lanes_y, stencil_y, "{case:?}");
             } else {
-                let bits = |v: &[f64]| v.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
                 assert_eq!(bits(&lanes_y), bits(&stencil_y), "{case:?}");
             }
         }
@@ -391,7 +395,6 @@ fn the_lanes_backward_gives_the_stencils_input_gradient() {
         let (stencil_dx, stencil_dw, stencil_db) = run(false);
         // The input gradient sums the taps in order from zero on both
         // paths: the same bits.
-        let bits = |v: &[f64]| v.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
         assert_eq!(bits(&lanes_dx), bits(&stencil_dx), "{case:?}");
         // The weight and bias gradients sum in another order.
         for (got, want) in lanes_dw
